@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+/// @title Qiyema anchor ledger
+/// @notice Witnesses batches of salted leaves (fingerprints of materials and records) by their
+/// Merkle root: one transaction per batch whatever its size. Pair hashing is OpenZeppelin
+/// `MerkleProof`'s (commutative keccak256), so this contract can check a proof when a single
+/// leaf is revoked. Only notaries write.
+interface IAnchorLedger {
+    /// @notice The on-chain record of one batch, packed in a single storage slot.
+    struct Anchor {
+        address anchorer;
+        uint32 leafCount;
+        uint64 anchoredAt;
+    }
+
+    /// @notice `root` was anchored before.
+    error RootAlreadyAnchored(bytes32 root);
+    /// @notice `root` was never anchored.
+    error RootNotAnchored(bytes32 root);
+    /// @notice A batch must hold at least one leaf and the root must not be zero.
+    error InvalidBatch(bytes32 root, uint32 leafCount);
+    /// @notice `proof` does not lead from `leaf` to `root`.
+    error InvalidProof(bytes32 root, bytes32 leaf);
+    /// @notice `leaf` is already revoked.
+    error LeafAlreadyRevoked(bytes32 leaf);
+
+    /// @notice A batch root was anchored.
+    event BatchAnchored(bytes32 indexed root, address indexed anchorer, uint32 leafCount);
+    /// @notice One leaf of an anchored batch was revoked.
+    event LeafRevoked(bytes32 indexed root, bytes32 indexed leaf, address indexed revoker, bytes32 reasonCode);
+
+    /// @notice Anchor the Merkle root of a batch of `leafCount` leaves. Notary only.
+    function anchor(bytes32 root, uint32 leafCount) external;
+
+    /// @notice Revoke one leaf of an anchored batch, proven by its Merkle path. Notary only.
+    function revokeLeaf(bytes32 root, bytes32 leaf, bytes32[] calldata proof, bytes32 reasonCode) external;
+
+    /// @notice The record of a batch (`anchoredAt == 0` if never anchored).
+    function anchorOf(bytes32 root) external view returns (Anchor memory);
+
+    /// @notice Whether `root` is anchored.
+    function isAnchored(bytes32 root) external view returns (bool);
+
+    /// @notice Whether `leaf` was revoked.
+    function isRevoked(bytes32 leaf) external view returns (bool);
+}

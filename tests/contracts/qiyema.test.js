@@ -1,0 +1,266 @@
+// Contract tests: every write's happy path, every role refusal, every custom error, events,
+// and a gas table printed at the end.
+const { expect } = require("chai");
+const { ethers } = require("hardhat");
+const { loadFixture } = require("@nomicfoundation/hardhat-network-helpers");
+
+const Status = { None: 0, Active: 1, Abnormal: 2, Revoked: 3, Deregistered: 4 };
+const gasTable = [];
+
+async function gas(label, txPromise) {
+  const tx = await txPromise;
+  const receipt = await tx.wait();
+  gasTable.push([label, Number(receipt.gasUsed)]);
+  return receipt;
+}
+
+const usccHash = (uscc) => ethers.keccak256(ethers.toUtf8Bytes(`qiyema.uscc.v1:${uscc}`));
+const b32 = (s) => ethers.encodeBytes32String(s);
+
+// OpenZeppelin-compatible Merkle tree: commutative keccak256 pair hashing, odd node promoted.
+function merkle(leaves) {
+  const hashPair = (a, b) =>
+    BigInt(a) < BigInt(b) ? ethers.keccak256(ethers.concat([a, b])) : ethers.keccak256(ethers.concat([b, a]));
+  const layers = [leaves.slice()];
+  while (layers[layers.length - 1].length > 1) {
+    const prev = layers[layers.length - 1];
+    const next = [];
+    for (let i = 0; i < prev.length; i += 2) next.push(i + 1 < prev.length ? hashPair(prev[i], prev[i + 1]) : prev[i]);
+    layers.push(next);
+  }
+  const proof = (index) => {
+    const path = [];
+    for (let l = 0; l < layers.length - 1; l++) {
+      const sibling = index ^ 1;
+      if (sibling < layers[l].length) path.push(layers[l][sibling]);
+      index >>= 1;
+    }
+    return path;
+  };
+  return { root: layers[layers.length - 1][0], proof };
+}
+
+async function deploy() {
+  const [governor, registrar, notary, bank, inspector, stranger, issuerFood] = await ethers.getSigners();
+  const Qiyema = await ethers.getContractFactory("Qiyema");
+  const q = await Qiyema.deploy(governor.address);
+  await q.waitForDeployment();
+  await q.grantRole(await q.REGISTRAR_ROLE(), registrar.address);
+  await q.grantRole(await q.NOTARY_ROLE(), notary.address);
+  return { q, governor, registrar, notary, bank, inspector, stranger, issuerFood };
+}
+
+describe("RoleRegistry", function () {
+  it("makes the deployer-named governor admin of every role", async function () {
+    const { q, governor } = await loadFixture(deploy);
+    expect(await q.hasRole(await q.GOVERNOR_ROLE(), governor.address)).to.equal(true);
+    for (const r of ["REGISTRAR_ROLE", "NOTARY_ROLE", "BANK_ROLE", "INSPECTOR_ROLE"]) {
+      expect(await q.getRoleAdmin(await q[r]())).to.equal(await q.GOVERNOR_ROLE());
+    }
+  });
+
+  it("grants and revokes roles with events, governor only", async function () {
+    const { q, governor, bank, stranger } = await loadFixture(deploy);
+    const BANK = await q.BANK_ROLE();
+    await expect(gas("grantRole", q.grantRole(BANK, bank.address)))
+      .to.emit(q, "RoleGranted").withArgs(BANK, bank.address, governor.address);
+    expect(await q.hasRole(BANK, bank.address)).to.equal(true);
+    await expect(q.connect(stranger).grantRole(BANK, stranger.address))
+      .to.be.revertedWithCustomError(q, "AccessControlUnauthorizedAccount")
+      .withArgs(stranger.address, await q.GOVERNOR_ROLE());
+    await expect(q.connect(bank).revokeRole(BANK, bank.address))
+      .to.be.revertedWithCustomError(q, "AccessControlUnauthorizedAccount");
+    await expect(gas("revokeRole", q.revokeRole(BANK, bank.address)))
+      .to.emit(q, "RoleRevoked").withArgs(BANK, bank.address, governor.address);
+    expect(await q.hasRole(BANK, bank.address)).to.equal(false);
+  });
+
+  it("derives one issuer role per category, and they are distinct", async function () {
+    const { q, issuerFood } = await loadFixture(deploy);
+    const food = await q.issuerRole(b32("permit.food"));
+    const metrology = await q.issuerRole(b32("permit.metrology"));
+    expect(food).to.not.equal(metrology);
+    expect(food).to.equal(
+      ethers.keccak256(ethers.AbiCoder.defaultAbiCoder().encode(["bytes32", "bytes32"], [b32("qiyema.issuer"), b32("permit.food")]))
+    );
+    await q.grantRole(food, issuerFood.address);
+    expect(await q.hasRole(food, issuerFood.address)).to.equal(true);
+    expect(await q.hasRole(metrology, issuerFood.address)).to.equal(false);
+  });
+
+  it("reports the role-registry interface", async function () {
+    const { q } = await loadFixture(deploy);
+    expect(await q.supportsInterface("0x7965db0b")).to.equal(true); // IAccessControl
+    expect(await q.supportsInterface("0xffffffff")).to.equal(false);
+  });
+});
+
+describe("EnterpriseRegistry", function () {
+  const A = usccHash("91350100M000100Y43");
+  const B = usccHash("91110000600037341L");
+
+  it("registers an enterprise as Active with its signer and block time", async function () {
+    const { q, registrar, stranger } = await loadFixture(deploy);
+    await expect(gas("register", q.connect(registrar).register(A, stranger.address)))
+      .to.emit(q, "EnterpriseRegistered").withArgs(A, stranger.address);
+    const e = await q.enterpriseOf(A);
+    expect(e.status).to.equal(Status.Active);
+    expect(e.codeSigner).to.equal(stranger.address);
+    expect(e.registeredAt).to.be.greaterThan(0n);
+    expect(await q.enterpriseCount()).to.equal(1n);
+  });
+
+  it("refuses every write to accounts without the registrar role", async function () {
+    const { q, registrar, notary, stranger } = await loadFixture(deploy);
+    const REG = await q.REGISTRAR_ROLE();
+    await q.connect(registrar).register(A, ethers.ZeroAddress);
+    for (const signer of [notary, stranger]) {
+      await expect(q.connect(signer).register(B, ethers.ZeroAddress))
+        .to.be.revertedWithCustomError(q, "AccessControlUnauthorizedAccount").withArgs(signer.address, REG);
+      await expect(q.connect(signer).registerBatch([B]))
+        .to.be.revertedWithCustomError(q, "AccessControlUnauthorizedAccount").withArgs(signer.address, REG);
+      await expect(q.connect(signer).setStatus(A, Status.Abnormal, b32("x")))
+        .to.be.revertedWithCustomError(q, "AccessControlUnauthorizedAccount").withArgs(signer.address, REG);
+      await expect(q.connect(signer).rotateCodeSigner(A, signer.address))
+        .to.be.revertedWithCustomError(q, "AccessControlUnauthorizedAccount").withArgs(signer.address, REG);
+    }
+  });
+
+  it("refuses duplicates and the zero hash", async function () {
+    const { q, registrar } = await loadFixture(deploy);
+    await q.connect(registrar).register(A, ethers.ZeroAddress);
+    await expect(q.connect(registrar).register(A, ethers.ZeroAddress))
+      .to.be.revertedWithCustomError(q, "EnterpriseAlreadyRegistered").withArgs(A);
+    await expect(q.connect(registrar).register(ethers.ZeroHash, ethers.ZeroAddress))
+      .to.be.revertedWithCustomError(q, "InvalidUsccHash");
+  });
+
+  it("registers a batch in one transaction, all or nothing", async function () {
+    const { q, registrar } = await loadFixture(deploy);
+    const hashes = Array.from({ length: 100 }, (_, i) => usccHash(`batch-${i}`));
+    await expect(gas("registerBatch(100)", q.connect(registrar).registerBatch(hashes)))
+      .to.emit(q, "EnterpriseRegistered").withArgs(hashes[99], ethers.ZeroAddress);
+    expect(await q.enterpriseCount()).to.equal(100n);
+    const statuses = await q.statusesOf([hashes[0], hashes[99], A]);
+    expect(statuses.map(Number)).to.deep.equal([Status.Active, Status.Active, Status.None]);
+    await expect(q.connect(registrar).registerBatch([A, hashes[5]]))
+      .to.be.revertedWithCustomError(q, "EnterpriseAlreadyRegistered").withArgs(hashes[5]);
+    expect((await q.enterpriseOf(A)).status).to.equal(Status.None); // the whole batch rolled back
+    await expect(q.connect(registrar).registerBatch([])).to.be.revertedWithCustomError(q, "EmptyBatch");
+  });
+
+  it("changes status with an event and enforces the lifecycle", async function () {
+    const { q, registrar } = await loadFixture(deploy);
+    await expect(q.connect(registrar).setStatus(A, Status.Abnormal, b32("x")))
+      .to.be.revertedWithCustomError(q, "EnterpriseNotRegistered").withArgs(A);
+    await q.connect(registrar).register(A, ethers.ZeroAddress);
+    await expect(gas("setStatus", q.connect(registrar).setStatus(A, Status.Abnormal, b32("annual-report"))))
+      .to.emit(q, "EnterpriseStatusChanged").withArgs(A, Status.Active, Status.Abnormal, b32("annual-report"));
+    await expect(q.connect(registrar).setStatus(A, Status.Abnormal, b32("again")))
+      .to.be.revertedWithCustomError(q, "InvalidStatusChange").withArgs(A, Status.Abnormal, Status.Abnormal);
+    await expect(q.connect(registrar).setStatus(A, Status.None, b32("x")))
+      .to.be.revertedWithCustomError(q, "InvalidStatusChange").withArgs(A, Status.Abnormal, Status.None);
+    await q.connect(registrar).setStatus(A, Status.Deregistered, b32("closed"));
+    expect((await q.enterpriseOf(A)).status).to.equal(Status.Deregistered);
+    await expect(q.connect(registrar).setStatus(A, Status.Active, b32("x")))
+      .to.be.revertedWithCustomError(q, "EnterpriseIsDeregistered").withArgs(A);
+    await expect(q.connect(registrar).rotateCodeSigner(A, registrar.address))
+      .to.be.revertedWithCustomError(q, "EnterpriseIsDeregistered").withArgs(A);
+  });
+
+  it("rotates the code-signing key with an event", async function () {
+    const { q, registrar, stranger, bank } = await loadFixture(deploy);
+    await expect(q.connect(registrar).rotateCodeSigner(A, bank.address))
+      .to.be.revertedWithCustomError(q, "EnterpriseNotRegistered").withArgs(A);
+    await q.connect(registrar).register(A, stranger.address);
+    await expect(gas("rotateCodeSigner", q.connect(registrar).rotateCodeSigner(A, bank.address)))
+      .to.emit(q, "CodeSignerRotated").withArgs(A, stranger.address, bank.address);
+    expect((await q.enterpriseOf(A)).codeSigner).to.equal(bank.address);
+  });
+});
+
+describe("AnchorLedger", function () {
+  const leaves = Array.from({ length: 5 }, (_, i) => ethers.keccak256(ethers.toUtf8Bytes(`leaf-${i}`)));
+
+  it("anchors a root with anchorer, count and time readable", async function () {
+    const { q, notary } = await loadFixture(deploy);
+    const { root } = merkle(leaves);
+    expect(await q.isAnchored(root)).to.equal(false);
+    await expect(gas("anchor", q.connect(notary).anchor(root, leaves.length)))
+      .to.emit(q, "BatchAnchored").withArgs(root, notary.address, leaves.length);
+    expect(await q.isAnchored(root)).to.equal(true);
+    const a = await q.anchorOf(root);
+    expect(a.anchorer).to.equal(notary.address);
+    expect(a.leafCount).to.equal(5n);
+    const block = await ethers.provider.getBlock("latest");
+    expect(a.anchoredAt).to.equal(BigInt(block.timestamp));
+  });
+
+  it("keeps one batch transaction under 50,000 gas", async function () {
+    const { q, notary } = await loadFixture(deploy);
+    const receipt = await gas("anchor(4096 leaves)", q.connect(notary).anchor(ethers.id("big"), 4096));
+    expect(receipt.gasUsed).to.be.lessThanOrEqual(50000n);
+  });
+
+  it("refuses writes without the notary role", async function () {
+    const { q, registrar, stranger, notary } = await loadFixture(deploy);
+    const NOTARY = await q.NOTARY_ROLE();
+    const { root, proof } = merkle(leaves);
+    for (const signer of [registrar, stranger]) {
+      await expect(q.connect(signer).anchor(root, 5))
+        .to.be.revertedWithCustomError(q, "AccessControlUnauthorizedAccount").withArgs(signer.address, NOTARY);
+    }
+    await q.connect(notary).anchor(root, 5);
+    await expect(q.connect(stranger).revokeLeaf(root, leaves[0], proof(0), b32("x")))
+      .to.be.revertedWithCustomError(q, "AccessControlUnauthorizedAccount").withArgs(stranger.address, NOTARY);
+  });
+
+  it("refuses a duplicate root and an empty batch", async function () {
+    const { q, notary } = await loadFixture(deploy);
+    const { root } = merkle(leaves);
+    await q.connect(notary).anchor(root, 5);
+    await expect(q.connect(notary).anchor(root, 5)).to.be.revertedWithCustomError(q, "RootAlreadyAnchored").withArgs(root);
+    await expect(q.connect(notary).anchor(ethers.id("x"), 0)).to.be.revertedWithCustomError(q, "InvalidBatch").withArgs(ethers.id("x"), 0);
+    await expect(q.connect(notary).anchor(ethers.ZeroHash, 3)).to.be.revertedWithCustomError(q, "InvalidBatch").withArgs(ethers.ZeroHash, 3);
+  });
+
+  it("revokes one leaf by its Merkle proof, with an event", async function () {
+    const { q, notary } = await loadFixture(deploy);
+    const { root, proof } = merkle(leaves);
+    await expect(q.connect(notary).revokeLeaf(root, leaves[2], proof(2), b32("withdrawn")))
+      .to.be.revertedWithCustomError(q, "RootNotAnchored").withArgs(root);
+    await q.connect(notary).anchor(root, 5);
+    await expect(gas("revokeLeaf", q.connect(notary).revokeLeaf(root, leaves[2], proof(2), b32("withdrawn"))))
+      .to.emit(q, "LeafRevoked").withArgs(root, leaves[2], notary.address, b32("withdrawn"));
+    expect(await q.isRevoked(leaves[2])).to.equal(true);
+    expect(await q.isRevoked(leaves[3])).to.equal(false);
+    await expect(q.connect(notary).revokeLeaf(root, leaves[2], proof(2), b32("again")))
+      .to.be.revertedWithCustomError(q, "LeafAlreadyRevoked").withArgs(leaves[2]);
+    // the last, odd leaf is promoted unhashed and still provable
+    await q.connect(notary).revokeLeaf(root, leaves[4], proof(4), b32("expired"));
+    expect(await q.isRevoked(leaves[4])).to.equal(true);
+  });
+
+  it("refuses a revocation whose proof does not lead to the root", async function () {
+    const { q, notary } = await loadFixture(deploy);
+    const { root, proof } = merkle(leaves);
+    await q.connect(notary).anchor(root, 5);
+    const outsider = ethers.id("not in the batch");
+    await expect(q.connect(notary).revokeLeaf(root, outsider, proof(0), b32("x")))
+      .to.be.revertedWithCustomError(q, "InvalidProof").withArgs(root, outsider);
+    await expect(q.connect(notary).revokeLeaf(root, leaves[0], proof(1), b32("x")))
+      .to.be.revertedWithCustomError(q, "InvalidProof").withArgs(root, leaves[0]);
+    expect(await q.isRevoked(leaves[0])).to.equal(false);
+  });
+});
+
+after(function () {
+  const width = Math.max(...gasTable.map(([l]) => l.length));
+  console.log("\n  Gas per write");
+  const seen = new Set();
+  for (const [label, used] of gasTable) {
+    if (seen.has(label)) continue;
+    seen.add(label);
+    console.log(`    ${label.padEnd(width)}  ${String(used).padStart(9)}`);
+  }
+});
