@@ -1,0 +1,339 @@
+"""One client over web3.py for any JSON-RPC endpoint and for in-process py-evm.
+
+Signs locally (keys never leave the process), manages nonces for concurrent senders, estimates
+gas, retries transient RPC failures, waits for receipts with a configurable number of
+confirmations, and raises typed errors (`chain.errors`) with custom errors decoded from the ABI.
+"""
+
+from __future__ import annotations
+
+import ast
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, TypeVar
+
+import requests
+from eth_abi import decode as abi_decode
+from eth_account.signers.local import LocalAccount
+from eth_utils import function_abi_to_4byte_selector, keccak
+from web3 import Web3
+from web3.exceptions import (
+    ContractCustomError,
+    ContractLogicError,
+    TimeExhausted,
+    TransactionNotFound,
+    Web3RPCError,
+)
+
+from .errors import ChainError, ChainTimeout, ChainUnreachable, TransactionReverted
+
+T = TypeVar("T")
+
+try:  # py-evm through eth-tester reports reverts with its own exception type
+    from eth_tester.exceptions import TransactionFailed as _TesterReverted
+except ImportError:  # pragma: no cover - eth-tester is a test/embedded dependency
+    class _TesterReverted(Exception):
+        pass
+
+_REVERTS = (ContractCustomError, ContractLogicError, _TesterReverted)
+
+_TRANSIENT = (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError, OSError)
+_ALREADY_SENT = ("already known", "known transaction", "already imported")
+_NONCE_STALE = ("nonce too low", "nonce too high", "replacement transaction underpriced", "invalid nonce")
+
+
+@dataclass(frozen=True)
+class Receipt:
+    tx_hash: str
+    block_number: int
+    gas_used: int
+    status: int
+    logs: list
+
+
+class ChainClient:
+    def __init__(
+        self,
+        w3: Web3,
+        *,
+        confirmations: int = 1,
+        timeout: float = 60.0,
+        poll_interval: float = 0.05,
+        retries: int = 4,
+        gas_multiplier: float = 1.25,
+    ):
+        if confirmations < 1:
+            raise ValueError("confirmations counts the including block: it is at least 1")
+        self.w3 = w3
+        self.confirmations = confirmations
+        self.timeout = timeout
+        self.poll_interval = poll_interval
+        self.retries = retries
+        self.gas_multiplier = gas_multiplier
+        self._nonce_lock = threading.Lock()
+        self._nonces: dict[str, int] = {}
+        self._errors: dict[bytes, tuple[str, list[str]]] = {}
+        self._chain_id: int | None = None
+
+    # --- construction -------------------------------------------------------------------
+    @classmethod
+    def from_url(cls, url: str, *, request_timeout: float = 10.0, **kw) -> "ChainClient":
+        provider = Web3.HTTPProvider(
+            url,
+            request_kwargs={"timeout": request_timeout},
+            exception_retry_configuration=None,  # retries are ours, so they are typed and counted
+        )
+        return cls(Web3(provider), **kw)
+
+    @classmethod
+    def in_process(cls, **kw) -> "ChainClient":
+        """A fresh py-evm chain in this process (eth-tester), with funded unlocked accounts."""
+        from web3 import EthereumTesterProvider
+
+        return cls(Web3(EthereumTesterProvider()), **kw)
+
+    # --- basic reads --------------------------------------------------------------------
+    @property
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = self._rpc(lambda: self.w3.eth.chain_id)
+        return self._chain_id
+
+    def block_number(self) -> int:
+        return self._rpc(lambda: self.w3.eth.block_number)
+
+    def code_at(self, address: str) -> bytes:
+        return bytes(self._rpc(lambda: self.w3.eth.get_code(Web3.to_checksum_address(address))))
+
+    def genesis_hash(self) -> str:
+        return self._rpc(lambda: self.w3.eth.get_block(0)["hash"].to_0x_hex())
+
+    def balance(self, address: str) -> int:
+        return self._rpc(lambda: self.w3.eth.get_balance(Web3.to_checksum_address(address)))
+
+    def register_errors(self, abi: list) -> None:
+        """Learn the custom errors of an ABI so reverts decode to their names and arguments."""
+        for item in abi:
+            if item.get("type") == "error":
+                selector = function_abi_to_4byte_selector(item)
+                self._errors[selector] = (item["name"], [i["type"] for i in item["inputs"]])
+
+    def contract(self, address: str, abi: list):
+        self.register_errors(abi)
+        return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
+
+    def call(self, fn, block: int | str = "latest") -> Any:
+        """A view call; reverts become `TransactionReverted`."""
+        try:
+            return self._rpc(lambda: fn.call(block_identifier=block))
+        except _REVERTS as exc:
+            raise self._reverted(exc) from None
+
+    # --- writes ---------------------------------------------------------------------------
+    def send(self, account: LocalAccount, fn=None, *, tx: dict | None = None, gas: int | None = None) -> str:
+        """Sign and send a contract call (`fn`) or a plain transaction (`tx`); returns its hash.
+
+        Gas is estimated first, so a call that would revert raises `TransactionReverted` with the
+        decoded error and costs nothing.
+        """
+        base: dict = dict(tx or {})
+        base["from"] = account.address
+        if fn is not None:
+            base = fn.build_transaction({"from": account.address, "gas": 1, **self._fees()}) | {
+                k: v for k, v in base.items() if k != "from"
+            }
+            base.pop("nonce", None)
+        else:
+            base.update(self._fees())
+        base["chainId"] = self.chain_id
+        if gas is None:
+            estimate_tx = {k: v for k, v in base.items() if k not in ("gas", "nonce")}
+            try:
+                gas = int(self._rpc(lambda: self.w3.eth.estimate_gas(estimate_tx)) * self.gas_multiplier)
+            except _REVERTS as exc:
+                raise self._reverted(exc) from None
+            except Web3RPCError as exc:
+                raise self._reverted_rpc(exc) from None
+        base["gas"] = gas
+        for attempt in range(self.retries + 1):
+            with self._nonce_lock:
+                nonce = self._next_nonce(account.address)
+                signed = account.sign_transaction({**base, "nonce": nonce})
+                tx_hash = "0x" + keccak(signed.raw_transaction).hex()
+                try:
+                    self._rpc(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction))
+                except Web3RPCError as exc:
+                    message = str(exc).lower()
+                    if any(s in message for s in _ALREADY_SENT):
+                        self._nonces[account.address] = nonce + 1
+                        return tx_hash
+                    self._nonces.pop(account.address, None)
+                    if any(s in message for s in _NONCE_STALE) and attempt < self.retries:
+                        continue
+                    raise self._reverted_rpc(exc) from None
+                except ChainError:
+                    # The node may or may not have it: re-read the pending nonce next time.
+                    self._nonces.pop(account.address, None)
+                    raise
+                self._nonces[account.address] = nonce + 1
+                return tx_hash
+        raise ChainError("could not find a free nonce")  # pragma: no cover - loop always returns
+
+    def transact(self, account: LocalAccount, fn=None, *, tx: dict | None = None, gas: int | None = None,
+                 confirmations: int | None = None, timeout: float | None = None) -> Receipt:
+        """Send and wait for the receipt (and confirmations)."""
+        return self.wait(self.send(account, fn, tx=tx, gas=gas), confirmations=confirmations, timeout=timeout)
+
+    def wait(self, tx_hash: str, *, confirmations: int | None = None, timeout: float | None = None) -> Receipt:
+        """Wait for `tx_hash` to be mined and buried under `confirmations - 1` blocks."""
+        confirmations = confirmations or self.confirmations
+        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        receipt = None
+        while True:
+            if receipt is None:
+                try:
+                    receipt = self._rpc(lambda: self.w3.eth.get_transaction_receipt(tx_hash))
+                except TransactionNotFound:
+                    receipt = None
+            if receipt is not None:
+                if receipt["status"] != 1:
+                    raise self._explain_failure(tx_hash, receipt)
+                if self.block_number() >= receipt["blockNumber"] + confirmations - 1:
+                    return Receipt(
+                        tx_hash=tx_hash,
+                        block_number=receipt["blockNumber"],
+                        gas_used=receipt["gasUsed"],
+                        status=receipt["status"],
+                        logs=list(receipt["logs"]),
+                    )
+            if time.monotonic() > deadline:
+                state = "mined" if receipt is not None else "not mined"
+                raise ChainTimeout(f"{tx_hash} {state} after {confirmations} confirmation(s) wait timed out")
+            time.sleep(self.poll_interval)
+
+    def fund(self, address: str, minimum_wei: int) -> None:
+        """Top `address` up to `minimum_wei` from the node's first unlocked account.
+
+        Development nodes (anvil, py-evm) and a permissioned network's faucet node expose one;
+        a node without unlocked accounts raises `ChainError` saying so.
+        """
+        have = self.balance(address)
+        if have >= minimum_wei:
+            return
+        accounts = self._rpc(lambda: self.w3.eth.accounts)
+        if not accounts:
+            raise ChainError(f"{address} has {have} wei and the node has no unlocked account to fund it")
+        tx_hash = self._rpc(
+            lambda: self.w3.eth.send_transaction(
+                {"from": accounts[0], "to": Web3.to_checksum_address(address), "value": minimum_wei - have}
+            )
+        )
+        self.wait(tx_hash.to_0x_hex())
+
+    # --- events ---------------------------------------------------------------------------
+    def events(self, event, from_block: int, to_block: int | None = None, *, chunk: int = 5000,
+               argument_filters: dict | None = None) -> Iterable:
+        """Decoded logs of `event` (e.g. `contract.events.BatchAnchored`) in a block range."""
+        last = self.block_number() if to_block is None else to_block
+        start = from_block
+        while start <= last:
+            end = min(start + chunk - 1, last)
+            logs = self._rpc(
+                lambda: event.get_logs(from_block=start, to_block=end, argument_filters=argument_filters)
+            )
+            yield from logs
+            start = end + 1
+
+    # --- internals ------------------------------------------------------------------------
+    def _rpc(self, call: Callable[[], T]) -> T:
+        """Run one RPC, retrying transient transport errors with backoff."""
+        delay = 0.2
+        for attempt in range(self.retries + 1):
+            try:
+                return call()
+            except _TRANSIENT as exc:
+                if attempt == self.retries:
+                    raise ChainUnreachable(f"chain node unreachable: {type(exc).__name__}: {exc}") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _next_nonce(self, address: str) -> int:
+        if address not in self._nonces:
+            self._nonces[address] = self._rpc(lambda: self.w3.eth.get_transaction_count(address, "pending"))
+        return self._nonces[address]
+
+    def _fees(self) -> dict:
+        latest = self._rpc(lambda: self.w3.eth.get_block("latest"))
+        base_fee = latest.get("baseFeePerGas")
+        if base_fee is None:
+            return {"gasPrice": self._rpc(lambda: self.w3.eth.gas_price)}
+        tip = 1_000_000_000 if base_fee > 0 else 0
+        return {"maxFeePerGas": base_fee * 2 + tip, "maxPriorityFeePerGas": tip}
+
+    def decode_error(self, data: bytes | str | None) -> tuple[str, tuple]:
+        if isinstance(data, str):
+            data = bytes.fromhex(data.removeprefix("0x"))
+        if not data:
+            return ("Reverted", ())
+        selector, payload = data[:4], data[4:]
+        if selector == bytes.fromhex("08c379a0"):
+            return ("Error", tuple(abi_decode(["string"], payload)))
+        if selector == bytes.fromhex("4e487b71"):
+            return ("Panic", tuple(abi_decode(["uint256"], payload)))
+        if selector in self._errors:
+            name, types = self._errors[selector]
+            try:
+                values = abi_decode(types, payload)
+                return (name, tuple(Web3.to_checksum_address(v) if t == "address" else v
+                                    for t, v in zip(types, values)))
+            except Exception:  # noqa: BLE001 - malformed payload: still report the name
+                return (name, ())
+        return ("UnknownError", (data,))
+
+    def _reverted(self, exc: Exception, tx_hash: str | None = None) -> TransactionReverted:
+        data = getattr(exc, "data", None)
+        if isinstance(data, dict):
+            data = data.get("data")
+        if isinstance(exc, _TesterReverted):
+            # "execution reverted: b'...'" carries the raw revert data as a bytes literal.
+            text = str(exc.args[0]) if exc.args else ""
+            literal = text.partition("execution reverted: ")[2]
+            if literal.startswith(("b'", 'b"')):
+                data = "0x" + ast.literal_eval(literal).hex()
+        if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
+            name, args = self.decode_error(data)
+            return TransactionReverted(name, args, tx_hash=tx_hash, raw=data)
+        return TransactionReverted("Error", (str(getattr(exc, "message", exc)),), tx_hash=tx_hash)
+
+    def _reverted_rpc(self, exc: Web3RPCError) -> ChainError:
+        message = str(exc)
+        data = None
+        rpc = getattr(exc, "rpc_response", None) or {}
+        err = rpc.get("error") if isinstance(rpc, dict) else None
+        if isinstance(err, dict):
+            data = err.get("data")
+            if isinstance(data, dict):
+                data = data.get("data")
+        if "revert" in message.lower() or data:
+            if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
+                name, args = self.decode_error(data)
+                return TransactionReverted(name, args, raw=data)
+            return TransactionReverted("Error", (message,))
+        return ChainError(f"node refused the transaction: {message}")
+
+    def _explain_failure(self, tx_hash: str, receipt) -> TransactionReverted:
+        """Replay a failed transaction as a call at its block to recover the revert reason."""
+        tx = self._rpc(lambda: self.w3.eth.get_transaction(tx_hash))
+        call = {"from": tx["from"], "to": tx["to"], "data": tx["input"], "value": tx["value"], "gas": tx["gas"]}
+        try:
+            self._rpc(lambda: self.w3.eth.call(call, block_identifier=receipt["blockNumber"] - 1))
+        except _REVERTS as exc:
+            return self._reverted(exc, tx_hash=tx_hash)
+        except Web3RPCError as exc:
+            err = self._reverted_rpc(exc)
+            if isinstance(err, TransactionReverted):
+                err.tx_hash = tx_hash
+                return err
+        return TransactionReverted("OutOfGasOrReverted", (), tx_hash=tx_hash)

@@ -1,0 +1,1 @@
+"""Enterprise codes: USCC validation, signed code tokens, QR rendering and scanning."""

@@ -1,0 +1,1 @@
+"""Qiyema service: FastAPI app, database, storage, CLI."""

@@ -1,0 +1,62 @@
+"""Dependencies: the runtime, a database session, and the caller's principal with role checks."""
+
+from __future__ import annotations
+
+from typing import Annotated, Iterator
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from ..models import Role
+from ..runtime import Runtime
+from ..security import Principal, authenticate
+from ..services.enterprises import EnterpriseService
+from .errors import ApiError
+
+_bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer qk_...`")
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def get_session(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Iterator[Session]:
+    with runtime.sessions() as session:
+        yield session
+
+
+def get_enterprises(request: Request) -> EnterpriseService:
+    return request.app.state.enterprises
+
+
+def get_principal(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    session: Annotated[Session, Depends(get_session)],
+) -> Principal:
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if credentials is None:
+        raise ApiError(401, "auth_missing", "an API key is required: Authorization: Bearer <key>", challenge)
+    principal = authenticate(session, credentials.credentials)
+    if principal is None:
+        raise ApiError(401, "auth_invalid", "the API key is unknown, malformed or revoked", challenge)
+    return principal
+
+
+def require(*roles: Role):
+    """A dependency admitting only `roles`; every route declares the roles it admits with it."""
+    allowed = frozenset(roles)
+
+    def _check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if principal.role not in allowed:
+            names = ", ".join(sorted(r.value for r in allowed))
+            raise ApiError(403, "role_forbidden", f"role {principal.role.value} may not do this (admits: {names})")
+        return principal
+
+    _check.admitted_roles = allowed  # read by the test that checks every route declares its roles
+    return _check
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+EnterprisesDep = Annotated[EnterpriseService, Depends(get_enterprises)]

@@ -1,0 +1,66 @@
+"""Every error leaves the API as JSON `{"code": ..., "message": ...}` with a 4xx/5xx status."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from chain.errors import ChainError
+from codes.uscc import UsccError
+
+from ..services.enterprises import EnterpriseError
+
+log = logging.getLogger("qiyema.api")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+
+
+def _json(status: int, code: str, message: str, headers: dict | None = None, **extra) -> JSONResponse:
+    return JSONResponse({"code": code, "message": message, **extra}, status_code=status, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError):
+        return _json(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(EnterpriseError)
+    async def _enterprise_error(_: Request, exc: EnterpriseError):
+        return _json(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(UsccError)
+    async def _uscc_error(_: Request, exc: UsccError):
+        extra = {k: v for k, v in (("position", exc.position), ("expected", exc.expected)) if v is not None}
+        return _json(422, exc.code, exc.message, **extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError):
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in exc.errors()]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        return _json(422, "invalid_request", f"{'.'.join(map(str, first['loc']))}: {first['msg']}", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _json(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(ChainError)
+    async def _chain(_: Request, exc: ChainError):
+        log.warning("chain error: %s", exc)
+        return _json(503, "chain_unavailable", f"the chain could not be reached or refused: {exc}")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception):
+        log.exception("unexpected error")
+        return _json(500, "internal_error", "internal error; it has been logged")

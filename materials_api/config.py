@@ -1,0 +1,52 @@
+"""All settings in one place, from environment variables prefixed QIYEMA_."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QIYEMA_", extra="ignore")
+
+    home: Path = Field(default=Path.home() / ".qiyema", description="data directory")
+    # Chain: an RPC URL, or none for the managed local anvil node under $QIYEMA_HOME/node.
+    chain_rpc_url: str | None = None
+    node_port: int = 8545
+    chain_id: int = 31337
+    confirmations: int = 1
+    chain_timeout: float = 60.0
+    # Database: SQLAlchemy URL; none means SQLite at $QIYEMA_HOME/qiyema.db.
+    database_url: str | None = None
+    # Storage: "local" (content-addressed folder under $QIYEMA_HOME/objects) or "s3".
+    storage: str = "local"
+    # Enterprise import and reconciliation.
+    register_batch_size: int = 500
+    reconcile_interval: float = 5.0
+
+    @cached_property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'qiyema.db'}"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.home / "keys"
+
+    @property
+    def deployments_dir(self) -> Path:
+        return self.home / "deployments"
+
+    @property
+    def node_dir(self) -> Path:
+        return self.home / "node"
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.home / "objects"
+
+    @property
+    def governor_key_file(self) -> Path:
+        return self.home / "governor.key"

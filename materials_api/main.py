@@ -1,0 +1,81 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from chain.errors import ChainError
+
+from .api import errors
+from .api.routes import enterprises, health, organisations
+from .runtime import Runtime
+from .services.enterprises import EnterpriseService
+
+log = logging.getLogger("qiyema")
+
+
+class Reconciler:
+    """Background loop that brings the chain in line with the database (crash, chain outage,
+    chain reset). One pass at start, then every `interval` seconds."""
+
+    def __init__(self, service: EnterpriseService, interval: float):
+        self.service = service
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="qiyema-reconciler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def run_once(self, older_than: float) -> None:
+        ids = self.service.pending_ids(older_than=older_than)
+        if ids:
+            result = self.service.reconcile(ids)
+            log.info("reconciled %d enterprise(s): %s", len(ids), result)
+
+    def _run(self) -> None:
+        older_than = 0.0  # at start every pending row is ours to finish
+        while not self._stop.is_set():
+            try:
+                self.run_once(older_than)
+            except ChainError as exc:
+                log.warning("reconciliation deferred: %s", exc)
+            except Exception:  # noqa: BLE001 - the loop must survive to try again
+                log.exception("reconciliation failed")
+            older_than = max(self.interval, 2.0)
+            self._stop.wait(self.interval)
+
+
+def create_app(runtime: Runtime, *, reconcile: bool = True) -> FastAPI:
+    service = EnterpriseService(runtime.sessions, runtime.chain, runtime.settings.register_batch_size)
+    reconciler = Reconciler(service, runtime.settings.reconcile_interval) if reconcile else None
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        if reconciler:
+            reconciler.start()
+        yield
+        if reconciler:
+            reconciler.stop()
+
+    app = FastAPI(
+        title="Qiyema 企业码 · 材料银行",
+        version="0.1.0",
+        description="Enterprise QR identity codes and a chain-anchored material bank.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.enterprises = service
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(organisations.router)
+    app.include_router(enterprises.router)
+    return app

@@ -1,0 +1,89 @@
+"""Shared fixtures: an in-process py-evm chain, a service runtime on it, and API keys per role.
+
+Database tests run on SQLite, and also on PostgreSQL when QIYEMA_TEST_POSTGRES_URL names a
+server (`.ci/run` starts one): each test then gets a database of its own, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from chain.client import ChainClient
+from materials_api.config import Settings
+from materials_api.main import create_app
+from materials_api.models import Role
+from materials_api.runtime import Runtime
+from materials_api.security import create_key
+
+POSTGRES_URL = os.environ.get("QIYEMA_TEST_POSTGRES_URL")
+DATABASES = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'qiyema.db'}"
+        return
+    name = f"qiyema_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    base = POSTGRES_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def evm() -> ChainClient:
+    return ChainClient.in_process(poll_interval=0.01, timeout=10)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(home=tmp_path / "home", database_url=database_url, chain_rpc_url="in-process",
+                    register_batch_size=50)
+
+
+@pytest.fixture
+def runtime(settings: Settings, evm: ChainClient):
+    rt = Runtime.open(settings, client=evm)
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def api(runtime: Runtime):
+    with TestClient(create_app(runtime, reconcile=False)) as client:
+        yield client
+
+
+@pytest.fixture
+def keys(runtime: Runtime) -> dict[str, str]:
+    """One API key per role (Authorization header values), plus a revoked one."""
+    out: dict[str, str] = {}
+    with runtime.sessions.begin() as s:
+        for role in Role:
+            scope = {"issuer": "permit.food", "enterprise": "91350100M000100Y43"}.get(role.value)
+            _, plain = create_key(s, f"org-{role.value}", role, scope)
+            out[role.value] = f"Bearer {plain}"
+        revoked, plain = create_key(s, "org-revoked", Role.REGISTRAR)
+        from datetime import datetime, timezone
+
+        revoked.revoked_at = datetime.now(timezone.utc)
+        out["revoked"] = f"Bearer {plain}"
+    return out
