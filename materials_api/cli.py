@@ -82,7 +82,7 @@ def serve(host: str, port: int) -> None:
     runtime = _open_runtime()
     try:
         click.echo(f"Qiyema on http://{host}:{port} (API docs at /docs); chain id {runtime.chain.client.chain_id}")
-        uvicorn.run(create_app(runtime), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(runtime, close_runtime=True), host=host, port=port, log_level="info")
     finally:
         runtime.close()
 

@@ -17,6 +17,8 @@ from .services.enterprises import EnterpriseService
 
 log = logging.getLogger("qiyema")
 
+ROUTERS = (health.router, organisations.router, enterprises.router)
+
 
 class Reconciler:
     """Background loop that brings the chain in line with the database (crash, chain outage,
@@ -54,7 +56,9 @@ class Reconciler:
             self._stop.wait(self.interval)
 
 
-def create_app(runtime: Runtime, *, reconcile: bool = True) -> FastAPI:
+def create_app(runtime: Runtime, *, reconcile: bool = True, close_runtime: bool = False) -> FastAPI:
+    """The app on `runtime`. With `close_runtime` the app's shutdown closes the runtime (and
+    stops the managed node), which is how `qiyema serve` cleans up on SIGTERM."""
     service = EnterpriseService(runtime.sessions, runtime.chain, runtime.settings.register_batch_size)
     reconciler = Reconciler(service, runtime.settings.reconcile_interval) if reconcile else None
 
@@ -65,6 +69,8 @@ def create_app(runtime: Runtime, *, reconcile: bool = True) -> FastAPI:
         yield
         if reconciler:
             reconciler.stop()
+        if close_runtime:
+            runtime.close()
 
     app = FastAPI(
         title="Qiyema 企业码 · 材料银行",
@@ -75,7 +81,6 @@ def create_app(runtime: Runtime, *, reconcile: bool = True) -> FastAPI:
     app.state.runtime = runtime
     app.state.enterprises = service
     errors.install(app)
-    app.include_router(health.router)
-    app.include_router(organisations.router)
-    app.include_router(enterprises.router)
+    for router in ROUTERS:
+        app.include_router(router)
     return app

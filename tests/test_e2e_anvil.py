@@ -1,0 +1,143 @@
+"""End to end on a real anvil node, through the command line and HTTP, as an operator would."""
+
+import csv
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from chain.client import ChainClient
+from chain.deploy import load_record
+from chain.ledger import EnterpriseStatus, QiyemaLedger
+from chain.node import AnvilNode
+from codes.uscc import chain_key, generate
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.anvil
+
+CLI = [sys.executable, "-m", "materials_api.cli"]
+
+
+@pytest.fixture
+def home(tmp_path):
+    env = {**os.environ, "QIYEMA_HOME": str(tmp_path / "home"), "QIYEMA_NODE_PORT": str(free_port())}
+    env.pop("QIYEMA_DATABASE_URL", None)
+    env.pop("QIYEMA_CHAIN_RPC_URL", None)
+    yield env
+    AnvilNode(tmp_path / "home" / "node", port=int(env["QIYEMA_NODE_PORT"])).stop()
+
+
+def run(env, *args, check=True):
+    r = subprocess.run(CLI + list(args), env=env, capture_output=True, text=True, timeout=300)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{args} exited {r.returncode}: {r.stderr}")
+    return r
+
+
+def start_server(env, port):
+    proc = subprocess.Popen(CLI + ["serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited: {proc.stdout.read()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("serve did not become healthy")
+
+
+def stop_server(proc):
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+
+
+def test_init_is_idempotent(home):
+    run(home, "init")
+    key = open(os.path.join(home["QIYEMA_HOME"], "governor.key")).read()
+    first = json.load(open(os.path.join(home["QIYEMA_HOME"], "deployments", "31337.json")))
+    out = run(home, "init").stdout
+    assert "already" in out
+    assert open(os.path.join(home["QIYEMA_HOME"], "governor.key")).read() == key
+    assert json.load(open(os.path.join(home["QIYEMA_HOME"], "deployments", "31337.json"))) == first
+    status = run(home, "chain", "status")
+    assert "matches the local build" in status.stdout
+    assert not AnvilNode(os.path.join(home["QIYEMA_HOME"], "node")).pid()  # init and status stop their node
+
+
+def test_registration_survives_a_restart_of_service_and_node(home):
+    run(home, "init")
+    registrar = run(home, "keys", "create", "--org", "市场监管局", "--role", "registrar").stdout.strip()
+    port = free_port()
+    server = start_server(home, port)
+    try:
+        r = httpx.post(f"http://127.0.0.1:{port}/api/v1/enterprises", headers={"Authorization": f"Bearer {registrar}"},
+                       json={"uscc": "91350100M000100Y43", "name": "福建示例科技有限公司"}, timeout=30)
+        assert r.status_code == 201, r.text
+        tx_hash = r.json()["chain"]["tx_hash"]
+    finally:
+        stop_server(server)
+    node_dir = os.path.join(home["QIYEMA_HOME"], "node")
+    assert AnvilNode(node_dir, port=int(home["QIYEMA_NODE_PORT"])).pid() is None  # serve stopped its node
+    server = start_server(home, port)
+    try:
+        r = httpx.get(f"http://127.0.0.1:{port}/api/v1/enterprises/91350100M000100Y43",
+                      headers={"Authorization": f"Bearer {registrar}"}, timeout=10)
+        assert r.status_code == 200
+        assert r.json()["chain"] == {**r.json()["chain"], "state": "confirmed", "tx_hash": tx_hash}
+        client = ChainClient.from_url(f"http://127.0.0.1:{home['QIYEMA_NODE_PORT']}")
+        ledger = QiyemaLedger(client, load_record(os.path.join(home["QIYEMA_HOME"], "deployments"), 31337))
+        assert ledger.enterprise(chain_key("91350100M000100Y43")).status == EnterpriseStatus.ACTIVE
+    finally:
+        stop_server(server)
+
+
+def test_import_killed_half_way_resumes_without_loss_or_double_registration(home, tmp_path):
+    rng = random.Random(11)
+    codes = list(dict.fromkeys(generate(rng) for _ in range(6000)))
+    path = tmp_path / "register.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["uscc", "name"])
+        w.writerows((c, f"企业{i}") for i, c in enumerate(codes))
+        w.writerow(["91350100M000100Y44", "坏行"])
+    run(home, "init")
+    db = os.path.join(home["QIYEMA_HOME"], "qiyema.db")
+    proc = subprocess.Popen(CLI + ["enterprises", "import", str(path), "--batch-size", "200"], env=home,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    stored = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with sqlite3.connect(db) as c:
+                stored = c.execute("select count(*) from enterprises").fetchone()[0]
+        except sqlite3.OperationalError:
+            stored = 0
+        if stored >= 1500:
+            proc.kill()  # SIGKILL: no clean-up of any kind
+            break
+        time.sleep(0.02)
+    proc.wait()
+    assert 0 < stored < len(codes), "the import was not interrupted half-way"
+    out = run(home, "enterprises", "import", str(path), "--batch-size", "200").stdout
+    assert f"registered {len(codes)}, rejected 1" in out and "resumed" in out
+    with sqlite3.connect(db) as c:
+        assert c.execute("select count(*), count(distinct uscc) from enterprises").fetchone() == (len(codes), len(codes))
+        assert c.execute("select count(*) from enterprises where chain_state != 'confirmed'").fetchone()[0] == 0
+    node = AnvilNode(os.path.join(home["QIYEMA_HOME"], "node"), port=int(home["QIYEMA_NODE_PORT"]))
+    node.start()
+    client = ChainClient.from_url(node.url)
+    ledger = QiyemaLedger(client, load_record(os.path.join(home["QIYEMA_HOME"], "deployments"), 31337))
+    assert ledger.enterprise_count() == len(codes)  # registerBatch reverts on any duplicate
+    assert set(ledger.statuses([chain_key(c) for c in codes[:500]])) == {EnterpriseStatus.ACTIVE}
