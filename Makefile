@@ -1,0 +1,20 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both install what is missing.
+.PHONY: run test test-contracts test-python bootstrap bench
+
+bootstrap:
+	@scripts/bootstrap
+
+run: bootstrap
+	.venv/bin/qiyema init
+	.venv/bin/qiyema serve
+
+test: bootstrap test-contracts test-python
+
+test-contracts:
+	npx hardhat test
+
+test-python:
+	.venv/bin/pytest
+
+bench: bootstrap
+	.venv/bin/python -m bench.chain_bench
