@@ -75,6 +75,8 @@ class ChainClient:
         self._nonces: dict[str, int] = {}
         self._errors: dict[bytes, tuple[str, list[str]]] = {}
         self._chain_id: int | None = None
+        self._fee_cache: tuple[float, dict] | None = None
+        self._serial: threading.RLock | None = None
 
     # --- construction -------------------------------------------------------------------
     @classmethod
@@ -91,7 +93,9 @@ class ChainClient:
         """A fresh py-evm chain in this process (eth-tester), with funded unlocked accounts."""
         from web3 import EthereumTesterProvider
 
-        return cls(Web3(EthereumTesterProvider()), **kw)
+        client = cls(Web3(EthereumTesterProvider()), **kw)
+        client._serial = threading.RLock()  # py-evm is not thread-safe: one call at a time
+        return client
 
     # --- basic reads --------------------------------------------------------------------
     @property
@@ -138,15 +142,12 @@ class ChainClient:
         decoded error and costs nothing.
         """
         base: dict = dict(tx or {})
-        base["from"] = account.address
         if fn is not None:
-            base = fn.build_transaction({"from": account.address, "gas": 1, **self._fees()}) | {
-                k: v for k, v in base.items() if k != "from"
-            }
-            base.pop("nonce", None)
-        else:
-            base.update(self._fees())
-        base["chainId"] = self.chain_id
+            # Encoded locally: web3's build_transaction would cost several RPC round trips.
+            base.update(to=fn.address, data=fn._encode_transaction_data())
+        base.setdefault("value", 0)
+        base.update(self._fees(), chainId=self.chain_id)
+        base["from"] = account.address
         if gas is None:
             estimate_tx = {k: v for k, v in base.items() if k not in ("gas", "nonce")}
             try:
@@ -159,7 +160,7 @@ class ChainClient:
         for attempt in range(self.retries + 1):
             with self._nonce_lock:
                 nonce = self._next_nonce(account.address)
-                signed = account.sign_transaction({**base, "nonce": nonce})
+                signed = account.sign_transaction({k: v for k, v in base.items() if k != "from"} | {"nonce": nonce})
                 tx_hash = "0x" + keccak(signed.raw_transaction).hex()
                 try:
                     self._rpc(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction))
@@ -199,7 +200,7 @@ class ChainClient:
             if receipt is not None:
                 if receipt["status"] != 1:
                     raise self._explain_failure(tx_hash, receipt)
-                if self.block_number() >= receipt["blockNumber"] + confirmations - 1:
+                if confirmations == 1 or self.block_number() >= receipt["blockNumber"] + confirmations - 1:
                     return Receipt(
                         tx_hash=tx_hash,
                         block_number=receipt["blockNumber"],
@@ -251,6 +252,9 @@ class ChainClient:
         delay = 0.2
         for attempt in range(self.retries + 1):
             try:
+                if self._serial is not None:
+                    with self._serial:
+                        return call()
                 return call()
             except _TRANSIENT as exc:
                 if attempt == self.retries:
@@ -265,6 +269,15 @@ class ChainClient:
         return self._nonces[address]
 
     def _fees(self) -> dict:
+        # Fees move slowly and maxFee leaves 2x base-fee headroom: one look-up per second is enough.
+        now = time.monotonic()
+        if self._fee_cache and now - self._fee_cache[0] < 1.0:
+            return self._fee_cache[1]
+        fees = self._fetch_fees()
+        self._fee_cache = (now, fees)
+        return fees
+
+    def _fetch_fees(self) -> dict:
         latest = self._rpc(lambda: self.w3.eth.get_block("latest"))
         base_fee = latest.get("baseFeePerGas")
         if base_fee is None:

@@ -91,7 +91,7 @@ def deploy(client: ChainClient, governor: LocalAccount, directory: Path, *,
     else:
         art = artifact()
         factory = client.w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
-        receipt = client.transact(governor, factory.constructor(governor.address))
+        receipt = client.transact(governor, tx={"data": factory.constructor(governor.address).data_in_transaction})
         address = client.w3.eth.get_transaction_receipt(receipt.tx_hash)["contractAddress"]
         record = Deployment(
             chain_id=client.chain_id,

@@ -54,6 +54,7 @@ class AnvilNode:
         self.pid_file = self.data_dir / "anvil.pid"
         self.state_file = self.data_dir / "anvil-state.json"
         self.log_file = self.data_dir / "anvil.log"
+        self._proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
@@ -93,6 +94,7 @@ class AnvilNode:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
         log.close()
+        self._proc = proc  # keep the handle so the child is reaped when it stops
         self.pid_file.write_text(str(proc.pid))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -116,5 +118,8 @@ class AnvilNode:
             time.sleep(0.05)
         if _pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
+        if self._proc is not None:
+            self._proc.wait(timeout=5)
+            self._proc = None
         self.pid_file.unlink(missing_ok=True)
         return True
