@@ -204,5 +204,160 @@ def uscc_check(code: str) -> None:
         _fail(f"{code}: {exc.message}", 1)
 
 
+@main.group()
+def code() -> None:
+    """Enterprise codes (企业码): render, scan and verify, key set for offline use."""
+
+
+def _code_service(runtime):
+    from .services.codes import CodeService
+
+    return CodeService(runtime.sessions, runtime.chain, runtime.settings)
+
+
+def _write_code(service, uscc_text: str, out: Path) -> None:
+    from codes import render
+
+    url, enterprise = service.static_code(uscc_text)
+    if out.suffix.lower() == ".svg":
+        out.write_text(render.render_svg(url, enterprise.name, enterprise.uscc), encoding="utf-8")
+    else:
+        out.write_bytes(render.render_png(url, enterprise.name, enterprise.uscc))
+
+
+@code.command("render")
+@click.argument("uscc_text", metavar="USCC")
+@click.option("-o", "--output", "out", required=True, type=click.Path(path_type=Path),
+              help="FILE.png or FILE.svg")
+def code_render(uscc_text: str, out: Path) -> None:
+    """Render an enterprise's static code (PNG or SVG by the file's extension)."""
+    from codes.uscc import UsccError
+
+    from .services.enterprises import EnterpriseError
+
+    if out.suffix.lower() not in (".png", ".svg"):
+        _fail("the output must end in .png or .svg", 2)
+    runtime = _open_runtime()
+    try:
+        _write_code(_code_service(runtime), uscc_text, out)
+    except (UsccError, EnterpriseError) as exc:
+        _fail(exc.message, 1)
+    finally:
+        runtime.close()
+    click.echo(f"wrote {out}")
+
+
+@code.command("render-batch")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["svg", "png"]), default="svg", show_default=True)
+def code_render_batch(csv_file: Path, out_dir: Path, fmt: str) -> None:
+    """Render the codes of every company in a CSV (a uscc column) into DIR/<USCC>.<format>."""
+    import csv as csv_mod
+
+    from tqdm import tqdm
+
+    from codes.uscc import UsccError
+
+    from .services.enterprises import EnterpriseError
+    from .services.importer import USCC_HEADERS
+
+    with open(csv_file, newline="", encoding="utf-8-sig") as f:
+        reader = csv_mod.DictReader(f)
+        cols = {c.strip().lower(): c for c in reader.fieldnames or []}
+        col = next((cols[h] for h in USCC_HEADERS if h in cols), None)
+        if col is None:
+            _fail(f"the CSV needs a USCC column ({'/'.join(USCC_HEADERS)})", 2)
+        codes_ = [row[col] for row in reader]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runtime = _open_runtime()
+    failed = []
+    try:
+        service = _code_service(runtime)
+        for value in tqdm(codes_, unit="code", desc="render", file=sys.stderr):
+            try:
+                _write_code(service, value, out_dir / f"{value.strip().upper()}.{fmt}")
+            except (UsccError, EnterpriseError) as exc:
+                failed.append((value, exc.message))
+    finally:
+        runtime.close()
+    click.echo(f"rendered {len(codes_) - len(failed)} of {len(codes_)} into {out_dir}")
+    for value, message in failed:
+        click.echo(f"  not rendered {value!r}: {message}", err=True)
+    if failed:
+        sys.exit(1)
+
+
+@code.command("scan")
+@click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--offline", "keyset_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="verify offline against this cached key set (from `qiyema code keyset`)")
+@click.option("--governor", help="the governor address trusted to sign the key set (offline)")
+@click.option("--json", "as_json", is_flag=True, help="print the verdict as JSON")
+def code_scan(image: Path, keyset_file: Path | None, governor: str | None, as_json: bool) -> None:
+    """Decode the code in a photo and verify it; exit 0 only when it is VALID."""
+    import json as json_mod
+
+    from codes.scan import ScanError, scan
+    from codes.token import CodeFormatError
+    from codes.verify import KeySet, OfflineSource, Status, verify
+
+    try:
+        texts = scan(image)
+    except ScanError as exc:
+        _fail(exc.message, 1)
+    text = texts[0]
+    click.echo(f"decoded: {text}")
+    if keyset_file:
+        if not governor:
+            _fail("--offline needs --governor ADDRESS (the key set's trusted signer)", 2)
+        try:
+            source = OfflineSource(KeySet.from_json(json_mod.loads(keyset_file.read_text())), governor)
+        except (CodeFormatError, ValueError) as exc:
+            _fail(getattr(exc, "message", str(exc)), 2)
+        verdict = verify(text, source)
+    else:
+        runtime = _open_runtime()
+        try:
+            verdict = _code_service(runtime).verify(text)
+        finally:
+            runtime.close()
+    if as_json:
+        click.echo(json_mod.dumps(verdict.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(f"verdict: {verdict.status.value}")
+        for c in verdict.checks:
+            click.echo(f"  {c.name:<10} {c.status.value:<8} {c.reason}: {c.message}")
+    sys.exit(0 if verdict.status == Status.VALID else 1)
+
+
+@code.command("keyset")
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def code_keyset(out: Path) -> None:
+    """Export the signed registrar key set for offline verification."""
+    import json as json_mod
+
+    runtime = _open_runtime()
+    try:
+        service = _code_service(runtime)
+        service.active_key()
+        ks = service.keyset()
+    finally:
+        runtime.close()
+    out.write_text(json_mod.dumps(ks.to_json(), indent=2))
+    click.echo(f"wrote {out}; trusted governor: {ks.governor}")
+
+
+@code.command("rotate-key")
+def code_rotate_key() -> None:
+    """Rotate the static-code key: every code signed by the old one stops verifying."""
+    runtime = _open_runtime()
+    try:
+        key = _code_service(runtime).rotate_static_key()
+    finally:
+        runtime.close()
+    click.echo(f"new static-code key {key.kid} at {key.address}; re-render every printed code")
+
+
 if __name__ == "__main__":
     main()

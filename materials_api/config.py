@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     database_url: str | None = None
     # Storage: "local" (content-addressed folder under $QIYEMA_HOME/objects) or "s3".
     storage: str = "local"
+    # Codes: the origin every code points at (the verification page is <public_url>/V/...).
+    public_url: str = "http://127.0.0.1:8000"
+    dynamic_code_ttl: int = 300
+    keyset_ttl: int = 7 * 24 * 3600
     # Enterprise import and reconciliation.
     register_batch_size: int = 500
     reconcile_interval: float = 5.0

@@ -11,13 +11,14 @@ from fastapi import FastAPI
 from chain.errors import ChainError
 
 from .api import errors
-from .api.routes import enterprises, health, organisations
+from .api.routes import codes, enterprises, health, organisations, pages
 from .runtime import Runtime
+from .services.codes import CodeService
 from .services.enterprises import EnterpriseService
 
 log = logging.getLogger("qiyema")
 
-ROUTERS = (health.router, organisations.router, enterprises.router)
+ROUTERS = (health.router, organisations.router, enterprises.router, codes.router)
 
 
 class Reconciler:
@@ -80,7 +81,9 @@ def create_app(runtime: Runtime, *, reconcile: bool = True, close_runtime: bool 
     )
     app.state.runtime = runtime
     app.state.enterprises = service
+    app.state.codes = CodeService(runtime.sessions, runtime.chain, runtime.settings)
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(pages.router)
     return app

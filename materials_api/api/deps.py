@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from ..models import Role
 from ..runtime import Runtime
 from ..security import Principal, authenticate
+from ..services.codes import CodeService
 from ..services.enterprises import EnterpriseService
 from .errors import ApiError
 
@@ -30,6 +31,10 @@ def get_enterprises(request: Request) -> EnterpriseService:
     return request.app.state.enterprises
 
 
+def get_codes(request: Request) -> CodeService:
+    return request.app.state.codes
+
+
 def get_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     session: Annotated[Session, Depends(get_session)],
@@ -41,6 +46,26 @@ def get_principal(
     if principal is None:
         raise ApiError(401, "auth_invalid", "the API key is unknown, malformed or revoked", challenge)
     return principal
+
+
+def require_or_anonymous(*roles: Role):
+    """Like `require`, for routes the public may call without a key (it then gets None); a key
+    that is presented must still be valid."""
+    allowed = frozenset(roles)
+
+    def _check(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        session: Annotated[Session, Depends(get_session)],
+    ) -> Principal | None:
+        if credentials is None:
+            return None
+        principal = get_principal(credentials, session)
+        if principal.role not in allowed:
+            raise ApiError(403, "role_forbidden", f"role {principal.role.value} may not do this")
+        return principal
+
+    _check.admitted_roles = allowed | {"anonymous"}
+    return _check
 
 
 def require(*roles: Role):
@@ -60,3 +85,4 @@ def require(*roles: Role):
 SessionDep = Annotated[Session, Depends(get_session)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 EnterprisesDep = Annotated[EnterpriseService, Depends(get_enterprises)]
+CodesDep = Annotated[CodeService, Depends(get_codes)]

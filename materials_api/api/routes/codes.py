@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from codes import render
+
+from ...models import Role
+from ...security import Principal
+from ..deps import CodesDep, require, require_or_anonymous
+from ..errors import ApiError
+
+router = APIRouter(prefix="/api/v1", tags=["codes"])
+
+EVERYONE = tuple(Role)
+
+
+class ConsentScope(BaseModel):
+    """What a bank scanning this dynamic code may see (honoured by the consent issue)."""
+
+    verifier_org: str | None = Field(default=None, max_length=200, description="the organisation allowed")
+    material_types: list[str] = Field(default_factory=list, max_length=50)
+    material_ids: list[int] = Field(default_factory=list, max_length=200)
+    purpose: str | None = Field(default=None, max_length=200, examples=["开立对公账户"])
+    expires_at: int | None = Field(default=None, description="unix seconds; the grant's own end")
+
+
+class DynamicCodeCreate(BaseModel):
+    ttl_seconds: int = Field(default=300, ge=10, le=3600)
+    single_use: bool = False
+    scope: ConsentScope | None = None
+
+
+class DynamicCodePublic(BaseModel):
+    code: str
+    nonce: str
+    issued_at: int
+    expires_at: int
+    single_use: bool
+    scope: ConsentScope | None
+    qr_version: int
+
+
+class VerifyCodeRequest(BaseModel):
+    code: str = Field(min_length=1, max_length=2000, description="the scanned text or URL")
+
+
+class CheckPublic(BaseModel):
+    name: str
+    status: Literal["VALID", "INVALID", "ERROR", "SKIPPED"]
+    reason: str
+    message: str
+
+
+class VerdictPublic(BaseModel):
+    status: Literal["VALID", "INVALID", "ERROR", "SKIPPED"]
+    checks: list[CheckPublic]
+    kind: str | None
+    uscc: str | None
+    signer: str | None
+    expires_at: int | None
+    scope: dict | None
+    enterprise: dict | None
+
+
+def _own_code_only(principal: Principal, uscc: str) -> None:
+    if principal.role is Role.ENTERPRISE and principal.scope != uscc.strip().upper():
+        raise ApiError(403, "not_your_enterprise", "an enterprise key acts only for its own USCC")
+
+
+@router.get("/enterprises/{uscc}/code.{fmt}", summary="The static code as PNG or SVG",
+            responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}})
+def static_code_image(uscc: str, fmt: Literal["png", "svg"], service: CodesDep,
+                      principal: Annotated[Principal, Depends(require(Role.REGISTRAR, Role.CLERK, Role.GOVERNOR,
+                                                                        Role.ENTERPRISE))]):
+    _own_code_only(principal, uscc)
+    url, enterprise = service.static_code(uscc)
+    if fmt == "svg":
+        return Response(render.render_svg(url, enterprise.name, enterprise.uscc), media_type="image/svg+xml")
+    return Response(render.render_png(url, enterprise.name, enterprise.uscc), media_type="image/png")
+
+
+@router.post("/codes/dynamic", status_code=201, response_model=DynamicCodePublic,
+             summary="Issue a short-lived dynamic code (亮码) for the caller's enterprise")
+def issue_dynamic_code(body: DynamicCodeCreate, service: CodesDep,
+                       principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))]):
+    scope = body.scope.model_dump(exclude_defaults=True) if body.scope else None
+    url, row = service.issue_dynamic(principal.scope, ttl=body.ttl_seconds, single_use=body.single_use,
+                                     scope=scope or None, actor_key_id=principal.key_id)
+    return DynamicCodePublic(code=url, nonce=row.nonce, issued_at=row.issued_at, expires_at=row.expires_at,
+                             single_use=row.single_use, scope=body.scope, qr_version=render.qr_version(url))
+
+
+@router.post("/verify/code", response_model=VerdictPublic, summary="Verify a scanned code (anyone)")
+def verify_code(body: VerifyCodeRequest, service: CodesDep,
+                _: Annotated[Principal | None, Depends(require_or_anonymous(*EVERYONE))]):
+    return service.verify(body.code).as_dict()
+
+
+@router.get("/codes/keyset", summary="Registrar keys for offline verification, signed by the governor")
+def code_keyset(service: CodesDep, _: Annotated[Principal | None, Depends(require_or_anonymous(*EVERYONE))]):
+    return service.keyset().to_json()
+
+
+@router.post("/codes/keys/rotate", summary="Rotate the static-code key (governor); old codes stop verifying")
+def rotate_code_key(service: CodesDep, _: Annotated[Principal, Depends(require(Role.GOVERNOR))]):
+    key = service.rotate_static_key()
+    return {"kid": key.kid, "address": key.address}

@@ -1,0 +1,162 @@
+"""Code token format v1: frozen test vectors, round trips, and tampering with every field."""
+
+import time
+
+import pytest
+
+from codes import token
+from codes.verify import KeyInfo, KeySet, OfflineSource, Status, verify
+from codes.token import CodeFormatError
+
+# Test vectors (also in docs/code-format.md). Changing any of these is a new format version.
+KEY = bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
+ADDRESS = "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23"
+ORIGIN = "https://qiyema.example.gov.cn"
+USCC = "91350100M000100Y43"
+STATIC_V1 = ("HTTPS://QIYEMA.EXAMPLE.GOV.CN/V/1S91350100M000100Y43AH1214210662937769634504429901137324598830148149"
+             "4079075287304974136012222589592384948826006635457274231485631846949848990211200475935990742267690628867158044")
+DYNAMIC_V1 = ("HTTPS://QIYEMA.EXAMPLE.GOV.CN/V/1D91350100M000100Y43NFK3SADJKW5CYAABAIBQIBIGA4EASCQLADVDGVK4LKSUOZEBC5L"
+              "ILR37PTSYV2PCWHM4RZN5G4AEXVN3GFMACF5T6XFOCGPECEJD2BW7FZ5MH6CRW7NVXZKT4EXLYE3BNGRLLTPB")
+DYNAMIC_SCOPED_V1 = ("HTTPS://QIYEMA.EXAMPLE.GOV.CN/V/1D91350100M000100Y43NFK3SADJKW5CYAABAIBQIBIGA4EASCQLAMIBCEQTCQKRMFYYDEN"
+                     "BWHA5DYP2RBJML4OCWUH26UYAGSB2YZG4KOI6DGTDL4UVOPKDNPC7WFSZ5ZHYQYPXKJ7OSU5GKN3JR7OGS676NFSSGYL7DDOLYL2YA"
+                     "G33OAZ2KM")
+GOVERNOR_KEY = bytes.fromhex("11" * 32)
+GOVERNOR = "0x19E7E376E7C213B7E7e7e46cc70A5dD086DAff2A"
+
+
+def keyset(keys=None, *, now=None, ttl=3600, origin=ORIGIN, signer=GOVERNOR_KEY):
+    now = int(time.time()) if now is None else now
+    ks = KeySet(origin=origin, issued_at=now, expires_at=now + ttl,
+                keys=keys or [KeyInfo(7, ADDRESS, "active")], governor=GOVERNOR)
+    ks.sign(signer)
+    return ks
+
+
+def offline(**kw):
+    return OfflineSource(keyset(**kw), GOVERNOR)
+
+
+def test_vectors_are_stable():
+    assert token.static_code(ORIGIN, USCC, 7, KEY) == STATIC_V1
+    assert token.dynamic_code(ORIGIN, USCC, 1767225600, 1767225900, bytes(range(12)), KEY) == DYNAMIC_V1
+    assert token.dynamic_code(ORIGIN, USCC, 1767225600, 1767225900, bytes(range(12)), KEY, single_use=True,
+                              scope_digest=bytes(range(16, 32))) == DYNAMIC_SCOPED_V1
+
+
+def test_vectors_parse_and_recover_the_signer():
+    s = token.parse(STATIC_V1)
+    assert (s.kind, s.origin, s.uscc, s.kid) == ("S", ORIGIN, USCC, 7)
+    assert token.recover_signer(s) == ADDRESS
+    d = token.parse(DYNAMIC_SCOPED_V1)
+    assert (d.issued_at, d.expires_at, d.nonce, d.single_use, d.scope_digest) == (
+        1767225600, 1767225900, bytes(range(12)), True, bytes(range(16, 32)))
+    assert token.recover_signer(d) == ADDRESS
+
+
+def test_lower_case_scan_parses_the_same():
+    assert token.parse(STATIC_V1.lower()).message_hash == token.parse(STATIC_V1).message_hash
+
+
+def test_static_code_verifies_offline_and_says_what_it_skipped():
+    verdict = verify(STATIC_V1, offline())
+    assert verdict.status == Status.VALID
+    by_name = {c.name: c for c in verdict.checks}
+    assert by_name["signature"].status == Status.VALID and by_name["key"].status == Status.VALID
+    assert by_name["issuer"].status == Status.SKIPPED and by_name["status"].status == Status.SKIPPED
+
+
+@pytest.mark.parametrize("position", range(len("1S") + 18 + 2 + token.SIG_CHARS))
+def test_changing_any_character_of_a_static_code_is_never_valid(position):
+    prefix = STATIC_V1[: STATIC_V1.index("/V/") + 3]
+    payload = STATIC_V1[len(prefix):]
+    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY234567"
+    replacement = next(c for c in alphabet if c != payload[position])
+    tampered = prefix + payload[:position] + replacement + payload[position + 1:]
+    assert verify(tampered, offline()).status == Status.INVALID
+
+
+@pytest.mark.parametrize("field", ["issued_at", "expires_at", "nonce", "single_use", "scope"])
+def test_changing_any_field_of_a_dynamic_code_breaks_its_signature(field):
+    base = dict(issued_at=1767225600, expires_at=1767225900, nonce=bytes(range(12)), single_use=True,
+                scope_digest=bytes(range(16, 32)))
+    changed = dict(base)
+    if field == "issued_at":
+        changed["issued_at"] -= 1
+    elif field == "expires_at":
+        changed["expires_at"] += 3600
+    elif field == "nonce":
+        changed["nonce"] = bytes(12)
+    elif field == "single_use":
+        changed["single_use"] = False
+    else:
+        changed["scope_digest"] = bytes(16)
+    genuine = token.parse(token.dynamic_code(ORIGIN, USCC, base["issued_at"], base["expires_at"], base["nonce"], KEY,
+                                             single_use=True, scope_digest=base["scope_digest"]))
+    forged_unsigned = token.dynamic_code(ORIGIN, USCC, changed["issued_at"], changed["expires_at"],
+                                         changed["nonce"], KEY, single_use=changed["single_use"],
+                                         scope_digest=changed["scope_digest"])
+    # Keep the forged fields but the genuine signature: it must no longer recover to the key.
+    forged = token.parse(forged_unsigned)
+    forged = forged.__class__(**{**forged.__dict__, "signature": genuine.signature})
+    try:
+        assert token.recover_signer(forged) != ADDRESS
+    except CodeFormatError:
+        pass
+
+
+def test_a_code_copied_onto_another_host_is_invalid():
+    copy = STATIC_V1.replace("QIYEMA.EXAMPLE.GOV.CN", "QIYEMA-EXAMPLE.CN")
+    verdict = verify(copy, offline())
+    assert verdict.status == Status.INVALID and verdict.checks[-1].reason == "foreign_origin"
+
+
+def test_a_code_signed_by_an_unknown_key_is_invalid():
+    code = token.static_code(ORIGIN, USCC, 7, bytes.fromhex("22" * 32))
+    verdict = verify(code, offline())
+    assert verdict.status == Status.INVALID and "bad_signature" in [c.reason for c in verdict.checks]
+    code = token.static_code(ORIGIN, USCC, 9, KEY)
+    assert "unknown_key" in [c.reason for c in verify(code, offline()).checks]
+
+
+def test_a_rotated_out_key_no_longer_verifies():
+    verdict = verify(STATIC_V1, offline(keys=[KeyInfo(7, ADDRESS, "retired")]))
+    assert verdict.status == Status.INVALID and "key_rotated_out" in [c.reason for c in verdict.checks]
+
+
+def test_offline_dynamic_code_checks_expiry_and_skips_what_needs_the_network():
+    now = int(time.time())
+    code = token.dynamic_code(ORIGIN, USCC, now, now + 300, bytes(12), KEY)
+    verdict = verify(code, offline(), now)
+    statuses = {c.name: c.status for c in verdict.checks}
+    assert statuses["expiry"] == Status.VALID and statuses["replay"] == Status.SKIPPED
+    assert statuses["signature"] == Status.SKIPPED and verdict.status == Status.VALID
+    assert verify(code, offline(), now + 301).status == Status.INVALID
+
+
+def test_keyset_must_be_signed_by_the_trusted_governor_and_fresh():
+    with pytest.raises(CodeFormatError, match="trusted governor"):
+        OfflineSource(keyset(signer=bytes.fromhex("33" * 32)), GOVERNOR)
+    with pytest.raises(CodeFormatError, match="expired"):
+        OfflineSource(keyset(now=int(time.time()) - 7200, ttl=3600), GOVERNOR)
+    tampered = keyset()
+    tampered.keys = [KeyInfo(7, "0x" + "ab" * 20, "active")]
+    with pytest.raises(CodeFormatError):
+        OfflineSource(tampered, GOVERNOR)
+    round_trip = KeySet.from_json(keyset().to_json())
+    assert OfflineSource(round_trip, GOVERNOR).static_key(7).address == ADDRESS
+    with pytest.raises(CodeFormatError, match="malformed"):
+        KeySet.from_json({"version": 1, "origin": ORIGIN})
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("hello world", "code_not_qiyema"),
+    ("https://example.com/some/page", "code_not_qiyema"),
+    ("https://qiyema.example.gov.cn/V/2S123", "code_version"),
+    ("https://qiyema.example.gov.cn/V/1X91350100M000100Y43", "code_kind"),
+    ("https://qiyema.example.gov.cn/V/1S91350100M000100Y43AA", "code_length"),
+    ("https://qiyema.example.gov.cn/V/1D91350100M000100Y43AAAA", "code_length"),
+    ("https://qiyema.example.gov.cn/V/1D91350100M000100Y44" + "A" * 120, "code_uscc"),
+])
+def test_foreign_and_malformed_codes_get_a_clear_reason(text, reason):
+    verdict = verify(text, offline())
+    assert verdict.status == Status.INVALID and verdict.checks[0].reason == reason
