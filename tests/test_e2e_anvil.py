@@ -141,3 +141,39 @@ def test_import_killed_half_way_resumes_without_loss_or_double_registration(home
     ledger = QiyemaLedger(client, load_record(os.path.join(home["QIYEMA_HOME"], "deployments"), 31337))
     assert ledger.enterprise_count() == len(codes)  # registerBatch reverts on any duplicate
     assert set(ledger.statuses([chain_key(c) for c in codes[:500]])) == {EnterpriseStatus.ACTIVE}
+
+
+def test_code_render_scan_and_offline_verification_from_the_command_line(home, tmp_path):
+    run(home, "init")
+    registrar = run(home, "keys", "create", "--org", "市场监管局", "--role", "registrar").stdout.strip()
+    port = free_port()
+    server = start_server(home, port)
+    try:
+        r = httpx.post(f"http://127.0.0.1:{port}/api/v1/enterprises", headers={"Authorization": f"Bearer {registrar}"},
+                       json={"uscc": "91350100M000100Y43", "name": "福建示例科技有限公司"}, timeout=30)
+        assert r.status_code == 201
+    finally:
+        stop_server(server)
+    png = tmp_path / "code.png"
+    assert "wrote" in run(home, "code", "render", "91350100M000100Y43", "-o", str(png)).stdout
+    online = run(home, "code", "scan", str(png))
+    assert "verdict: VALID" in online.stdout and "registrar_on_chain" in online.stdout
+    keyset = tmp_path / "keyset.json"
+    governor = run(home, "code", "keyset", "-o", str(keyset)).stdout.split("trusted governor: ")[1].strip()
+    offline = run(home, "code", "scan", str(png), "--offline", str(keyset), "--governor", governor)
+    assert "verdict: VALID" in offline.stdout and "SKIPPED" in offline.stdout
+    wrong = run(home, "code", "scan", str(png), "--offline", str(keyset), "--governor", "0x" + "12" * 20, check=False)
+    assert wrong.returncode == 2 and "trusted governor" in wrong.stderr
+    blank = tmp_path / "blank.png"
+    from PIL import Image
+
+    Image.new("RGB", (200, 200), "white").save(blank)
+    nothing = run(home, "code", "scan", str(blank), check=False)
+    assert nothing.returncode == 1 and "no QR code" in nothing.stderr
+    bad = run(home, "uscc", "check", "91350100M000100Y44", check=False)
+    assert bad.returncode == 1 and "expected 3" in bad.stderr
+    batch = tmp_path / "batch.csv"
+    batch.write_text("uscc\n91350100M000100Y43\n91110000600037341L\n")
+    out = run(home, "code", "render-batch", str(batch), "-o", str(tmp_path / "codes"), check=False)
+    assert out.returncode == 1 and "rendered 1 of 2" in out.stdout
+    assert (tmp_path / "codes" / "91350100M000100Y43.svg").exists()

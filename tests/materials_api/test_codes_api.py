@@ -1,0 +1,154 @@
+"""Codes through the API, verified live against the chain and the register."""
+
+import pytest
+from web3 import Web3
+
+from codes import token
+from codes.scan import scan
+from codes.verify import OfflineSource, KeySet, Status, verify
+from materials_api.services.codes import OnlineSource
+
+USCC = "91350100M000100Y43"  # the enterprise key in conftest acts for this one
+NAME = "福建示例科技有限公司"
+
+
+@pytest.fixture
+def registered(api, keys):
+    r = api.post("/api/v1/enterprises", json={"uscc": USCC, "name": NAME}, headers={"Authorization": keys["registrar"]})
+    assert r.status_code == 201
+    return USCC
+
+
+def reasons(verdict: dict) -> dict:
+    return {c["name"]: (c["status"], c["reason"]) for c in verdict["checks"]}
+
+
+def static_url(api, keys) -> str:
+    r = api.get(f"/api/v1/enterprises/{USCC}/code.png", headers={"Authorization": keys["registrar"]})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    return scan(r.content)[0]
+
+
+def test_static_code_image_scans_and_verifies_online(api, keys, registered):
+    url = static_url(api, keys)
+    assert url.startswith("HTTP://127.0.0.1:8000/V/1S" + USCC)
+    r = api.post("/api/v1/verify/code", json={"code": url})  # anyone, no key
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "VALID" and body["enterprise"]["name"] == NAME
+    assert reasons(body)["issuer"] == ("VALID", "registrar_on_chain")
+    assert reasons(body)["status"] == ("VALID", "enterprise_active")
+
+
+def test_svg_and_access_rules(api, keys, registered):
+    svg = api.get(f"/api/v1/enterprises/{USCC}/code.svg", headers={"Authorization": keys["enterprise"]})
+    assert svg.status_code == 200 and NAME in svg.text
+    assert api.get(f"/api/v1/enterprises/{USCC}/code.png", headers={"Authorization": keys["bank"]}).status_code == 403
+    assert api.get("/api/v1/enterprises/91110000600037341L/code.png",
+                   headers={"Authorization": keys["enterprise"]}).json()["code"] == "not_your_enterprise"
+    assert api.get("/api/v1/enterprises/91110000600037341L/code.png",
+                   headers={"Authorization": keys["registrar"]}).json()["code"] == "enterprise_not_found"
+    assert api.get(f"/api/v1/enterprises/{USCC}/code.gif", headers={"Authorization": keys["registrar"]}).status_code == 422
+    assert api.post("/api/v1/verify/code", json={"code": "x"}, headers={"Authorization": "Bearer qk_x_y"}).status_code == 401
+
+
+def test_next_scan_sees_status_changes(api, keys, registered):
+    url = static_url(api, keys)
+    h = {"Authorization": keys["registrar"]}
+    api.post(f"/api/v1/enterprises/{USCC}/status", json={"status": "abnormal"}, headers=h)
+    body = api.post("/api/v1/verify/code", json={"code": url}).json()
+    assert body["status"] == "VALID" and reasons(body)["status"] == ("VALID", "enterprise_abnormal")
+    api.post(f"/api/v1/enterprises/{USCC}/status", json={"status": "deregistered"}, headers=h)
+    body = api.post("/api/v1/verify/code", json={"code": url}).json()
+    assert body["status"] == "INVALID" and reasons(body)["status"] == ("INVALID", "enterprise_deregistered")
+
+
+def test_rotating_the_static_key_retires_old_codes(api, keys, registered):
+    old = static_url(api, keys)
+    r = api.post("/api/v1/codes/keys/rotate", headers={"Authorization": keys["governor"]})
+    assert r.status_code == 200
+    body = api.post("/api/v1/verify/code", json={"code": old}).json()
+    assert body["status"] == "INVALID"
+    assert reasons(body)["key"] == ("INVALID", "key_rotated_out")
+    assert reasons(body)["issuer"] == ("INVALID", "not_registrar")  # its role was revoked on chain
+    new = static_url(api, keys)
+    assert new != old and api.post("/api/v1/verify/code", json={"code": new}).json()["status"] == "VALID"
+    assert api.post("/api/v1/codes/keys/rotate", headers={"Authorization": keys["registrar"]}).status_code == 403
+
+
+def test_dynamic_code_with_scope_single_use(api, keys, registered):
+    scope = {"verifier_org": "工商银行杨浦支行", "material_types": ["lease_contract"], "purpose": "开立对公账户"}
+    r = api.post("/api/v1/codes/dynamic", json={"single_use": True, "scope": scope, "ttl_seconds": 120},
+                 headers={"Authorization": keys["enterprise"]})
+    assert r.status_code == 201, r.text
+    issued = r.json()
+    assert issued["expires_at"] - issued["issued_at"] == 120
+    first = api.post("/api/v1/verify/code", json={"code": issued["code"]}, headers={"Authorization": keys["bank"]}).json()
+    assert first["status"] == "VALID" and first["scope"]["verifier_org"] == "工商银行杨浦支行"
+    assert reasons(first)["signature"] == ("VALID", "signed") and reasons(first)["replay"] == ("VALID", "fresh")
+    again = api.post("/api/v1/verify/code", json={"code": issued["code"]}).json()
+    assert again["status"] == "INVALID" and reasons(again)["replay"] == ("INVALID", "replayed")
+
+
+def test_dynamic_code_expiry_tampering_and_key_rotation(api, keys, registered, runtime):
+    issued = api.post("/api/v1/codes/dynamic", json={}, headers={"Authorization": keys["enterprise"]}).json()
+    service = api.app.state.codes
+    parsed = token.parse(issued["code"])
+    late = verify(issued["code"], OnlineSource(service), now=parsed.expires_at + 1)
+    assert late.status == Status.INVALID and "expired" in [c.reason for c in late.checks]
+    # A forged code: right shape, signed by some other key.
+    forged = token.dynamic_code(service.origin, USCC, parsed.issued_at, parsed.expires_at, parsed.nonce,
+                                bytes.fromhex("22" * 32))
+    body = api.post("/api/v1/verify/code", json={"code": forged}).json()
+    assert body["status"] == "INVALID" and reasons(body)["signature"][1] == "bad_signature"
+    # Rotating the enterprise's key turns every code it signed INVALID.
+    with runtime.sessions() as s:
+        from materials_api.models import Enterprise
+        from sqlalchemy import select
+
+        enterprise = s.scalar(select(Enterprise).where(Enterprise.uscc == USCC))
+    service.enterprise_signer(enterprise, rotate=True)
+    body = api.post("/api/v1/verify/code", json={"code": issued["code"]}).json()
+    assert body["status"] == "INVALID" and reasons(body)["signature"][1] == "bad_signature"
+
+
+def test_dynamic_code_refusals(api, keys, registered):
+    assert api.post("/api/v1/codes/dynamic", json={}, headers={"Authorization": keys["bank"]}).status_code == 403
+    r = api.post("/api/v1/codes/dynamic", json={"ttl_seconds": 99999}, headers={"Authorization": keys["enterprise"]})
+    assert r.status_code == 422
+    api.post(f"/api/v1/enterprises/{USCC}/status", json={"status": "revoked"}, headers={"Authorization": keys["registrar"]})
+    r = api.post("/api/v1/codes/dynamic", json={}, headers={"Authorization": keys["enterprise"]})
+    assert r.status_code == 409 and r.json()["code"] == "enterprise_revoked"
+
+
+def test_chain_outage_is_error_never_invalid(api, keys, registered, runtime):
+    url = static_url(api, keys)
+    client = runtime.chain.client
+    provider, retries = client.w3.provider, client.retries
+    client.w3.provider = Web3.HTTPProvider("http://127.0.0.1:9", request_kwargs={"timeout": 0.2})
+    client.retries = 0
+    runtime.chain.ledger._roles.clear()
+    try:
+        body = api.post("/api/v1/verify/code", json={"code": url}).json()
+    finally:
+        client.w3.provider, client.retries = provider, retries
+    assert body["status"] == "ERROR"
+    assert reasons(body)["issuer"][0] == "ERROR" and reasons(body)["signature"] == ("VALID", "signed")
+
+
+def test_keyset_serves_offline_verification(api, keys, registered, runtime):
+    url = static_url(api, keys)
+    ks = api.get("/api/v1/codes/keyset").json()
+    source = OfflineSource(KeySet.from_json(ks), runtime.chain.governor.address)
+    verdict = verify(url, source)
+    assert verdict.status == Status.VALID
+    assert {c.name: c.status for c in verdict.checks}["issuer"] == Status.SKIPPED
+
+
+def test_verification_page_for_genuine_and_copied_codes(api, keys, registered):
+    url = static_url(api, keys)
+    path = url[url.index("/V/"):]
+    page = api.get(path, headers={"host": "127.0.0.1:8000"})
+    assert page.status_code == 200 and "真实有效" in page.text and NAME in page.text
+    copied = api.get(path, headers={"host": "qiyema-gov.example.com"})
+    assert "无效或伪造" in copied.text and NAME not in copied.text
