@@ -98,15 +98,21 @@ class QiyemaLedger:
     def anchor(self, notary: LocalAccount, root: bytes, leaf_count: int) -> Receipt:
         return self.client.transact(notary, self.contract.functions.anchor(root, leaf_count))
 
-    def revoke_leaf(self, notary: LocalAccount, root: bytes, leaf: bytes, proof: list[bytes],
+    def send_anchor(self, notary: LocalAccount, root: bytes, leaf_count: int) -> str:
+        return self.client.send(notary, self.contract.functions.anchor(root, leaf_count))
+
+    def revoke_leaf(self, notary: LocalAccount, root: bytes, index: int, leaf: bytes, proof: list[bytes],
                     reason_code: str = "") -> Receipt:
         return self.client.transact(
-            notary, self.contract.functions.revokeLeaf(root, leaf, proof, _b32(reason_code))
+            notary, self.contract.functions.revokeLeaf(root, index, leaf, proof, _b32(reason_code))
         )
+
+    def revoke_leaves(self, notary: LocalAccount, root: bytes, indexes: list[int], reason_code: str = "") -> Receipt:
+        return self.client.transact(notary, self.contract.functions.revokeLeaves(root, indexes, _b32(reason_code)))
 
     def anchor_of(self, root: bytes) -> OnChainAnchor | None:
         anchorer, count, at = self.client.call(self.contract.functions.anchorOf(root))
         return None if at == 0 else OnChainAnchor(anchorer, count, at)
 
-    def is_revoked(self, leaf: bytes) -> bool:
-        return self.client.call(self.contract.functions.isRevoked(leaf))
+    def is_revoked(self, root: bytes, index: int) -> bool:
+        return self.client.call(self.contract.functions.isRevoked(root, index))

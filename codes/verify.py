@@ -10,27 +10,13 @@ inspector's device cached, which answers only what it can and leaves the rest SK
 
 from __future__ import annotations
 
-import enum
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
+from chain.verdict import Check, Status, combine
+
 from .token import CodeFormatError, CodeToken, normalise_origin, parse, recover_signer
-
-
-class Status(str, enum.Enum):
-    VALID = "VALID"
-    INVALID = "INVALID"
-    ERROR = "ERROR"
-    SKIPPED = "SKIPPED"
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: Status
-    reason: str
-    message: str = ""
 
 
 @dataclass
@@ -47,7 +33,7 @@ class Verdict:
     def as_dict(self) -> dict:
         d = asdict(self)
         d["status"] = self.status.value
-        d["checks"] = [{**asdict(c), "status": c.status.value} for c in self.checks]
+        d["checks"] = [c.as_dict() for c in self.checks]
         return d
 
 
@@ -88,15 +74,6 @@ class TrustSource(Protocol):
         """'fresh' / 'replayed' / 'unknown' with the scope the nonce carries; None if offline."""
 
 
-def _combine(checks: list[Check]) -> Status:
-    statuses = {c.status for c in checks}
-    if Status.INVALID in statuses:
-        return Status.INVALID
-    if Status.ERROR in statuses:
-        return Status.ERROR
-    return Status.VALID
-
-
 def verify(text: str, source: TrustSource, now: int | None = None) -> Verdict:
     now = int(time.time()) if now is None else now
     checks: list[Check] = []
@@ -130,7 +107,7 @@ def verify(text: str, source: TrustSource, now: int | None = None) -> Verdict:
     else:
         _dynamic_checks(token, signer, source, checks, now, verdict)
     _enterprise_check(token, source, checks, verdict)
-    verdict.status = _combine(checks)
+    verdict.status = combine(checks)
     return verdict
 
 

@@ -7,7 +7,7 @@ import {IAnchorLedger} from "./interfaces/IAnchorLedger.sol";
 
 abstract contract AnchorLedger is RoleRegistry, IAnchorLedger {
     mapping(bytes32 root => Anchor) private _anchors;
-    mapping(bytes32 leaf => bool) private _revoked;
+    mapping(bytes32 root => mapping(uint256 word => uint256 bits)) private _revoked;
 
     /// @inheritdoc IAnchorLedger
     function anchor(bytes32 root, uint32 leafCount) external onlyRole(NOTARY_ROLE) {
@@ -20,15 +20,28 @@ abstract contract AnchorLedger is RoleRegistry, IAnchorLedger {
     }
 
     /// @inheritdoc IAnchorLedger
-    function revokeLeaf(bytes32 root, bytes32 leaf, bytes32[] calldata proof, bytes32 reasonCode)
+    function revokeLeaf(bytes32 root, uint256 index, bytes32 leaf, bytes32[] calldata proof, bytes32 reasonCode)
         external
         onlyRole(NOTARY_ROLE)
     {
-        if (_anchors[root].anchoredAt == 0) revert RootNotAnchored(root);
         if (!MerkleProof.verifyCalldata(proof, root, leaf)) revert InvalidProof(root, leaf);
-        if (_revoked[leaf]) revert LeafAlreadyRevoked(leaf);
-        _revoked[leaf] = true;
-        emit LeafRevoked(root, leaf, msg.sender, reasonCode);
+        _revoke(root, _anchored(root), index);
+        emit LeafRevoked(root, index, leaf, reasonCode);
+    }
+
+    /// @inheritdoc IAnchorLedger
+    function revokeLeaves(bytes32 root, uint256[] calldata indexes, bytes32 reasonCode)
+        external
+        onlyRole(NOTARY_ROLE)
+    {
+        uint32 leafCount = _anchored(root);
+        for (uint256 i = 0; i < indexes.length; ) {
+            _revoke(root, leafCount, indexes[i]);
+            unchecked {
+                ++i;
+            }
+        }
+        emit LeavesRevoked(root, indexes, reasonCode);
     }
 
     /// @inheritdoc IAnchorLedger
@@ -42,7 +55,22 @@ abstract contract AnchorLedger is RoleRegistry, IAnchorLedger {
     }
 
     /// @inheritdoc IAnchorLedger
-    function isRevoked(bytes32 leaf) external view returns (bool) {
-        return _revoked[leaf];
+    function isRevoked(bytes32 root, uint256 index) external view returns (bool) {
+        return _revoked[root][index >> 8] & (1 << (index & 0xff)) != 0;
+    }
+
+    function _anchored(bytes32 root) private view returns (uint32 leafCount) {
+        Anchor storage a = _anchors[root];
+        if (a.anchoredAt == 0) revert RootNotAnchored(root);
+        return a.leafCount;
+    }
+
+    /// @dev One bit per leaf: revoking many leaves of a batch shares storage words.
+    function _revoke(bytes32 root, uint32 leafCount, uint256 index) private {
+        if (index >= leafCount) revert LeafIndexOutOfRange(root, index, leafCount);
+        uint256 mask = 1 << (index & 0xff);
+        uint256 bits = _revoked[root][index >> 8];
+        if (bits & mask != 0) revert LeafAlreadyRevoked(root, index);
+        _revoked[root][index >> 8] = bits | mask;
     }
 }

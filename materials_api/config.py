@@ -23,6 +23,16 @@ class Settings(BaseSettings):
     database_url: str | None = None
     # Storage: "local" (content-addressed folder under $QIYEMA_HOME/objects) or "s3".
     storage: str = "local"
+    s3_endpoint: str | None = None  # host:port
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_bucket: str = "qiyema-materials"
+    s3_secure: bool = False
+    s3_retention_days: int = 0  # > 0: object lock with this retention (bucket created with lock)
+    max_upload_bytes: int = 512 * 1024 * 1024
+    # Anchoring: a batch is sent when it has this many leaves or its oldest waited this long.
+    anchor_batch_size: int = 1024
+    anchor_max_wait: float = 2.0
     # Codes: the origin every code points at (the verification page is <public_url>/V/...).
     public_url: str = "http://127.0.0.1:8000"
     dynamic_code_ttl: int = 300
@@ -50,6 +60,10 @@ class Settings(BaseSettings):
     @property
     def objects_dir(self) -> Path:
         return self.home / "objects"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.home / "spool"
 
     @property
     def governor_key_file(self) -> Path:

@@ -11,14 +11,17 @@ from fastapi import FastAPI
 from chain.errors import ChainError
 
 from .api import errors
-from .api.routes import codes, enterprises, health, organisations, pages
+from .api.routes import codes, enterprises, health, materials, organisations, pages
 from .runtime import Runtime
+from .catalogue import Catalogue
+from .services.anchoring import AnchorLoop, Anchorer
 from .services.codes import CodeService
+from .services.materials import MaterialService
 from .services.enterprises import EnterpriseService
 
 log = logging.getLogger("qiyema")
 
-ROUTERS = (health.router, organisations.router, enterprises.router, codes.router)
+ROUTERS = (health.router, organisations.router, enterprises.router, codes.router, materials.router)
 
 
 class Reconciler:
@@ -58,18 +61,27 @@ class Reconciler:
 
 
 def create_app(runtime: Runtime, *, reconcile: bool = True, close_runtime: bool = False) -> FastAPI:
-    """The app on `runtime`. With `close_runtime` the app's shutdown closes the runtime (and
-    stops the managed node), which is how `qiyema serve` cleans up on SIGTERM."""
-    service = EnterpriseService(runtime.sessions, runtime.chain, runtime.settings.register_batch_size)
-    reconciler = Reconciler(service, runtime.settings.reconcile_interval) if reconcile else None
+    """The app on `runtime`. `reconcile` runs the background loops (chain reconciliation and
+    anchoring); tests drive them by hand instead. With `close_runtime` the app's shutdown
+    closes the runtime (and stops the managed node), which is how `qiyema serve` cleans up."""
+    settings = runtime.settings
+    service = EnterpriseService(runtime.sessions, runtime.chain, settings.register_batch_size)
+    materials_service = MaterialService(runtime.sessions, runtime.chain, runtime.storage, Catalogue.load(settings.home))
+    anchorer = Anchorer(runtime.sessions, runtime.chain, batch_size=settings.anchor_batch_size,
+                        max_wait=settings.anchor_max_wait)
+    reconciler = Reconciler(service, settings.reconcile_interval) if reconcile else None
+    anchor_loop = AnchorLoop(anchorer, interval=min(0.5, settings.anchor_max_wait / 2)) if reconcile else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         if reconciler:
+            materials_service.reconcile_storage()
             reconciler.start()
+            anchor_loop.start()
         yield
         if reconciler:
             reconciler.stop()
+            anchor_loop.stop()
         if close_runtime:
             runtime.close()
 
@@ -82,6 +94,8 @@ def create_app(runtime: Runtime, *, reconcile: bool = True, close_runtime: bool 
     app.state.runtime = runtime
     app.state.enterprises = service
     app.state.codes = CodeService(runtime.sessions, runtime.chain, runtime.settings)
+    app.state.materials = materials_service
+    app.state.anchorer = anchorer
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)

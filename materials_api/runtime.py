@@ -24,7 +24,7 @@ from chain.node import AnvilNode
 from .config import Settings
 from .db import make_engine, migrate, session_factory
 from .models import ChainState, Enterprise
-from .storage import LocalObjectStore
+from .storage import open_store
 
 log = logging.getLogger("qiyema")
 
@@ -105,7 +105,7 @@ class Runtime:
         self.engine = engine
         self.sessions = session_factory(engine)
         self.chain = chain
-        self.storage = LocalObjectStore(settings.objects_dir)
+        self.storage = open_store(settings)
         self.node = node
         self.node_started = node_started
 

@@ -87,3 +87,74 @@ def keys(runtime: Runtime) -> dict[str, str]:
         revoked.revoked_at = datetime.now(timezone.utc)
         out["revoked"] = f"Bearer {plain}"
     return out
+
+
+class MinioServer:
+    """A real MinIO server on loopback, started from the binary scripts/install-minio builds."""
+
+    def __init__(self, data_dir: Path):
+        import subprocess
+
+        repo = Path(__file__).resolve().parents[1]
+        built = subprocess.run([str(repo / "scripts" / "install-minio")], capture_output=True, text=True)
+        if built.returncode != 0:
+            raise RuntimeError(f"MinIO could not be built: {built.stderr.strip()[-2000:]}")
+        self.binary = built.stdout.strip().splitlines()[-1]
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.console_port = free_port()
+        self.access_key = "qiyema-test"
+        self.secret_key = uuid.uuid4().hex
+        self.proc = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        import subprocess
+        import time
+
+        import requests
+
+        env = {**os.environ, "MINIO_ROOT_USER": self.access_key, "MINIO_ROOT_PASSWORD": self.secret_key,
+               "MINIO_BROWSER": "off"}
+        self.log = open(self.data_dir.parent / "minio.log", "ab")
+        self.proc = subprocess.Popen([self.binary, "server", str(self.data_dir), "--address", self.endpoint,
+                                      "--console-address", f"127.0.0.1:{self.console_port}", "--quiet"],
+                                     env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"minio exited with {self.proc.returncode}")
+            try:
+                if requests.get(f"http://{self.endpoint}/minio/health/ready", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("minio did not become ready")
+
+    def stop(self) -> None:
+        import signal
+
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except Exception:  # noqa: BLE001
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+        if getattr(self, "log", None):
+            self.log.close()
+
+
+@pytest.fixture(scope="session")
+def minio(tmp_path_factory):
+    base = tmp_path_factory.mktemp("minio")
+    (base / "data").mkdir()
+    server = MinioServer(base / "data")
+    server.start()
+    yield server
+    server.stop()

@@ -5,7 +5,9 @@ pragma solidity ^0.8.24;
 /// @notice Witnesses batches of salted leaves (fingerprints of materials and records) by their
 /// Merkle root: one transaction per batch whatever its size. Pair hashing is OpenZeppelin
 /// `MerkleProof`'s (commutative keccak256), so this contract can check a proof when a single
-/// leaf is revoked. Only notaries write.
+/// leaf is revoked. Revocations are kept as a bitmap per batch, by leaf index: each leaf commits
+/// to its own index (see docs/proof-format.md), so a verifier who checks the leaf and its proof
+/// reads exactly its own bit. Only notaries write.
 interface IAnchorLedger {
     /// @notice The on-chain record of one batch, packed in a single storage slot.
     struct Anchor {
@@ -22,19 +24,28 @@ interface IAnchorLedger {
     error InvalidBatch(bytes32 root, uint32 leafCount);
     /// @notice `proof` does not lead from `leaf` to `root`.
     error InvalidProof(bytes32 root, bytes32 leaf);
-    /// @notice `leaf` is already revoked.
-    error LeafAlreadyRevoked(bytes32 leaf);
+    /// @notice The leaf at `index` of `root` is already revoked.
+    error LeafAlreadyRevoked(bytes32 root, uint256 index);
+    /// @notice `index` is not below the batch's leaf count.
+    error LeafIndexOutOfRange(bytes32 root, uint256 index, uint32 leafCount);
 
     /// @notice A batch root was anchored.
     event BatchAnchored(bytes32 indexed root, address indexed anchorer, uint32 leafCount);
-    /// @notice One leaf of an anchored batch was revoked.
-    event LeafRevoked(bytes32 indexed root, bytes32 indexed leaf, address indexed revoker, bytes32 reasonCode);
+    /// @notice One leaf of an anchored batch was revoked, proven by its Merkle path.
+    event LeafRevoked(bytes32 indexed root, uint256 indexed index, bytes32 leaf, bytes32 reasonCode);
+    /// @notice Several leaves of one batch were revoked in one call.
+    event LeavesRevoked(bytes32 indexed root, uint256[] indexes, bytes32 reasonCode);
 
     /// @notice Anchor the Merkle root of a batch of `leafCount` leaves. Notary only.
     function anchor(bytes32 root, uint32 leafCount) external;
 
-    /// @notice Revoke one leaf of an anchored batch, proven by its Merkle path. Notary only.
-    function revokeLeaf(bytes32 root, bytes32 leaf, bytes32[] calldata proof, bytes32 reasonCode) external;
+    /// @notice Revoke the leaf at `index` of an anchored batch, proven by its Merkle path. Notary only.
+    function revokeLeaf(bytes32 root, uint256 index, bytes32 leaf, bytes32[] calldata proof, bytes32 reasonCode)
+        external;
+
+    /// @notice Revoke many leaves of one batch by index (the notary vouches for the indexes, as
+    /// it vouched for the batch). Reverts as a whole if any is out of range or already revoked.
+    function revokeLeaves(bytes32 root, uint256[] calldata indexes, bytes32 reasonCode) external;
 
     /// @notice The record of a batch (`anchoredAt == 0` if never anchored).
     function anchorOf(bytes32 root) external view returns (Anchor memory);
@@ -42,6 +53,6 @@ interface IAnchorLedger {
     /// @notice Whether `root` is anchored.
     function isAnchored(bytes32 root) external view returns (bool);
 
-    /// @notice Whether `leaf` was revoked.
-    function isRevoked(bytes32 leaf) external view returns (bool);
+    /// @notice Whether the leaf at `index` of `root` was revoked.
+    function isRevoked(bytes32 root, uint256 index) external view returns (bool);
 }

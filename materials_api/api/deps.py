@@ -13,6 +13,7 @@ from ..runtime import Runtime
 from ..security import Principal, authenticate
 from ..services.codes import CodeService
 from ..services.enterprises import EnterpriseService
+from ..services.materials import MaterialService
 from .errors import ApiError
 
 _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer qk_...`")
@@ -33,6 +34,10 @@ def get_enterprises(request: Request) -> EnterpriseService:
 
 def get_codes(request: Request) -> CodeService:
     return request.app.state.codes
+
+
+def get_materials(request: Request) -> MaterialService:
+    return request.app.state.materials
 
 
 def get_principal(
@@ -86,3 +91,4 @@ SessionDep = Annotated[Session, Depends(get_session)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 EnterprisesDep = Annotated[EnterpriseService, Depends(get_enterprises)]
 CodesDep = Annotated[CodeService, Depends(get_codes)]
+MaterialsDep = Annotated[MaterialService, Depends(get_materials)]

@@ -13,6 +13,8 @@ from chain.errors import ChainError
 from codes.uscc import UsccError
 
 from ..services.enterprises import EnterpriseError
+from ..services.materials import MaterialError
+from ..storage import StorageError
 
 log = logging.getLogger("qiyema.api")
 
@@ -38,6 +40,15 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(EnterpriseError)
     async def _enterprise_error(_: Request, exc: EnterpriseError):
         return _json(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(MaterialError)
+    async def _material_error(_: Request, exc: MaterialError):
+        return _json(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(StorageError)
+    async def _storage(_: Request, exc: StorageError):
+        log.warning("storage error: %s", exc)
+        return _json(503, "storage_unavailable", "the object store is unavailable; nothing was stored")
 
     @app.exception_handler(UsccError)
     async def _uscc_error(_: Request, exc: UsccError):

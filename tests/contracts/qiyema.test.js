@@ -211,7 +211,9 @@ describe("AnchorLedger", function () {
         .to.be.revertedWithCustomError(q, "AccessControlUnauthorizedAccount").withArgs(signer.address, NOTARY);
     }
     await q.connect(notary).anchor(root, 5);
-    await expect(q.connect(stranger).revokeLeaf(root, leaves[0], proof(0), b32("x")))
+    await expect(q.connect(stranger).revokeLeaf(root, 0, leaves[0], proof(0), b32("x")))
+      .to.be.revertedWithCustomError(q, "AccessControlUnauthorizedAccount").withArgs(stranger.address, NOTARY);
+    await expect(q.connect(stranger).revokeLeaves(root, [0], b32("x")))
       .to.be.revertedWithCustomError(q, "AccessControlUnauthorizedAccount").withArgs(stranger.address, NOTARY);
   });
 
@@ -224,21 +226,23 @@ describe("AnchorLedger", function () {
     await expect(q.connect(notary).anchor(ethers.ZeroHash, 3)).to.be.revertedWithCustomError(q, "InvalidBatch").withArgs(ethers.ZeroHash, 3);
   });
 
-  it("revokes one leaf by its Merkle proof, with an event", async function () {
+  it("revokes one leaf by index and Merkle proof, with an event", async function () {
     const { q, notary } = await loadFixture(deploy);
     const { root, proof } = merkle(leaves);
-    await expect(q.connect(notary).revokeLeaf(root, leaves[2], proof(2), b32("withdrawn")))
+    await expect(q.connect(notary).revokeLeaf(root, 2, leaves[2], proof(2), b32("withdrawn")))
       .to.be.revertedWithCustomError(q, "RootNotAnchored").withArgs(root);
     await q.connect(notary).anchor(root, 5);
-    await expect(gas("revokeLeaf", q.connect(notary).revokeLeaf(root, leaves[2], proof(2), b32("withdrawn"))))
-      .to.emit(q, "LeafRevoked").withArgs(root, leaves[2], notary.address, b32("withdrawn"));
-    expect(await q.isRevoked(leaves[2])).to.equal(true);
-    expect(await q.isRevoked(leaves[3])).to.equal(false);
-    await expect(q.connect(notary).revokeLeaf(root, leaves[2], proof(2), b32("again")))
-      .to.be.revertedWithCustomError(q, "LeafAlreadyRevoked").withArgs(leaves[2]);
+    await expect(gas("revokeLeaf", q.connect(notary).revokeLeaf(root, 2, leaves[2], proof(2), b32("withdrawn"))))
+      .to.emit(q, "LeafRevoked").withArgs(root, 2, leaves[2], b32("withdrawn"));
+    expect(await q.isRevoked(root, 2)).to.equal(true);
+    expect(await q.isRevoked(root, 3)).to.equal(false);
+    await expect(q.connect(notary).revokeLeaf(root, 2, leaves[2], proof(2), b32("again")))
+      .to.be.revertedWithCustomError(q, "LeafAlreadyRevoked").withArgs(root, 2);
     // the last, odd leaf is promoted unhashed and still provable
-    await q.connect(notary).revokeLeaf(root, leaves[4], proof(4), b32("expired"));
-    expect(await q.isRevoked(leaves[4])).to.equal(true);
+    await gas("revokeLeaf (same storage word)", q.connect(notary).revokeLeaf(root, 4, leaves[4], proof(4), b32("expired")));
+    expect(await q.isRevoked(root, 4)).to.equal(true);
+    await expect(q.connect(notary).revokeLeaf(root, 5, leaves[0], proof(0), b32("x")))
+      .to.be.revertedWithCustomError(q, "LeafIndexOutOfRange").withArgs(root, 5, 5);
   });
 
   it("refuses a revocation whose proof does not lead to the root", async function () {
@@ -246,11 +250,29 @@ describe("AnchorLedger", function () {
     const { root, proof } = merkle(leaves);
     await q.connect(notary).anchor(root, 5);
     const outsider = ethers.id("not in the batch");
-    await expect(q.connect(notary).revokeLeaf(root, outsider, proof(0), b32("x")))
+    await expect(q.connect(notary).revokeLeaf(root, 0, outsider, proof(0), b32("x")))
       .to.be.revertedWithCustomError(q, "InvalidProof").withArgs(root, outsider);
-    await expect(q.connect(notary).revokeLeaf(root, leaves[0], proof(1), b32("x")))
+    await expect(q.connect(notary).revokeLeaf(root, 0, leaves[0], proof(1), b32("x")))
       .to.be.revertedWithCustomError(q, "InvalidProof").withArgs(root, leaves[0]);
-    expect(await q.isRevoked(leaves[0])).to.equal(false);
+    expect(await q.isRevoked(root, 0)).to.equal(false);
+  });
+
+  it("revokes many leaves in one call, all or nothing", async function () {
+    const { q, notary } = await loadFixture(deploy);
+    const root = ethers.id("batch of 1024");
+    await q.connect(notary).anchor(root, 1024);
+    const indexes = Array.from({ length: 100 }, (_, i) => i * 10);
+    await expect(gas("revokeLeaves(100)", q.connect(notary).revokeLeaves(root, indexes, b32("court-order"))))
+      .to.emit(q, "LeavesRevoked").withArgs(root, indexes, b32("court-order"));
+    for (const i of [0, 10, 990]) expect(await q.isRevoked(root, i)).to.equal(true);
+    expect(await q.isRevoked(root, 11)).to.equal(false);
+    await expect(q.connect(notary).revokeLeaves(root, [11, 20], b32("x")))
+      .to.be.revertedWithCustomError(q, "LeafAlreadyRevoked").withArgs(root, 20);
+    expect(await q.isRevoked(root, 11)).to.equal(false); // rolled back
+    await expect(q.connect(notary).revokeLeaves(root, [1024], b32("x")))
+      .to.be.revertedWithCustomError(q, "LeafIndexOutOfRange").withArgs(root, 1024, 1024);
+    await expect(q.connect(notary).revokeLeaves(ethers.id("nope"), [1], b32("x")))
+      .to.be.revertedWithCustomError(q, "RootNotAnchored");
   });
 });
 

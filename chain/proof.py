@@ -1,0 +1,166 @@
+"""Proof format, version 1 (frozen): salted leaves, the Merkle tree, proof bundles.
+
+No I/O. Consensus-critical: a change here needs a new VERSION and a new spec section in
+docs/proof-format.md; the test vectors in tests/chain/test_proof.py pin version 1.
+
+Leaf (double keccak, as OpenZeppelin's StandardMerkleTree, so an inner node is never a leaf):
+    keccak256(keccak256(abi.encode(
+        bytes32 "qiyema.leaf.v1", bytes32 content_sha256, bytes32 entity, bytes32 material_type,
+        uint32 material_version, uint64 valid_until, uint32 index, bytes32 salt)))
+`entity` is the enterprise's chain key (a domain-tagged hash of its USCC), `material_type` the
+ASCII type code right-padded, `valid_until` unix seconds (0: no end), `index` the leaf's
+position in its batch (so the on-chain revocation bit a verifier reads is its own), `salt` 32
+random bytes (so nobody can confirm a guessed document or USCC from the chain).
+
+Tree: leaves at positions 0..n-1; each level pairs neighbours with commutative keccak256
+(sorted pair, OpenZeppelin MerkleProof); an odd last node is carried up unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+from eth_abi import encode as abi_encode
+from eth_utils import keccak
+
+VERSION = 1
+LEAF_DOMAIN = b"qiyema.leaf.v1".ljust(32, b"\0")
+
+
+class ProofError(ValueError):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _b32(text: str) -> bytes:
+    raw = text.encode("ascii")
+    if len(raw) > 32:
+        raise ProofError("material_type", "a material type code has at most 32 ASCII characters")
+    return raw.ljust(32, b"\0")
+
+
+@dataclass(frozen=True)
+class LeafInput:
+    content_sha256: bytes
+    entity: bytes
+    material_type: str
+    material_version: int
+    valid_until: int
+    index: int
+    salt: bytes
+
+    def hash(self) -> bytes:
+        for name in ("content_sha256", "entity", "salt"):
+            if len(getattr(self, name)) != 32:
+                raise ProofError("leaf_field", f"{name} must be 32 bytes")
+        inner = keccak(abi_encode(
+            ["bytes32", "bytes32", "bytes32", "bytes32", "uint32", "uint64", "uint32", "bytes32"],
+            [LEAF_DOMAIN, self.content_sha256, self.entity, _b32(self.material_type), self.material_version,
+             self.valid_until, self.index, self.salt],
+        ))
+        return keccak(inner)
+
+
+def hash_pair(a: bytes, b: bytes) -> bytes:
+    return keccak(a + b) if a < b else keccak(b + a)
+
+
+class MerkleTree:
+    def __init__(self, leaves: list[bytes]):
+        if not leaves:
+            raise ProofError("empty_batch", "a batch needs at least one leaf")
+        self.layers = [list(leaves)]
+        while len(self.layers[-1]) > 1:
+            prev = self.layers[-1]
+            self.layers.append([hash_pair(prev[i], prev[i + 1]) if i + 1 < len(prev) else prev[i]
+                                for i in range(0, len(prev), 2)])
+
+    @property
+    def root(self) -> bytes:
+        return self.layers[-1][0]
+
+    def proof(self, index: int) -> list[bytes]:
+        path = []
+        for layer in self.layers[:-1]:
+            sibling = index ^ 1
+            if sibling < len(layer):
+                path.append(layer[sibling])
+            index >>= 1
+        return path
+
+
+def fold(leaf: bytes, proof: list[bytes]) -> bytes:
+    node = leaf
+    for sibling in proof:
+        node = hash_pair(node, sibling)
+    return node
+
+
+@dataclass(frozen=True)
+class Anchor:
+    chain_id: int
+    contract: str
+    tx_hash: str
+    block_number: int
+
+
+@dataclass(frozen=True)
+class ProofBundle:
+    """Everything an independent verifier needs, apart from the file and a chain node."""
+
+    leaf: LeafInput
+    proof: list[bytes]
+    root: bytes
+    anchor: Anchor
+    content_sm3: bytes | None = None  # informational, for 国密 deployments; not in the leaf
+
+    def to_json(self) -> dict:
+        leaf = asdict(self.leaf)
+        for k in ("content_sha256", "entity", "salt"):
+            leaf[k] = "0x" + leaf[k].hex()
+        return {
+            "version": VERSION,
+            "leaf": leaf,
+            "leaf_hash": "0x" + self.leaf.hash().hex(),
+            "proof": ["0x" + p.hex() for p in self.proof],
+            "root": "0x" + self.root.hex(),
+            "anchor": asdict(self.anchor),
+            "content_sm3": "0x" + self.content_sm3.hex() if self.content_sm3 else None,
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2)
+
+    @classmethod
+    def from_json(cls, data) -> "ProofBundle":
+        if not isinstance(data, dict):
+            raise ProofError("bundle_malformed", "a proof bundle is a JSON object")
+        if data.get("version") != VERSION:
+            raise ProofError("bundle_version", f"unsupported proof bundle version {data.get('version')!r}")
+        try:
+            hx = lambda v: bytes.fromhex(str(v).removeprefix("0x"))  # noqa: E731
+            leaf_d = data["leaf"]
+            leaf = LeafInput(hx(leaf_d["content_sha256"]), hx(leaf_d["entity"]), str(leaf_d["material_type"]),
+                             int(leaf_d["material_version"]), int(leaf_d["valid_until"]), int(leaf_d["index"]),
+                             hx(leaf_d["salt"]))
+            a = data["anchor"]
+            bundle = cls(leaf=leaf, proof=[hx(p) for p in data["proof"]], root=hx(data["root"]),
+                         anchor=Anchor(int(a["chain_id"]), str(a["contract"]), str(a["tx_hash"]),
+                                       int(a["block_number"])),
+                         content_sm3=hx(data["content_sm3"]) if data.get("content_sm3") else None)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProofError("bundle_malformed", f"the proof bundle is malformed: {exc}") from None
+        if any(len(p) != 32 for p in bundle.proof) or len(bundle.root) != 32:
+            raise ProofError("bundle_malformed", "proof nodes and root are 32 bytes each")
+        bundle.leaf.hash()  # field lengths
+        stated = data.get("leaf_hash")
+        if stated is not None and hx(stated) != bundle.leaf.hash():
+            raise ProofError("bundle_inconsistent", "leaf_hash does not match the leaf's fields")
+        return bundle
+
+    def proves(self) -> bool:
+        """The leaf's path leads to the root."""
+        return fold(self.leaf.hash(), self.proof) == self.root

@@ -1,0 +1,106 @@
+"""Streaming multipart upload: the file part goes straight to a hashing spool on disk, so a
+1 GB upload needs no more memory than a 1 KB one; small text fields are kept in memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect, Request
+
+from ..sniff import safe_file_name
+from ..storage import Spool, Spooled
+from .errors import ApiError
+
+MAX_FIELD = 4096
+
+
+async def receive_upload(request: Request, spool_dir: Path, max_bytes: int) -> tuple[Spooled, str, dict[str, str]]:
+    ctype, params = parse_options_header(request.headers.get("content-type", ""))
+    boundary = params.get(b"boundary")
+    if ctype != b"multipart/form-data" or not boundary:
+        raise ApiError(415, "multipart_required", "send the file as multipart/form-data with a 'file' part")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes + 64 * 1024:
+        raise ApiError(413, "file_too_large", f"the file is larger than the limit of {max_bytes} bytes")
+
+    state = {"name": None, "filename": None, "header_field": b"", "header_value": b"", "headers": {}, "ended": False}
+    fields: dict[str, str] = {}
+    spool: list[Spool] = []
+    buffer = bytearray()
+    errors: list[ApiError] = []
+
+    def on_part_begin():
+        state.update(name=None, filename=None, headers={})
+        buffer.clear()
+
+    def on_header_field(data, start, end):
+        state["header_field"] += data[start:end]
+
+    def on_header_value(data, start, end):
+        state["header_value"] += data[start:end]
+
+    def on_header_end():
+        state["headers"][state["header_field"].lower()] = state["header_value"]
+        state["header_field"], state["header_value"] = b"", b""
+
+    def on_headers_finished():
+        _, disp = parse_options_header(state["headers"].get(b"content-disposition", b""))
+        state["name"] = disp.get(b"name", b"").decode("utf-8", "replace")
+        fname = disp.get(b"filename")
+        if state["name"] == "file":
+            if spool:
+                errors.append(ApiError(400, "one_file_only", "send one 'file' part per upload"))
+                return
+            state["filename"] = fname.decode("utf-8", "replace") if fname is not None else ""
+            spool.append(Spool(spool_dir, max_bytes))
+
+    def on_part_data(data, start, end):
+        if errors:
+            return
+        if state["name"] == "file" and spool:
+            try:
+                spool[0].write(bytes(data[start:end]))
+            except OverflowError:
+                errors.append(ApiError(413, "file_too_large", f"the file is larger than the limit of {max_bytes} bytes"))
+        else:
+            buffer.extend(data[start:end])
+            if len(buffer) > MAX_FIELD:
+                errors.append(ApiError(413, "field_too_large", f"form field {state['name']!r} is too long"))
+
+    def on_part_end():
+        if state["name"] and state["name"] != "file":
+            fields[state["name"]] = buffer.decode("utf-8", "replace").strip()
+
+    def on_end():
+        state["ended"] = True
+
+    parser = MultipartParser(boundary, {
+        "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,
+        "on_header_end": on_header_end, "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
+        "on_part_end": on_part_end, "on_end": on_end,
+    })
+    try:
+        try:
+            async for chunk in request.stream():
+                parser.write(chunk)
+                if errors:
+                    raise errors[0]
+            parser.finalize()
+        except ClientDisconnect:
+            raise ApiError(400, "upload_truncated", "the upload was cut off before its end") from None
+        except ApiError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the parser's own errors are the client's
+            raise ApiError(400, "multipart_malformed", f"the multipart body is malformed: {exc}") from None
+        if errors:
+            raise errors[0]
+        if not spool:
+            raise ApiError(422, "file_missing", "no 'file' part in the upload")
+        if not state["ended"]:
+            raise ApiError(400, "upload_truncated", "the upload was cut off before its end")
+        return spool[0].finish(), safe_file_name(state["filename"]), fields
+    except BaseException:
+        for s in spool:
+            s.abort()
+        raise

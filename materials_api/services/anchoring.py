@@ -1,0 +1,220 @@
+"""Anchoring: confirmed materials become salted leaves, one Merkle root per batch goes on chain.
+
+Every step is written ahead in the database, so a crash anywhere loses nothing and anchors
+nothing twice:
+1. build: leaves, tree, proofs and the batch row are written in one transaction (PENDING);
+2. send: the transaction hash is kept (SENT);
+3. confirm: the receipt marks the batch CONFIRMED and its materials ANCHORED.
+On start (and every pass) open batches are settled from the chain's own view: a root the chain
+knows is confirmed, one it does not is sent again. A batch recorded as confirmed whose root the
+chain no longer knows (a reset chain) is re-anchored by `reconcile_all`. Revocations and
+withdrawals of materials that have leaves are sent from here too, idempotently.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import sessionmaker
+
+from chain.errors import ChainError, TransactionReverted
+from chain.proof import LeafInput, MerkleTree
+from codes.uscc import chain_key
+
+from ..failpoints import failpoint
+from ..models import AnchorBatch, ChainState, Enterprise, Material, MaterialState
+from ..runtime import ChainContext
+
+log = logging.getLogger("qiyema.anchoring")
+
+
+@dataclass
+class PassResult:
+    anchored: int = 0
+    batches: int = 0
+    revoked: int = 0
+
+
+class Anchorer:
+    def __init__(self, sessions: sessionmaker, chain: ChainContext, *, batch_size: int = 1024,
+                 max_wait: float = 2.0):
+        self.sessions = sessions
+        self.chain = chain
+        self.batch_size = batch_size
+        self.max_wait = max_wait
+        self._lock = threading.Lock()  # one pass at a time in this process
+
+    # --- one pass ----------------------------------------------------------------------------
+    def run_once(self, *, force: bool = False) -> PassResult:
+        with self._lock:
+            result = PassResult()
+            result.anchored += self._settle_open_batches()
+            while True:
+                batch_id = self._build_batch(force=force)
+                if batch_id is None:
+                    break
+                failpoint("anchor.after_build")
+                result.batches += 1
+                result.anchored += self._send_and_confirm(batch_id)
+            result.revoked = self._send_revocations()
+            return result
+
+    def _build_batch(self, *, force: bool) -> int | None:
+        with self.sessions() as s:
+            rows = list(s.execute(
+                select(Material, Enterprise.uscc).join(Enterprise, Enterprise.id == Material.enterprise_id)
+                .where(Material.state == MaterialState.CONFIRMED.value, Material.batch_id.is_(None))
+                .order_by(Material.confirmed_at, Material.id).limit(self.batch_size)))
+        if not rows:
+            return None
+        oldest = rows[0][0].confirmed_at
+        if oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=timezone.utc)
+        if not force and len(rows) < self.batch_size and \
+                datetime.now(timezone.utc) - oldest < timedelta(seconds=self.max_wait):
+            return None
+        leaves = []
+        for index, (m, uscc) in enumerate(rows):
+            leaves.append(LeafInput(bytes.fromhex(m.sha256), chain_key(uscc), m.type_code, m.version,
+                                    m.valid_until or 0, index, m.salt).hash())
+        tree = MerkleTree(leaves)
+        with self.sessions.begin() as s:
+            batch = AnchorBatch(root=tree.root, leaf_count=len(leaves), state=ChainState.PENDING.value,
+                                chain_id=self.chain.client.chain_id, contract=self.chain.deployment.address)
+            s.add(batch)
+            s.flush()
+            for index, (m, _) in enumerate(rows):
+                s.execute(update(Material).where(Material.id == m.id, Material.batch_id.is_(None)).values(
+                    batch_id=batch.id, leaf_index=index, leaf=leaves[index],
+                    proof=json.dumps([p.hex() for p in tree.proof(index)])))
+            return batch.id
+
+    def _send_and_confirm(self, batch_id: int) -> int:
+        with self.sessions() as s:
+            batch = s.get(AnchorBatch, batch_id)
+        ledger = self.chain.ledger
+        if ledger.anchor_of(batch.root) is None:
+            try:
+                tx_hash = ledger.send_anchor(self.chain.notary, batch.root, batch.leaf_count)
+            except TransactionReverted as exc:
+                if exc.error != "RootAlreadyAnchored":
+                    raise
+                tx_hash = batch.tx_hash
+            else:
+                failpoint("anchor.after_send")
+                with self.sessions.begin() as s:
+                    s.execute(update(AnchorBatch).where(AnchorBatch.id == batch_id).values(
+                        state=ChainState.SENT.value, tx_hash=tx_hash))
+                self.chain.client.wait(tx_hash)
+                failpoint("anchor.after_receipt")
+        return self._confirm(batch_id)
+
+    def _confirm(self, batch_id: int) -> int:
+        with self.sessions() as s:
+            batch = s.get(AnchorBatch, batch_id)
+        onchain = self.chain.ledger.anchor_of(batch.root)
+        if onchain is None:
+            return 0
+        block = batch.block_number
+        if batch.tx_hash:
+            try:
+                block = self.chain.client.w3.eth.get_transaction_receipt(batch.tx_hash)["blockNumber"]
+            except Exception:  # noqa: BLE001 - a node that pruned the receipt still has the anchor
+                pass
+        with self.sessions.begin() as s:
+            s.execute(update(AnchorBatch).where(AnchorBatch.id == batch_id).values(
+                state=ChainState.CONFIRMED.value, anchored_at=onchain.anchored_at, block_number=block))
+            n = s.execute(update(Material).where(Material.batch_id == batch_id,
+                                                 Material.state == MaterialState.CONFIRMED.value)
+                          .values(state=MaterialState.ANCHORED.value)).rowcount
+        return n
+
+    def _settle_open_batches(self) -> int:
+        with self.sessions() as s:
+            open_ids = list(s.scalars(select(AnchorBatch.id).where(
+                AnchorBatch.state != ChainState.CONFIRMED.value).order_by(AnchorBatch.id)))
+        return sum(self._send_and_confirm(i) for i in open_ids)
+
+    def reconcile_all(self) -> int:
+        """At start: re-anchor confirmed batches the chain no longer knows (reset or new chain)."""
+        with self.sessions() as s:
+            batches = list(s.execute(select(AnchorBatch.id, AnchorBatch.root)
+                                     .where(AnchorBatch.state == ChainState.CONFIRMED.value)))
+        lost = [b.id for b in batches if self.chain.ledger.anchor_of(b.root) is None]
+        if lost:
+            log.warning("%d anchored batch(es) unknown to the chain: re-anchoring", len(lost))
+            with self.sessions.begin() as s:
+                s.execute(update(AnchorBatch).where(AnchorBatch.id.in_(lost)).values(
+                    state=ChainState.PENDING.value, tx_hash=None, chain_id=self.chain.client.chain_id,
+                    contract=self.chain.deployment.address))
+                s.execute(update(Material).where(Material.batch_id.in_(lost),
+                                                 Material.revocation_state == ChainState.CONFIRMED.value)
+                          .values(revocation_state=ChainState.PENDING.value))
+        return len(lost)
+
+    # --- revocations ---------------------------------------------------------------------------
+    def _send_revocations(self) -> int:
+        with self.sessions() as s:
+            rows = list(s.execute(
+                select(Material.id, Material.leaf_index, Material.revocation_reason, AnchorBatch.root,
+                       AnchorBatch.state).join(AnchorBatch, AnchorBatch.id == Material.batch_id)
+                .where(Material.revocation_state == ChainState.PENDING.value)))
+            # Ended before it was ever batched: nothing on chain to revoke.
+            s.execute(update(Material).where(Material.revocation_state == ChainState.PENDING.value,
+                                             Material.batch_id.is_(None),
+                                             Material.state.in_((MaterialState.WITHDRAWN.value,
+                                                                 MaterialState.REVOKED.value)))
+                      .values(revocation_state=None))
+            s.commit()
+        by_root: dict[bytes, list] = {}
+        for r in rows:
+            if r.state == ChainState.CONFIRMED.value:
+                by_root.setdefault(r.root, []).append(r)
+        done = 0
+        ledger = self.chain.ledger
+        for root, items in by_root.items():
+            todo = [r for r in items if not ledger.is_revoked(root, r.leaf_index)]
+            if todo:
+                reason = "withdrawn" if all(r.revocation_reason == "withdrawn" for r in todo) else "revoked"
+                ledger.revoke_leaves(self.chain.notary, root, sorted(r.leaf_index for r in todo), reason)
+            with self.sessions.begin() as s:
+                s.execute(update(Material).where(Material.id.in_([r.id for r in items]))
+                          .values(revocation_state=ChainState.CONFIRMED.value))
+            done += len(items)
+        return done
+
+
+class AnchorLoop:
+    """Runs the anchorer in the background of a service instance."""
+
+    def __init__(self, anchorer: Anchorer, interval: float = 0.5):
+        self.anchorer = anchorer
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="qiyema-anchorer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        try:
+            self.anchorer.reconcile_all()
+        except ChainError as exc:
+            log.warning("start-up anchor reconciliation deferred: %s", exc)
+        while not self._stop.is_set():
+            try:
+                self.anchorer.run_once()
+            except ChainError as exc:
+                log.warning("anchoring deferred: %s", exc)
+            except Exception:  # noqa: BLE001 - the loop must survive to try again
+                log.exception("anchoring pass failed")
+            self._stop.wait(self.interval)
