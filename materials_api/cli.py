@@ -359,5 +359,47 @@ def code_rotate_key() -> None:
     click.echo(f"new static-code key {key.kid} at {key.address}; re-render every printed code")
 
 
+@main.group()
+def material() -> None:
+    """Materials: independent verification against a proof bundle."""
+
+
+@material.command("verify")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--proof", "proof_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="the material's proof bundle (JSON)")
+@click.option("--rpc", default=None, help="a chain node's JSON-RPC URL (default: QIYEMA_CHAIN_RPC_URL or the "
+                                          "local node)")
+@click.option("--json", "as_json", is_flag=True, help="print the verdict as JSON")
+def material_verify(file: Path, proof_file: Path, rpc: str | None, as_json: bool) -> None:
+    """Check FILE against its proof bundle straight from the chain, without the service or its
+    database. Prints each check; exit 0 only when the verdict is VALID."""
+    import json as json_mod
+
+    from chain.client import ChainClient
+    from chain.material_verify import sha256_of, verify_material
+    from chain.proof import ProofBundle, ProofError
+
+    if not file.is_file():
+        _fail(f"{file}: no such file", 2)
+    if not proof_file.is_file():
+        _fail(f"{proof_file}: no such file", 2)
+    try:
+        bundle = ProofBundle.from_json(json_mod.loads(proof_file.read_text(encoding="utf-8")))
+    except ValueError as exc:  # ProofError and JSON errors
+        _fail(f"{proof_file}: {getattr(exc, 'message', exc)}", 2)
+    settings = _settings()
+    url = rpc or settings.chain_rpc_url or f"http://127.0.0.1:{settings.node_port}"
+    client = ChainClient.from_url(url, retries=1, request_timeout=5)
+    verdict = verify_material(bundle, content_sha256=sha256_of(file), client=client)
+    if as_json:
+        click.echo(json_mod.dumps(verdict.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(f"verdict: {verdict.status.value}")
+        for c in verdict.checks:
+            click.echo(f"  {c.name:<10} {c.status.value:<8} {c.reason}: {c.message}")
+    sys.exit(0 if verdict.status.value == "VALID" else 1)
+
+
 if __name__ == "__main__":
     main()

@@ -80,6 +80,17 @@ class MaterialService:
                 classified = True
             if type_code not in self.catalogue.types:
                 raise MaterialError(422, "unknown_folder", f"no material folder {type_code!r}")
+            if supersedes is None:
+                # Idempotent: the same bytes into the same folder again (a retry after a lost
+                # response or a crash) is the material already there.
+                with self.sessions() as s:
+                    existing = s.scalar(select(Material).where(
+                        Material.enterprise_id == enterprise.id, Material.sha256 == upload.sha256,
+                        Material.type_code == type_code,
+                        Material.state.in_(LIVE + (MaterialState.UPLOADED.value,))).limit(1))
+                if existing is not None:
+                    existing.already_present = True
+                    return existing
             if valid_until is None:
                 days = self.catalogue.types[type_code].validity_days
                 valid_until = int(time.time()) + days * 86400 if days else None

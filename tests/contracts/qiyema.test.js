@@ -196,6 +196,16 @@ describe("AnchorLedger", function () {
     expect(a.anchoredAt).to.equal(BigInt(block.timestamp));
   });
 
+  it("computes leaves exactly as the Python proof format v1 does (test vector)", async function () {
+    const coder = ethers.AbiCoder.defaultAbiCoder();
+    const inner = ethers.keccak256(coder.encode(
+      ["bytes32", "bytes32", "bytes32", "bytes32", "uint32", "uint64", "uint32", "bytes32"],
+      [b32("qiyema.leaf.v1"), "0xe3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+       ethers.hexlify(Uint8Array.from({ length: 32 }, (_, i) => i)), b32("lease_contract"), 1, 1893456000, 0,
+       "0x" + "ab".repeat(32)]));
+    expect(ethers.keccak256(inner)).to.equal("0x04ed9115ab81289acf14ec68944647fb36332e606874eb4b2489f0bfab1e6231");
+  });
+
   it("keeps one batch transaction under 50,000 gas", async function () {
     const { q, notary } = await loadFixture(deploy);
     const receipt = await gas("anchor(4096 leaves)", q.connect(notary).anchor(ethers.id("big"), 4096));

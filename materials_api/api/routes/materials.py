@@ -5,7 +5,7 @@ from datetime import date, datetime, time as dtime, timezone
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -153,7 +153,9 @@ async def upload_material(request: Request, runtime: RuntimeDep, service: Materi
     material = service.ingest(enterprise, upload, file_name=file_name, title=fields.get("title") or None,
                               type_code=fields.get("folder") or None, valid_until=valid_until,
                               actor_key_id=principal.key_id, filed_by_clerk=principal.role is Role.CLERK)
-    return _public(material, enterprise, service)
+    body = _public(material, enterprise, service).model_dump()
+    # 200: these bytes were already in this folder (a retried upload); nothing new was stored.
+    return JSONResponse(body, status_code=200 if getattr(material, "already_present", False) else 201)
 
 
 @router.get("/materials", response_model=MaterialList, summary="An enterprise's materials by folder")

@@ -1,0 +1,86 @@
+"""Proof format v1: frozen test vectors, tree properties, and the contract accepting our proofs."""
+
+import json
+import random
+
+import pytest
+
+from chain.deploy import deploy
+from chain.keys import load_or_create
+from chain.ledger import QiyemaLedger
+from chain.proof import Anchor, LeafInput, MerkleTree, ProofBundle, ProofError, fold
+
+# Vectors (also in docs/proof-format.md and, for the leaf, in the Hardhat tests via ethers).
+LEAF_VECTOR = LeafInput(bytes.fromhex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+                        bytes(range(32)), "lease_contract", 1, 1893456000, 0, b"\xab" * 32)
+LEAF_VECTOR_HASH = "04ed9115ab81289acf14ec68944647fb36332e606874eb4b2489f0bfab1e6231"
+TREE_LEAVES = [LeafInput(bytes([i]) * 32, bytes(range(32)), "business_licence", 1, 0, i, bytes([i + 100]) * 32)
+               for i in range(5)]
+TREE_ROOT = "883f1a7c91394d9dd0f75ce3d0245cdc6fb84078ffc3bff0bc8a74e6e96b3bc1"
+PROOF_OF_2 = ["32208d36b9dea7f38fef4745e67ad39ae6a6f7d4c7cd56924b291381b23bb9c9",
+              "49703b8bbb9008c45ba0d4443f9ae913e1c9f41d6d383528939b29d12e0364b0",
+              "12f7c1445e0feed5c8dc82eee53a067bbf2404f4332b82b014a182b65864040e"]
+PROOF_OF_4 = ["8bc6355b5e5a417d214883f74a3d80c524183f4bb13f194e9c4621081d9fa00a"]
+
+
+def test_leaf_vector():
+    assert LEAF_VECTOR.hash().hex() == LEAF_VECTOR_HASH
+
+
+def test_tree_vectors():
+    tree = MerkleTree([leaf.hash() for leaf in TREE_LEAVES])
+    assert tree.root.hex() == TREE_ROOT
+    assert [p.hex() for p in tree.proof(2)] == PROOF_OF_2
+    assert [p.hex() for p in tree.proof(4)] == PROOF_OF_4  # the odd leaf is carried up
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 16, 33, 1000])
+def test_every_leaf_proves_and_no_other_does(size):
+    rng = random.Random(size)
+    leaves = [rng.randbytes(32) for _ in range(size)]
+    tree = MerkleTree(leaves)
+    for i in range(size):
+        assert fold(leaves[i], tree.proof(i)) == tree.root
+    assert fold(rng.randbytes(32), tree.proof(0)) != tree.root
+
+
+@pytest.mark.parametrize("field", ["content_sha256", "entity", "material_type", "material_version",
+                                   "valid_until", "index", "salt"])
+def test_every_leaf_field_changes_the_leaf(field):
+    values = dict(LEAF_VECTOR.__dict__)
+    values[field] = {"content_sha256": b"\0" * 32, "entity": b"\1" * 32, "material_type": "other",
+                     "material_version": 2, "valid_until": 0, "index": 1, "salt": b"\0" * 32}[field]
+    assert LeafInput(**values).hash() != LEAF_VECTOR.hash()
+
+
+def test_bundle_round_trip_and_refusals():
+    tree = MerkleTree([leaf.hash() for leaf in TREE_LEAVES])
+    bundle = ProofBundle(TREE_LEAVES[2], tree.proof(2), tree.root, Anchor(1, "0x" + "11" * 20, "0x" + "22" * 32, 7))
+    data = json.loads(bundle.dumps())
+    again = ProofBundle.from_json(data)
+    assert again == bundle and again.proves()
+    with pytest.raises(ProofError, match="version"):
+        ProofBundle.from_json({**data, "version": 2})
+    with pytest.raises(ProofError) as info:
+        ProofBundle.from_json({**data, "leaf_hash": "0x" + "00" * 32})
+    assert info.value.code == "bundle_inconsistent"
+    with pytest.raises(ProofError):
+        ProofBundle.from_json({**data, "proof": ["0x1234"]})
+    with pytest.raises(ProofError):
+        ProofBundle.from_json([1, 2])
+    tampered = {**data, "leaf": {**data["leaf"], "index": 3}, "leaf_hash": None}
+    assert not ProofBundle.from_json(tampered).proves()
+
+
+def test_the_contract_accepts_our_proofs(evm, tmp_path):
+    notary = load_or_create(tmp_path / "n.eth")
+    evm.fund(notary.address, 10**20)
+    record, _ = deploy(evm, notary, tmp_path, grants={"NOTARY_ROLE": [notary.address]})
+    ledger = QiyemaLedger(evm, record)
+    leaves = [leaf.hash() for leaf in TREE_LEAVES]
+    tree = MerkleTree(leaves)
+    evm.wait(ledger.send_anchor(notary, tree.root, len(leaves)))
+    for i in (0, 2, 4):
+        ledger.revoke_leaf(notary, tree.root, i, leaves[i], tree.proof(i), "test")
+        assert ledger.is_revoked(tree.root, i)
+    assert not ledger.is_revoked(tree.root, 1)
