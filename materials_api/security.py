@@ -11,7 +11,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from .models import ApiKey, Organisation, Role
@@ -67,9 +67,19 @@ def authenticate(session: Session, presented: str) -> Principal | None:
     if len(parts) != 3 or parts[0] != "qk":
         return None
     _, prefix, secret = parts
-    key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    # Core, not ORM: this runs on every request.
+    key = session.execute(_KEY_QUERY, {"prefix": prefix}).first()
     if key is None or key.revoked_at is not None:
         return None
     if not hmac.compare_digest(key.secret_hash, _hash(secret)):
         return None
-    return Principal(key.id, key.organisation_id, key.organisation.name, Role(key.role), key.scope)
+    return Principal(key.id, key.organisation_id, key.name, Role(key.role), key.scope)
+
+
+_KEY_QUERY = (
+    select(ApiKey.__table__.c.id, ApiKey.__table__.c.organisation_id, ApiKey.__table__.c.role,
+           ApiKey.__table__.c.scope, ApiKey.__table__.c.secret_hash, ApiKey.__table__.c.revoked_at,
+           Organisation.__table__.c.name)
+    .join_from(ApiKey.__table__, Organisation.__table__)
+    .where(ApiKey.__table__.c.prefix == bindparam("prefix"))
+)

@@ -88,10 +88,11 @@ class Anchorer:
                                 chain_id=self.chain.client.chain_id, contract=self.chain.deployment.address)
             s.add(batch)
             s.flush()
-            for index, (m, _) in enumerate(rows):
-                s.execute(update(Material).where(Material.id == m.id, Material.batch_id.is_(None)).values(
-                    batch_id=batch.id, leaf_index=index, leaf=leaves[index],
-                    proof=json.dumps([p.hex() for p in tree.proof(index)])))
+            # One executemany: bulk UPDATE by primary key.
+            s.execute(update(Material), [
+                {"id": m.id, "batch_id": batch.id, "leaf_index": index, "leaf": leaves[index],
+                 "proof": json.dumps([p.hex() for p in tree.proof(index)])}
+                for index, (m, _) in enumerate(rows)])
             return batch.id
 
     def _send_and_confirm(self, batch_id: int) -> int:

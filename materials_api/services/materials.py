@@ -14,7 +14,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from chain.material_verify import MaterialVerdict, verify_material
@@ -39,6 +39,7 @@ from ..sniff import UnsupportedContent, sniff
 from ..storage import ObjectStore, Spooled, StorageError
 
 LIVE = (MaterialState.CONFIRMED.value, MaterialState.ANCHORED.value)
+_M = Material.__table__  # Core on the upload path: it runs for every upload
 
 
 class MaterialError(Exception):
@@ -84,11 +85,12 @@ class MaterialService:
                 # Idempotent: the same bytes into the same folder again (a retry after a lost
                 # response or a crash) is the material already there.
                 with self.sessions() as s:
-                    existing = s.scalar(select(Material).where(
-                        Material.enterprise_id == enterprise.id, Material.sha256 == upload.sha256,
-                        Material.type_code == type_code,
-                        Material.state.in_(LIVE + (MaterialState.UPLOADED.value,))).limit(1))
-                if existing is not None:
+                    existing_id = s.execute(select(_M.c.id).where(
+                        _M.c.enterprise_id == enterprise.id, _M.c.sha256 == upload.sha256,
+                        _M.c.type_code == type_code,
+                        _M.c.state.in_(LIVE + (MaterialState.UPLOADED.value,))).limit(1)).scalar()
+                if existing_id is not None:
+                    existing = self.get(existing_id)
                     existing.already_present = True
                     return existing
             if valid_until is None:
@@ -96,21 +98,16 @@ class MaterialService:
                 valid_until = int(time.time()) + days * 86400 if days else None
             elif valid_until <= int(time.time()):
                 raise MaterialError(422, "already_expired", "the validity date is in the past")
-            with self.sessions.begin() as s:
-                material = Material(
+            with self.sessions.begin() as s:  # write-ahead: the row exists before the bytes do
+                lineage = (supersedes.lineage_id or supersedes.id) if supersedes else None
+                material_id = s.execute(insert(_M).values(
                     enterprise_id=enterprise.id, type_code=type_code, classified=classified,
                     title=(title or file_name)[:200], file_name=file_name, content_type=content_type,
                     size=upload.size, sha256=upload.sha256, sm3=upload.sm3, valid_until=valid_until,
                     state=MaterialState.STORING.value, uploaded_by_key_id=actor_key_id,
-                    version=supersedes.version + 1 if supersedes else 1,
-                    lineage_id=(supersedes.lineage_id or supersedes.id) if supersedes else None,
-                    supersedes_id=supersedes.id if supersedes else None,
-                )
-                s.add(material)
-                s.flush()
-                if material.lineage_id is None:
-                    material.lineage_id = material.id
-                material_id = material.id
+                    version=supersedes.version + 1 if supersedes else 1, lineage_id=lineage,
+                    supersedes_id=supersedes.id if supersedes else None, reuse_count=0,
+                ).returning(_M.c.id)).scalar_one()
             failpoint("upload.after_db")
             try:
                 self.store.put_file(account_of(enterprise), upload.sha256, upload.path, content_type)
@@ -122,8 +119,10 @@ class MaterialService:
             values = {"state": MaterialState.UPLOADED.value}
             if filed_by_clerk:
                 values = self._confirmation(TrustLabel.ORIGINAL_CHECKED, actor_key_id)
+            if supersedes is None:
+                values["lineage_id"] = material_id  # a first version starts its own lineage
             with self.sessions.begin() as s:
-                s.execute(update(Material).where(Material.id == material_id).values(**values))
+                s.execute(update(_M).where(_M.c.id == material_id).values(**values))
             if filed_by_clerk and supersedes is not None:
                 self._supersede(supersedes.id)
             return self.get(material_id)

@@ -5,9 +5,10 @@ from datetime import date, datetime, time as dtime, timezone
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from chain.proof import ProofBundle, ProofError
 from codes.uscc import UsccError, validate
@@ -87,6 +88,9 @@ class ApplicationPublic(BaseModel):
     missing: list[str]
 
 
+_ENTERPRISE_ID = select(Enterprise.__table__.c.id).where(Enterprise.__table__.c.uscc == bindparam("uscc"))
+
+
 def _enterprise(runtime, principal: Principal, uscc: str | None) -> Enterprise:
     """The enterprise the caller acts for: its own (enterprise key) or the named one (clerk)."""
     if principal.role is Role.ENTERPRISE:
@@ -97,7 +101,8 @@ def _enterprise(runtime, principal: Principal, uscc: str | None) -> Enterprise:
         raise ApiError(422, "uscc_required", "name the enterprise: uscc")
     code = validate(uscc)
     with runtime.sessions() as s:
-        enterprise = s.scalar(select(Enterprise).where(Enterprise.uscc == code))
+        enterprise_id = s.execute(_ENTERPRISE_ID, {"uscc": code}).scalar()
+        enterprise = s.get(Enterprise, enterprise_id) if enterprise_id else None
     if enterprise is None:
         raise ApiError(404, "enterprise_not_found", f"no enterprise with USCC {code}")
     return enterprise
@@ -150,9 +155,11 @@ async def upload_material(request: Request, runtime: RuntimeDep, service: Materi
     except BaseException:
         upload.discard()
         raise
-    material = service.ingest(enterprise, upload, file_name=file_name, title=fields.get("title") or None,
-                              type_code=fields.get("folder") or None, valid_until=valid_until,
-                              actor_key_id=principal.key_id, filed_by_clerk=principal.role is Role.CLERK)
+    # Storing (fsync, object store, database) blocks: keep it off the event loop.
+    material = await run_in_threadpool(
+        service.ingest, enterprise, upload, file_name=file_name, title=fields.get("title") or None,
+        type_code=fields.get("folder") or None, valid_until=valid_until, actor_key_id=principal.key_id,
+        filed_by_clerk=principal.role is Role.CLERK)
     body = _public(material, enterprise, service).model_dump()
     # 200: these bytes were already in this folder (a retried upload); nothing new was stored.
     return JSONResponse(body, status_code=200 if getattr(material, "already_present", False) else 201)
@@ -205,7 +212,7 @@ async def new_version(material_id: int, request: Request, runtime: RuntimeDep, s
     except BaseException:
         upload.discard()
         raise
-    created = service.ingest(enterprise, upload, file_name=file_name, title=fields.get("title") or material.title,
+    created = await run_in_threadpool(service.ingest, enterprise, upload, file_name=file_name, title=fields.get("title") or material.title,
                              type_code=None, valid_until=valid_until, actor_key_id=principal.key_id,
                              filed_by_clerk=principal.role is Role.CLERK, supersedes=material)
     return _public(created, enterprise, service)

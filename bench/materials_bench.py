@@ -1,0 +1,286 @@
+"""Material-bank benchmarks.
+
+    .venv/bin/python -m bench.materials_bench gas              # gas per material by batch size; revocation gas
+    .venv/bin/python -m bench.materials_bench anchoring --n 20000
+    .venv/bin/python -m bench.materials_bench uploads --n 3000 --procs 3 --clients 4
+    .venv/bin/python -m bench.materials_bench hashing --size-mb 1024
+    .venv/bin/python -m bench.materials_bench upload-memory --size-mb 1024
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import hashlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench.chain_bench import free_port, setup
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def bench_gas() -> None:
+    from chain.client import ChainClient
+    from chain.node import AnvilNode
+    from chain.proof import MerkleTree
+
+    with tempfile.TemporaryDirectory() as tmp:
+        node = AnvilNode(Path(tmp) / "anvil", port=free_port())
+        node.start()
+        try:
+            client = ChainClient.from_url(node.url)
+            ledger, writer = setup(client, Path(tmp))
+            print("batch size | anchor gas | gas per material | tree build")
+            trees = {}
+            for n in (1, 16, 256, 1024, 4096):
+                leaves = [secrets.token_bytes(32) for _ in range(n)]
+                t = time.perf_counter()
+                tree = MerkleTree(leaves)
+                build = time.perf_counter() - t
+                trees[n] = (tree, leaves)
+                receipt = ledger.anchor(writer, tree.root, n)
+                print(f"{n:>10} | {receipt.gas_used:>10,} | {receipt.gas_used / n:>16,.1f} | {build * 1000:7.1f} ms")
+            tree, leaves = trees[1024]
+            first = ledger.revoke_leaf(writer, tree.root, 5, leaves[5], tree.proof(5), "bench")
+            second = ledger.revoke_leaf(writer, tree.root, 6, leaves[6], tree.proof(6), "bench")
+            print(f"revokeLeaf, 1024-leaf batch (10-node proof), first in its 256-leaf word: {first.gas_used:,} gas")
+            print(f"revokeLeaf, same batch, word already touched:                          {second.gas_used:,} gas")
+            tree, leaves = trees[4096]
+            indexes = sorted(secrets.SystemRandom().sample(range(4096), 100))
+            many = ledger.revoke_leaves(writer, tree.root, indexes, "bench")
+            print(f"revokeLeaves, 100 random leaves of a 4096-leaf batch: {many.gas_used:,} gas, "
+                  f"{many.gas_used / 100:,.0f} per material")
+            tree, leaves = trees[1024]
+            many = ledger.revoke_leaves(writer, tree.root, list(range(200, 300)), "bench")
+            print(f"revokeLeaves, 100 consecutive leaves:                   {many.gas_used:,} gas, "
+                  f"{many.gas_used / 100:,.0f} per material")
+        finally:
+            node.stop()
+
+
+def bench_anchoring(n: int, batch: int) -> None:
+    """Materials anchored per second, from confirmed in the database to stored proof, on anvil."""
+    from sqlalchemy import insert, select
+
+    from materials_api.config import Settings
+    from materials_api.models import Enterprise, Material, MaterialState, TrustLabel
+    from materials_api.runtime import Runtime
+    from materials_api.services.anchoring import Anchorer
+    from materials_api.services.enterprises import EnterpriseService
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(home=Path(tmp) / "home", node_port=free_port())
+        runtime = Runtime.open(settings)
+        try:
+            EnterpriseService(runtime.sessions, runtime.chain).register("91350100M000100Y43", "基准测试公司")
+            with runtime.sessions.begin() as s:
+                eid = s.scalar(select(Enterprise.id))
+                now = datetime.now(timezone.utc)
+                s.execute(insert(Material), [dict(
+                    enterprise_id=eid, type_code="lease_contract", title=f"m{i}", file_name=f"m{i}.pdf",
+                    content_type="application/pdf", size=100, sha256=secrets.token_hex(32), sm3="00" * 32,
+                    lineage_id=None, state=MaterialState.CONFIRMED.value, label=TrustLabel.SELF_ATTESTED.value,
+                    confirmed_at=now, salt=secrets.token_bytes(32)) for i in range(n)])
+            anchorer = Anchorer(runtime.sessions, runtime.chain, batch_size=batch, max_wait=0)
+            t = time.perf_counter()
+            result = anchorer.run_once(force=True)
+            elapsed = time.perf_counter() - t
+            assert result.anchored == n, result
+            with runtime.sessions() as s:
+                assert s.scalar(select(Material.proof).limit(1))
+            print(f"anchored {n} materials in {result.batches} batch(es) of ≤{batch}: {elapsed:.2f} s, "
+                  f"{n / elapsed:,.0f} materials/s (confirmed → proof stored, anvil, SQLite)")
+        finally:
+            runtime.close()
+
+
+def _server(home: Path, port: int, extra_env: dict | None = None) -> subprocess.Popen:
+    import httpx
+
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("QIYEMA_")}, "QIYEMA_HOME": str(home),
+           "QIYEMA_NODE_PORT": str(free_port()), **(extra_env or {})}
+    subprocess.run([sys.executable, "-m", "materials_api.cli", "init"], env=env, check=True, capture_output=True)
+    proc = subprocess.Popen([sys.executable, "-m", "materials_api.cli", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def _keys(home: Path, env_port: str | None = None) -> tuple[str, str]:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("QIYEMA_")}, "QIYEMA_HOME": str(home)}
+    make = lambda *a: subprocess.run([sys.executable, "-m", "materials_api.cli", "keys", "create", *a], env=env,  # noqa: E731
+                                     check=True, capture_output=True, text=True).stdout.strip()
+    return make("--org", "登记机关", "--role", "registrar"), make("--org", "示例公司", "--role", "enterprise",
+                                                               "--scope", "91350100M000100Y43")
+
+
+def bench_uploads(n: int, clients: int, size: int, procs: int) -> None:
+    """Uploads per second of `size`-byte files through the API, from a separate client process."""
+    import httpx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        home, port = Path(tmp) / "home", free_port()
+        server = _server(home, port)
+        try:
+            registrar, enterprise = _keys(home)
+            httpx.post(f"http://127.0.0.1:{port}/api/v1/enterprises", headers={"Authorization": f"Bearer {registrar}"},
+                       json={"uscc": "91350100M000100Y43", "name": "示例公司"}, timeout=30).raise_for_status()
+            # Clients in several processes, so the load generator is not held back by one GIL.
+            script = f"""
+import httpx, os, sys, time, concurrent.futures
+url = "http://127.0.0.1:{port}/api/v1/materials"
+h = {{"Authorization": "Bearer {enterprise}"}}
+count = int(sys.argv[1])
+payloads = [b"%PDF-1.7\\n" + os.urandom({size} - 9) for _ in range(count)]
+start_at = float(sys.argv[2])
+def one(chunk):
+    with httpx.Client(timeout=60) as c:
+        for p in chunk:
+            r = c.post(url, headers=h, files={{"file": ("租赁合同.pdf", p)}}, data={{"folder": "lease_contract"}})
+            assert r.status_code == 201, r.text
+chunks = [payloads[i::{clients}] for i in range({clients})]
+time.sleep(max(0, start_at - time.time()))
+with concurrent.futures.ThreadPoolExecutor({clients}) as ex:
+    list(ex.map(one, chunks))
+print(time.time())
+"""
+            start_at = time.time() + 3
+            per = n // procs
+            runs = [subprocess.Popen([sys.executable, "-c", script, str(per), str(start_at)], stdout=subprocess.PIPE,
+                                     text=True) for _ in range(procs)]
+            ends = [float(r.communicate()[0].strip()) for r in runs]
+            assert all(r.returncode == 0 for r in runs)
+            elapsed = max(ends) - start_at
+            n = per * procs
+            print(f"uploaded {n} files of {size // 1000} KB from {procs} client processes x {clients} threads: "
+                  f"{elapsed:.2f} s, "
+                  f"{n / elapsed:,.0f} uploads/s (embedded store, SQLite, one server process)")
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=60)
+
+
+def bench_hashing(size_mb: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "big.bin"
+        with open(path, "wb") as f:
+            for _ in range(size_mb):
+                f.write(os.urandom(1 << 20))
+        subprocess.run(["sha256sum", str(path)], check=True, capture_output=True)  # warm the page cache
+        t = time.perf_counter()
+        ref = subprocess.run(["sha256sum", str(path)], check=True, capture_output=True, text=True).stdout.split()[0]
+        ref_time = time.perf_counter() - t
+        from materials_api.storage import CHUNK, Spool
+
+        t = time.perf_counter()
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(CHUNK):
+                h.update(chunk)
+        ours_time = time.perf_counter() - t
+        assert h.hexdigest() == ref
+        print(f"SHA-256 of {size_mb} MB: sha256sum {size_mb / ref_time:,.0f} MB/s, "
+              f"ours (hashlib, 1 MiB chunks) {size_mb / ours_time:,.0f} MB/s = {ref_time / ours_time:.0%} of sha256sum")
+        t = time.perf_counter()
+        spool = Spool(Path(tmp) / "spool", 1 << 40)
+        with open(path, "rb") as f:
+            while chunk := f.read(CHUNK):
+                spool.write(chunk)
+        spooled = spool.finish()
+        spool_time = time.perf_counter() - t
+        assert spooled.sha256 == ref
+        print(f"upload spool path (SHA-256 + SM3 + write to disk + fsync): {size_mb / spool_time:,.0f} MB/s")
+
+
+def bench_upload_memory(size_mb: int) -> None:
+    """Peak RSS of the server while it receives one upload of `size_mb` MB."""
+    import httpx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        home, port = Path(tmp) / "home", free_port()
+        server = _server(home, port, {"QIYEMA_MAX_UPLOAD_BYTES": str((size_mb + 1) << 20)})
+        try:
+            registrar, enterprise = _keys(home)
+            httpx.post(f"http://127.0.0.1:{port}/api/v1/enterprises", headers={"Authorization": f"Bearer {registrar}"},
+                       json={"uscc": "91350100M000100Y43", "name": "示例公司"}, timeout=30).raise_for_status()
+            before = _rss(server.pid)
+            boundary = "benchboundary"
+            head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.pdf\"\r\n"
+                    f"Content-Type: application/pdf\r\n\r\n").encode()
+            tail = f"\r\n--{boundary}--\r\n".encode()
+            block = b"%PDF-1.7" + os.urandom((1 << 20) - 8)
+
+            def body():
+                yield head
+                for _ in range(size_mb):
+                    yield block
+                yield tail
+
+            t = time.perf_counter()
+            r = httpx.post(f"http://127.0.0.1:{port}/api/v1/materials", content=body(), timeout=600,
+                           headers={"Authorization": f"Bearer {enterprise}",
+                                    "content-type": f"multipart/form-data; boundary={boundary}"})
+            elapsed = time.perf_counter() - t
+            assert r.status_code == 201, r.text
+            peak = _hwm(server.pid)
+            print(f"one {size_mb} MB upload: {elapsed:.1f} s ({size_mb / elapsed:,.0f} MB/s); server RSS before "
+                  f"{before / 1024:,.0f} MB, peak {peak / 1024:,.0f} MB")
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=60)
+
+
+def _status_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def _rss(pid: int) -> int:
+    return _status_kb(pid, "VmRSS")
+
+
+def _hwm(pid: int) -> int:
+    return _status_kb(pid, "VmHWM")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("what", choices=["gas", "anchoring", "uploads", "hashing", "upload-memory"])
+    ap.add_argument("--n", type=int, default=20000)
+    ap.add_argument("--batch", type=int, default=4096)
+    ap.add_argument("--clients", type=int, default=4, help="threads per client process")
+    ap.add_argument("--procs", type=int, default=3, help="client processes")
+    ap.add_argument("--size-kb", type=int, default=100)
+    ap.add_argument("--size-mb", type=int, default=1024)
+    a = ap.parse_args()
+    if a.what == "gas":
+        bench_gas()
+    elif a.what == "anchoring":
+        bench_anchoring(a.n, a.batch)
+    elif a.what == "uploads":
+        bench_uploads(a.n, a.clients, a.size_kb * 1000, a.procs)
+    elif a.what == "hashing":
+        bench_hashing(a.size_mb)
+    else:
+        bench_upload_memory(a.size_mb)
+
+
+if __name__ == "__main__":
+    main()
