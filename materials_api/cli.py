@@ -204,6 +204,19 @@ def uscc_check(code: str) -> None:
         _fail(f"{code}: {exc.message}", 1)
 
 
+def _print_verdict(verdict, as_json: bool) -> None:
+    """Print a verdict's checks (or JSON) and exit: 0 only when it is VALID."""
+    import json as json_mod
+
+    if as_json:
+        click.echo(json_mod.dumps(verdict.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(f"verdict: {verdict.status.value}")
+        for c in verdict.checks:
+            click.echo(f"  {c.name:<10} {c.status.value:<8} {c.reason}: {c.message}")
+    sys.exit(0 if verdict.status.value == "VALID" else 1)
+
+
 @main.group()
 def code() -> None:
     """Enterprise codes (企业码): render, scan and verify, key set for offline use."""
@@ -300,7 +313,7 @@ def code_scan(image: Path, keyset_file: Path | None, governor: str | None, as_js
 
     from codes.scan import ScanError, scan
     from codes.token import CodeFormatError
-    from codes.verify import KeySet, OfflineSource, Status, verify
+    from codes.verify import KeySet, OfflineSource, verify
 
     try:
         texts = scan(image)
@@ -322,13 +335,7 @@ def code_scan(image: Path, keyset_file: Path | None, governor: str | None, as_js
             verdict = _code_service(runtime).verify(text)
         finally:
             runtime.close()
-    if as_json:
-        click.echo(json_mod.dumps(verdict.as_dict(), ensure_ascii=False, indent=2))
-    else:
-        click.echo(f"verdict: {verdict.status.value}")
-        for c in verdict.checks:
-            click.echo(f"  {c.name:<10} {c.status.value:<8} {c.reason}: {c.message}")
-    sys.exit(0 if verdict.status == Status.VALID else 1)
+    _print_verdict(verdict, as_json)
 
 
 @code.command("keyset")
@@ -392,13 +399,7 @@ def material_verify(file: Path, proof_file: Path, rpc: str | None, as_json: bool
     url = rpc or settings.chain_rpc_url or f"http://127.0.0.1:{settings.node_port}"
     client = ChainClient.from_url(url, retries=1, request_timeout=5)
     verdict = verify_material(bundle, content_sha256=sha256_of(file), client=client)
-    if as_json:
-        click.echo(json_mod.dumps(verdict.as_dict(), ensure_ascii=False, indent=2))
-    else:
-        click.echo(f"verdict: {verdict.status.value}")
-        for c in verdict.checks:
-            click.echo(f"  {c.name:<10} {c.status.value:<8} {c.reason}: {c.message}")
-    sys.exit(0 if verdict.status.value == "VALID" else 1)
+    _print_verdict(verdict, as_json)
 
 
 if __name__ == "__main__":

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import logging
-import threading
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-
-from chain.errors import ChainError
 
 from .api import errors
 from .api.routes import codes, enterprises, health, materials, organisations, pages
 from .runtime import Runtime
 from .catalogue import Catalogue
-from .services.anchoring import AnchorLoop, Anchorer
+from .background import BackgroundLoop
+from .services.anchoring import Anchorer
 from .services.codes import CodeService
 from .services.materials import MaterialService
 from .services.enterprises import EnterpriseService
@@ -24,40 +22,31 @@ log = logging.getLogger("qiyema")
 ROUTERS = (health.router, organisations.router, enterprises.router, codes.router, materials.router)
 
 
-class Reconciler:
-    """Background loop that brings the chain in line with the database (crash, chain outage,
-    chain reset). One pass at start, then every `interval` seconds."""
+def reconcile_step(service: EnterpriseService, interval: float):
+    """Bring the chain in line with the database. At start every pending row is ours to finish;
+    later only rows untouched for a while, so a request's own fresh row is left to it."""
+    state = {"older_than": 0.0}
 
-    def __init__(self, service: EnterpriseService, interval: float):
-        self.service = service
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="qiyema-reconciler", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def run_once(self, older_than: float) -> None:
-        ids = self.service.pending_ids(older_than=older_than)
+    def step() -> None:
+        ids = service.pending_ids(older_than=state["older_than"])
         if ids:
-            result = self.service.reconcile(ids)
-            log.info("reconciled %d enterprise(s): %s", len(ids), result)
+            log.info("reconciled %d enterprise(s): %s", len(ids), service.reconcile(ids))
+        state["older_than"] = max(interval, 2.0)
 
-    def _run(self) -> None:
-        older_than = 0.0  # at start every pending row is ours to finish
-        while not self._stop.is_set():
-            try:
-                self.run_once(older_than)
-            except ChainError as exc:
-                log.warning("reconciliation deferred: %s", exc)
-            except Exception:  # noqa: BLE001 - the loop must survive to try again
-                log.exception("reconciliation failed")
-            older_than = max(self.interval, 2.0)
-            self._stop.wait(self.interval)
+    return step
+
+
+def anchor_step(anchorer: Anchorer):
+    """Anchor what is due; the first successful pass also re-anchors what a reset chain lost."""
+    state = {"reconciled": False}
+
+    def step() -> None:
+        if not state["reconciled"]:
+            anchorer.reconcile_all()
+            state["reconciled"] = True
+        anchorer.run_once()
+
+    return step
 
 
 def create_app(runtime: Runtime, *, reconcile: bool = True, close_runtime: bool = False) -> FastAPI:
@@ -69,19 +58,20 @@ def create_app(runtime: Runtime, *, reconcile: bool = True, close_runtime: bool 
     materials_service = MaterialService(runtime.sessions, runtime.chain, runtime.storage, Catalogue.load(settings.home))
     anchorer = Anchorer(runtime.sessions, runtime.chain, batch_size=settings.anchor_batch_size,
                         max_wait=settings.anchor_max_wait)
-    reconciler = Reconciler(service, settings.reconcile_interval) if reconcile else None
-    anchor_loop = AnchorLoop(anchorer, interval=min(0.5, settings.anchor_max_wait / 2)) if reconcile else None
+    loops = [
+        BackgroundLoop("reconciler", reconcile_step(service, settings.reconcile_interval), settings.reconcile_interval),
+        BackgroundLoop("anchorer", anchor_step(anchorer), min(0.5, settings.anchor_max_wait / 2)),
+    ] if reconcile else []
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
-        if reconciler:
+        if loops:
             materials_service.reconcile_storage()
-            reconciler.start()
-            anchor_loop.start()
+        for loop in loops:
+            loop.start()
         yield
-        if reconciler:
-            reconciler.stop()
-            anchor_loop.stop()
+        for loop in loops:
+            loop.stop()
         if close_runtime:
             runtime.close()
 

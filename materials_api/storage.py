@@ -265,11 +265,3 @@ def open_store(settings) -> ObjectStore:
     if settings.storage != "local":
         raise StorageError(f"unknown storage {settings.storage!r}: use local or s3")
     return LocalObjectStore(settings.objects_dir)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()

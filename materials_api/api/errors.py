@@ -12,8 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from chain.errors import ChainError
 from codes.uscc import UsccError
 
-from ..services.enterprises import EnterpriseError
-from ..services.materials import MaterialError
+from ..services import ServiceError
 from ..storage import StorageError
 
 log = logging.getLogger("qiyema.api")
@@ -37,12 +36,8 @@ def install(app: FastAPI) -> None:
     async def _api_error(_: Request, exc: ApiError):
         return _json(exc.status, exc.code, exc.message, exc.headers)
 
-    @app.exception_handler(EnterpriseError)
-    async def _enterprise_error(_: Request, exc: EnterpriseError):
-        return _json(exc.status, exc.code, exc.message)
-
-    @app.exception_handler(MaterialError)
-    async def _material_error(_: Request, exc: MaterialError):
+    @app.exception_handler(ServiceError)
+    async def _service_error(_: Request, exc: ServiceError):
         return _json(exc.status, exc.code, exc.message)
 
     @app.exception_handler(StorageError)

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select, update
 from sqlalchemy.orm import sessionmaker
 
-from chain.errors import ChainError, TransactionReverted
+from chain.errors import TransactionReverted
 from chain.proof import LeafInput, MerkleTree
 from codes.uscc import chain_key
 
@@ -188,34 +188,3 @@ class Anchorer:
                           .values(revocation_state=ChainState.CONFIRMED.value))
             done += len(items)
         return done
-
-
-class AnchorLoop:
-    """Runs the anchorer in the background of a service instance."""
-
-    def __init__(self, anchorer: Anchorer, interval: float = 0.5):
-        self.anchorer = anchorer
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="qiyema-anchorer", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        try:
-            self.anchorer.reconcile_all()
-        except ChainError as exc:
-            log.warning("start-up anchor reconciliation deferred: %s", exc)
-        while not self._stop.is_set():
-            try:
-                self.anchorer.run_once()
-            except ChainError as exc:
-                log.warning("anchoring deferred: %s", exc)
-            except Exception:  # noqa: BLE001 - the loop must survive to try again
-                log.exception("anchoring pass failed")
-            self._stop.wait(self.interval)

@@ -21,6 +21,7 @@ from codes.uscc import chain_key, validate
 
 from ..models import ChainState, Enterprise, EnterpriseEvent, EnterpriseStatus
 from ..runtime import ChainContext
+from . import ServiceError
 
 log = logging.getLogger("qiyema.enterprises")
 
@@ -33,12 +34,8 @@ TO_CHAIN = {
 FROM_CHAIN = {v: k for k, v in TO_CHAIN.items()}
 
 
-class EnterpriseError(Exception):
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+class EnterpriseError(ServiceError):
+    pass
 
 
 @dataclass(frozen=True)

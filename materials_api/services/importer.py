@@ -9,7 +9,6 @@ written ahead are reconciled against the chain first, so none is registered twic
 from __future__ import annotations
 
 import csv
-import hashlib
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -19,6 +18,7 @@ from typing import Callable, Iterator
 from sqlalchemy import insert, select, update
 
 from chain.errors import TransactionReverted
+from chain.material_verify import sha256_of
 from codes.uscc import UsccError, chain_key, validate
 
 from ..models import ChainState, Enterprise, EnterpriseStatus, ImportJob, ImportRejection
@@ -41,14 +41,6 @@ class ImportReport:
     resumed: bool
     already_finished: bool
     rejections_file: Path | None
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _columns(fieldnames: list[str] | None) -> tuple[str, str]:
@@ -91,7 +83,7 @@ def import_csv(path: Path, service: EnterpriseService, *, batch_size: int = 500,
     except csv.Error as exc:
         raise ImportFileError(f"the file is not valid CSV: {exc}") from None
     sessions, chain = service.sessions, service.chain
-    digest = _file_sha256(path)
+    digest = sha256_of(path).hex()
     with sessions.begin() as s:
         job = s.scalar(select(ImportJob).where(ImportJob.source_sha256 == digest))
         resumed = job is not None

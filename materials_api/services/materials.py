@@ -35,6 +35,7 @@ from ..models import (
     TrustLabel,
 )
 from ..runtime import ChainContext
+from . import ServiceError
 from ..sniff import UnsupportedContent, sniff
 from ..storage import ObjectStore, Spooled, StorageError
 
@@ -42,12 +43,8 @@ LIVE = (MaterialState.CONFIRMED.value, MaterialState.ANCHORED.value)
 _M = Material.__table__  # Core on the upload path: it runs for every upload
 
 
-class MaterialError(Exception):
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+class MaterialError(ServiceError):
+    pass
 
 
 def account_of(enterprise: Enterprise) -> str:
