@@ -22,6 +22,22 @@ class EnterpriseStatus(enum.IntEnum):
     DEREGISTERED = 4  # 注销
 
 
+class RecordStatus(enum.IntEnum):
+    """Mirrors IRecordRegistry.RecordStatus."""
+
+    NONE = 0
+    VALID = 1
+    SUSPENDED = 2
+    REVOKED = 3
+
+
+@dataclass(frozen=True)
+class OnChainRecord:
+    category: str
+    status: RecordStatus
+    issued_at: int
+
+
 @dataclass(frozen=True)
 class OnChainEnterprise:
     status: EnterpriseStatus
@@ -113,6 +129,19 @@ class QiyemaLedger:
     def anchor_of(self, root: bytes) -> OnChainAnchor | None:
         anchorer, count, at = self.client.call(self.contract.functions.anchorOf(root))
         return None if at == 0 else OnChainAnchor(anchorer, count, at)
+
+    # record registry --------------------------------------------------------------------------
+    def send_issue_records(self, issuer: LocalAccount, category: str, root: bytes, leaves: list[bytes]) -> str:
+        return self.client.send(issuer, self.contract.functions.issueRecords(_b32(category), root, leaves))
+
+    def send_set_record_status(self, issuer: LocalAccount, category: str, leaf: bytes, status: RecordStatus,
+                               reason_code: str = "") -> str:
+        return self.client.send(issuer, self.contract.functions.setRecordStatus(
+            _b32(category), leaf, int(status), _b32(reason_code)))
+
+    def record_of(self, leaf: bytes) -> OnChainRecord:
+        category, status, issued_at = self.client.call(self.contract.functions.recordOf(leaf))
+        return OnChainRecord(category.rstrip(b"\0").decode("ascii", "replace"), RecordStatus(status), issued_at)
 
     def is_revoked(self, root: bytes, index: int) -> bool:
         return self.client.call(self.contract.functions.isRevoked(root, index))

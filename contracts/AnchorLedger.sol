@@ -11,12 +11,7 @@ abstract contract AnchorLedger is RoleRegistry, IAnchorLedger {
 
     /// @inheritdoc IAnchorLedger
     function anchor(bytes32 root, uint32 leafCount) external onlyRole(NOTARY_ROLE) {
-        if (root == bytes32(0) || leafCount == 0) revert InvalidBatch(root, leafCount);
-        Anchor storage a = _anchors[root];
-        if (a.anchoredAt != 0) revert RootAlreadyAnchored(root);
-        // One slot: anchorer, count and time stay readable for the price of a single SSTORE.
-        _anchors[root] = Anchor({anchorer: msg.sender, leafCount: leafCount, anchoredAt: uint64(block.timestamp)});
-        emit BatchAnchored(root, msg.sender, leafCount);
+        _anchor(root, leafCount);
     }
 
     /// @inheritdoc IAnchorLedger
@@ -57,6 +52,16 @@ abstract contract AnchorLedger is RoleRegistry, IAnchorLedger {
     /// @inheritdoc IAnchorLedger
     function isRevoked(bytes32 root, uint256 index) external view returns (bool) {
         return _revoked[root][index >> 8] & (1 << (index & 0xff)) != 0;
+    }
+
+    /// @dev Shared by notaries' batches and issuers' record batches.
+    function _anchor(bytes32 root, uint32 leafCount) internal {
+        if (root == bytes32(0) || leafCount == 0) revert InvalidBatch(root, leafCount);
+        Anchor storage a = _anchors[root];
+        if (a.anchoredAt != 0) revert RootAlreadyAnchored(root);
+        // One slot: anchorer, count and time stay readable for the price of a single SSTORE.
+        _anchors[root] = Anchor({anchorer: msg.sender, leafCount: leafCount, anchoredAt: uint64(block.timestamp)});
+        emit BatchAnchored(root, msg.sender, leafCount);
     }
 
     function _anchored(bytes32 root) private view returns (uint32 leafCount) {

@@ -4,10 +4,11 @@ pragma solidity ^0.8.24;
 import {RoleRegistry} from "./RoleRegistry.sol";
 import {EnterpriseRegistry} from "./EnterpriseRegistry.sol";
 import {AnchorLedger} from "./AnchorLedger.sol";
+import {RecordRegistry} from "./RecordRegistry.sol";
 
 /// @title Qiyema
-/// @notice The deployed contract: role registry, enterprise registry and anchor ledger in one
-/// address, so every write checks its role with one internal storage read.
-contract Qiyema is RoleRegistry, EnterpriseRegistry, AnchorLedger {
+/// @notice The deployed contract: role registry, enterprise registry, anchor ledger and record
+/// registry in one address, so every write checks its role with one internal storage read.
+contract Qiyema is RoleRegistry, EnterpriseRegistry, AnchorLedger, RecordRegistry {
     constructor(address governor) RoleRegistry(governor) {}
 }

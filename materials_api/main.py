@@ -8,18 +8,21 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from .api import errors
-from .api.routes import codes, enterprises, health, materials, organisations, pages
+from .api.routes import codes, enterprises, health, materials, organisations, pages, records
 from .runtime import Runtime
 from .catalogue import Catalogue
 from .background import BackgroundLoop
 from .services.anchoring import Anchorer
 from .services.codes import CodeService
+from .services.consent import ConsentService
 from .services.materials import MaterialService
+from .services.records import RecordService
+from .services.views import ScanViews
 from .services.enterprises import EnterpriseService
 
 log = logging.getLogger("qiyema")
 
-ROUTERS = (health.router, organisations.router, enterprises.router, codes.router, materials.router)
+ROUTERS = (health.router, organisations.router, enterprises.router, codes.router, materials.router, records.router)
 
 
 def reconcile_step(service: EnterpriseService, interval: float):
@@ -56,11 +59,13 @@ def create_app(runtime: Runtime, *, reconcile: bool = True, close_runtime: bool 
     settings = runtime.settings
     service = EnterpriseService(runtime.sessions, runtime.chain, settings.register_batch_size)
     materials_service = MaterialService(runtime.sessions, runtime.chain, runtime.storage, Catalogue.load(settings.home))
+    record_service = RecordService(runtime.sessions, runtime.chain, settings)
     anchorer = Anchorer(runtime.sessions, runtime.chain, batch_size=settings.anchor_batch_size,
                         max_wait=settings.anchor_max_wait)
     loops = [
         BackgroundLoop("reconciler", reconcile_step(service, settings.reconcile_interval), settings.reconcile_interval),
         BackgroundLoop("anchorer", anchor_step(anchorer), min(0.5, settings.anchor_max_wait / 2)),
+        BackgroundLoop("records", lambda: record_service.reconcile(), settings.reconcile_interval),
     ] if reconcile else []
 
     @asynccontextmanager
@@ -85,6 +90,9 @@ def create_app(runtime: Runtime, *, reconcile: bool = True, close_runtime: bool 
     app.state.enterprises = service
     app.state.codes = CodeService(runtime.sessions, runtime.chain, runtime.settings)
     app.state.materials = materials_service
+    app.state.records = record_service
+    app.state.consent = ConsentService(runtime.sessions)
+    app.state.views = ScanViews(runtime.sessions, record_service, app.state.consent, materials_service)
     app.state.anchorer = anchorer
     errors.install(app)
     for router in ROUTERS:

@@ -269,3 +269,77 @@ class Reuse(Base):
     verdict: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     __table_args__ = (UniqueConstraint("material_id", "application_id"),)
+
+
+class IssuerAccount(Base):
+    """The custodial chain account an issuing organisation signs its records with
+    (`$QIYEMA_HOME/keys/org-<id>.eth`), and the categories it was granted on chain."""
+
+    __tablename__ = "issuer_accounts"
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    address: Mapped[str] = mapped_column(String(42), unique=True)
+    categories: Mapped[str] = mapped_column(Text, default="")  # comma-separated, granted on chain
+
+
+class Record(Base):
+    """A licence, permit, regulatory or credit record, inspection or bank receipt."""
+
+    __tablename__ = "records"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    category: Mapped[str] = mapped_column(String(32), index=True)
+    number: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    title: Mapped[str] = mapped_column(String(200))
+    data: Mapped[str] = mapped_column(Text, default="{}")  # canonical JSON
+    valid_from: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    valid_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    status: Mapped[str] = mapped_column(String(12), default="valid")  # valid | suspended | revoked | removed
+    status_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    issuer_organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    issuer_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), nullable=True)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    salt: Mapped[bytes] = mapped_column(LargeBinary(32))
+    leaf: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    leaf_index: Mapped[int] = mapped_column(Integer, default=0)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    proof: Mapped[str] = mapped_column(Text, default="[]")
+    chain_state: Mapped[str] = mapped_column(String(12), default=ChainState.PENDING.value, index=True)
+    chain_status: Mapped[str | None] = mapped_column(String(12), nullable=True)  # last status witnessed
+    tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    block_number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class ConsentGrant(Base):
+    """申请人授权用: the enterprise lets one verifier organisation read listed materials."""
+
+    __tablename__ = "consent_grants"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    verifier_organisation: Mapped[str] = mapped_column(String(200))
+    material_ids: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
+    material_types: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
+    purpose: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_by_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AccessLogEntry(Base):
+    """Every read of an enterprise's non-public data, and every refused attempt."""
+
+    __tablename__ = "access_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    actor_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), nullable=True)
+    organisation: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(40))  # scan_view | material_download | ...
+    target: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(12))  # allowed | denied
+    reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

@@ -13,7 +13,10 @@ from ..runtime import Runtime
 from ..security import Principal, authenticate
 from ..services.codes import CodeService
 from ..services.enterprises import EnterpriseService
+from ..services.consent import ConsentService
 from ..services.materials import MaterialService
+from ..services.records import RecordService
+from ..services.views import ScanViews
 from .errors import ApiError
 
 _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer qk_...`")
@@ -38,6 +41,18 @@ def get_codes(request: Request) -> CodeService:
 
 def get_materials(request: Request) -> MaterialService:
     return request.app.state.materials
+
+
+def get_records(request: Request) -> RecordService:
+    return request.app.state.records
+
+
+def get_consent(request: Request) -> ConsentService:
+    return request.app.state.consent
+
+
+def get_views(request: Request) -> ScanViews:
+    return request.app.state.views
 
 
 def get_principal(
@@ -92,3 +107,6 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 EnterprisesDep = Annotated[EnterpriseService, Depends(get_enterprises)]
 CodesDep = Annotated[CodeService, Depends(get_codes)]
 MaterialsDep = Annotated[MaterialService, Depends(get_materials)]
+RecordsDep = Annotated[RecordService, Depends(get_records)]
+ConsentDep = Annotated[ConsentService, Depends(get_consent)]
+ViewsDep = Annotated[ScanViews, Depends(get_views)]

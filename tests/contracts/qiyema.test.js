@@ -286,6 +286,66 @@ describe("AnchorLedger", function () {
   });
 });
 
+describe("RecordRegistry", function () {
+  const RS = { None: 0, Valid: 1, Suspended: 2, Revoked: 3 };
+  const ids = Array.from({ length: 3 }, (_, i) => ethers.keccak256(ethers.toUtf8Bytes(`record-${i}`)));
+
+  async function withIssuers() {
+    const f = await deploy();
+    const FOOD = b32("permit.food"), METRO = b32("permit.metrology");
+    await f.q.grantRole(await f.q.issuerRole(FOOD), f.issuerFood.address);
+    await f.q.grantRole(await f.q.issuerRole(METRO), f.inspector.address); // the metrology authority here
+    return { ...f, FOOD, METRO };
+  }
+
+  it("issues a batch of records of one category, anchored with the issuer as anchorer", async function () {
+    const { q, issuerFood, FOOD } = await loadFixture(withIssuers);
+    const { root } = merkle(ids);
+    await expect(gas("issueRecords(3)", q.connect(issuerFood).issueRecords(FOOD, root, ids)))
+      .to.emit(q, "RecordsIssued").withArgs(FOOD, root, issuerFood.address, 3)
+      .and.to.emit(q, "BatchAnchored").withArgs(root, issuerFood.address, 3);
+    const r = await q.recordOf(ids[1]);
+    expect(r.category).to.equal(FOOD);
+    expect(r.status).to.equal(RS.Valid);
+    expect((await q.anchorOf(root)).anchorer).to.equal(issuerFood.address);
+    await expect(q.connect(issuerFood).issueRecords(FOOD, ethers.id("other root"), [ids[0]]))
+      .to.be.revertedWithCustomError(q, "RecordAlreadyIssued").withArgs(ids[0]);
+  });
+
+  it("refuses an issuer of another category, the notary and strangers", async function () {
+    const { q, issuerFood, inspector, notary, stranger, FOOD, METRO } = await loadFixture(withIssuers);
+    const { root } = merkle(ids);
+    for (const signer of [inspector, notary, stranger]) {
+      await expect(q.connect(signer).issueRecords(FOOD, root, ids))
+        .to.be.revertedWithCustomError(q, "AccessControlUnauthorizedAccount")
+        .withArgs(signer.address, await q.issuerRole(FOOD));
+    }
+    await q.connect(issuerFood).issueRecords(FOOD, root, ids);
+    // The metrology issuer cannot touch a food record, not even by naming its own category.
+    await expect(q.connect(inspector).setRecordStatus(FOOD, ids[0], RS.Revoked, b32("x")))
+      .to.be.revertedWithCustomError(q, "AccessControlUnauthorizedAccount");
+    await expect(q.connect(inspector).setRecordStatus(METRO, ids[0], RS.Revoked, b32("x")))
+      .to.be.revertedWithCustomError(q, "RecordCategoryMismatch").withArgs(ids[0], METRO, FOOD);
+  });
+
+  it("suspends, revokes and restores with events, and refuses no-op changes", async function () {
+    const { q, issuerFood, FOOD } = await loadFixture(withIssuers);
+    const { root } = merkle(ids);
+    await expect(q.connect(issuerFood).setRecordStatus(FOOD, ids[0], RS.Suspended, b32("x")))
+      .to.be.revertedWithCustomError(q, "RecordNotIssued").withArgs(ids[0]);
+    await q.connect(issuerFood).issueRecords(FOOD, root, ids);
+    await expect(gas("setRecordStatus", q.connect(issuerFood).setRecordStatus(FOOD, ids[0], RS.Suspended, b32("inspection"))))
+      .to.emit(q, "RecordStatusChanged").withArgs(ids[0], FOOD, RS.Valid, RS.Suspended, b32("inspection"));
+    await q.connect(issuerFood).setRecordStatus(FOOD, ids[0], RS.Valid, b32("restored"));
+    expect((await q.recordOf(ids[0])).status).to.equal(RS.Valid);
+    await q.connect(issuerFood).setRecordStatus(FOOD, ids[0], RS.Revoked, b32("revoked"));
+    await expect(q.connect(issuerFood).setRecordStatus(FOOD, ids[0], RS.Revoked, b32("again")))
+      .to.be.revertedWithCustomError(q, "InvalidRecordStatus").withArgs(ids[0], RS.Revoked, RS.Revoked);
+    await expect(q.connect(issuerFood).setRecordStatus(FOOD, ids[1], RS.None, b32("x")))
+      .to.be.revertedWithCustomError(q, "InvalidRecordStatus").withArgs(ids[1], RS.Valid, RS.None);
+  });
+});
+
 after(function () {
   const width = Math.max(...gasTable.map(([l]) => l.length));
   console.log("\n  Gas per write");

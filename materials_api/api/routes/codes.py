@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
@@ -10,7 +12,7 @@ from codes import render
 
 from ...models import Role
 from ...security import Principal
-from ..deps import CodesDep, require, require_or_anonymous
+from ..deps import CodesDep, ConsentDep, MaterialsDep, RuntimeDep, ViewsDep, require, require_or_anonymous
 from ..errors import ApiError
 
 router = APIRouter(prefix="/api/v1", tags=["codes"])
@@ -19,8 +21,10 @@ EVERYONE = tuple(Role)
 
 
 class ConsentScope(BaseModel):
-    """What a bank scanning this dynamic code may see (honoured by the consent issue)."""
+    """What a bank scanning this dynamic code may see: an existing grant (`grant_id`), or a new
+    grant made from these fields for `verifier_org`."""
 
+    grant_id: int | None = Field(default=None, description="an active grant of the enterprise")
     verifier_org: str | None = Field(default=None, max_length=200, description="the organisation allowed")
     material_types: list[str] = Field(default_factory=list, max_length=50)
     material_ids: list[int] = Field(default_factory=list, max_length=200)
@@ -64,6 +68,7 @@ class VerdictPublic(BaseModel):
     expires_at: int | None
     scope: dict | None
     enterprise: dict | None
+    view: dict | None = Field(default=None, description="what the caller's role may see, each item verified")
 
 
 def _own_code_only(principal: Principal, uscc: str) -> None:
@@ -85,19 +90,40 @@ def static_code_image(uscc: str, fmt: Literal["png", "svg"], service: CodesDep,
 
 @router.post("/codes/dynamic", status_code=201, response_model=DynamicCodePublic,
              summary="Issue a short-lived dynamic code (亮码) for the caller's enterprise")
-def issue_dynamic_code(body: DynamicCodeCreate, service: CodesDep,
-                       principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))]):
+def issue_dynamic_code(body: DynamicCodeCreate, service: CodesDep, consent: ConsentDep, runtime: RuntimeDep,
+                       materials: MaterialsDep, principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))]):
     scope = body.scope.model_dump(exclude_defaults=True) if body.scope else None
+    if scope:
+        from .materials import _enterprise
+
+        enterprise = _enterprise(runtime, principal, None)
+        if body.scope.grant_id is not None:
+            grant = consent.get(enterprise, body.scope.grant_id)
+            if not consent.active(grant):
+                raise ApiError(409, "grant_inactive", f"grant {grant.id} is revoked or expired")
+        elif body.scope.verifier_org and (body.scope.material_ids or body.scope.material_types):
+            # The code carries a grant: made here from the scope, revocable like any other.
+            grant = consent.grant(enterprise, verifier_organisation=body.scope.verifier_org,
+                                  material_ids=body.scope.material_ids, material_types=body.scope.material_types,
+                                  purpose=body.scope.purpose or "亮码授权",
+                                  expires_at=body.scope.expires_at or int(time.time()) + 86400,
+                                  actor_key_id=principal.key_id, known_types=set(materials.catalogue.types))
+            scope["grant_id"] = grant.id
     url, row = service.issue_dynamic(principal.scope, ttl=body.ttl_seconds, single_use=body.single_use,
                                      scope=scope or None, actor_key_id=principal.key_id)
     return DynamicCodePublic(code=url, nonce=row.nonce, issued_at=row.issued_at, expires_at=row.expires_at,
-                             single_use=row.single_use, scope=body.scope, qr_version=render.qr_version(url))
+                             single_use=row.single_use, scope=ConsentScope(**scope) if scope else None,
+                             qr_version=render.qr_version(url))
 
 
-@router.post("/verify/code", response_model=VerdictPublic, summary="Verify a scanned code (anyone)")
-def verify_code(body: VerifyCodeRequest, service: CodesDep,
-                _: Annotated[Principal | None, Depends(require_or_anonymous(*EVERYONE))]):
-    return service.verify(body.code).as_dict()
+@router.post("/verify/code", response_model=VerdictPublic,
+             summary="Verify a scanned code (anyone); the answer carries the caller's role's view")
+def verify_code(body: VerifyCodeRequest, service: CodesDep, views: ViewsDep,
+                principal: Annotated[Principal | None, Depends(require_or_anonymous(*EVERYONE))]):
+    verdict = service.verify(body.code)
+    out = verdict.as_dict()
+    out["view"] = views.view(verdict, principal)
+    return out
 
 
 @router.get("/codes/keyset", summary="Registrar keys for offline verification, signed by the governor")

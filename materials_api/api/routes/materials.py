@@ -16,7 +16,7 @@ from codes.uscc import UsccError, validate
 from ...models import Enterprise, Material, Role
 from ...security import Principal
 from ...services.materials import MaterialError
-from ..deps import MaterialsDep, RuntimeDep, require, require_or_anonymous
+from ..deps import ConsentDep, MaterialsDep, RuntimeDep, require, require_or_anonymous
 from ..errors import ApiError
 from ..upload import receive_upload
 
@@ -234,10 +234,26 @@ def revoke_material(material_id: int, body: RevokeBody, runtime: RuntimeDep, ser
     return _public(service.revoke(material, body.reason), enterprise, service)
 
 
-@router.get("/materials/{material_id}/content", summary="Download a material's bytes (owner, clerk)")
-def download_material(material_id: int, runtime: RuntimeDep, service: MaterialsDep,
-                      principal: Annotated[Principal, Depends(require(*OWNERS))]):
-    material, _ = _owned(runtime, service, principal, material_id)
+def _readable(runtime, service, consent, principal: Principal, material_id: int, action: str) -> Material:
+    """Owners read their materials; a bank reads what an active grant gives its organisation.
+    Every bank read, allowed or refused, goes into the enterprise's access log."""
+    if principal.role is not Role.BANK:
+        return _owned(runtime, service, principal, material_id)[0]
+    material = service.get(material_id)
+    grant = consent.grant_for_read(principal, material)
+    if grant is None:
+        consent.log(material.enterprise_id, principal, action, f"material {material_id}", outcome="denied",
+                    reason="no active grant for this organisation")
+        raise ApiError(403, "consent_required", "no active grant of the enterprise lets your organisation read this")
+    consent.log(material.enterprise_id, principal, action, f"material {material_id} ({material.title})",
+                purpose=grant.purpose)
+    return material
+
+
+@router.get("/materials/{material_id}/content", summary="Download a material's bytes (owner, clerk, consented bank)")
+def download_material(material_id: int, runtime: RuntimeDep, service: MaterialsDep, consent: ConsentDep,
+                      principal: Annotated[Principal, Depends(require(*OWNERS, Role.BANK))]):
+    material = _readable(runtime, service, consent, principal, material_id, "material_download")
     chunks = service.content(material)
     ascii_name = material.file_name.encode("ascii", "replace").decode().replace('"', "")
     from urllib.parse import quote
@@ -249,9 +265,9 @@ def download_material(material_id: int, runtime: RuntimeDep, service: MaterialsD
 
 
 @router.get("/materials/{material_id}/proof", summary="The material's proof bundle (JSON, version 1)")
-def material_proof(material_id: int, runtime: RuntimeDep, service: MaterialsDep,
-                   principal: Annotated[Principal, Depends(require(*OWNERS))]):
-    material, _ = _owned(runtime, service, principal, material_id)
+def material_proof(material_id: int, runtime: RuntimeDep, service: MaterialsDep, consent: ConsentDep,
+                   principal: Annotated[Principal, Depends(require(*OWNERS, Role.BANK))]):
+    material = _readable(runtime, service, consent, principal, material_id, "material_proof")
     return service.bundle(material).to_json()
 
 

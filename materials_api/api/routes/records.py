@@ -1,0 +1,178 @@
+from __future__ import annotations
+
+import csv
+import io
+import time
+from datetime import date, datetime, time as dtime, timezone
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from ...models import ChainState, Enterprise, Role
+from ...record_kinds import CATEGORIES, KINDS
+from ...security import Principal
+from ...services.records import category_of
+from ...services.views import audience, record_item
+from ..deps import ConsentDep, RecordsDep, RuntimeDep, MaterialsDep, require, require_or_anonymous
+from ..errors import ApiError
+from .materials import _enterprise
+
+router = APIRouter(prefix="/api/v1", tags=["records", "consent"])
+
+WRITERS = (Role.ISSUER, Role.INSPECTOR, Role.BANK)
+
+
+class RecordCreate(BaseModel):
+    uscc: str
+    kind: str = Field(description="a record kind code, see GET /api/v1/record-kinds")
+    number: str | None = Field(default=None, max_length=100, description="证号 / decision number")
+    title: str | None = Field(default=None, max_length=200)
+    data: dict = Field(default_factory=dict, description="the record's fields (addresses, scope, findings…)")
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+
+class RecordStatusChange(BaseModel):
+    status: Literal["valid", "suspended", "revoked", "removed"]
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class ConsentCreate(BaseModel):
+    verifier_organisation: str = Field(min_length=1, max_length=200, description="the organisation allowed to read")
+    material_ids: list[int] = Field(default_factory=list, max_length=200)
+    material_types: list[str] = Field(default_factory=list, max_length=50)
+    purpose: str = Field(min_length=1, max_length=200, examples=["开立对公账户"])
+    expires_at: datetime
+
+
+def _ts(d: date | None, end: bool) -> int | None:
+    if d is None:
+        return None
+    return int(datetime.combine(d, dtime(23, 59, 59) if end else dtime(0, 0), tzinfo=timezone.utc).timestamp())
+
+
+def _record_public(record, runtime, records, uscc: str, viewer: str = "enterprise", principal=None) -> dict:
+    status, checks = records.verify(record, uscc)
+    item = record_item(record, viewer, status, checks, principal)
+    item["chain"] = {"state": record.chain_state, "tx_hash": record.tx_hash, "block_number": record.block_number}
+    return item
+
+
+@router.get("/record-kinds", summary="Record kinds and categories (24 e-permits in 6 categories, …)")
+def record_kinds(_: Annotated[Principal | None, Depends(require_or_anonymous(*Role))]):
+    return [{"code": k.code, "name": k.name, "category": k.category, "category_name": CATEGORIES[k.category].name,
+             "group": CATEGORIES[k.category].group, "public": k.public} for k in KINDS.values()]
+
+
+@router.post("/records", status_code=201, summary="Issue a record (issuer of its category; inspectors: "
+                                                 "inspections; banks: verification receipts)")
+async def issue_record(body: RecordCreate, runtime: RuntimeDep, records: RecordsDep,
+                       principal: Annotated[Principal, Depends(require(*WRITERS))]):
+    enterprise = _enterprise(runtime, _as_any(principal), body.uscc)
+    record = await run_in_threadpool(
+        records.issue, enterprise, body.kind, principal, number=body.number, title=body.title, data=body.data,
+        valid_from=_ts(body.valid_from, False), valid_until=_ts(body.valid_until, True))
+    item = _record_public(record, runtime, records, enterprise.uscc)
+    return JSONResponse(item, status_code=201 if record.chain_state == ChainState.CONFIRMED.value else 202)
+
+
+@router.post("/records/{record_id}/status", summary="Suspend, revoke, restore or remove a record (its issuer)")
+async def change_record_status(record_id: int, body: RecordStatusChange, runtime: RuntimeDep, records: RecordsDep,
+                               principal: Annotated[Principal, Depends(require(*WRITERS))]):
+    record = records.get(record_id)
+    record = await run_in_threadpool(records.set_status, record, body.status, body.reason, principal)
+    with runtime.sessions() as s:
+        uscc = s.get(Enterprise, record.enterprise_id).uscc
+    return _record_public(record, runtime, records, uscc)
+
+
+@router.get("/records", summary="An enterprise's records with their verdicts")
+def list_records(runtime: RuntimeDep, records: RecordsDep, consent: ConsentDep,
+                 principal: Annotated[Principal, Depends(require(Role.ENTERPRISE, Role.INSPECTOR, Role.ISSUER))],
+                 uscc: str | None = None):
+    enterprise = _enterprise(runtime, _as_any(principal) if principal.role is not Role.ENTERPRISE else principal, uscc)
+    viewer = audience(principal, enterprise.uscc)
+    out = []
+    for r in records.for_enterprise(enterprise.id):
+        if principal.role is Role.ISSUER and r.category != principal.scope:
+            continue
+        status, checks = records.verify(r, enterprise.uscc)
+        item = record_item(r, viewer if principal.role is not Role.ISSUER else "enterprise", status, checks, principal)
+        if item:
+            out.append(item)
+    if principal.role is Role.INSPECTOR:
+        consent.log(enterprise.id, principal, "records_list", f"records of {enterprise.uscc}")
+    return out
+
+
+@router.get("/records/{record_id}/proof", summary="A record's proof bundle (public records: anyone)")
+def record_proof(record_id: int, runtime: RuntimeDep, records: RecordsDep,
+                 principal: Annotated[Principal | None, Depends(require_or_anonymous(*Role))]):
+    record = records.get(record_id)
+    with runtime.sessions() as s:
+        uscc = s.get(Enterprise, record.enterprise_id).uscc
+    item = record_item(record, audience(principal, uscc), *records.verify(record, uscc), principal)
+    if item is None:
+        raise ApiError(404, "record_not_found", f"no record {record_id}")
+    return records.bundle(record, uscc).to_json()
+
+
+@router.post("/consents", status_code=201, summary="Grant a verifier organisation access to materials")
+def create_consent(body: ConsentCreate, runtime: RuntimeDep, consent: ConsentDep, materials: MaterialsDep,
+                   principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))]):
+    enterprise = _enterprise(runtime, principal, None)
+    grant = consent.grant(enterprise, verifier_organisation=body.verifier_organisation, material_ids=body.material_ids,
+                          material_types=body.material_types, purpose=body.purpose,
+                          expires_at=int(body.expires_at.timestamp()), actor_key_id=principal.key_id,
+                          known_types=set(materials.catalogue.types))
+    return _grant_public(grant, consent)
+
+
+@router.get("/consents", summary="The enterprise's grants")
+def list_consents(runtime: RuntimeDep, consent: ConsentDep,
+                  principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))]):
+    enterprise = _enterprise(runtime, principal, None)
+    return [_grant_public(g, consent) for g in consent.list(enterprise)]
+
+
+@router.post("/consents/{grant_id}/revoke", summary="Revoke a grant; the next read is refused")
+def revoke_consent(grant_id: int, runtime: RuntimeDep, consent: ConsentDep,
+                   principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))]):
+    enterprise = _enterprise(runtime, principal, None)
+    return _grant_public(consent.revoke(enterprise, grant_id), consent)
+
+
+@router.get("/access-log", summary="Who read the enterprise's non-public data (JSON or ?format=csv)")
+def access_log(runtime: RuntimeDep, consent: ConsentDep,
+               principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))],
+               format: Literal["json", "csv"] = "json"):
+    enterprise = _enterprise(runtime, principal, None)
+    rows = [{"at": e.created_at.isoformat(), "organisation": e.organisation, "role": e.role, "action": e.action,
+             "target": e.target, "purpose": e.purpose, "outcome": e.outcome, "reason": e.reason}
+            for e in consent.entries(enterprise)]
+    if format == "csv":
+        out = io.StringIO()
+        w = csv.DictWriter(out, fieldnames=["at", "organisation", "role", "action", "target", "purpose", "outcome",
+                                            "reason"])
+        w.writeheader()
+        w.writerows(rows)
+        return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": "attachment; filename=access-log.csv"})
+    return rows
+
+
+def _grant_public(grant, consent) -> dict:
+    import json
+
+    return {"id": grant.id, "verifier_organisation": grant.verifier_organisation,
+            "material_ids": json.loads(grant.material_ids), "material_types": json.loads(grant.material_types),
+            "purpose": grant.purpose, "expires_at": grant.expires_at,
+            "revoked": grant.revoked_at is not None, "active": consent.active(grant)}
+
+
+def _as_any(principal: Principal) -> Principal:
+    """Writers and readers other than an enterprise name the enterprise they act on."""
+    return Principal(principal.key_id, principal.organisation_id, principal.organisation, Role.CLERK, None)

@@ -1,0 +1,127 @@
+"""One scan, different views: what the public, a bank, an inspector and the enterprise itself
+see of an enterprise, each item with its own verdict."""
+
+from __future__ import annotations
+
+import json
+
+from ..models import Role
+from ..record_kinds import CATEGORIES, KINDS, mask
+from ..security import Principal
+
+# Which record groups each audience sees; public kinds only for the public.
+GROUPS = {
+    "public": {"licence", "permit", "regulatory"},
+    "bank": {"licence", "permit", "regulatory", "credit", "receipt"},
+    "inspector": {"licence", "permit", "regulatory", "credit", "inspection"},
+    "enterprise": {"licence", "permit", "regulatory", "credit", "inspection", "receipt"},
+}
+
+
+def audience(principal: Principal | None, uscc: str) -> str:
+    if principal is None:
+        return "public"
+    if principal.role is Role.ENTERPRISE:
+        return "enterprise" if principal.scope == uscc else "public"
+    if principal.role is Role.BANK:
+        return "bank"
+    if principal.role is Role.INSPECTOR:
+        return "inspector"
+    return "public"
+
+
+def record_item(record, audience_: str, verdict_status, checks, principal: Principal | None) -> dict | None:
+    kind = KINDS[record.kind]
+    group = CATEGORIES[record.category].group
+    if group not in GROUPS[audience_]:
+        return None
+    if audience_ == "public" and not kind.public:
+        return None
+    if group == "receipt" and audience_ == "bank" and principal and record.issuer_organisation_id != principal.organisation_id:
+        return None  # a bank sees its own receipts only
+    data = json.loads(record.data)
+    if audience_ not in ("enterprise", "inspector"):
+        data = {k: (mask(v) if k in kind.personal else v) for k, v in data.items()}
+    return {
+        "id": record.id, "kind": record.kind, "kind_name": kind.name, "category": record.category,
+        "category_name": CATEGORIES[record.category].name, "group": group, "number": record.number,
+        "title": record.title, "data": data, "valid_from": record.valid_from, "valid_until": record.valid_until,
+        "status": record.status, "verdict": {"status": verdict_status.value, "checks": [c.as_dict() for c in checks]},
+        "proof": f"/api/v1/records/{record.id}/proof",
+    }
+
+
+class ScanViews:
+    """Builds the view a verified code opens for the caller, logging every non-public read."""
+
+    def __init__(self, sessions, records, consent, materials):
+        self.sessions = sessions
+        self.records = records
+        self.consent = consent
+        self.materials = materials
+
+    def view(self, verdict, principal: Principal | None) -> dict | None:
+        from sqlalchemy import select
+
+        from ..models import Enterprise
+
+        if verdict.uscc is None or verdict.status.value == "INVALID" and verdict.enterprise is None:
+            return None
+        forged = any(c.name in ("origin", "signature", "format") and c.status.value == "INVALID" for c in verdict.checks)
+        if forged:
+            return None  # a forged or copied code shows nothing of the enterprise it names
+        with self.sessions() as s:
+            enterprise = s.scalar(select(Enterprise).where(Enterprise.uscc == verdict.uscc))
+        if enterprise is None:
+            return None
+        who = audience(principal, enterprise.uscc)
+        items = []
+        for record in self.records.for_enterprise(enterprise.id):
+            status, checks = self.records.verify(record, enterprise.uscc)
+            item = record_item(record, who, status, checks, principal)
+            if item:
+                items.append(item)
+        view = {"audience": who, "enterprise": {"uscc": enterprise.uscc, "name": enterprise.name,
+                                                "status": enterprise.status}}
+        for group in ("licence", "permit", "regulatory", "credit", "inspection", "receipt"):
+            if group in GROUPS[who]:
+                view[group] = [i for i in items if i["group"] == group]
+        purpose = (verdict.scope or {}).get("purpose") if verdict.scope else None
+        if who == "bank":
+            view["materials"] = self._consented(verdict, principal, enterprise)
+        if who == "enterprise":
+            view["materials"] = [self._material_item(m) for m in self.materials.list(enterprise)
+                                 if m.state in ("anchored", "confirmed", "uploaded")]
+            view["access_log"] = [{"at": e.created_at.isoformat(), "organisation": e.organisation, "role": e.role,
+                                   "action": e.action, "target": e.target, "purpose": e.purpose,
+                                   "outcome": e.outcome} for e in self.consent.entries(enterprise, limit=50)]
+        if who in ("bank", "inspector"):
+            self.consent.log(enterprise.id, principal, "scan_view", f"{who} view of {enterprise.uscc}",
+                             purpose=purpose or "scan")
+        return view
+
+    def _consented(self, verdict, principal: Principal, enterprise) -> dict:
+        grant_id = (verdict.scope or {}).get("grant_id")
+        if not grant_id:
+            return {"status": "none", "items": []}
+        try:
+            grant = self.consent.get(enterprise, grant_id)
+        except Exception:  # noqa: BLE001 - a grant id that is not this enterprise's
+            grant = None
+        if grant is None or grant.verifier_organisation != principal.organisation:
+            self.consent.log(enterprise.id, principal, "consent_use", f"grant {grant_id}", outcome="denied",
+                             reason="grant is for another organisation")
+            return {"status": "denied", "reason": "the grant is for another organisation", "items": []}
+        if not self.consent.active(grant):
+            self.consent.log(enterprise.id, principal, "consent_use", f"grant {grant_id}", outcome="denied",
+                             reason="grant revoked or expired", purpose=grant.purpose)
+            return {"status": "denied", "reason": "the grant is revoked or expired", "items": []}
+        items = [self._material_item(m) for m in self.consent.covered_materials(grant)]
+        return {"status": "granted", "grant_id": grant.id, "purpose": grant.purpose, "expires_at": grant.expires_at,
+                "items": items}
+
+    def _material_item(self, m) -> dict:
+        t = self.materials.catalogue.types.get(m.type_code)
+        return {"id": m.id, "folder": m.type_code, "folder_name": t.name if t else m.type_code, "title": m.title,
+                "sha256": m.sha256, "state": m.state, "label": m.label, "valid_until": m.valid_until,
+                "content": f"/api/v1/materials/{m.id}/content", "proof": f"/api/v1/materials/{m.id}/proof"}
