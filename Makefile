@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make run` and `make test`. Both install what is missing.
-.PHONY: run test test-contracts test-python bootstrap bench
+.PHONY: run test test-contracts test-python bootstrap bootstrap-test bench
 
 bootstrap:
 	@scripts/bootstrap
@@ -8,7 +8,10 @@ run: bootstrap
 	.venv/bin/qiyema init
 	.venv/bin/qiyema serve
 
-test: bootstrap test-contracts test-python
+test: bootstrap-test test-contracts test-python
+
+bootstrap-test:
+	@scripts/bootstrap test
 
 test-contracts:
 	npx hardhat test

@@ -44,6 +44,11 @@ class CodeService:
         self.settings = settings
         self.origin = tokens.normalise_origin(settings.public_url)
         self._master: bytes | None = None
+        # The registrar role of a code signer, re-read from the chain every 10 s (a rotation
+        # also clears it at once, below).
+        from .records import TtlCache
+
+        self.roles = TtlCache(10.0)
 
     # --- registrar keys for static codes ------------------------------------------------------
     def _key_file(self, kid: int) -> Path:
@@ -74,6 +79,7 @@ class CodeService:
         for previous in old:
             if ledger.has_role("REGISTRAR_ROLE", previous.address):
                 self.chain.client.transact(governor, ledger.contract.functions.revokeRole(role, previous.address))
+            self.roles.forget(previous.address)
             with self.sessions.begin() as s:
                 s.execute(update(CodeKey).where(CodeKey.id == previous.id).values(
                     status="retired", retired_at=datetime.now(timezone.utc)))
@@ -197,7 +203,7 @@ class OnlineSource:
 
     def signer_is_registrar(self, address: str) -> bool | None:
         try:
-            return self.service.chain.ledger.has_role("REGISTRAR_ROLE", address)
+            return self.service.roles.get(address, lambda: self.service.chain.ledger.has_role("REGISTRAR_ROLE", address))
         except ChainError as exc:
             raise SourceUnavailable(f"chain: {exc}") from None
 

@@ -58,7 +58,7 @@ def content_hash(uscc: str, kind: str, number: str | None, data: dict, valid_fro
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-class _TtlCache:
+class TtlCache:
     def __init__(self, ttl: float):
         self.ttl = ttl
         self._data: dict = {}
@@ -85,9 +85,12 @@ class RecordService:
         self.sessions = sessions
         self.chain = chain
         self.settings = settings
-        # Anchors never change once made; roles may, so they are re-read every few seconds.
-        self._anchors = _TtlCache(None)
-        self._roles = _TtlCache(10.0)
+        # Anchors never change once made; roles may, so they are re-read every few seconds. A
+        # record's chain status is re-read after 2 s: a change made through this service is in
+        # the database (the record) and shows at once; the chain only confirms it.
+        self._anchors = TtlCache(None)
+        self._roles = TtlCache(10.0)
+        self._chain_status = TtlCache(2.0)
 
     # --- issuer accounts -------------------------------------------------------------------
     def issuer_account(self, organisation_id: int, category: str) -> LocalAccount:
@@ -248,7 +251,7 @@ class RecordService:
                                     f"issued by a holder of the {record.category} issuer role") if is_issuer else
                               Check("issuer", Status.INVALID, "not_category_issuer",
                                     f"the anchorer does not hold the {record.category} issuer role"))
-            onchain = ledger.record_of(record.leaf)
+            onchain = self._chain_status.get(record.leaf, lambda: ledger.record_of(record.leaf))
         except ChainError as exc:
             done = {c.name for c in checks}
             for name in ("anchor", "issuer"):

@@ -1,0 +1,126 @@
+"""The verification and scan pages in headless Chromium, on a phone-sized and a desktop viewport.
+Screenshots land in test-output/pages/ to be looked at."""
+
+import io
+
+import httpx
+import pytest
+from PIL import Image
+
+from codes import render
+from materials_api.models import Role
+from materials_api.security import create_key
+from tests.codes.test_render_scan import photo
+from tests.pages.conftest import OUT, write_y4m
+
+USCC = "91350100M000100Y43"
+PHONE = {"width": 390, "height": 844}
+NARROW = {"width": 360, "height": 740}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+@pytest.fixture
+def company(site):
+    app, base, runtime = site
+    with runtime.sessions.begin() as s:
+        keys = {}
+        for name, role, scope in (("registrar", Role.REGISTRAR, None), ("licence", Role.ISSUER, "licence"),
+                                  ("food", Role.ISSUER, "permit.food"), ("drug", Role.ISSUER, "permit.drug_medical")):
+            _, plain = create_key(s, f"org-{name}", role, scope)
+            keys[name] = {"Authorization": f"Bearer {plain}"}
+    c = httpx.Client(base_url=base, timeout=30)
+    assert c.post("/api/v1/enterprises", headers=keys["registrar"],
+                  json={"uscc": USCC, "name": "上海杨浦示例餐饮管理有限公司"}).status_code == 201
+    c.post("/api/v1/records", headers=keys["licence"], json={
+        "uscc": USCC, "kind": "business_licence", "number": USCC,
+        "data": {"legal_representative": "张三", "addresses": ["上海市杨浦区国定路335号", "上海市杨浦区政立路485号"]}})
+    c.post("/api/v1/records", headers=keys["food"], json={"uscc": USCC, "kind": "food_business",
+           "number": "JY13101100000001", "valid_until": "2030-12-31", "data": {}})
+    revoked = c.post("/api/v1/records", headers=keys["drug"], json={"uscc": USCC, "kind": "drug_retail",
+                     "number": "沪CB0210001", "valid_until": "2029-06-30", "data": {}}).json()
+    c.post(f"/api/v1/records/{revoked['id']}/status", headers=keys["drug"], json={"status": "revoked", "reason": "违规经营"})
+    png = c.get(f"/api/v1/enterprises/{USCC}/code.png", headers=keys["registrar"]).content
+    from codes.scan import scan
+
+    return base, scan(png)[0], png
+
+
+def shot(page, name):
+    OUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
+
+
+@pytest.mark.parametrize("viewport, label", [(PHONE, "phone"), (DESKTOP, "desktop")])
+def test_verification_page_reads_at_a_glance(browser, company, viewport, label):
+    base, url, _ = company
+    page = browser.new_page(viewport=viewport)
+    page.goto(url)  # upper case, as a phone camera hands it over
+    assert page.locator(".banner h1").inner_text() == "真实有效"
+    text = page.locator("main").inner_text()
+    assert "上海杨浦示例餐饮管理有限公司" in text and USCC in text
+    assert "上海市杨浦区政立路485号" in text  # 一照多址
+    permits = page.locator("section[aria-label='许可证'] li")
+    assert permits.count() == 2
+    rows = [permits.nth(i).inner_text() for i in range(2)]
+    assert any("食品经营许可证" in r and "有效" in r for r in rows)
+    assert any("药品经营许可证" in r and "已撤销" in r for r in rows)
+    proof = page.locator("section[aria-label='许可证'] a").first.get_attribute("href")
+    assert httpx.get(base + proof).json()["version"] == 1
+    shot(page, f"verification-{label}")
+    page.close()
+
+
+def test_a_copied_code_on_another_host_is_not_genuine(browser, company):
+    base, url, _ = company
+    page = browser.new_page(viewport=PHONE)
+    page.goto(url.replace("127.0.0.1", "localhost"))
+    assert page.locator(".banner h1").inner_text() == "无效或伪造"
+    assert "上海杨浦示例餐饮管理有限公司" not in page.locator("main").inner_text()
+    shot(page, "verification-copied-code")
+    page.close()
+
+
+def test_scan_page_reads_a_photo_and_shows_the_verdict(browser, company, tmp_path):
+    base, url, png = company
+    picture = tmp_path / "photo.jpg"
+    picture.write_bytes(photo(png, angle=12, scale=0.6, quality=70))
+    page = browser.new_page(viewport=PHONE)
+    page.goto(base + "/scan")
+    page.set_input_files("#photo", str(picture))
+    page.wait_for_selector("body[data-verdict]")
+    assert page.evaluate("document.body.dataset.verdict") == "VALID"
+    assert "真实有效" in page.locator("#result").inner_text()
+    shot(page, "scan-photo-phone")
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (400, 400), "white").save(blank)
+    page.goto(base + "/scan")
+    page.set_input_files("#photo", str(blank))
+    page.wait_for_selector("body[data-verdict]")
+    assert page.evaluate("document.body.dataset.verdict") == "NO_CODE"
+    page.close()
+
+
+def test_scan_page_reads_the_camera(browser, company):
+    base, url, png = company
+    write_y4m(browser.camera_file, png)
+    context = browser.new_context(viewport=PHONE, permissions=["camera"])
+    page = context.new_page()
+    page.goto(base + "/scan")
+    page.click("#camera")
+    page.wait_for_selector("body[data-verdict]", timeout=20000)
+    assert page.evaluate("document.body.dataset.verdict") == "VALID"
+    shot(page, "scan-camera-phone")
+    context.close()
+
+
+def test_pages_fit_360px_and_label_their_inputs(browser, company):
+    base, url, _ = company
+    page = browser.new_page(viewport=NARROW)
+    for path in (url, base + "/scan"):
+        page.goto(path)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    for input_id in page.evaluate("[...document.querySelectorAll('input')].map(i => i.id)"):
+        assert page.locator(f"label[for='{input_id}']").count() == 1
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "camera"  # keyboard reaches the first control
+    page.close()
