@@ -14,7 +14,7 @@ from pathlib import Path
 
 from eth_keys import keys as eth_keys
 from eth_utils import keccak
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import sessionmaker
 
 from chain import keys as key_files
@@ -184,6 +184,11 @@ class CodeService:
         return verify(text, OnlineSource(self), int(time.time()))
 
 
+_K, _E = CodeKey.__table__, Enterprise.__table__
+_KEY_BY_KID = select(_K.c.kid, _K.c.address, _K.c.status).where(_K.c.kid == bindparam("kid"))
+_ENTERPRISE_BY_USCC = select(_E.c.uscc, _E.c.name, _E.c.status).where(_E.c.uscc == bindparam("uscc"))
+
+
 class OnlineSource:
     """The service's own view: key table, chain and register, all live."""
 
@@ -194,9 +199,10 @@ class OnlineSource:
         self.origin = service.origin
 
     def static_key(self, kid: int) -> KeyInfo | None:
+        # Core statements on the scan path: it runs for every verification.
         try:
             with self.service.sessions() as s:
-                row = s.scalar(select(CodeKey).where(CodeKey.kid == kid))
+                row = s.execute(_KEY_BY_KID, {"kid": kid}).first()
         except Exception as exc:  # noqa: BLE001 - database trouble is an ERROR, not INVALID
             raise SourceUnavailable(f"database: {type(exc).__name__}") from None
         return KeyInfo(row.kid, row.address, row.status) if row else None
@@ -217,7 +223,7 @@ class OnlineSource:
     def enterprise(self, uscc: str):
         try:
             with self.service.sessions() as s:
-                e = s.scalar(select(Enterprise).where(Enterprise.uscc == uscc))
+                e = s.execute(_ENTERPRISE_BY_USCC, {"uscc": uscc}).first()
         except Exception as exc:  # noqa: BLE001
             raise SourceUnavailable(f"database: {type(exc).__name__}") from None
         return EnterpriseInfo(e.uscc, e.name, e.status) if e else None

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import time
 
 from typing import Annotated, Literal
@@ -16,6 +17,7 @@ from ..deps import CodesDep, ConsentDep, MaterialsDep, RuntimeDep, ViewsDep, req
 from ..errors import ApiError
 
 router = APIRouter(prefix="/api/v1", tags=["codes"])
+log = logging.getLogger("qiyema.verify")
 
 EVERYONE = tuple(Role)
 
@@ -121,6 +123,11 @@ def issue_dynamic_code(body: DynamicCodeCreate, service: CodesDep, consent: Cons
 def verify_code(body: VerifyCodeRequest, service: CodesDep, views: ViewsDep,
                 principal: Annotated[Principal | None, Depends(require_or_anonymous(*EVERYONE))]):
     verdict = service.verify(body.code)
+    if verdict.status.value != "VALID":
+        # Forged, copied, expired or replayed codes are security events: keep a trace.
+        log.warning("code verification %s for %s by %s: %s", verdict.status.value, verdict.uscc or "-",
+                    principal.organisation if principal else "anonymous",
+                    ",".join(c.reason for c in verdict.checks if c.status.value != "VALID"))
     out = verdict.as_dict()
     out["view"] = views.view(verdict, principal)
     return out
