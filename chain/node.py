@@ -45,12 +45,15 @@ def _pid_alive(pid: int) -> bool:
 
 class AnvilNode:
     def __init__(self, data_dir: Path, *, port: int = 8545, chain_id: int = 31337,
-                 state_interval: int = 2, block_time: float | None = None):
+                 state_interval: int = 10, block_time: float | None = None, history: int = 256):
         self.data_dir = Path(data_dir)
         self.port = port
         self.chain_id = chain_id
         self.state_interval = state_interval
         self.block_time = block_time
+        # Historical states kept in memory: unbounded, anvil grows by gigabytes on a large
+        # register and spends its time dumping them; the service only reads the latest state.
+        self.history = history
         self.pid_file = self.data_dir / "anvil.pid"
         self.state_file = self.data_dir / "anvil-state.json"
         self.log_file = self.data_dir / "anvil.log"
@@ -86,7 +89,8 @@ class AnvilNode:
         cmd = [
             str(anvil_binary()), "--host", "127.0.0.1", "--port", str(self.port),
             "--chain-id", str(self.chain_id), "--state", str(self.state_file),
-            "--state-interval", str(self.state_interval), "--accounts", "2", "--silent",
+            "--state-interval", str(self.state_interval), "--prune-history", str(self.history),
+            "--accounts", "2", "--silent",
         ]
         if self.block_time:
             cmd += ["--block-time", str(self.block_time)]
