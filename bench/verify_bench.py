@@ -1,7 +1,7 @@
 """Verification under load: `POST /api/v1/verify/code` from a separate process (wrk), with
 10,000 and with 1,000,000 registered companies.
 
-    .venv/bin/python -m bench.verify_bench --companies 10000 1000000 --seconds 20 --connections 16
+    .venv/bin/python -m bench.verify_bench --companies 10000 1000000 --seconds 20 --connections 16 --workers 2
 
 The server is `qiyema serve` (one process, SQLite, managed anvil). The scanned company has a
 licence and two permits, each verified per scan; the caller is anonymous (the public view).
@@ -51,7 +51,7 @@ def fill(db: Path, n: int) -> None:
                           " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)", batch)
 
 
-def run_one(companies: int, seconds: int, connections: int) -> dict:
+def run_one(companies: int, seconds: int, connections: int, workers: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         home, port = Path(tmp) / "home", free_port()
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("QIYEMA_")}, "QIYEMA_HOME": str(home),
@@ -64,7 +64,7 @@ def run_one(companies: int, seconds: int, connections: int) -> dict:
             keys[name] = {"Authorization": "Bearer " + subprocess.run(
                 cli + ["keys", "create", "--org", name, *args], env=env, check=True, capture_output=True,
                 text=True).stdout.strip()}
-        server = subprocess.Popen(cli + ["serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+        server = subprocess.Popen(cli + ["serve", "--port", str(port), "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
         try:
             base = f"http://127.0.0.1:{port}"
@@ -116,12 +116,13 @@ def main() -> None:
     ap.add_argument("--companies", type=int, nargs="+", default=[10_000, 1_000_000])
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--workers", type=int, default=1, help="qiyema serve --workers")
     a = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
     for n in a.companies:
-        r = run_one(n, a.seconds, a.connections)
-        print(f"{r['companies']:>9,} companies in the register (filled in {r['fill_s']:.0f} s): "
+        r = run_one(n, a.seconds, a.connections, a.workers)
+        print(f"workers {a.workers}, {r['companies']:>9,} companies in the register (filled in {r['fill_s']:.0f} s): "
               f"{r['rps']:,.0f} verifications/s, "
               f"latency median {r['p50']}, p99 {r['p99']}, non-2xx {r['non2xx']}, "
               f"revocation visible to the next scan: {r['revocation_visible_next_scan']}")

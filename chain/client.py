@@ -8,9 +8,12 @@ confirmations, and raises typed errors (`chain.errors`) with custom errors decod
 from __future__ import annotations
 
 import ast
+import contextlib
+import fcntl
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
 import requests
@@ -62,6 +65,7 @@ class ChainClient:
         poll_interval: float = 0.05,
         retries: int = 4,
         gas_multiplier: float = 1.25,
+        nonce_lock_dir: Path | None = None,
     ):
         if confirmations < 1:
             raise ValueError("confirmations counts the including block: it is at least 1")
@@ -73,6 +77,9 @@ class ChainClient:
         self.gas_multiplier = gas_multiplier
         self._nonce_lock = threading.Lock()
         self._nonces: dict[str, int] = {}
+        # Several processes sending from one account (service workers, the CLI beside a running
+        # service) take a file lock per account and read the node's pending nonce under it.
+        self.nonce_lock_dir = Path(nonce_lock_dir) if nonce_lock_dir else None
         self._errors: dict[bytes, tuple[str, list[str]]] = {}
         self._chain_id: int | None = None
         self._fee_cache: tuple[float, dict] | None = None
@@ -158,7 +165,7 @@ class ChainClient:
                 raise self._reverted_rpc(exc) from None
         base["gas"] = gas
         for attempt in range(self.retries + 1):
-            with self._nonce_lock:
+            with self._nonce_lock, self._account_lock(account.address):
                 nonce = self._next_nonce(account.address)
                 signed = account.sign_transaction({k: v for k, v in base.items() if k != "from"} | {"nonce": nonce})
                 tx_hash = "0x" + keccak(signed.raw_transaction).hex()
@@ -262,6 +269,20 @@ class ChainClient:
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextlib.contextmanager
+    def _account_lock(self, address: str):
+        if self.nonce_lock_dir is None:
+            yield
+            return
+        self.nonce_lock_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.nonce_lock_dir / f"nonce-{address.lower()}.lock", "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                self._nonces.pop(address, None)  # another process may have sent since
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     def _next_nonce(self, address: str) -> int:
         if address not in self._nonces:

@@ -73,17 +73,29 @@ def init() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-def serve(host: str, port: int) -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="HTTP worker processes; background work runs once, in this process")
+def serve(host: str, port: int, workers: int) -> None:
     """Run the API (starts the managed anvil node when no QIYEMA_CHAIN_RPC_URL is set)."""
     import uvicorn
 
-    from .main import create_app
+    from .main import Services, create_app
 
     runtime = _open_runtime()
+    click.echo(f"Qiyema on http://{host}:{port} (API docs at /docs); chain id {runtime.chain.client.chain_id}")
+    if workers == 1:
+        try:
+            uvicorn.run(create_app(runtime, close_runtime=True), host=host, port=port, log_level="info")
+        finally:
+            runtime.close()
+        return
+    loops = Services.build(runtime).start_background(runtime.settings)
     try:
-        click.echo(f"Qiyema on http://{host}:{port} (API docs at /docs); chain id {runtime.chain.client.chain_id}")
-        uvicorn.run(create_app(runtime, close_runtime=True), host=host, port=port, log_level="info")
+        uvicorn.run("materials_api.main:worker_app", factory=True, workers=workers, host=host, port=port,
+                    log_level="info")
     finally:
+        for loop in loops:
+            loop.stop()
         runtime.close()
 
 

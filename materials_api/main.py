@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from fastapi import FastAPI
 
@@ -52,28 +53,54 @@ def anchor_step(anchorer: Anchorer):
     return step
 
 
+@dataclass
+class Services:
+    enterprises: EnterpriseService
+    materials: MaterialService
+    records: RecordService
+    anchorer: Anchorer
+
+    @classmethod
+    def build(cls, runtime: Runtime) -> "Services":
+        settings = runtime.settings
+        return cls(
+            enterprises=EnterpriseService(runtime.sessions, runtime.chain, settings.register_batch_size),
+            materials=MaterialService(runtime.sessions, runtime.chain, runtime.storage, Catalogue.load(settings.home)),
+            records=RecordService(runtime.sessions, runtime.chain, settings),
+            anchorer=Anchorer(runtime.sessions, runtime.chain, batch_size=settings.anchor_batch_size,
+                              max_wait=settings.anchor_max_wait),
+        )
+
+    def background_loops(self, settings) -> list[BackgroundLoop]:
+        """The work one process per deployment runs beside the API: chain reconciliation,
+        anchoring and record witnessing."""
+        return [
+            BackgroundLoop("reconciler", reconcile_step(self.enterprises, settings.reconcile_interval),
+                           settings.reconcile_interval),
+            BackgroundLoop("anchorer", anchor_step(self.anchorer), min(0.5, settings.anchor_max_wait / 2)),
+            BackgroundLoop("records", lambda: self.records.reconcile(), settings.reconcile_interval),
+        ]
+
+    def start_background(self, settings) -> list[BackgroundLoop]:
+        self.materials.reconcile_storage()
+        loops = self.background_loops(settings)
+        for loop in loops:
+            loop.start()
+        return loops
+
+
 def create_app(runtime: Runtime, *, reconcile: bool = True, close_runtime: bool = False) -> FastAPI:
     """The app on `runtime`. `reconcile` runs the background loops (chain reconciliation and
-    anchoring); tests drive them by hand instead. With `close_runtime` the app's shutdown
-    closes the runtime (and stops the managed node), which is how `qiyema serve` cleans up."""
-    settings = runtime.settings
-    service = EnterpriseService(runtime.sessions, runtime.chain, settings.register_batch_size)
-    materials_service = MaterialService(runtime.sessions, runtime.chain, runtime.storage, Catalogue.load(settings.home))
-    record_service = RecordService(runtime.sessions, runtime.chain, settings)
-    anchorer = Anchorer(runtime.sessions, runtime.chain, batch_size=settings.anchor_batch_size,
-                        max_wait=settings.anchor_max_wait)
-    loops = [
-        BackgroundLoop("reconciler", reconcile_step(service, settings.reconcile_interval), settings.reconcile_interval),
-        BackgroundLoop("anchorer", anchor_step(anchorer), min(0.5, settings.anchor_max_wait / 2)),
-        BackgroundLoop("records", lambda: record_service.reconcile(), settings.reconcile_interval),
-    ] if reconcile else []
+    anchoring) in this process; tests drive them by hand, and `qiyema serve --workers N` runs
+    them once in the parent. With `close_runtime` the app's shutdown closes the runtime (and
+    stops the managed node), which is how `qiyema serve` cleans up."""
+    services = Services.build(runtime)
+    loops: list[BackgroundLoop] = []
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
-        if loops:
-            materials_service.reconcile_storage()
-        for loop in loops:
-            loop.start()
+        if reconcile:
+            loops.extend(services.start_background(runtime.settings))
         yield
         for loop in loops:
             loop.stop()
@@ -87,15 +114,23 @@ def create_app(runtime: Runtime, *, reconcile: bool = True, close_runtime: bool 
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    app.state.enterprises = service
+    app.state.enterprises = services.enterprises
     app.state.codes = CodeService(runtime.sessions, runtime.chain, runtime.settings)
-    app.state.materials = materials_service
-    app.state.records = record_service
+    app.state.materials = services.materials
+    app.state.records = services.records
     app.state.consent = ConsentService(runtime.sessions)
-    app.state.views = ScanViews(runtime.sessions, record_service, app.state.consent, materials_service)
-    app.state.anchorer = anchorer
+    app.state.views = ScanViews(runtime.sessions, services.records, app.state.consent, services.materials)
+    app.state.anchorer = services.anchorer
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(pages.router)
     return app
+
+
+def worker_app() -> FastAPI:
+    """A worker process of `qiyema serve --workers N`: the parent started the node, migrated and
+    deployed; workers serve requests only."""
+    from .config import Settings
+
+    return create_app(Runtime.open(Settings(), start_node=False), reconcile=False, close_runtime=True)

@@ -55,7 +55,8 @@ def connect_chain(settings: Settings, client: ChainClient | None = None) -> Chai
     if client is not None:
         return client
     url = settings.chain_rpc_url or f"http://127.0.0.1:{settings.node_port}"
-    return ChainClient.from_url(url, confirmations=settings.confirmations, timeout=settings.chain_timeout)
+    return ChainClient.from_url(url, confirmations=settings.confirmations, timeout=settings.chain_timeout,
+                                nonce_lock_dir=settings.home / "locks")
 
 
 def setup_chain(settings: Settings, client: ChainClient, sessions: sessionmaker | None = None) -> ChainContext:

@@ -177,3 +177,41 @@ def test_code_render_scan_and_offline_verification_from_the_command_line(home, t
     out = run(home, "code", "render-batch", str(batch), "-o", str(tmp_path / "codes"), check=False)
     assert out.returncode == 1 and "rendered 1 of 2" in out.stdout
     assert (tmp_path / "codes" / "91350100M000100Y43.svg").exists()
+
+
+def test_several_workers_share_one_node_without_nonce_collisions(home):
+    """`serve --workers 3`: registrations sent at once through different worker processes all
+    land (a file lock per account orders their nonces); SIGTERM stops workers and the node."""
+    import concurrent.futures
+
+    run(home, "init")
+    registrar = run(home, "keys", "create", "--org", "市场监管局", "--role", "registrar").stdout.strip()
+    port = free_port()
+    proc = subprocess.Popen(CLI + ["serve", "--port", str(port), "--workers", "3"], env=home,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        rng = random.Random(3)
+        codes = list(dict.fromkeys(generate(rng) for _ in range(30)))
+
+        def register(code):
+            with httpx.Client(timeout=60) as c:  # a new connection each: spread over workers
+                return c.post(f"http://127.0.0.1:{port}/api/v1/enterprises", json={"uscc": code, "name": "并发登记"},
+                              headers={"Authorization": f"Bearer {registrar}"}).status_code
+
+        with concurrent.futures.ThreadPoolExecutor(10) as pool:
+            statuses = list(pool.map(register, codes))
+        assert statuses == [201] * len(codes)
+        client = ChainClient.from_url(f"http://127.0.0.1:{home['QIYEMA_NODE_PORT']}")
+        ledger = QiyemaLedger(client, load_record(os.path.join(home["QIYEMA_HOME"], "deployments"), 31337))
+        assert ledger.enterprise_count() == len(codes)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    assert AnvilNode(os.path.join(home["QIYEMA_HOME"], "node"), port=int(home["QIYEMA_NODE_PORT"])).pid() is None

@@ -180,6 +180,17 @@ class CodeService:
         return url, row
 
     # --- verification ---------------------------------------------------------------------
+    def static_enterprise_id(self, text: str) -> int | None:
+        """The enterprise a well-formed static code names, or None (any other code)."""
+        try:
+            token = tokens.parse(text)
+        except tokens.CodeFormatError:
+            return None
+        if not token.is_static:
+            return None
+        with self.sessions() as s:
+            return s.execute(_ENTERPRISE_ID_BY_USCC, {"uscc": token.uscc}).scalar()
+
     def verify(self, text: str) -> Verdict:
         return verify(text, OnlineSource(self), int(time.time()))
 
@@ -187,6 +198,7 @@ class CodeService:
 _K, _E = CodeKey.__table__, Enterprise.__table__
 _KEY_BY_KID = select(_K.c.kid, _K.c.address, _K.c.status).where(_K.c.kid == bindparam("kid"))
 _ENTERPRISE_BY_USCC = select(_E.c.uscc, _E.c.name, _E.c.status).where(_E.c.uscc == bindparam("uscc"))
+_ENTERPRISE_ID_BY_USCC = select(_E.c.id).where(_E.c.uscc == bindparam("uscc"))
 
 
 class OnlineSource:

@@ -67,18 +67,54 @@ class ScanViews:
         self.consent = consent
         self.materials = materials
         self._public: dict[int, tuple[float, tuple, dict]] = {}
+        self._answers: dict[str, tuple[float, tuple, dict]] = {}
+        self._refreshing: set[str] = set()
+        import threading
+
+        self._refresh_lock = threading.Lock()
 
     def _stamp(self, enterprise_id: int) -> tuple:
         from sqlalchemy import func, select
 
-        from ..models import Enterprise, Record
+        from ..models import CodeKey, Enterprise, Record
 
-        e, r = Enterprise.__table__, Record.__table__
+        e, r, k = Enterprise.__table__, Record.__table__, CodeKey.__table__
         q = select(e.c.status, e.c.updated_at, select(func.max(r.c.updated_at)).where(
-            r.c.enterprise_id == enterprise_id).scalar_subquery(), select(func.count()).where(
-            r.c.enterprise_id == enterprise_id).scalar_subquery()).where(e.c.id == enterprise_id)
+            r.c.enterprise_id == e.c.id).scalar_subquery(), select(func.count()).where(
+            r.c.enterprise_id == e.c.id).scalar_subquery(), select(func.count()).where(
+            k.c.status != "active").scalar_subquery()).where(e.c.id == enterprise_id)
         with self.sessions() as s:
-            return tuple(s.execute(q).first())
+            return tuple(s.execute(q).first() or ())
+
+    # --- whole answers for anonymous scans of static codes -------------------------------------
+    def cached_answer(self, code: str, enterprise_id: int | None) -> dict | None:
+        """The answer given to this exact static code, if nothing that could change it
+        (enterprise status, its records, key rotations) has moved since. After 2 s one caller
+        rebuilds it (the chain-side facts are re-read) while the others keep the stamp-valid
+        answer, so a busy code never sends every request to rebuild at once."""
+        import time as _time
+
+        hit = self._answers.get(code)
+        if hit is None or enterprise_id is None:
+            return None
+        if hit[1] != self._stamp(enterprise_id):
+            return None
+        if _time.monotonic() - hit[0] < self.PUBLIC_TTL:
+            return hit[2]
+        with self._refresh_lock:
+            if code in self._refreshing:
+                return hit[2]
+            self._refreshing.add(code)
+        return None
+
+    def remember_answer(self, code: str, enterprise_id: int, answer: dict) -> None:
+        import time as _time
+
+        if len(self._answers) > 10_000:
+            self._answers.clear()
+        self._answers[code] = (_time.monotonic(), self._stamp(enterprise_id), answer)
+        with self._refresh_lock:
+            self._refreshing.discard(code)
 
     def view(self, verdict, principal: Principal | None) -> dict | None:
         from sqlalchemy import select

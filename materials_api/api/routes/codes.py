@@ -122,6 +122,13 @@ def issue_dynamic_code(body: DynamicCodeCreate, service: CodesDep, consent: Cons
              summary="Verify a scanned code (anyone); the answer carries the caller's role's view")
 def verify_code(body: VerifyCodeRequest, service: CodesDep, views: ViewsDep,
                 principal: Annotated[Principal | None, Depends(require_or_anonymous(*EVERYONE))]):
+    # Anonymous scans of static codes (most scans) reuse an answer while nothing behind it moved;
+    # dynamic codes are always checked in full (expiry, single use).
+    enterprise_id = service.static_enterprise_id(body.code) if principal is None else None
+    if enterprise_id is not None:
+        cached = views.cached_answer(body.code, enterprise_id)
+        if cached is not None:
+            return cached
     verdict = service.verify(body.code)
     if verdict.status.value != "VALID":
         # Forged, copied, expired or replayed codes are security events: keep a trace.
@@ -130,6 +137,10 @@ def verify_code(body: VerifyCodeRequest, service: CodesDep, views: ViewsDep,
                     ",".join(c.reason for c in verdict.checks if c.status.value != "VALID"))
     out = verdict.as_dict()
     out["view"] = views.view(verdict, principal)
+    if enterprise_id is not None:
+        # Remembered whatever the verdict (also clears this code's "refreshing" mark); the stamp
+        # check makes any change behind it visible to the next scan.
+        views.remember_answer(body.code, enterprise_id, out)
     return out
 
 
