@@ -45,7 +45,7 @@ def _pid_alive(pid: int) -> bool:
 
 class AnvilNode:
     def __init__(self, data_dir: Path, *, port: int = 8545, chain_id: int = 31337,
-                 state_interval: int = 10, block_time: float | None = None, history: int = 256):
+                 state_interval: int = 60, block_time: float | None = None, history: int = 256):
         self.data_dir = Path(data_dir)
         self.port = port
         self.chain_id = chain_id

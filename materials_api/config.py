@@ -16,6 +16,9 @@ class Settings(BaseSettings):
     # Chain: an RPC URL, or none for the managed local anvil node under $QIYEMA_HOME/node.
     chain_rpc_url: str | None = None
     node_port: int = 8545
+    # Seconds between the managed node's state dumps (always dumped on a clean stop). A dump
+    # stalls the node for a moment; what a crash loses in between, the reconciliation re-sends.
+    node_state_interval: int = 60
     chain_id: int = 31337
     confirmations: int = 1
     chain_timeout: float = 60.0

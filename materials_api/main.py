@@ -53,6 +53,19 @@ def anchor_step(anchorer: Anchorer):
     return step
 
 
+def records_step(records: RecordService):
+    """Witness pending records; the first successful pass also re-issues what a reset chain lost."""
+    state = {"checked": False}
+
+    def step() -> None:
+        if not state["checked"]:
+            records.requeue_lost()
+            state["checked"] = True
+        records.reconcile()
+
+    return step
+
+
 @dataclass
 class Services:
     enterprises: EnterpriseService
@@ -78,7 +91,7 @@ class Services:
             BackgroundLoop("reconciler", reconcile_step(self.enterprises, settings.reconcile_interval),
                            settings.reconcile_interval),
             BackgroundLoop("anchorer", anchor_step(self.anchorer), min(0.5, settings.anchor_max_wait / 2)),
-            BackgroundLoop("records", lambda: self.records.reconcile(), settings.reconcile_interval),
+            BackgroundLoop("records", records_step(self.records), settings.reconcile_interval),
         ]
 
     def start_background(self, settings) -> list[BackgroundLoop]:

@@ -48,7 +48,8 @@ def chain_accounts(settings: Settings) -> dict[str, LocalAccount]:
 def managed_node(settings: Settings) -> AnvilNode | None:
     if settings.chain_rpc_url:
         return None
-    return AnvilNode(settings.node_dir, port=settings.node_port, chain_id=settings.chain_id)
+    return AnvilNode(settings.node_dir, port=settings.node_port, chain_id=settings.chain_id,
+                     state_interval=settings.node_state_interval)
 
 
 def connect_chain(settings: Settings, client: ChainClient | None = None) -> ChainClient:

@@ -91,25 +91,27 @@ class RecordService:
         self._anchors = TtlCache(None)
         self._roles = TtlCache(10.0)
         self._chain_status = TtlCache(2.0)
+        self._granted: set[tuple[int, str]] = set()
 
     # --- issuer accounts -------------------------------------------------------------------
     def issuer_account(self, organisation_id: int, category: str) -> LocalAccount:
+        """The organisation's chain account, holding the category's issuer role on this chain
+        (checked on chain once per process, so a reset chain gets its grants again)."""
         account = key_files.load_or_create(self.settings.keys_dir / f"org-{organisation_id}.eth")
-        with self.sessions() as s:
-            row = s.get(IssuerAccount, organisation_id)
-            granted = set(filter(None, row.categories.split(","))) if row else set()
-        if category not in granted:
-            ledger = self.chain.ledger
+        if (organisation_id, category) in self._granted:
+            return account
+        ledger = self.chain.ledger
+        self.chain.client.fund(account.address, FUNDING_WEI // 100)
+        if not ledger.has_role(f"issuer:{category}", account.address):
             role = ledger.role(f"issuer:{category}")
-            self.chain.client.fund(account.address, FUNDING_WEI // 100)
-            if not ledger.has_role(f"issuer:{category}", account.address):
-                self.chain.client.transact(self.chain.governor, ledger.contract.functions.grantRole(role, account.address))
-            with self.sessions.begin() as s:
-                row = s.get(IssuerAccount, organisation_id)
-                if row is None:
-                    s.add(IssuerAccount(organisation_id=organisation_id, address=account.address, categories=category))
-                else:
-                    row.categories = ",".join(sorted(granted | {category}))
+            self.chain.client.transact(self.chain.governor, ledger.contract.functions.grantRole(role, account.address))
+        with self.sessions.begin() as s:
+            row = s.get(IssuerAccount, organisation_id)
+            if row is None:
+                s.add(IssuerAccount(organisation_id=organisation_id, address=account.address, categories=category))
+            elif category not in row.categories.split(","):
+                row.categories = ",".join(sorted(set(filter(None, row.categories.split(","))) | {category}))
+        self._granted.add((organisation_id, category))
         return account
 
     # --- issuing --------------------------------------------------------------------------------
@@ -196,6 +198,20 @@ class RecordService:
                 s.execute(update(Record).where(Record.id == r.id, Record.status == r.status).values(
                     chain_state=ChainState.CONFIRMED.value, chain_status=r.status))
         return len(rows)
+
+    def requeue_lost(self) -> int:
+        """At start: records the database holds as witnessed but the chain does not know (a reset
+        chain, a node that lost its latest state) go back to pending, to be issued again."""
+        with self.sessions() as s:
+            rows = list(s.execute(select(Record.id, Record.leaf).where(
+                Record.chain_state == ChainState.CONFIRMED.value)))
+        lost = [r.id for r in rows if self.chain.ledger.record_of(r.leaf).status == RecordStatus.NONE]
+        if lost:
+            log.warning("%d record(s) unknown to the chain: issuing them again", len(lost))
+            with self.sessions.begin() as s:
+                s.execute(update(Record).where(Record.id.in_(lost)).values(
+                    chain_state=ChainState.PENDING.value, chain_status=None, tx_hash=None, block_number=None))
+        return len(lost)
 
     # --- reads ------------------------------------------------------------------------------------
     def get(self, record_id: int) -> Record:

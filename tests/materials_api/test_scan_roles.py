@@ -238,3 +238,23 @@ def test_forged_code_shows_nothing(api, keys, world):
     code = code_of(api, keys)
     body = verify(api, code.replace("127.0.0.1", "127.0.0.2"))
     assert body["status"] == "INVALID" and body["view"] is None
+
+
+def test_records_lost_by_a_reset_chain_are_issued_again(api, keys, runtime, world, settings):
+    from chain.client import ChainClient
+    from materials_api.models import Record
+    from materials_api.runtime import Runtime
+    from materials_api.services.records import RecordService
+
+    fresh = ChainClient.in_process(poll_interval=0.01, timeout=10)  # a chain that knows nothing
+    again = Runtime.open(settings, client=fresh)
+    try:
+        records = RecordService(again.sessions, again.chain, settings)
+        assert records.requeue_lost() == 4
+        assert records.reconcile() == 4
+        with again.sessions() as s:
+            leaves = [r.leaf for r in s.query(Record).all()]
+        assert {again.chain.ledger.record_of(leaf).status for leaf in leaves} == {RecordStatus.VALID}
+        assert records.requeue_lost() == 0
+    finally:
+        again.close()
