@@ -102,13 +102,14 @@ def bench_anchoring(n: int, batch: int) -> None:
             runtime.close()
 
 
-def _server(home: Path, port: int, extra_env: dict | None = None) -> subprocess.Popen:
+def _server(home: Path, port: int, extra_env: dict | None = None, workers: int = 1) -> subprocess.Popen:
     import httpx
 
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("QIYEMA_")}, "QIYEMA_HOME": str(home),
            "QIYEMA_NODE_PORT": str(free_port()), **(extra_env or {})}
     subprocess.run([sys.executable, "-m", "materials_api.cli", "init"], env=env, check=True, capture_output=True)
-    proc = subprocess.Popen([sys.executable, "-m", "materials_api.cli", "serve", "--port", str(port)], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "materials_api.cli", "serve", "--port", str(port),
+                             "--workers", str(workers)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(300):
         try:
@@ -129,13 +130,13 @@ def _keys(home: Path, env_port: str | None = None) -> tuple[str, str]:
                                                                "--scope", "91350100M000100Y43")
 
 
-def bench_uploads(n: int, clients: int, size: int, procs: int) -> None:
+def bench_uploads(n: int, clients: int, size: int, procs: int, workers: int = 1) -> None:
     """Uploads per second of `size`-byte files through the API, from a separate client process."""
     import httpx
 
     with tempfile.TemporaryDirectory() as tmp:
         home, port = Path(tmp) / "home", free_port()
-        server = _server(home, port)
+        server = _server(home, port, workers=workers)
         try:
             registrar, enterprise = _keys(home)
             httpx.post(f"http://127.0.0.1:{port}/api/v1/enterprises", headers={"Authorization": f"Bearer {registrar}"},
@@ -169,7 +170,62 @@ print(time.time())
             n = per * procs
             print(f"uploaded {n} files of {size // 1000} KB from {procs} client processes x {clients} threads: "
                   f"{elapsed:.2f} s, "
-                  f"{n / elapsed:,.0f} uploads/s (embedded store, SQLite, one server process)")
+                  f"{n / elapsed:,.0f} uploads/s (embedded store, SQLite, {workers} server worker(s))")
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=60)
+
+
+_UPLOAD_LUA = r"""
+local boundary = "qiyemabench"
+local filler = string.rep("x", SIZE)
+local counter = 0
+wrk.method = "POST"
+wrk.headers["Authorization"] = "Bearer KEY"
+wrk.headers["Content-Type"] = "multipart/form-data; boundary=" .. boundary
+request = function()
+  counter = counter + 1
+  local body = "--" .. boundary .. "\r\nContent-Disposition: form-data; name=\"folder\"\r\n\r\nlease_contract\r\n" ..
+    "--" .. boundary .. "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"lease.pdf\"\r\n" ..
+    "Content-Type: application/pdf\r\n\r\n%PDF-1.7 " .. tostring(math.random(1, 2147483647)) .. "-" ..
+    tostring(counter) .. filler .. "\r\n--" .. boundary .. "--\r\n"
+  return wrk.format(nil, "/api/v1/materials", nil, body)
+end
+local shown = false
+response = function(status, headers, body)
+  if status >= 300 and not shown then shown = true; io.stderr:write(status .. " " .. body .. "\n") end
+end
+"""
+
+
+def bench_uploads_wrk(seconds: int, connections: int, size: int, workers: int) -> None:
+    """Uploads per second with wrk as the load generator (C, one process), so the measurement is
+    the server's, not a Python client's: each request carries different bytes."""
+    import httpx
+    import re
+    import shutil
+
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed: apt-get install wrk")
+    with tempfile.TemporaryDirectory() as tmp:
+        home, port = Path(tmp) / "home", free_port()
+        server = _server(home, port, workers=workers)
+        try:
+            registrar, enterprise = _keys(home)
+            httpx.post(f"http://127.0.0.1:{port}/api/v1/enterprises", headers={"Authorization": f"Bearer {registrar}"},
+                       json={"uscc": "91350100M000100Y43", "name": "示例公司"}, timeout=30).raise_for_status()
+            lua = Path(tmp) / "upload.lua"
+            lua.write_text(_UPLOAD_LUA.replace("SIZE", str(size - 64)).replace("KEY", enterprise))
+            out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(lua),
+                                  f"http://127.0.0.1:{port}"], check=True, capture_output=True, text=True)
+            if out.stderr.strip():
+                print("first refusal:", out.stderr.strip()[:300])
+            out = out.stdout
+            rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+            bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+            lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
+            print(f"wrk, {connections} connections, {size // 1000} KB uploads, {workers} worker(s): {rps:,.0f} uploads/s, "
+                  f"median {lat.get('50')}, p99 {lat.get('99')}, non-2xx {int(bad.group(1)) if bad else 0}")
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=60)
@@ -262,11 +318,14 @@ def _hwm(pid: int) -> int:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["gas", "anchoring", "uploads", "hashing", "upload-memory"])
+    ap.add_argument("what", choices=["gas", "anchoring", "uploads", "uploads-wrk", "hashing", "upload-memory"])
+    ap.add_argument("--seconds", type=int, default=20)
+    ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--batch", type=int, default=4096)
     ap.add_argument("--clients", type=int, default=4, help="threads per client process")
     ap.add_argument("--procs", type=int, default=3, help="client processes")
+    ap.add_argument("--workers", type=int, default=1, help="qiyema serve --workers")
     ap.add_argument("--size-kb", type=int, default=100)
     ap.add_argument("--size-mb", type=int, default=1024)
     a = ap.parse_args()
@@ -275,7 +334,9 @@ def main() -> None:
     elif a.what == "anchoring":
         bench_anchoring(a.n, a.batch)
     elif a.what == "uploads":
-        bench_uploads(a.n, a.clients, a.size_kb * 1000, a.procs)
+        bench_uploads(a.n, a.clients, a.size_kb * 1000, a.procs, a.workers)
+    elif a.what == "uploads-wrk":
+        bench_uploads_wrk(a.seconds, a.connections, a.size_kb * 1000, a.workers)
     elif a.what == "hashing":
         bench_hashing(a.size_mb)
     else:
