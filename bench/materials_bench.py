@@ -122,12 +122,17 @@ def _server(home: Path, port: int, extra_env: dict | None = None, workers: int =
     raise RuntimeError("server did not start")
 
 
-def _keys(home: Path, env_port: str | None = None) -> tuple[str, str]:
+def _enterprise_key(home: Path, port: int) -> str:
+    """Register the benchmark's enterprise through the running server; return its API key."""
+    import httpx
+
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("QIYEMA_")}, "QIYEMA_HOME": str(home)}
     make = lambda *a: subprocess.run([sys.executable, "-m", "materials_api.cli", "keys", "create", *a], env=env,  # noqa: E731
                                      check=True, capture_output=True, text=True).stdout.strip()
-    return make("--org", "登记机关", "--role", "registrar"), make("--org", "示例公司", "--role", "enterprise",
-                                                               "--scope", "91350100M000100Y43")
+    registrar = make("--org", "登记机关", "--role", "registrar")
+    httpx.post(f"http://127.0.0.1:{port}/api/v1/enterprises", headers={"Authorization": f"Bearer {registrar}"},
+               json={"uscc": "91350100M000100Y43", "name": "示例公司"}, timeout=30).raise_for_status()
+    return make("--org", "示例公司", "--role", "enterprise", "--scope", "91350100M000100Y43")
 
 
 def bench_uploads(n: int, clients: int, size: int, procs: int, workers: int = 1) -> None:
@@ -138,9 +143,7 @@ def bench_uploads(n: int, clients: int, size: int, procs: int, workers: int = 1)
         home, port = Path(tmp) / "home", free_port()
         server = _server(home, port, workers=workers)
         try:
-            registrar, enterprise = _keys(home)
-            httpx.post(f"http://127.0.0.1:{port}/api/v1/enterprises", headers={"Authorization": f"Bearer {registrar}"},
-                       json={"uscc": "91350100M000100Y43", "name": "示例公司"}, timeout=30).raise_for_status()
+            enterprise = _enterprise_key(home, port)
             # Clients in several processes, so the load generator is not held back by one GIL.
             script = f"""
 import httpx, os, sys, time, concurrent.futures
@@ -211,9 +214,7 @@ def bench_uploads_wrk(seconds: int, connections: int, size: int, workers: int) -
         home, port = Path(tmp) / "home", free_port()
         server = _server(home, port, workers=workers)
         try:
-            registrar, enterprise = _keys(home)
-            httpx.post(f"http://127.0.0.1:{port}/api/v1/enterprises", headers={"Authorization": f"Bearer {registrar}"},
-                       json={"uscc": "91350100M000100Y43", "name": "示例公司"}, timeout=30).raise_for_status()
+            enterprise = _enterprise_key(home, port)
             lua = Path(tmp) / "upload.lua"
             lua.write_text(_UPLOAD_LUA.replace("SIZE", str(size - 64)).replace("KEY", enterprise))
             out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(lua),
@@ -271,9 +272,7 @@ def bench_upload_memory(size_mb: int) -> None:
         home, port = Path(tmp) / "home", free_port()
         server = _server(home, port, {"QIYEMA_MAX_UPLOAD_BYTES": str((size_mb + 1) << 20)})
         try:
-            registrar, enterprise = _keys(home)
-            httpx.post(f"http://127.0.0.1:{port}/api/v1/enterprises", headers={"Authorization": f"Bearer {registrar}"},
-                       json={"uscc": "91350100M000100Y43", "name": "示例公司"}, timeout=30).raise_for_status()
+            enterprise = _enterprise_key(home, port)
             before = _rss(server.pid)
             boundary = "benchboundary"
             head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.pdf\"\r\n"

@@ -71,7 +71,7 @@ def record_kinds(_: Annotated[Principal | None, Depends(require_or_anonymous(*Ro
                                                  "inspections; banks: verification receipts)")
 async def issue_record(body: RecordCreate, runtime: RuntimeDep, records: RecordsDep,
                        principal: Annotated[Principal, Depends(require(*WRITERS))]):
-    enterprise = _enterprise(runtime, _as_any(principal), body.uscc)
+    enterprise = _enterprise(runtime, principal, body.uscc)
     record = await run_in_threadpool(
         records.issue, enterprise, body.kind, principal, number=body.number, title=body.title, data=body.data,
         valid_from=_ts(body.valid_from, False), valid_until=_ts(body.valid_until, True))
@@ -93,7 +93,7 @@ async def change_record_status(record_id: int, body: RecordStatusChange, runtime
 def list_records(runtime: RuntimeDep, records: RecordsDep, consent: ConsentDep,
                  principal: Annotated[Principal, Depends(require(Role.ENTERPRISE, Role.INSPECTOR, Role.ISSUER))],
                  uscc: str | None = None):
-    enterprise = _enterprise(runtime, _as_any(principal) if principal.role is not Role.ENTERPRISE else principal, uscc)
+    enterprise = _enterprise(runtime, principal, uscc)
     viewer = audience(principal, enterprise.uscc)
     out = []
     for r in records.for_enterprise(enterprise.id):
@@ -172,7 +172,3 @@ def _grant_public(grant, consent) -> dict:
             "purpose": grant.purpose, "expires_at": grant.expires_at,
             "revoked": grant.revoked_at is not None, "active": consent.active(grant)}
 
-
-def _as_any(principal: Principal) -> Principal:
-    """Writers and readers other than an enterprise name the enterprise they act on."""
-    return Principal(principal.key_id, principal.organisation_id, principal.organisation, Role.CLERK, None)
