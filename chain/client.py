@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import fcntl
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, ContextManager, Iterable, Protocol, TypeVar
 
 import requests
 from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
 from eth_utils import function_abi_to_4byte_selector, keccak
 from web3 import Web3
+from web3.middleware import ExtraDataToPOAMiddleware
 from web3.exceptions import (
     ContractCustomError,
     ContractLogicError,
@@ -46,6 +45,30 @@ _ALREADY_SENT = ("already known", "known transaction", "already imported")
 _NONCE_STALE = ("nonce too low", "nonce too high", "replacement transaction underpriced", "invalid nonce")
 
 
+class NonceSlot(Protocol):
+    """An account's nonce held exclusively while one transaction is signed and sent."""
+
+    floor: int | None  # the lowest nonce not known to be used, or None to trust the node
+
+    def used(self, nonce: int) -> None: ...
+
+
+class NonceStore(Protocol):
+    """Nonces shared by several processes (service instances, the CLI beside a service) that
+    send from the same account, possibly through different nodes."""
+
+    def reserve(self, chain: str, address: str) -> ContextManager[NonceSlot]: ...
+
+
+class _LocalSlot:
+    def __init__(self, nonces: dict, address: str):
+        self._nonces, self._address = nonces, address
+        self.floor = nonces.get(address)
+
+    def used(self, nonce: int) -> None:
+        self._nonces[self._address] = nonce + 1
+
+
 @dataclass(frozen=True)
 class Receipt:
     tx_hash: str
@@ -65,7 +88,7 @@ class ChainClient:
         poll_interval: float = 0.05,
         retries: int = 4,
         gas_multiplier: float = 1.25,
-        nonce_lock_dir: Path | None = None,
+        nonces: NonceStore | None = None,
     ):
         if confirmations < 1:
             raise ValueError("confirmations counts the including block: it is at least 1")
@@ -76,12 +99,13 @@ class ChainClient:
         self.retries = retries
         self.gas_multiplier = gas_multiplier
         self._nonce_lock = threading.Lock()
-        self._nonces: dict[str, int] = {}
-        # Several processes sending from one account (service workers, the CLI beside a running
-        # service) take a file lock per account and read the node's pending nonce under it.
-        self.nonce_lock_dir = Path(nonce_lock_dir) if nonce_lock_dir else None
+        self._local_nonces: dict[str, int] = {}
+        # Several processes sending from one account share a `NonceStore`; alone, this process
+        # remembers its own next nonce and reads the node's pending count once.
+        self.nonces = nonces
         self._errors: dict[bytes, tuple[str, list[str]]] = {}
         self._chain_id: int | None = None
+        self._chain_key: str | None = None
         self._fee_cache: tuple[float, dict] | None = None
         self._serial: threading.RLock | None = None
 
@@ -93,7 +117,10 @@ class ChainClient:
             request_kwargs={"timeout": request_timeout},
             exception_retry_configuration=None,  # retries are ours, so they are typed and counted
         )
-        return cls(Web3(provider), **kw)
+        w3 = Web3(provider)
+        # Proof-of-authority chains (Clique, QBFT) carry seals in extraData beyond 32 bytes.
+        w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
+        return cls(w3, **kw)
 
     @classmethod
     def in_process(cls, **kw) -> "ChainClient":
@@ -113,6 +140,9 @@ class ChainClient:
 
     def block_number(self) -> int:
         return self._rpc(lambda: self.w3.eth.block_number)
+
+    def head_timestamp(self) -> int:
+        return self._rpc(lambda: self.w3.eth.get_block("latest")["timestamp"])
 
     def code_at(self, address: str) -> bytes:
         return bytes(self._rpc(lambda: self.w3.eth.get_code(Web3.to_checksum_address(address))))
@@ -165,8 +195,11 @@ class ChainClient:
                 raise self._reverted_rpc(exc) from None
         base["gas"] = gas
         for attempt in range(self.retries + 1):
-            with self._nonce_lock, self._account_lock(account.address):
-                nonce = self._next_nonce(account.address)
+            with self._nonce_lock, self._reserve(account.address) as slot:
+                pending = None
+                if slot.floor is None or self.nonces is not None:
+                    pending = self._rpc(lambda: self.w3.eth.get_transaction_count(account.address, "pending"))
+                nonce = max(n for n in (pending, slot.floor) if n is not None)
                 signed = account.sign_transaction({k: v for k, v in base.items() if k != "from"} | {"nonce": nonce})
                 tx_hash = "0x" + keccak(signed.raw_transaction).hex()
                 try:
@@ -174,17 +207,17 @@ class ChainClient:
                 except Web3RPCError as exc:
                     message = str(exc).lower()
                     if any(s in message for s in _ALREADY_SENT):
-                        self._nonces[account.address] = nonce + 1
+                        slot.used(nonce)
                         return tx_hash
-                    self._nonces.pop(account.address, None)
+                    self._local_nonces.pop(account.address, None)
                     if any(s in message for s in _NONCE_STALE) and attempt < self.retries:
                         continue
                     raise self._reverted_rpc(exc) from None
                 except ChainError:
                     # The node may or may not have it: re-read the pending nonce next time.
-                    self._nonces.pop(account.address, None)
+                    self._local_nonces.pop(account.address, None)
                     raise
-                self._nonces[account.address] = nonce + 1
+                slot.used(nonce)
                 return tx_hash
         raise ChainError("could not find a free nonce")  # pragma: no cover - loop always returns
 
@@ -271,23 +304,14 @@ class ChainClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     @contextlib.contextmanager
-    def _account_lock(self, address: str):
-        if self.nonce_lock_dir is None:
-            yield
+    def _reserve(self, address: str):
+        if self.nonces is None:
+            yield _LocalSlot(self._local_nonces, address)
             return
-        self.nonce_lock_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.nonce_lock_dir / f"nonce-{address.lower()}.lock", "w") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                self._nonces.pop(address, None)  # another process may have sent since
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
-
-    def _next_nonce(self, address: str) -> int:
-        if address not in self._nonces:
-            self._nonces[address] = self._rpc(lambda: self.w3.eth.get_transaction_count(address, "pending"))
-        return self._nonces[address]
+        if self._chain_key is None:
+            self._chain_key = f"{self.chain_id}:{self.genesis_hash()}"
+        with self.nonces.reserve(self._chain_key, address) as slot:
+            yield slot
 
     def _fees(self) -> dict:
         # Fees move slowly and maxFee leaves 2x base-fee headroom: one look-up per second is enough.

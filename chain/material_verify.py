@@ -33,9 +33,11 @@ def sha256_of(path: Path) -> bytes:
 
 
 def verify_material(bundle: ProofBundle, *, content_sha256: bytes | None, client: ChainClient | None,
-                    now: int | None = None) -> MaterialVerdict:
+                    now: int | None = None, max_head_age: float = 0) -> MaterialVerdict:
     """Checks: integrity (bytes match the leaf), proof (leaf leads to root), anchor (root on
-    chain), issuer (the anchorer holds the notary role), status (not revoked, not expired)."""
+    chain), issuer (the anchorer holds the notary role), status (not revoked, not expired) and,
+    with `max_head_age` > 0 on a chain that seals blocks on a clock, liveness (the node's newest
+    block is recent; on a halted chain a revocation sent since cannot be seen)."""
     now = int(time.time()) if now is None else now
     checks: list[Check] = []
     if content_sha256 is None:
@@ -76,6 +78,14 @@ def verify_material(bundle: ProofBundle, *, content_sha256: bytes | None, client
                 checks.append(Check("issuer", Status.VALID, "notary", "the anchorer holds the notary role"))
             else:
                 checks.append(Check("issuer", Status.INVALID, "not_notary", "the anchorer no longer holds the notary role"))
+        if max_head_age > 0:
+            age = now - client.head_timestamp()
+            if age > max_head_age:
+                checks.append(Check("liveness", Status.ERROR, "chain_halted",
+                                    f"the newest block is {age} s old: the chain has halted, so a "
+                                    f"revocation sent since cannot be seen"))
+            else:
+                checks.append(Check("liveness", Status.VALID, "chain_live", f"newest block {age} s old"))
         if client.call(ledger.functions.isRevoked(bundle.root, bundle.leaf.index)):
             checks.append(Check("status", Status.INVALID, "revoked", "the material was revoked or withdrawn"))
         else:
@@ -85,7 +95,7 @@ def verify_material(bundle: ProofBundle, *, content_sha256: bytes | None, client
             checks.append(Check(name, Status.ERROR, "wrong_chain", str(exc)))
     except ChainError as exc:
         done = {c.name for c in checks}
-        for name in ("anchor", "issuer", "status"):
+        for name in ("anchor", "issuer", "status") + (("liveness",) if max_head_age > 0 else ()):
             if name not in done:
                 checks.append(Check(name, Status.ERROR, "chain_unavailable", f"could not ask the chain: {exc}"))
     return MaterialVerdict(combine(checks), checks)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from chain.errors import ChainError
 from .storage import StorageError
+
+if TYPE_CHECKING:
+    from .coordination import LeaderLease
 
 log = logging.getLogger("qiyema.background")
 
@@ -16,8 +19,10 @@ class BackgroundLoop:
     """Calls `step()` every `interval` seconds on its own thread until stopped. A step that
     fails is logged and tried again next time: the loop itself never dies."""
 
-    def __init__(self, name: str, step: Callable[[], object], interval: float):
+    def __init__(self, name: str, step: Callable[[], object], interval: float, *,
+                 lease: "LeaderLease | None" = None):
         self.name = name
+        self.lease = lease  # when given, steps run only while this instance holds it
         self.step = step
         self.interval = interval
         self._stop = threading.Event()
@@ -32,6 +37,9 @@ class BackgroundLoop:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            if self.lease is not None and not self.lease.is_leader:
+                self._stop.wait(self.interval)
+                continue
             try:
                 self.step()
             except (ChainError, StorageError) as exc:

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     # Enterprise import and reconciliation.
     register_batch_size: int = 500
     reconcile_interval: float = 5.0
+    # Several instances: the background worker's lease; a dead holder is replaced after this.
+    leader_lease_ttl: float = 10.0
+    # Verification: a head block older than this (seconds) means the chain has halted, so
+    # revocations made since cannot be seen and status checks say ERROR. 0: not checked
+    # (a development node mines only on demand).
+    chain_max_head_age: float = 0.0
 
     @cached_property
     def db_url(self) -> str:

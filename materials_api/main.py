@@ -13,6 +13,7 @@ from .api.routes import codes, enterprises, health, materials, organisations, pa
 from .runtime import Runtime
 from .catalogue import Catalogue
 from .background import BackgroundLoop
+from .coordination import LeaderLease
 from .services.anchoring import Anchorer
 from .services.codes import CodeService
 from .services.consent import ConsentService
@@ -78,28 +79,46 @@ class Services:
         settings = runtime.settings
         return cls(
             enterprises=EnterpriseService(runtime.sessions, runtime.chain, settings.register_batch_size),
-            materials=MaterialService(runtime.sessions, runtime.chain, runtime.storage, Catalogue.load(settings.home)),
+            materials=MaterialService(runtime.sessions, runtime.chain, runtime.storage, Catalogue.load(settings.home),
+                                      max_head_age=settings.chain_max_head_age),
             records=RecordService(runtime.sessions, runtime.chain, settings),
             anchorer=Anchorer(runtime.sessions, runtime.chain, batch_size=settings.anchor_batch_size,
                               max_wait=settings.anchor_max_wait),
         )
 
-    def background_loops(self, settings) -> list[BackgroundLoop]:
-        """The work one process per deployment runs beside the API: chain reconciliation,
-        anchoring and record witnessing."""
+    def background_loops(self, settings, lease: LeaderLease | None = None) -> list[BackgroundLoop]:
+        """The work one instance per deployment runs beside the API (the holder of the
+        background lease): chain reconciliation, anchoring and record witnessing."""
         return [
             BackgroundLoop("reconciler", reconcile_step(self.enterprises, settings.reconcile_interval),
-                           settings.reconcile_interval),
-            BackgroundLoop("anchorer", anchor_step(self.anchorer), min(0.5, settings.anchor_max_wait / 2)),
-            BackgroundLoop("records", records_step(self.records), settings.reconcile_interval),
+                           settings.reconcile_interval, lease=lease),
+            BackgroundLoop("anchorer", anchor_step(self.anchorer), min(0.5, settings.anchor_max_wait / 2),
+                           lease=lease),
+            BackgroundLoop("records", records_step(self.records), settings.reconcile_interval, lease=lease),
         ]
 
-    def start_background(self, settings) -> list[BackgroundLoop]:
+    def start_background(self, runtime: Runtime) -> "BackgroundWork":
+        """Start the background loops; they work only while this instance holds the lease, so
+        any number of instances may run them and exactly one is active."""
         self.materials.reconcile_storage()
-        loops = self.background_loops(settings)
+        lease = LeaderLease(runtime.sessions, "background", ttl=runtime.settings.leader_lease_ttl)
+        lease.try_acquire()
+        lease.start()
+        loops = self.background_loops(runtime.settings, lease)
         for loop in loops:
             loop.start()
-        return loops
+        return BackgroundWork(lease, loops)
+
+
+@dataclass
+class BackgroundWork:
+    lease: LeaderLease
+    loops: list[BackgroundLoop]
+
+    def stop(self) -> None:
+        for loop in self.loops:
+            loop.stop()
+        self.lease.stop()  # released: another instance takes over at once
 
 
 def create_app(runtime: Runtime, *, reconcile: bool = True, close_runtime: bool = False) -> FastAPI:
@@ -108,15 +127,14 @@ def create_app(runtime: Runtime, *, reconcile: bool = True, close_runtime: bool 
     them once in the parent. With `close_runtime` the app's shutdown closes the runtime (and
     stops the managed node), which is how `qiyema serve` cleans up."""
     services = Services.build(runtime)
-    loops: list[BackgroundLoop] = []
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
-        if reconcile:
-            loops.extend(services.start_background(runtime.settings))
+        background = services.start_background(runtime) if reconcile else None
+        app.state.background = background
         yield
-        for loop in loops:
-            loop.stop()
+        if background is not None:
+            background.stop()
         if close_runtime:
             runtime.close()
 

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from sqlalchemy import (
     BigInteger,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -343,3 +344,27 @@ class AccessLogEntry(Base):
     outcome: Mapped[str] = mapped_column(String(12))  # allowed | denied
     reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class ChainNonce(Base):
+    """The next nonce each sending account may use, shared by every service instance: instances
+    may talk to different nodes, whose pending pools lag each other, so the node alone cannot
+    tell a second instance which nonce the first just used."""
+
+    __tablename__ = "chain_nonces"
+    address: Mapped[str] = mapped_column(String(42), primary_key=True)
+    # "<chain id>:<genesis hash>": a chain started afresh under the same id starts from zero.
+    chain: Mapped[str] = mapped_column(String(90), primary_key=True)
+    next_nonce: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[float] = mapped_column(Float, default=0.0)  # unix seconds
+
+
+class Lease(Base):
+    """A named lease one instance holds at a time (the background worker: anchoring, chain
+    reconciliation, record witnessing); a holder that stops renewing loses it after its TTL."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[float] = mapped_column(Float)  # unix seconds
+    acquired_at: Mapped[float] = mapped_column(Float)

@@ -24,6 +24,7 @@ from chain.node import AnvilNode
 from .config import Settings
 from .db import make_engine, migrate, session_factory
 from .models import ChainState, Enterprise
+from .coordination import DatabaseNonceStore
 from .storage import open_store
 
 log = logging.getLogger("qiyema")
@@ -56,8 +57,7 @@ def connect_chain(settings: Settings, client: ChainClient | None = None) -> Chai
     if client is not None:
         return client
     url = settings.chain_rpc_url or f"http://127.0.0.1:{settings.node_port}"
-    return ChainClient.from_url(url, confirmations=settings.confirmations, timeout=settings.chain_timeout,
-                                nonce_lock_dir=settings.home / "locks")
+    return ChainClient.from_url(url, confirmations=settings.confirmations, timeout=settings.chain_timeout)
 
 
 def setup_chain(settings: Settings, client: ChainClient, sessions: sessionmaker | None = None) -> ChainContext:
@@ -118,8 +118,11 @@ class Runtime:
         engine = make_engine(settings.db_url)
         node = managed_node(settings) if client is None else None
         started = bool(node and start_node and node.start())
+        sessions = session_factory(engine)
         try:
-            chain = setup_chain(settings, connect_chain(settings, client), session_factory(engine))
+            client = connect_chain(settings, client)
+            client.nonces = DatabaseNonceStore(sessions)
+            chain = setup_chain(settings, client, sessions)
         except BaseException:
             if started:
                 node.stop()

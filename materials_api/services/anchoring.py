@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from chain.errors import TransactionReverted
@@ -38,6 +39,10 @@ class PassResult:
     anchored: int = 0
     batches: int = 0
     revoked: int = 0
+
+
+class _Outrun(Exception):
+    pass
 
 
 class Anchorer:
@@ -83,11 +88,26 @@ class Anchorer:
             leaves.append(LeafInput(bytes.fromhex(m.sha256), chain_key(uscc), m.type_code, m.version,
                                     m.valid_until or 0, index, m.salt).hash())
         tree = MerkleTree(leaves)
+        try:
+            return self._write_batch(rows, leaves, tree)
+        except (_Outrun, IntegrityError):
+            log.warning("materials were batched by another instance meanwhile; this batch is dropped")
+            return None
+
+    def _write_batch(self, rows, leaves: list[bytes], tree: MerkleTree) -> int:
         with self.sessions.begin() as s:
             batch = AnchorBatch(root=tree.root, leaf_count=len(leaves), state=ChainState.PENDING.value,
                                 chain_id=self.chain.client.chain_id, contract=self.chain.deployment.address)
             s.add(batch)
             s.flush()
+            # Claim the rows first: if another instance (a lease holder that has just lost its
+            # lease) batched any of them meanwhile, this batch is abandoned, never anchored.
+            claimed = s.execute(update(Material).where(Material.id.in_([m.id for m, _ in rows]),
+                                                       Material.batch_id.is_(None))
+                                .values(batch_id=batch.id)
+                                .execution_options(synchronize_session=False)).rowcount
+            if claimed != len(rows):
+                raise _Outrun()
             # One executemany: bulk UPDATE by primary key.
             s.execute(update(Material), [
                 {"id": m.id, "batch_id": batch.id, "leaf_index": index, "leaf": leaves[index],

@@ -52,7 +52,9 @@ def account_of(enterprise: Enterprise) -> str:
 
 
 class MaterialService:
-    def __init__(self, sessions: sessionmaker, chain: ChainContext, store: ObjectStore, catalogue: Catalogue):
+    def __init__(self, sessions: sessionmaker, chain: ChainContext, store: ObjectStore, catalogue: Catalogue,
+                 *, max_head_age: float = 0):
+        self.max_head_age = max_head_age
         self.sessions = sessions
         self.chain = chain
         self.store = store
@@ -233,7 +235,8 @@ class MaterialService:
         )
 
     def verify(self, bundle: ProofBundle, content_sha256: bytes | None) -> MaterialVerdict:
-        return verify_material(bundle, content_sha256=content_sha256, client=self.chain.client)
+        return verify_material(bundle, content_sha256=content_sha256, client=self.chain.client,
+                               max_head_age=self.max_head_age)
 
     # --- reuse ----------------------------------------------------------------------------------
     def newest_usable(self, session: Session, enterprise_id: int, type_code: str) -> Material | None:
