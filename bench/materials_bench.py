@@ -66,37 +66,54 @@ def bench_gas() -> None:
             node.stop()
 
 
-def bench_anchoring(n: int, batch: int) -> None:
-    """Materials anchored per second, from confirmed in the database to stored proof, on anvil."""
+def insert_confirmed(runtime, n: int) -> None:
+    """Register the benchmark's enterprise and insert n materials straight in the CONFIRMED
+    state, as n confirmed uploads leave them."""
     from sqlalchemy import insert, select
 
-    from materials_api.config import Settings
     from materials_api.models import Enterprise, Material, MaterialState, TrustLabel
-    from materials_api.runtime import Runtime
-    from materials_api.services.anchoring import Anchorer
     from materials_api.services.enterprises import EnterpriseService
+
+    EnterpriseService(runtime.sessions, runtime.chain).register("91350100M000100Y43", "基准测试公司")
+    with runtime.sessions.begin() as s:
+        eid = s.scalar(select(Enterprise.id))
+        now = datetime.now(timezone.utc)
+        s.execute(insert(Material), [dict(
+            enterprise_id=eid, type_code="lease_contract", title=f"m{i}", file_name=f"m{i}.pdf",
+            content_type="application/pdf", size=100, sha256=secrets.token_hex(32), sm3="00" * 32,
+            lineage_id=None, state=MaterialState.CONFIRMED.value, label=TrustLabel.SELF_ATTESTED.value,
+            confirmed_at=now, salt=secrets.token_bytes(32)) for i in range(n)])
+
+
+def time_anchoring(runtime, n: int, batch: int) -> tuple[float, int]:
+    """Seconds to anchor n confirmed materials (confirmed → proof stored), and the batches used."""
+    from sqlalchemy import select
+
+    from materials_api.models import Material
+    from materials_api.services.anchoring import Anchorer
+
+    insert_confirmed(runtime, n)
+    anchorer = Anchorer(runtime.sessions, runtime.chain, batch_size=batch, max_wait=0)
+    t = time.perf_counter()
+    result = anchorer.run_once(force=True)
+    elapsed = time.perf_counter() - t
+    assert result.anchored == n, result
+    with runtime.sessions() as s:
+        assert s.scalar(select(Material.proof).limit(1))
+    return elapsed, result.batches
+
+
+def bench_anchoring(n: int, batch: int) -> None:
+    """Materials anchored per second, from confirmed in the database to stored proof, on anvil."""
+    from materials_api.config import Settings
+    from materials_api.runtime import Runtime
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(home=Path(tmp) / "home", node_port=free_port())
         runtime = Runtime.open(settings)
         try:
-            EnterpriseService(runtime.sessions, runtime.chain).register("91350100M000100Y43", "基准测试公司")
-            with runtime.sessions.begin() as s:
-                eid = s.scalar(select(Enterprise.id))
-                now = datetime.now(timezone.utc)
-                s.execute(insert(Material), [dict(
-                    enterprise_id=eid, type_code="lease_contract", title=f"m{i}", file_name=f"m{i}.pdf",
-                    content_type="application/pdf", size=100, sha256=secrets.token_hex(32), sm3="00" * 32,
-                    lineage_id=None, state=MaterialState.CONFIRMED.value, label=TrustLabel.SELF_ATTESTED.value,
-                    confirmed_at=now, salt=secrets.token_bytes(32)) for i in range(n)])
-            anchorer = Anchorer(runtime.sessions, runtime.chain, batch_size=batch, max_wait=0)
-            t = time.perf_counter()
-            result = anchorer.run_once(force=True)
-            elapsed = time.perf_counter() - t
-            assert result.anchored == n, result
-            with runtime.sessions() as s:
-                assert s.scalar(select(Material.proof).limit(1))
-            print(f"anchored {n} materials in {result.batches} batch(es) of ≤{batch}: {elapsed:.2f} s, "
+            elapsed, batches = time_anchoring(runtime, n, batch)
+            print(f"anchored {n} materials in {batches} batch(es) of ≤{batch}: {elapsed:.2f} s, "
                   f"{n / elapsed:,.0f} materials/s (confirmed → proof stored, anvil, SQLite)")
         finally:
             runtime.close()

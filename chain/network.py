@@ -56,6 +56,29 @@ def geth_binary() -> Path:
     raise NetworkError(f"geth v{GETH_VERSION} not found: {INSTALL_HINT}")
 
 
+def free_port_block() -> int:
+    """A base port whose p2p (+0..9), authrpc (+100..109) and HTTP (+200..209) ports are free."""
+    import random
+    import socket
+
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(32000, 60000)
+        socks = []
+        try:
+            for p in (base + off + i for off in (0, 100, 200) for i in range(10)):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+        return base
+    raise NetworkError("no free block of ports on 127.0.0.1")
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

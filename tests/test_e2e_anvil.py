@@ -19,10 +19,10 @@ from chain.ledger import EnterpriseStatus, QiyemaLedger
 from chain.node import AnvilNode
 from codes.uscc import chain_key, generate
 from tests.conftest import free_port
+from tests.processes import CLI, run, start_server, stop_server
 
 pytestmark = pytest.mark.anvil
 
-CLI = [sys.executable, "-m", "materials_api.cli"]
 
 
 @pytest.fixture
@@ -32,35 +32,6 @@ def home(tmp_path):
     env.pop("QIYEMA_CHAIN_RPC_URL", None)
     yield env
     AnvilNode(tmp_path / "home" / "node", port=int(env["QIYEMA_NODE_PORT"])).stop()
-
-
-def run(env, *args, check=True):
-    r = subprocess.run(CLI + list(args), env=env, capture_output=True, text=True, timeout=300)
-    if check and r.returncode != 0:
-        raise AssertionError(f"{args} exited {r.returncode}: {r.stderr}")
-    return r
-
-
-def start_server(env, port):
-    proc = subprocess.Popen(CLI + ["serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited: {proc.stdout.read()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("serve did not become healthy")
-
-
-def stop_server(proc):
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=60)
 
 
 def test_init_is_idempotent(home):
@@ -181,7 +152,7 @@ def test_code_render_scan_and_offline_verification_from_the_command_line(home, t
 
 def test_several_workers_share_one_node_without_nonce_collisions(home):
     """`serve --workers 3`: registrations sent at once through different worker processes all
-    land (a file lock per account orders their nonces); SIGTERM stops workers and the node."""
+    land (the database orders their nonces); SIGTERM stops workers and the node."""
     import concurrent.futures
 
     run(home, "init")
