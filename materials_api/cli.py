@@ -244,6 +244,41 @@ def keys_create(org: str, role: str, scope: str | None) -> None:
 
 
 @main.group()
+def users() -> None:
+    """People who sign in to the pages (enterprise staff, clerks, inspectors, …)."""
+
+
+@users.command("create")
+@click.option("--org", "org", required=True, help="organisation name")
+@click.option("--username", required=True)
+@click.option("--name", "display_name", required=True, help="the person's name as shown on the pages")
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role if r is not Role.PUBLIC]))
+@click.option("--scope", default=None, help="enterprise: its USCC; issuer: record category")
+@click.option("--oidc-subject", default=None, help="sign in through OpenID Connect as <issuer>|<sub> (no password)")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input (else prompted)")
+def users_create(org: str, username: str, display_name: str, role: str, scope: str | None,
+                 oidc_subject: str | None, password_stdin: bool) -> None:
+    """Create a person's account; the password is hashed with argon2id and never shown again."""
+    from .db import make_engine, migrate, session_factory
+    from .services.accounts import AccountError, AccountService
+
+    password = None
+    if oidc_subject is None:
+        password = sys.stdin.readline().rstrip("\n") if password_stdin else \
+            click.prompt("password", hide_input=True, confirmation_prompt=True)
+    settings = _settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    migrate(settings.db_url)
+    accounts = AccountService(session_factory(make_engine(settings.db_url)))
+    try:
+        user = accounts.create_user(org, username, display_name, Role(role), scope, password=password,
+                                    oidc_subject=oidc_subject)
+    except AccountError as exc:
+        _fail(exc.message, 2)
+    click.echo(f"user {user.username} ({role}{', ' + user.scope if user.scope else ''}) created in {org}")
+
+
+@main.group()
 def enterprises() -> None:
     """Enterprises: bulk onboarding."""
 

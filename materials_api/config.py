@@ -49,6 +49,15 @@ class Settings(BaseSettings):
     # revocations made since cannot be seen and status checks say ERROR. 0: not checked
     # (a development node mines only on demand).
     chain_max_head_age: float = 0.0
+    # People's sign-in: session lifetime; lock-out after this many failures in a row, for this long.
+    session_ttl: float = 8 * 3600
+    login_max_failures: int = 5
+    login_lockout_seconds: float = 15 * 60
+    # OpenID Connect (optional): the provider's issuer URL and this service's client registration.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_display_name: str = "统一身份认证"
 
     @cached_property
     def db_url(self) -> str:

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from .api import errors
-from .api.routes import codes, enterprises, health, materials, organisations, pages, records
+from .api.routes import codes, enterprises, health, materials, organisations, pages, people, records
 from .runtime import Runtime
 from .catalogue import Catalogue
 from .background import BackgroundLoop
 from .coordination import LeaderLease
+from .services.accounts import AccountService
 from .services.anchoring import Anchorer
 from .services.codes import CodeService
 from .services.consent import ConsentService
@@ -152,10 +153,15 @@ def create_app(runtime: Runtime, *, reconcile: bool = True, close_runtime: bool 
     app.state.consent = ConsentService(runtime.sessions)
     app.state.views = ScanViews(runtime.sessions, services.records, app.state.consent, services.materials)
     app.state.anchorer = services.anchorer
+    settings = runtime.settings
+    app.state.accounts = AccountService(runtime.sessions, session_ttl=settings.session_ttl,
+                                        max_failures=settings.login_max_failures,
+                                        lockout_seconds=settings.login_lockout_seconds)
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(pages.router)
+    app.include_router(people.router)
     return app
 
 

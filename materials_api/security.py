@@ -21,13 +21,14 @@ ROLES_WITH_SCOPE = {Role.ISSUER: "record category", Role.ENTERPRISE: "USCC"}
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the key's organisation, role and scope."""
+    """Who is calling: the organisation, role and scope of an API key or a signed-in person."""
 
-    key_id: int
+    key_id: int | None  # the API key, for machines
     organisation_id: int
     organisation: str
     role: Role
     scope: str | None
+    user_id: int | None = None  # the person, for a browser session
 
 
 class KeyError_(ValueError):

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from ..models import Role
 from ..runtime import Runtime
 from ..security import Principal, authenticate
+from ..services.accounts import AccountService, csrf_matches
 from ..services.codes import CodeService
 from ..services.enterprises import EnterpriseService
 from ..services.consent import ConsentService
@@ -55,13 +56,40 @@ def get_views(request: Request) -> ScanViews:
     return request.app.state.views
 
 
+SESSION_COOKIE = "qiyema_session"
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def get_accounts(request: Request) -> AccountService:
+    return request.app.state.accounts
+
+
+def session_principal(request: Request) -> Principal | None:
+    """The signed-in person behind the session cookie, or None without a live session. A
+    state-changing request must echo the session's CSRF token in `X-CSRF-Token`."""
+    secret = request.cookies.get(SESSION_COOKIE)
+    if not secret:
+        return None
+    found = request.app.state.accounts.session(secret)
+    if found is None:
+        return None
+    principal, csrf, _user = found
+    if request.method in _UNSAFE and not csrf_matches(csrf, request.headers.get("x-csrf-token")):
+        raise ApiError(403, "csrf_failed", "the request lacks this session's CSRF token (X-CSRF-Token)")
+    return principal
+
+
 def get_principal(
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     session: Annotated[Session, Depends(get_session)],
 ) -> Principal:
     challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None:
-        raise ApiError(401, "auth_missing", "an API key is required: Authorization: Bearer <key>", challenge)
+        principal = session_principal(request)
+        if principal is None:
+            raise ApiError(401, "auth_missing", "sign in, or send an API key: Authorization: Bearer <key>", challenge)
+        return principal
     principal = authenticate(session, credentials.credentials)
     if principal is None:
         raise ApiError(401, "auth_invalid", "the API key is unknown, malformed or revoked", challenge)
@@ -74,12 +102,13 @@ def require_or_anonymous(*roles: Role):
     allowed = frozenset(roles)
 
     def _check(
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         session: Annotated[Session, Depends(get_session)],
     ) -> Principal | None:
-        if credentials is None:
+        if credentials is None and session_principal(request) is None:
             return None
-        principal = get_principal(credentials, session)
+        principal = get_principal(request, credentials, session)
         if principal.role not in allowed:
             raise ApiError(403, "role_forbidden", f"role {principal.role.value} may not do this")
         return principal
@@ -110,3 +139,4 @@ MaterialsDep = Annotated[MaterialService, Depends(get_materials)]
 RecordsDep = Annotated[RecordService, Depends(get_records)]
 ConsentDep = Annotated[ConsentService, Depends(get_consent)]
 ViewsDep = Annotated[ScanViews, Depends(get_views)]
+AccountsDep = Annotated[AccountService, Depends(get_accounts)]

@@ -160,13 +160,22 @@ class MaterialService:
             raise MaterialError(404, "material_not_found", f"no material {material_id}")
         return m
 
-    def confirm(self, material: Material, actor_key_id: int | None) -> Material:
+    def confirm(self, material: Material, actor_key_id: int | None, *, folder: str | None = None) -> Material:
+        """The owner confirms a material (optionally correcting the suggested folder first):
+        it gets the self-attested label and is queued for anchoring."""
         if material.state != MaterialState.UPLOADED.value:
             raise MaterialError(409, "not_awaiting_confirmation", f"material {material.id} is {material.state}")
+        values = self._confirmation(TrustLabel.SELF_ATTESTED, actor_key_id)
+        if folder is not None and folder != material.type_code:
+            if folder not in self.catalogue.types:
+                raise MaterialError(422, "unknown_folder", f"no folder {folder!r}")
+            if material.supersedes_id:
+                raise MaterialError(409, "version_folder_fixed", "a new version stays in its material's folder")
+            values.update(type_code=folder, classified=False)
         with self.sessions.begin() as s:
             s.execute(update(Material).where(Material.id == material.id,
                                              Material.state == MaterialState.UPLOADED.value)
-                      .values(**self._confirmation(TrustLabel.SELF_ATTESTED, actor_key_id)))
+                      .values(**values))
         if material.supersedes_id:
             self._supersede(material.supersedes_id)
         return self.get(material.id)
@@ -262,6 +271,11 @@ class MaterialService:
                 s.add(ApplicationMaterial(application_id=application.id, type_code=type_code,
                                           material_id=found.id if found else None))
             return application.id
+
+    def application_ids(self, enterprise: Enterprise) -> list[int]:
+        with self.sessions() as s:
+            return list(s.scalars(select(Application.id).where(Application.enterprise_id == enterprise.id)
+                                  .order_by(Application.id.desc()).limit(100)))
 
     def application(self, application_id: int) -> tuple[Application, list[tuple[str, Material | None]]]:
         with self.sessions() as s:

@@ -8,10 +8,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from codes import render
 
-from ...models import Role
+from ...models import Enterprise, Role
 from ...security import Principal
 from ..deps import CodesDep, ConsentDep, MaterialsDep, RuntimeDep, ViewsDep, require, require_or_anonymous
 from ..errors import ApiError
@@ -48,6 +49,7 @@ class DynamicCodePublic(BaseModel):
     single_use: bool
     scope: ConsentScope | None
     qr_version: int
+    svg: str = Field(description="the code as an SVG picture to show on screen (亮码)")
 
 
 class VerifyCodeRequest(BaseModel):
@@ -113,9 +115,11 @@ def issue_dynamic_code(body: DynamicCodeCreate, service: CodesDep, consent: Cons
             scope["grant_id"] = grant.id
     url, row = service.issue_dynamic(principal.scope, ttl=body.ttl_seconds, single_use=body.single_use,
                                      scope=scope or None, actor_key_id=principal.key_id)
+    with runtime.sessions() as s:
+        name = s.scalar(select(Enterprise.name).where(Enterprise.uscc == principal.scope)) or ""
     return DynamicCodePublic(code=url, nonce=row.nonce, issued_at=row.issued_at, expires_at=row.expires_at,
                              single_use=row.single_use, scope=ConsentScope(**scope) if scope else None,
-                             qr_version=render.qr_version(url))
+                             qr_version=render.qr_version(url), svg=render.render_svg(url, name, principal.scope))
 
 
 @router.post("/verify/code", response_model=VerdictPublic,

@@ -59,6 +59,10 @@ class MaterialList(BaseModel):
     items: list[MaterialPublic]
 
 
+class ConfirmBody(BaseModel):
+    folder: str | None = Field(default=None, description="correct the suggested folder before confirming")
+
+
 class RevokeBody(BaseModel):
     reason: str = Field(min_length=1, max_length=200)
 
@@ -189,9 +193,11 @@ def get_material(material_id: int, runtime: RuntimeDep, service: MaterialsDep,
 @router.post("/materials/{material_id}/confirm", response_model=MaterialPublic,
              summary="Confirm a material: it gets the self-attested label and is queued for anchoring")
 def confirm_material(material_id: int, runtime: RuntimeDep, service: MaterialsDep,
-                     principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))]):
+                     principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))],
+                     body: ConfirmBody | None = None):
     material, enterprise = _owned(runtime, service, principal, material_id)
-    return _public(service.confirm(material, principal.key_id), enterprise, service)
+    folder = body.folder if body else None
+    return _public(service.confirm(material, principal.key_id, folder=folder), enterprise, service)
 
 
 @router.post("/materials/{material_id}/versions", status_code=201, response_model=MaterialPublic,
@@ -322,6 +328,14 @@ def create_application(body: ApplicationCreate, runtime: RuntimeDep, service: Ma
                        principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))]):
     enterprise = _enterprise(runtime, principal, None)
     return _application_public(service, service.apply(enterprise, body.service_item, principal.key_id))
+
+
+@router.get("/applications", response_model=list[ApplicationPublic],
+            summary="An enterprise's applications, newest first (its own; clerks name the uscc)")
+def list_applications(runtime: RuntimeDep, service: MaterialsDep,
+                      principal: Annotated[Principal, Depends(require(*OWNERS))], uscc: str | None = None):
+    enterprise = _enterprise(runtime, principal, uscc)
+    return [_application_public(service, a) for a in service.application_ids(enterprise)]
 
 
 @router.get("/applications/{application_id}", response_model=ApplicationPublic, summary="An application")

@@ -12,13 +12,11 @@ from html import escape
 from pathlib import Path
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import HTMLResponse
 
-from chain.compile import NODE_MODULES
 from codes.verify import Status
 
 from ..deps import CodesDep, ViewsDep
-from ..errors import ApiError
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
@@ -124,7 +122,7 @@ def verification_page(payload: str, request: Request, service: CodesDep, views: 
 
 
 _SCAN_SCRIPT = """
-<script src="/static/jsqr.js"></script>
+<script src="/assets/jsqr.js"></script>
 <script>
 const out = document.getElementById('result');
 const video = document.getElementById('video');
@@ -200,13 +198,3 @@ def scan_page():
             '<video id="video" hidden playsinline muted aria-label="摄像头画面"></video></section>'
             '<section id="result" class="card" tabindex="-1" aria-live="polite"><p>等待扫码…</p></section>')
     return HTMLResponse(_page("扫码核验企业码", body, _SCAN_SCRIPT))
-
-
-_JSQR = NODE_MODULES / "jsqr" / "dist" / "jsQR.js"
-
-
-@router.get("/static/jsqr.js")
-def jsqr_script():
-    if not _JSQR.exists():
-        raise ApiError(503, "asset_missing", "jsQR is not installed: run `npm install` in the project root")
-    return FileResponse(_JSQR, media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"})

@@ -1,0 +1,248 @@
+// The enterprise portal: 亮码, upload (drag and drop or camera) with progress, confirm with the
+// suggested folder correctable, the material bank by folder, applications, consent, access log.
+'use strict';
+(() => {
+  const {api, upload, message, esc, day, $, fieldError, clearErrors, formMessage, NetworkError, STATES} = Q;
+  const app = $('#app');
+  const SOON = 30 * 86400;
+  const ACTIONS = {scan_view: '扫码查看', material_download: '下载材料', material_proof: '查看存证', material_verify: '核验材料'};
+  let folders = [], items = [], shownFolder = '';
+
+  app.innerHTML = `
+  <div class="grid">
+    <section class="card" aria-labelledby="code-h"><h2 id="code-h">亮码</h2>
+      <p class="note">出示动态企业码，供银行、窗口或检查人员扫码核验。码会在过期前自动刷新。</p>
+      <div id="code" class="code" aria-live="polite"></div>
+      <button id="show-code" type="button" class="block">亮码</button></section>
+    <section class="card" aria-labelledby="up-h"><h2 id="up-h">存入材料</h2>
+      <form id="upload-form" novalidate>
+        <div class="drop" id="drop">把文件拖到这里</div>
+        <label for="file">选择文件（PDF、图片、Office 文档）</label>
+        <input id="file" name="file" type="file" accept="application/pdf,image/*,.doc,.docx,.xls,.xlsx">
+        <label for="camera-file">或用手机拍照</label>
+        <input id="camera-file" type="file" accept="image/*" capture="environment">
+        <label for="folder">材料分类（可不选，系统按文件名识别）</label>
+        <select id="folder"><option value="">自动识别</option></select>
+        <label for="title">材料名称（可选）</label><input id="title" maxlength="200">
+        <label for="valid-until">有效期至（可选）</label><input id="valid-until" type="date">
+        <button type="submit" id="upload-btn">上传</button>
+        <progress id="progress" max="1" value="0" hidden aria-label="上传进度"></progress>
+      </form>
+      <h3>待确认</h3><ul class="list" id="pending"></ul></section>
+    <section class="card wide" aria-labelledby="bank-h"><h2 id="bank-h">我的材料库</h2>
+      <div class="folders" id="folders" role="group" aria-label="按分类查看"></div>
+      <ul class="list" id="materials"></ul></section>
+    <section class="card" aria-labelledby="apply-h"><h2 id="apply-h">办事</h2>
+      <form id="apply-form" novalidate>
+        <label for="service-item">办事事项</label><select id="service-item"><option value="">请选择</option></select>
+        <button type="submit">发起办事（自动调取材料）</button></form>
+      <ul class="list" id="applications"></ul></section>
+    <section class="card" aria-labelledby="consent-h"><h2 id="consent-h">授权查看</h2>
+      <form id="consent-form" novalidate>
+        <label for="verifier">被授权机构（如银行名称）</label><input id="verifier" maxlength="200">
+        <fieldset id="consent-materials" style="border:0;padding:0;margin:10px 0 0"><legend><strong>授权的材料</strong></legend></fieldset>
+        <label for="purpose">用途</label><input id="purpose" maxlength="200" placeholder="如：开立对公账户">
+        <label for="until">授权截止日期</label><input id="until" type="date">
+        <button type="submit">授权</button></form>
+      <ul class="list" id="grants"></ul></section>
+    <section class="card wide" aria-labelledby="log-h"><h2 id="log-h">访问记录</h2>
+      <div class="scroll"><table><thead><tr><th scope="col">时间</th><th scope="col">机构</th><th scope="col">操作</th>
+      <th scope="col">对象</th><th scope="col">结果</th></tr></thead><tbody id="log"></tbody></table></div></section>
+  </div>`;
+
+  // --- 亮码 -------------------------------------------------------------------------------------
+  let codeTimer = null;
+  async function showCode() {
+    clearTimeout(codeTimer);
+    try {
+      const r = await api('POST', '/api/v1/codes/dynamic', {ttl_seconds: 300});
+      if (!r.ok) { $('#code').innerHTML = '<p class="error" role="alert">' + esc(message(r.data, r.status)) + '</p>'; return; }
+      const until = new Date(r.data.expires_at * 1000).toLocaleTimeString('zh-CN', {hour12: false});
+      $('#code').innerHTML = r.data.svg + '<p class="note" id="code-expiry">有效至 ' + until + '，过期前自动刷新</p>';
+      $('#code').dataset.expiresAt = r.data.expires_at;
+      codeTimer = setTimeout(showCode, Math.max(5, r.data.expires_at - Date.now() / 1000 - 30) * 1000);
+    } catch (e) { $('#code').innerHTML = '<p class="error" role="alert">' + esc(e.message) + '，请稍后重试</p>'; }
+  }
+  $('#show-code').addEventListener('click', showCode);
+
+  // --- upload -----------------------------------------------------------------------------------
+  const form = $('#upload-form');
+  const drop = $('#drop');
+  ['dragenter', 'dragover'].forEach(t => drop.addEventListener(t, e => { e.preventDefault(); drop.classList.add('over'); }));
+  ['dragleave', 'drop'].forEach(t => drop.addEventListener(t, e => { e.preventDefault(); drop.classList.remove('over'); }));
+  drop.addEventListener('drop', e => { if (e.dataTransfer.files.length) { $('#file').files = e.dataTransfer.files;
+    drop.textContent = '已选择：' + e.dataTransfer.files[0].name; } });
+  form.addEventListener('submit', async e => {
+    e.preventDefault();
+    clearErrors(form);
+    const file = $('#file').files[0] || $('#camera-file').files[0];
+    if (!file) return fieldError($('#file'), '请选择要上传的文件');
+    if (file.size === 0) return fieldError($('#file'), '文件是空的，请重新选择');
+    const until = $('#valid-until').value;
+    if (until && until <= new Date().toISOString().slice(0, 10)) return fieldError($('#valid-until'), '有效期已过，请检查日期');
+    const data = new FormData();
+    data.append('file', file, file.name || 'photo.jpg');
+    if ($('#folder').value) data.append('folder', $('#folder').value);
+    if ($('#title').value.trim()) data.append('title', $('#title').value.trim());
+    if (until) data.append('valid_until', until);
+    const bar = $('#progress'); bar.hidden = false; bar.value = 0;
+    $('#upload-btn').disabled = true;
+    try {
+      const r = await upload('/api/v1/materials', data, f => { bar.value = f; });
+      if (!r.ok) {
+        const target = ['valid_until_format', 'already_expired'].includes(r.data && r.data.code) ? $('#valid-until') : $('#file');
+        fieldError(target, message(r.data, r.status));
+      } else {
+        formMessage(form, r.status === 200 ? '这份文件已在材料库中' : '已上传：' + r.data.title + '，请在下方确认分类', true);
+        form.reset(); drop.textContent = '把文件拖到这里';
+        await refresh();
+      }
+    } catch (err) { fieldError($('#file'), err.message); }
+    finally { $('#upload-btn').disabled = false; bar.hidden = true; }
+  });
+
+  function folderOptions(selected) {
+    return folders.map(f => '<option value="' + f.code + '"' + (f.code === selected ? ' selected' : '') + '>' + esc(f.name) + '</option>').join('');
+  }
+
+  function renderPending() {
+    const pending = items.filter(m => m.state === 'uploaded');
+    $('#pending').innerHTML = pending.length ? pending.map(m => `
+      <li data-material="${m.id}"><strong>${esc(m.title)}</strong> <span class="note">${esc(m.file_name)}</span>
+        <label for="fold-${m.id}">${m.classified ? '系统识别的分类（可更正）' : '分类'}</label>
+        <select id="fold-${m.id}" ${m.supersedes_id ? 'disabled' : ''}>${folderOptions(m.folder)}</select>
+        <button type="button" class="block" data-confirm="${m.id}">确认材料真实有效</button></li>`).join('')
+      : '<li class="note">没有待确认的材料</li>';
+  }
+  $('#pending').addEventListener('click', async e => {
+    const id = e.target.dataset.confirm; if (!id) return;
+    const li = e.target.closest('li'); clearErrors(li);
+    try {
+      const r = await api('POST', `/api/v1/materials/${id}/confirm`, {folder: $('#fold-' + id).value});
+      if (!r.ok) return fieldError($('#fold-' + id), message(r.data, r.status));
+      await refresh();
+    } catch (err) { fieldError($('#fold-' + id), err.message); }
+  });
+
+  // --- the material bank ------------------------------------------------------------------------
+  function stateBadge(m) {
+    const now = Date.now() / 1000;
+    let html = '<span class="badge s-' + m.state + '">' + (STATES[m.state] || m.state) + '</span>';
+    if (m.valid_until && m.valid_until > now && m.valid_until - now < SOON && ['confirmed', 'anchored'].includes(m.state))
+      html += '<span class="badge s-soon">' + Math.ceil((m.valid_until - now) / 86400) + ' 天后到期，请及时更新</span>';
+    return html;
+  }
+  function renderBank() {
+    const used = folders.filter(f => f.count > 0);
+    $('#folders').innerHTML = ['<button type="button" data-folder="" aria-pressed="' + (shownFolder === '') + '">全部 ' + items.length + '</button>']
+      .concat(used.map(f => '<button type="button" data-folder="' + f.code + '" aria-pressed="' + (shownFolder === f.code) + '">' +
+        esc(f.name) + ' ' + f.count + '</button>')).join('');
+    const shown = items.filter(m => m.state !== 'uploaded' && (!shownFolder || m.folder === shownFolder));
+    $('#materials').innerHTML = shown.length ? shown.map(m => `
+      <li data-material="${m.id}" data-state="${m.state}"><strong>${esc(m.title)}</strong> ${stateBadge(m)}
+        <br><span class="note">${esc(m.folder_name)} · 第 ${m.version} 版 · 有效期至 ${day(m.valid_until)}
+        ${m.label === 'original_checked' ? ' · 原件已核验' : ''} · 被复用 ${m.reuse_count} 次</span>
+        <br>${m.anchored ? `<a href="/api/v1/materials/${m.id}/proof" download="proof-${m.id}.json">下载存证凭证</a> · ` : ''}
+        <button type="button" class="small secondary" data-reuses="${m.id}">谁使用过</button>
+        <div id="reuses-${m.id}" aria-live="polite"></div></li>`).join('')
+      : '<li class="note">还没有材料</li>';
+    const consentable = items.filter(m => m.state === 'anchored');
+    $('#consent-materials').innerHTML = '<legend><strong>授权的材料</strong></legend>' + (consentable.length ? consentable.map(m =>
+      `<label class="check" for="grant-${m.id}"><input type="checkbox" id="grant-${m.id}" value="${m.id}">${esc(m.title)}</label>`).join('')
+      : '<p class="note" id="no-consentable">材料上链存证后才能授权</p>');
+  }
+  $('#folders').addEventListener('click', e => { if (e.target.dataset.folder !== undefined) { shownFolder = e.target.dataset.folder; renderBank(); } });
+  $('#materials').addEventListener('click', async e => {
+    const id = e.target.dataset.reuses; if (!id) return;
+    const out = $('#reuses-' + id);
+    try {
+      const r = await api('GET', `/api/v1/materials/${id}/reuses`);
+      out.innerHTML = !r.ok ? '<p class="error">' + esc(message(r.data, r.status)) + '</p>' : r.data.length ?
+        '<ul>' + r.data.map(x => '<li>' + esc(x.at.slice(0, 16).replace('T', ' ')) + ' ' + esc(x.verifier_org) + '（' + esc(x.service_item) + '）</li>').join('') + '</ul>'
+        : '<p class="note">还没有被复用</p>';
+    } catch (err) { out.innerHTML = '<p class="error">' + esc(err.message) + '</p>'; }
+  });
+
+  // --- applications -----------------------------------------------------------------------------
+  function renderApplication(a) {
+    return `<li data-application="${a.id}"><strong>${esc(a.service_item_name)}</strong> <span class="note">办件号 ${a.id} · ${esc(a.department)}</span>
+      <ul>${a.items.map(i => `<li class="${i.missing ? 'INVALID' : 'VALID'}"><span class="m" aria-hidden="true">${i.missing ? '✘' : '✔'}</span>
+        ${esc(i.folder_name)}：${i.missing ? '缺少，请先存入材料库' : '已自动调取'}</li>`).join('')}</ul></li>`;
+  }
+  $('#apply-form').addEventListener('submit', async e => {
+    e.preventDefault(); const f = e.target; clearErrors(f);
+    if (!$('#service-item').value) return fieldError($('#service-item'), '请选择办事事项');
+    try {
+      const r = await api('POST', '/api/v1/applications', {service_item: $('#service-item').value});
+      if (!r.ok) return fieldError($('#service-item'), message(r.data, r.status));
+      await loadApplications();
+    } catch (err) { fieldError($('#service-item'), err.message); }
+  });
+  async function loadApplications() {
+    const r = await api('GET', '/api/v1/applications');
+    if (r.ok) $('#applications').innerHTML = r.data.map(renderApplication).join('');
+  }
+
+  // --- consent ----------------------------------------------------------------------------------
+  $('#consent-form').addEventListener('submit', async e => {
+    e.preventDefault(); const f = e.target; clearErrors(f);
+    const verifier = $('#verifier').value.trim(), purpose = $('#purpose').value.trim(), until = $('#until').value;
+    const ids = [...f.querySelectorAll('input[type=checkbox]:checked')].map(c => Number(c.value));
+    if (!verifier) return fieldError($('#verifier'), '请填写被授权机构');
+    if (!ids.length) return fieldError($('#consent-materials'), '请至少选择一份材料');
+    if (!purpose) return fieldError($('#purpose'), '请填写用途');
+    if (!until || until <= new Date().toISOString().slice(0, 10)) return fieldError($('#until'), '授权截止日期必须晚于今天');
+    try {
+      const r = await api('POST', '/api/v1/consents', {verifier_organisation: verifier, material_ids: ids, purpose,
+                                                      expires_at: until + 'T23:59:59+08:00'});
+      if (!r.ok) return fieldError($('#verifier'), message(r.data, r.status));
+      f.reset(); formMessage(f, '已授权 ' + verifier, true);
+      await loadGrants();
+    } catch (err) { fieldError($('#verifier'), err.message); }
+  });
+  async function loadGrants() {
+    const r = await api('GET', '/api/v1/consents');
+    if (!r.ok) return;
+    $('#grants').innerHTML = r.data.map(g => `<li data-grant="${g.id}"><strong>${esc(g.verifier_organisation)}</strong>
+      <span class="badge ${g.active ? 's-anchored' : 's-revoked'}">${g.active ? '有效' : (g.revoked ? '已撤销' : '已过期')}</span>
+      <br><span class="note">${esc(g.purpose)} · ${g.material_ids.length} 份材料 · 截至 ${day(g.expires_at)}</span>
+      ${g.active ? `<br><button type="button" class="small danger" data-revoke="${g.id}">撤销授权</button>` : ''}</li>`).join('')
+      || '<li class="note">还没有授权</li>';
+  }
+  $('#grants').addEventListener('click', async e => {
+    const id = e.target.dataset.revoke; if (!id) return;
+    const r = await api('POST', `/api/v1/consents/${id}/revoke`);
+    if (r.ok) await loadGrants();
+  });
+
+  // --- access log -------------------------------------------------------------------------------
+  async function loadLog() {
+    const r = await api('GET', '/api/v1/access-log');
+    if (!r.ok) return;
+    $('#log').innerHTML = r.data.map(x => `<tr><td>${esc(x.at.slice(0, 19).replace('T', ' '))}</td><td>${esc(x.organisation)}</td>
+      <td>${esc(ACTIONS[x.action] || x.action)}</td><td>${esc(x.target)}</td>
+      <td class="${x.outcome === 'allowed' ? 'VALID' : 'INVALID'}">${x.outcome === 'allowed' ? '允许' : '拒绝'}</td></tr>`).join('')
+      || '<tr><td colspan="5" class="note">还没有访问记录</td></tr>';
+  }
+
+  async function refresh() {
+    const r = await api('GET', '/api/v1/materials');
+    if (!r.ok) { app.insertAdjacentHTML('afterbegin', '<p class="error" role="alert">' + esc(message(r.data, r.status)) + '</p>'); return; }
+    folders = r.data.folders; items = r.data.items;
+    renderPending(); renderBank();
+  }
+
+  (async () => {
+    try {
+      const [types, services] = await Promise.all([api('GET', '/api/v1/material-types'), api('GET', '/api/v1/service-items')]);
+      $('#folder').insertAdjacentHTML('beforeend', types.data.map(t => '<option value="' + t.code + '">' + esc(t.name) + '</option>').join(''));
+      $('#service-item').insertAdjacentHTML('beforeend', services.data.map(s => '<option value="' + s.code + '">' + esc(s.name) + '</option>').join(''));
+      await Promise.all([refresh(), loadApplications(), loadGrants(), loadLog()]);
+      document.body.dataset.ready = '1';
+    } catch (err) {
+      if (err instanceof NetworkError) app.insertAdjacentHTML('afterbegin', '<p class="error" role="alert">' + esc(err.message) + '，请检查网络后刷新</p>');
+      else throw err;
+    }
+  })();
+  window.portal = {refresh, loadLog, loadGrants};
+})();

@@ -1,0 +1,118 @@
+// The service-window page: find a company (USCC or its code), file materials on its behalf after
+// checking the originals, see an application's missing materials.
+'use strict';
+(() => {
+  const {api, upload, message, esc, day, $, fieldError, clearErrors, formMessage, decodeFile, scanCamera, STATES} = Q;
+  const app = $('#app');
+  let company = null;
+  app.innerHTML = `
+  <div class="grid">
+    <section class="card" aria-labelledby="find-h"><h2 id="find-h">查找企业</h2>
+      <form id="find-form" novalidate>
+        <label for="uscc">统一社会信用代码</label><input id="uscc" maxlength="18" autocomplete="off" inputmode="latin">
+        <button type="submit">查找</button></form>
+      <button type="button" id="scan-btn" class="secondary block">扫企业码</button>
+      <label for="code-photo">或上传企业码照片</label><input id="code-photo" type="file" accept="image/*">
+      <video id="video" hidden playsinline muted aria-label="摄像头画面"></video>
+      <div id="company" aria-live="polite"></div></section>
+    <section class="card" aria-labelledby="file-h"><h2 id="file-h">代为存入材料</h2>
+      <form id="file-form" novalidate>
+        <label for="file">材料文件</label><input id="file" type="file" accept="application/pdf,image/*,.doc,.docx">
+        <label for="folder">材料分类</label><select id="folder"><option value="">自动识别</option></select>
+        <label for="valid-until">有效期至（可选）</label><input id="valid-until" type="date">
+        <label class="check" for="original"><input type="checkbox" id="original">已当面核对原件，与上传文件一致</label>
+        <button type="submit" id="file-btn">存入（标记“原件已核验”）</button>
+        <progress id="progress" max="1" value="0" hidden aria-label="上传进度"></progress></form>
+      <ul class="list" id="filed"></ul></section>
+    <section class="card wide" aria-labelledby="app-h"><h2 id="app-h">办件缺件查询</h2>
+      <form id="app-form" novalidate><label for="application">办件号</label><input id="application" inputmode="numeric">
+        <button type="submit">查询</button></form>
+      <div id="application-out" aria-live="polite"></div></section>
+  </div>`;
+
+  async function find(uscc) {
+    const out = $('#company');
+    const r = await api('GET', '/api/v1/enterprises/' + encodeURIComponent(uscc));
+    if (!r.ok) { company = null; return fieldError($('#uscc'), message(r.data, r.status)); }
+    company = r.data;
+    const status = {active: '存续', abnormal: '经营异常', revoked: '吊销', deregistered: '注销'}[company.status] || company.status;
+    out.innerHTML = `<div class="ok" role="status" id="company-found"><strong>${esc(company.name)}</strong><br>${esc(company.uscc)} · ${status}</div>`;
+    const m = await api('GET', '/api/v1/materials?uscc=' + encodeURIComponent(company.uscc));
+    if (m.ok) renderFiled(m.data.items);
+    document.body.dataset.company = company.uscc;
+  }
+  function renderFiled(list) {
+    $('#filed').innerHTML = list.map(x => `<li data-material="${x.id}"><strong>${esc(x.title)}</strong>
+      <span class="badge s-${x.state}">${STATES[x.state] || x.state}</span><br><span class="note">${esc(x.folder_name)} ·
+      有效期至 ${day(x.valid_until)}${x.label === 'original_checked' ? ' · 原件已核验' : ''}</span></li>`).join('') || '<li class="note">该企业还没有材料</li>';
+  }
+  $('#find-form').addEventListener('submit', async e => {
+    e.preventDefault(); clearErrors(e.target);
+    const uscc = $('#uscc').value.trim().toUpperCase();
+    if (!uscc) return fieldError($('#uscc'), '请输入统一社会信用代码');
+    if (uscc.length !== 18) return fieldError($('#uscc'), '统一社会信用代码应为 18 位');
+    try { await find(uscc); } catch (err) { fieldError($('#uscc'), err.message); }
+  });
+  async function fromCode(text) {
+    clearErrors($('#find-form'));
+    try {
+      const r = await api('POST', '/api/v1/verify/code', {code: text});
+      if (!r.ok || !r.data.uscc) return fieldError($('#uscc'), r.ok ? '这不是有效的企业码' : message(r.data, r.status));
+      if (r.data.status === 'INVALID') return fieldError($('#uscc'), '企业码无效或伪造，请核实');
+      $('#uscc').value = r.data.uscc;
+      await find(r.data.uscc);
+    } catch (err) { fieldError($('#uscc'), err.message); }
+  }
+  $('#scan-btn').addEventListener('click', async () => {
+    try { await scanCamera($('#video'), fromCode); }
+    catch (e) { fieldError($('#uscc'), '无法打开摄像头，请改用照片'); }
+  });
+  $('#code-photo').addEventListener('change', async e => {
+    const f = e.target.files[0]; if (!f) return;
+    const text = await decodeFile(f);
+    if (!text) return fieldError($('#code-photo'), '照片中没有找到二维码，请靠近一些重拍');
+    await fromCode(text);
+  });
+
+  $('#file-form').addEventListener('submit', async e => {
+    e.preventDefault(); const form = e.target; clearErrors(form);
+    if (!company) return fieldError($('#uscc'), '请先查找企业');
+    const file = $('#file').files[0];
+    if (!file) return fieldError($('#file'), '请选择材料文件');
+    if (file.size === 0) return fieldError($('#file'), '文件是空的，请重新选择');
+    if (!$('#original').checked) return fieldError($('#original'), '请先核对原件，再勾选确认');
+    const data = new FormData();
+    data.append('file', file, file.name); data.append('uscc', company.uscc);
+    if ($('#folder').value) data.append('folder', $('#folder').value);
+    if ($('#valid-until').value) data.append('valid_until', $('#valid-until').value);
+    const bar = $('#progress'); bar.hidden = false; $('#file-btn').disabled = true;
+    try {
+      const r = await upload('/api/v1/materials', data, f => { bar.value = f; });
+      if (!r.ok) return fieldError(['valid_until_format', 'already_expired'].includes(r.data && r.data.code) ? $('#valid-until') : $('#file'), message(r.data, r.status));
+      formMessage(form, '已存入：' + r.data.title + '（' + r.data.folder_name + '，原件已核验）', true);
+      form.reset();
+      const m = await api('GET', '/api/v1/materials?uscc=' + encodeURIComponent(company.uscc));
+      if (m.ok) renderFiled(m.data.items);
+    } catch (err) { fieldError($('#file'), err.message); }
+    finally { bar.hidden = true; $('#file-btn').disabled = false; }
+  });
+
+  $('#app-form').addEventListener('submit', async e => {
+    e.preventDefault(); clearErrors(e.target);
+    const id = $('#application').value.trim();
+    if (!/^\d+$/.test(id)) return fieldError($('#application'), '请输入数字办件号');
+    const r = await api('GET', '/api/v1/applications/' + id);
+    if (!r.ok) return fieldError($('#application'), message(r.data, r.status));
+    const a = r.data;
+    $('#application-out').innerHTML = `<h3>${esc(a.service_item_name)}（${esc(a.department)}）</h3>
+      <ul class="list">${a.items.map(i => `<li class="${i.missing ? 'INVALID' : 'VALID'}"><span class="m" aria-hidden="true">${i.missing ? '✘' : '✔'}</span>
+      ${esc(i.folder_name)}：${i.missing ? '缺件' : '已调取（材料 ' + i.material_id + '）'}</li>`).join('')}</ul>
+      <p>${a.missing.length ? '缺少 ' + a.missing.length + ' 份材料' : '材料齐全'}</p>`;
+  });
+
+  (async () => {
+    const types = await api('GET', '/api/v1/material-types');
+    $('#folder').insertAdjacentHTML('beforeend', types.data.map(t => '<option value="' + t.code + '">' + esc(t.name) + '</option>').join(''));
+    document.body.dataset.ready = '1';
+  })();
+})();

@@ -1,0 +1,185 @@
+"""People's sign-in: argon2id passwords, session cookies with CSRF, lock-out, safe redirects,
+role-gated pages, and OpenID Connect against a real local provider (oidc-provider-mock)."""
+
+import re
+import time
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from materials_api.main import create_app
+from materials_api.models import Role, User, UserSession
+from materials_api.runtime import Runtime
+
+USCC = "91350100M000100Y43"
+PASSWORD = "杨浦-correct-horse-9"
+
+
+@pytest.fixture
+def site(settings, evm):
+    settings.login_lockout_seconds = 2
+    runtime = Runtime.open(settings, client=evm)
+    app = create_app(runtime, reconcile=False)
+    app.state.enterprises.register(USCC, "福建示例科技有限公司")
+    accounts = app.state.accounts
+    accounts.create_user("福建示例科技有限公司", "zhang.san", "张三", Role.ENTERPRISE, USCC, password=PASSWORD)
+    accounts.create_user("杨浦区行政服务中心", "clerk01", "李四", Role.CLERK, password=PASSWORD + "x")
+    with TestClient(app, base_url="http://testserver") as client:
+        yield client, runtime
+    runtime.close()
+
+
+def login(client, username="zhang.san", password=PASSWORD, **extra):
+    return client.post("/login", data={"username": username, "password": password, **extra}, follow_redirects=False)
+
+
+def csrf_of(page_html: str) -> str:
+    return re.search(r'<meta name="csrf-token" content="([^"]+)"', page_html).group(1)
+
+
+def test_passwords_are_stored_as_argon2id_only(site):
+    _, runtime = site
+    with runtime.sessions() as s:
+        stored = s.scalar(select(User.password_hash).where(User.username == "zhang.san"))
+    assert stored.startswith("$argon2id$") and "m=65536,t=3" in stored and PASSWORD not in stored
+
+
+def test_sign_in_sets_a_secure_session_cookie_and_lands_on_the_role_page(site):
+    client, runtime = site
+    r = login(client)
+    assert r.status_code == 303 and r.headers["location"] == "/portal"
+    cookie = r.headers["set-cookie"]
+    assert "qiyema_session=" in cookie and "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
+    secret = re.search(r"qiyema_session=([^;]+)", cookie).group(1)
+    with runtime.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(UserSession)) == 1
+        assert s.scalar(select(UserSession.id)) != secret  # only its hash is stored
+    page = client.get("/portal")
+    assert page.status_code == 200 and "张三" in page.text and 'data-role="enterprise"' in page.text
+
+
+def test_cookie_requests_need_the_csrf_token_to_change_anything(site):
+    client, _ = site
+    login(client)
+    token = csrf_of(client.get("/portal").text)
+    assert client.get("/api/v1/materials").status_code == 200  # reads need no token
+    body = {"verifier_organisation": "示例银行", "material_types": ["business_licence"], "purpose": "开户",
+            "expires_at": "2099-01-01T00:00:00Z"}
+    refused = client.post("/api/v1/consents", json=body)
+    assert refused.status_code == 403 and refused.json()["code"] == "csrf_failed"
+    forged = client.post("/api/v1/consents", json=body, headers={"X-CSRF-Token": "guess"})
+    assert forged.status_code == 403
+    ok = client.post("/api/v1/consents", json=body, headers={"X-CSRF-Token": token})
+    assert ok.status_code == 201, ok.text
+    assert client.get("/api/v1/consents").json()[0]["verifier_organisation"] == "示例银行"
+
+
+def test_wrong_passwords_lock_the_account_then_it_opens_again(site):
+    client, _ = site
+    for left in (4, 3, 2, 1):
+        r = login(client, password="wrong-password-1")
+        assert r.status_code == 401 and f"再错 {left} 次将锁定账号" in r.text and 'aria-invalid=true' in r.text
+    r = login(client, password="wrong-password-1")
+    assert r.status_code == 423 and "账号已锁定" in r.text
+    assert login(client).status_code == 423  # even the right password, while locked
+    time.sleep(2.1)
+    assert login(client).status_code == 303
+
+
+def test_unknown_user_and_empty_form_get_inline_chinese_errors(site):
+    client, _ = site
+    r = login(client, username="nobody")
+    assert r.status_code == 401 and "用户名或密码不正确" in r.text and "nobody" in r.text
+    r = client.post("/login", data={"username": "", "password": ""}, follow_redirects=False)
+    assert r.status_code == 422 and "请输入用户名和密码" in r.text
+
+
+def test_sign_in_refuses_other_sites_and_never_redirects_off_site(site):
+    client, _ = site
+    r = client.post("/login", data={"username": "zhang.san", "password": PASSWORD},
+                    headers={"Origin": "https://evil.example"}, follow_redirects=False)
+    assert r.status_code == 403
+    for target in ("//evil.example/x", "https://evil.example", "/\\evil.example"):
+        r = login(client, next=target)
+        assert r.headers["location"] == "/portal"
+    assert login(client, next="/portal#consent").headers["location"] == "/portal#consent"
+
+
+def test_pages_need_a_session_and_the_right_role(site):
+    client, _ = site
+    r = client.get("/window", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=/window"
+    login(client)
+    r = client.get("/window")
+    assert r.status_code == 403 and "仅供窗口工作人员使用" in r.text
+    assert client.get("/api/v1/enterprises").status_code == 403  # the API checks the role too
+
+
+def test_sign_out_ends_the_session(site):
+    client, _ = site
+    login(client)
+    token = csrf_of(client.get("/portal").text)
+    assert client.post("/logout", data={"csrf": "wrong"}).status_code == 403
+    r = client.post("/logout", data={"csrf": token}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    client.cookies.clear()
+    assert client.get("/api/v1/materials").status_code == 401
+
+
+def test_bad_accounts_are_refused_with_reasons(site):
+    _, runtime = site
+    from materials_api.services.accounts import AccountError, AccountService
+
+    accounts = AccountService(runtime.sessions)
+    for kwargs, code in (
+        (dict(username="ab", password=PASSWORD), "username_invalid"),
+        (dict(username="wang.wu", password="short"), "password_too_short"),
+        (dict(username="wang.wu", password="xxwang.wuxx"), "password_contains_username"),
+        (dict(username="zhang.san", password=PASSWORD), "username_taken"),
+    ):
+        with pytest.raises(AccountError) as exc:
+            accounts.create_user("机构", display_name="王五", role=Role.ENTERPRISE, scope=USCC, **kwargs)
+        assert exc.value.code == code
+    with pytest.raises(AccountError) as exc:
+        accounts.create_user("机构", "wang.wu", "王五", Role.ENTERPRISE, "91350100M000100Y44", password=PASSWORD)
+    assert exc.value.code == "uscc_invalid"
+
+
+def test_openid_connect_sign_in_against_a_local_provider(settings, evm, tmp_path):
+    from oidc_provider_mock import run_server_in_thread
+
+    with run_server_in_thread() as server:
+        issuer = f"http://localhost:{server.server_port}"
+        settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret = issuer, "qiyema", "secret"
+        settings.public_url = "http://testserver"
+        runtime = Runtime.open(settings, client=evm)
+        try:
+            app = create_app(runtime, reconcile=False)
+            app.state.accounts.create_user("杨浦区市场监管局", "inspector.w", "王检查", Role.INSPECTOR,
+                                           oidc_subject=f"{issuer}|wang")
+            with TestClient(app, base_url="http://testserver") as client:
+                assert "使用统一身份认证登录" in client.get("/login").text
+                for sub, expected in (("wang", "/inspect"), ("stranger", None)):
+                    start = client.get("/login/oidc", follow_redirects=False)
+                    assert start.status_code == 303
+                    authorize = start.headers["location"]
+                    assert authorize.startswith(issuer) and "code_challenge_method=S256" in authorize
+                    # The person signs in at the provider; it sends the browser back with a code.
+                    back = httpx.post(authorize, data={"sub": sub}, follow_redirects=False)
+                    callback = urlparse(back.headers["location"])
+                    assert callback.path == "/login/oidc/callback"
+                    done = client.get(f"{callback.path}?{callback.query}", follow_redirects=False)
+                    if expected:
+                        assert done.status_code == 303 and done.headers["location"] == expected
+                        assert client.get("/inspect").status_code == 200
+                    else:
+                        assert done.status_code == 403 and "尚未开通" in done.text
+                # A replayed or forged callback (state mismatch) opens nothing.
+                client.cookies.clear()
+                forged = client.get("/login/oidc/callback?code=abc&state=forged", follow_redirects=False)
+                assert forged.status_code == 400 and "qiyema_session" not in forged.headers.get("set-cookie", "")
+        finally:
+            runtime.close()
