@@ -88,7 +88,8 @@ def render_svg(url: str, name: str, uscc: str, *, module: int = 6, border: int =
                 start = x
                 while x < n and row[x] & 1:
                     x += 1
-                path.append(f"M{start + border},{y + border}h{x - start}")
+                # A closed 1-module-high rectangle per run: filled, it renders in every viewer.
+                path.append(f"M{start + border},{y + border}h{x - start}v1h-{x - start}z")
             else:
                 x += 1
     texts = []

@@ -24,14 +24,14 @@ async def receive_upload(request: Request, spool_dir: Path, max_bytes: int) -> t
     if declared and declared.isdigit() and int(declared) > max_bytes + 64 * 1024:
         raise ApiError(413, "file_too_large", f"the file is larger than the limit of {max_bytes} bytes")
 
-    state = {"name": None, "filename": None, "header_field": b"", "header_value": b"", "headers": {}, "ended": False}
+    state = {"name": None, "file_name": None, "header_field": b"", "header_value": b"", "headers": {}, "ended": False}
     fields: dict[str, str] = {}
     spool: list[Spool] = []
     buffer = bytearray()
     errors: list[ApiError] = []
 
     def on_part_begin():
-        state.update(name=None, filename=None, headers={})
+        state.update(name=None, headers={})
         buffer.clear()
 
     def on_header_field(data, start, end):
@@ -52,7 +52,8 @@ async def receive_upload(request: Request, spool_dir: Path, max_bytes: int) -> t
             if spool:
                 errors.append(ApiError(400, "one_file_only", "send one 'file' part per upload"))
                 return
-            state["filename"] = fname.decode("utf-8", "replace") if fname is not None else ""
+            # Kept apart from the per-part state: fields may follow the file part.
+            state["file_name"] = fname.decode("utf-8", "replace") if fname is not None else ""
             spool.append(Spool(spool_dir, max_bytes))
 
     def on_part_data(data, start, end):
@@ -99,7 +100,7 @@ async def receive_upload(request: Request, spool_dir: Path, max_bytes: int) -> t
             raise ApiError(422, "file_missing", "no 'file' part in the upload")
         if not state["ended"]:
             raise ApiError(400, "upload_truncated", "the upload was cut off before its end")
-        return spool[0].finish(), safe_file_name(state["filename"]), fields
+        return spool[0].finish(), safe_file_name(state["file_name"]), fields
     except BaseException:
         for s in spool:
             s.abort()

@@ -71,6 +71,7 @@
   });
   $('#code-photo').addEventListener('change', async e => {
     const f = e.target.files[0]; if (!f) return;
+    e.target.value = '';  // the same photo chosen again must scan again
     const text = await decodeFile(f);
     if (!text) { clearErrors(app); return fieldError($('#code-photo'), '照片中没有找到二维码，请靠近一些重拍'); }
     await verify(text);

@@ -107,10 +107,13 @@
 
   function renderPending() {
     const pending = items.filter(m => m.state === 'uploaded');
+    // A correction the person already made to another item survives this re-render.
+    const chosen = {};
+    document.querySelectorAll('#pending select').forEach(sel => { chosen[sel.id] = sel.value; });
     $('#pending').innerHTML = pending.length ? pending.map(m => `
       <li data-material="${m.id}"><strong>${esc(m.title)}</strong> <span class="note">${esc(m.file_name)}</span>
         <label for="fold-${m.id}">${m.classified ? '系统识别的分类（可更正）' : '分类'}</label>
-        <select id="fold-${m.id}" ${m.supersedes_id ? 'disabled' : ''}>${folderOptions(m.folder)}</select>
+        <select id="fold-${m.id}" ${m.supersedes_id ? 'disabled' : ''}>${folderOptions(chosen['fold-' + m.id] || m.folder)}</select>
         <button type="button" class="block" data-confirm="${m.id}">确认材料真实有效</button></li>`).join('')
       : '<li class="note">没有待确认的材料</li>';
   }

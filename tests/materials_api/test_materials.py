@@ -311,3 +311,17 @@ def test_object_store_down_is_503_and_records_nothing(api, keys, runtime, tmp_pa
     assert not list(runtime.settings.spool_dir.glob("*"))
     health = api.get("/healthz")
     assert health.status_code == 503 and health.json()["storage"]["ok"] is False
+
+
+def test_the_file_name_survives_fields_sent_after_the_file(bank, keys):
+    """Browsers send FormData parts in the order they were appended: file first, then fields."""
+    boundary = "qiyema-boundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"营业执照副本.pdf\"\r\n"
+            f"Content-Type: application/pdf\r\n\r\n").encode() + PDF + (
+            f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"folder\"\r\n\r\nbusiness_licence"
+            f"\r\n--{boundary}--\r\n").encode()
+    r = bank.post("/api/v1/materials", content=body, headers={"Authorization": keys["enterprise"],
+                  "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert r.status_code == 201, r.text
+    assert r.json()["file_name"] == "营业执照副本.pdf" and r.json()["title"] == "营业执照副本.pdf"
+    assert r.json()["folder"] == "business_licence"

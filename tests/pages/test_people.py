@@ -1,0 +1,268 @@
+"""Each person's main job, end to end in headless Chromium, at phone and desktop sizes:
+an enterprise user, a clerk at the service window, an inspector on the street. Screenshots land
+in test-output/pages/people-*.png."""
+
+import io
+
+import httpx
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+from codes.scan import scan
+from materials_api.models import ConsentGrant, Material, Record, Role
+from materials_api.security import create_key
+from tests.pages.conftest import write_y4m
+from tests.pages.test_pages import DESKTOP, NARROW, PHONE, shot
+
+USCC = "91350100M000100Y43"
+PASSWORD = "杨浦-correct-horse-9"
+PDF = b"%PDF-1.4\n% material\n"
+
+
+@pytest.fixture
+def people(site):
+    app, base, runtime = site
+    app.state.enterprises.register(USCC, "上海杨浦示例餐饮管理有限公司")
+    accounts = app.state.accounts
+    accounts.create_user("上海杨浦示例餐饮管理有限公司", "zhang.san", "张三", Role.ENTERPRISE, USCC, password=PASSWORD)
+    accounts.create_user("杨浦区行政服务中心", "clerk01", "李窗口", Role.CLERK, password=PASSWORD)
+    accounts.create_user("杨浦区市场监管局", "inspector01", "王检查", Role.INSPECTOR, password=PASSWORD)
+    with runtime.sessions.begin() as s:
+        _, bank = create_key(s, "示例银行杨浦支行", Role.BANK)
+        _, registrar = create_key(s, "杨浦区市场监管局登记处", Role.REGISTRAR)
+    png = httpx.get(f"{base}/api/v1/enterprises/{USCC}/code.png", headers={"Authorization": f"Bearer {registrar}"}).content
+    return app, base, runtime, {"Authorization": f"Bearer {bank}"}, png
+
+
+def sign_in(browser, base, username, viewport, **context_args):
+    context = browser.new_context(viewport=viewport, **context_args)
+    page = context.new_page()
+    page.goto(base + "/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("body[data-ready]")
+    return context, page
+
+
+def count(runtime, model):
+    with runtime.sessions() as s:
+        return s.scalar(select(func.count()).select_from(model))
+
+
+def jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (90, 120, 160)).save(out, "JPEG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("viewport, label", [(PHONE, "phone"), (DESKTOP, "desktop")])
+def test_enterprise_user_deposits_confirms_sees_anchored_grants_a_bank_and_reads_its_access(browser, people,
+                                                                                          viewport, label):
+    app, base, runtime, bank, _ = people
+    context, page = sign_in(browser, base, "zhang.san", viewport)
+    assert "张三" in page.locator(".bar").inner_text()
+    # Bad input first: nothing chosen, then an empty file; Chinese messages inline, nothing stored.
+    page.click("#upload-btn")
+    assert page.locator("#file-error").inner_text() == "请选择要上传的文件"
+    assert page.get_attribute("#file", "aria-invalid") == "true"
+    page.set_input_files("#file", files=[{"name": "空.pdf", "mimeType": "application/pdf", "buffer": b""}])
+    page.click("#upload-btn")
+    assert page.locator("#file-error").inner_text() == "文件是空的，请重新选择"
+    assert count(runtime, Material) == 0
+    # Three materials: two into chosen folders, one with no folder (the system suggests one).
+    uploads = [("营业执照副本.pdf", "business_licence"), ("财务报表2025.pdf", "financial_statement"),
+               ("扫描件001.pdf", "")]
+    for i, (name, folder) in enumerate(uploads):
+        page.set_input_files("#file", files=[{"name": name, "mimeType": "application/pdf", "buffer": PDF + bytes([i])}])
+        page.select_option("#folder", folder)
+        page.click("#upload-btn")
+        page.wait_for_selector(f"#pending li:nth-child({i + 1})")
+    pending = page.locator("#pending li")
+    assert pending.count() == 3
+    assert all(name in page.locator("#pending").inner_text() for name, _ in uploads)
+    suggested = page.locator("#pending li", has_text="扫描件001")
+    assert "系统识别的分类（可更正）" in suggested.inner_text()
+    assert suggested.locator("select").input_value() == "other"  # the name says nothing: "other"
+    suggested.locator("select").select_option("lease_contract")  # the person corrects it
+    shot(page, f"people-portal-uploaded-{label}")
+    for _ in range(3):
+        page.locator("#pending [data-confirm]").first.click()
+        page.wait_for_function("document.querySelectorAll('#pending [data-confirm]').length < %d" % (3 - _))
+    assert page.locator("#materials li[data-state=confirmed]").count() == 3
+    app.state.anchorer.run_once(force=True)  # the background batcher's pass
+    page.reload()
+    page.wait_for_selector("body[data-ready]")
+    assert page.locator("#materials li[data-state=anchored]").count() == 3
+    assert page.locator("#materials a[download]").count() == 3  # proof bundles
+    proof = httpx.get(base + page.locator("#materials a[download]").first.get_attribute("href"),
+                      cookies={c["name"]: c["value"] for c in context.cookies()})
+    assert proof.status_code == 200 and proof.json()["version"] == 1
+    # The folder counts.
+    folders = page.locator("#folders").inner_text()
+    assert "全部 3" in folders and "营业执照副本 1" in folders and "租赁合同/场地证明 1" in folders
+    with runtime.sessions() as s:
+        assert s.scalar(select(Material.type_code).where(Material.title.like("扫描件%"))) == "lease_contract"
+    # Consent: bad input first (no organisation), then a grant to the bank for the licence.
+    page.click("#consent-form button[type=submit]")
+    assert page.locator("#verifier-error").inner_text() == "请填写被授权机构"
+    assert count(runtime, ConsentGrant) == 0
+    licence = page.locator("#materials li", has_text="营业执照副本").get_attribute("data-material")
+    page.fill("#verifier", "示例银行杨浦支行")
+    page.check(f"#grant-{licence}")
+    page.fill("#purpose", "开立对公账户")
+    page.fill("#until", "2099-12-31")
+    page.click("#consent-form button[type=submit]")
+    page.wait_for_selector("#grants li[data-grant]")
+    assert "示例银行杨浦支行" in page.locator("#grants").inner_text()
+    # The bank reads the licence through its API key; the enterprise sees it in its access log.
+    r = httpx.get(f"{base}/api/v1/materials/{licence}/content", headers=bank)
+    assert r.status_code == 200 and r.content == PDF + bytes([0])
+    page.reload()
+    page.wait_for_selector("body[data-ready]")
+    log = page.locator("#log").inner_text()
+    assert "示例银行杨浦支行" in log and "下载材料" in log and "允许" in log
+    # 亮码: the dynamic code is shown and refreshes itself before it expires.
+    page.click("#show-code")
+    page.wait_for_selector("#code svg")
+    assert "过期前自动刷新" in page.locator("#code-expiry").inner_text()
+    shown = scan(page.locator("#code svg").screenshot())  # what a bank's phone would read off the screen
+    assert len(shown) == 1 and "/V/1D" in shown[0].upper()
+    verdict = httpx.post(f"{base}/api/v1/verify/code", json={"code": shown[0]}).json()
+    assert verdict["status"] == "VALID" and verdict["kind"] == "dynamic"
+    shot(page, f"people-portal-{label}")
+    context.close()
+
+
+def test_clerk_finds_a_company_by_scanning_its_code_and_files_a_checked_original(browser, people):
+    app, base, runtime, _, png = people
+    write_y4m(browser.camera_file, png)
+    context, page = sign_in(browser, base, "clerk01", PHONE, permissions=["camera"])
+    page.click("#find-form button[type=submit]")
+    assert page.locator("#uscc-error").inner_text() == "请输入统一社会信用代码"
+    page.fill("#uscc", "91350100M000100Y44")
+    page.click("#find-form button[type=submit]")
+    assert "校验位" in page.locator("#uscc-error").inner_text()
+    page.click("#scan-btn")
+    page.wait_for_selector("#company-found", timeout=20000)
+    assert "上海杨浦示例餐饮管理有限公司" in page.locator("#company-found").inner_text()
+    assert page.input_value("#uscc") == USCC
+    page.set_input_files("#file", files=[{"name": "食品经营许可证.pdf", "mimeType": "application/pdf", "buffer": PDF}])
+    page.click("#file-btn")  # the originals were not checked yet
+    assert page.locator("#original-error").inner_text() == "请先核对原件，再勾选确认"
+    assert count(runtime, Material) == 0
+    page.check("#original")
+    page.click("#file-btn")
+    page.wait_for_selector("#filed li[data-material]")
+    assert "原件已核验" in page.locator("#filed").inner_text()
+    with runtime.sessions() as s:
+        assert s.scalar(select(Material.label)) == "original_checked"
+    # An application the company started: the clerk sees what is missing.
+    with runtime.sessions.begin() as s:
+        _, key = create_key(s, "上海杨浦示例餐饮管理有限公司", Role.ENTERPRISE, USCC)
+    application = httpx.post(f"{base}/api/v1/applications", headers={"Authorization": f"Bearer {key}"},
+                             json={"service_item": "bank_account_opening"}).json()
+    page.fill("#application", "12x")
+    page.click("#app-form button[type=submit]")
+    assert page.locator("#application-error").inner_text() == "请输入数字办件号"
+    page.fill("#application", str(application["id"]))
+    page.click("#app-form button[type=submit]")
+    page.wait_for_selector("#application-out li")
+    assert "缺件" in page.locator("#application-out").inner_text()
+    shot(page, "people-window-phone")
+    page.set_viewport_size(DESKTOP)
+    shot(page, "people-window-desktop")
+    context.close()
+
+
+def test_inspector_scans_sees_the_regulatory_view_and_records_an_inspection_even_offline(browser, people, tmp_path):
+    app, base, runtime, _, png = people
+    context, page = sign_in(browser, base, "inspector01", PHONE)
+    (tmp_path / "code.png").write_bytes(png)
+    page.set_input_files("#code-photo", str(tmp_path / "code.png"))
+    page.wait_for_selector("body[data-verdict]")
+    assert page.evaluate("document.body.dataset.verdict") == "VALID"
+    assert "上海杨浦示例餐饮管理有限公司" in page.locator("#verdict").inner_text()
+    assert "真实有效" in page.locator("#verdict .verdict").inner_text()
+    # Bad input: no findings; a photo that is not a picture.
+    page.select_option("#result", "rectify")
+    page.click("#send")
+    assert page.locator("#findings-error").inner_text() == "请填写检查情况"
+    page.fill("#findings", "后厨地面积水，冷藏柜温度记录缺失两天")
+    page.set_input_files("#photo", files=[{"name": "x.txt", "mimeType": "text/plain", "buffer": b"not a photo"}])
+    page.click("#send")
+    assert page.locator("#photo-error").inner_text() == "现场照片须为 JPG 或 PNG 图片"
+    assert count(runtime, Record) == 0
+    page.set_input_files("#photo", files=[{"name": "现场.jpg", "mimeType": "image/jpeg", "buffer": jpeg()}])
+    page.click("#send")
+    page.wait_for_selector("#inspect-form p.ok")
+    with runtime.sessions() as s:
+        record = s.scalar(select(Record).where(Record.kind == "inspection"))
+    assert record is not None and "冷藏柜" in record.data and "photo_sha256" in record.data
+    shot(page, "people-inspect-phone")
+    # A weak network: the verdict says what could not be checked; the inspection waits on the phone.
+    context.set_offline(True)
+    page.evaluate("delete document.body.dataset.verdict")
+    page.set_input_files("#code-photo", str(tmp_path / "code.png"))
+    page.wait_for_selector("body[data-verdict]")
+    assert page.evaluate("document.body.dataset.verdict") == "OFFLINE"
+    assert "未能检查签名" in page.locator("#verdict").inner_text()
+    page.select_option("#result", "passed")
+    page.fill("#findings", "复查：已整改")
+    page.set_input_files("#photo", files=[{"name": "复查.jpg", "mimeType": "image/jpeg", "buffer": jpeg()}])
+    page.click("#send")
+    page.wait_for_selector("#queue-note")
+    assert count(runtime, Record) == 1
+    shot(page, "people-inspect-offline-phone")
+    context.set_offline(False)
+    page.wait_for_function("!document.querySelector('#queue-note')", timeout=20000)
+    assert count(runtime, Record) == 2
+    page.set_viewport_size(DESKTOP)
+    shot(page, "people-inspect-desktop")
+    context.close()
+
+
+CONTRAST = """() => {
+  const lum = c => { const [r, g, b] = c.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number).map(v => {
+      v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const bg = el => { for (; el; el = el.parentElement) { const c = getComputedStyle(el).backgroundColor;
+      if (c && !c.startsWith('rgba(0, 0, 0, 0)') && c !== 'transparent') return c; } return 'rgb(255, 255, 255)'; };
+  const bad = [];
+  for (const el of document.querySelectorAll('body *')) {
+    if (!el.offsetParent || ![...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+    const a = lum(getComputedStyle(el).color), b = lum(bg(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) bad.push(el.tagName + ' ' + el.textContent.trim().slice(0, 20) + ' ' + ratio.toFixed(2));
+  }
+  return bad;
+}"""
+
+UNLABELLED = """() => [...document.querySelectorAll('input:not([type=hidden]),select,textarea')].filter(i =>
+  !(i.id && document.querySelector('label[for="' + i.id + '"]')) && !i.getAttribute('aria-label')).map(i => i.outerHTML)"""
+
+
+@pytest.mark.parametrize("username, path", [("zhang.san", "/portal"), ("clerk01", "/window"),
+                                            ("inspector01", "/inspect"), (None, "/login")])
+def test_pages_fit_360px_label_every_input_keep_contrast_and_work_by_keyboard(browser, people, username, path):
+    _, base, _, _, _ = people
+    if username:
+        context, page = sign_in(browser, base, username, NARROW)
+    else:
+        context = browser.new_context(viewport=NARROW)
+        page = context.new_page()
+        page.goto(base + path)
+    assert page.url.endswith(path)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    assert page.evaluate(UNLABELLED) == []
+    assert page.evaluate(CONTRAST) == []
+    # Keyboard: Tab walks only to visible controls, and reaches the page's first form field.
+    seen = []
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        seen.append(page.evaluate("document.activeElement.id || document.activeElement.tagName"))
+    first = {"/portal": "show-code", "/window": "uscc", "/inspect": "scan-btn", "/login": "username"}[path]
+    assert first in seen
+    shot(page, f"people-360{path.replace('/', '-')}")
+    context.close()
