@@ -104,6 +104,7 @@ class ChainClient:
         # remembers its own next nonce and reads the node's pending count once.
         self.nonces = nonces
         self._errors: dict[bytes, tuple[str, list[str]]] = {}
+        self._contracts: dict[tuple[str, int], Any] = {}
         self._chain_id: int | None = None
         self._chain_key: str | None = None
         self._fee_cache: tuple[float, dict] | None = None
@@ -161,8 +162,13 @@ class ChainClient:
                 self._errors[selector] = (item["name"], [i["type"] for i in item["inputs"]])
 
     def contract(self, address: str, abi: list):
-        self.register_errors(abi)
-        return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
+        """A contract object, built once per address: building one parses the whole ABI, which
+        would otherwise dominate a verification's cost."""
+        key = (Web3.to_checksum_address(address), id(abi))
+        if key not in self._contracts:
+            self.register_errors(abi)
+            self._contracts[key] = self.w3.eth.contract(address=key[0], abi=abi)
+        return self._contracts[key]
 
     def call(self, fn, block: int | str = "latest") -> Any:
         """A view call; reverts become `TransactionReverted`."""

@@ -7,6 +7,7 @@ tools produce byte-identical bytecode. Results are cached by the hash of the exa
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -54,6 +55,7 @@ def standard_input() -> dict:
     }
 
 
+@functools.cache  # once per process: reading and hashing the sources costs milliseconds per call
 def compile_all() -> dict[str, Artifact]:
     """Every contract in contracts/, by name. Raises RuntimeError with the compiler's messages."""
     return _compile_cached(json.dumps(standard_input(), sort_keys=True))

@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from eth_utils import keccak
+
 from .client import ChainClient
 from .compile import artifact
 from .errors import ChainError
@@ -73,8 +75,7 @@ def verify_material(bundle: ProofBundle, *, content_sha256: bytes | None, client
             checks.append(Check("anchor", Status.VALID, "root_anchored",
                                 f"anchored at {time.strftime('%Y-%m-%d %H:%M:%SZ', time.gmtime(anchored_at))}"
                                 f" by {anchorer}"))
-            notary = client.call(ledger.functions.NOTARY_ROLE())
-            if client.call(ledger.functions.hasRole(notary, anchorer)):
+            if client.call(ledger.functions.hasRole(NOTARY_ROLE, anchorer)):
                 checks.append(Check("issuer", Status.VALID, "notary", "the anchorer holds the notary role"))
             else:
                 checks.append(Check("issuer", Status.INVALID, "not_notary", "the anchorer no longer holds the notary role"))
@@ -99,6 +100,9 @@ def verify_material(bundle: ProofBundle, *, content_sha256: bytes | None, client
             if name not in done:
                 checks.append(Check(name, Status.ERROR, "chain_unavailable", f"could not ask the chain: {exc}"))
     return MaterialVerdict(combine(checks), checks)
+
+
+NOTARY_ROLE = keccak(text="qiyema.notary")  # the contract's constant; a test checks they agree
 
 
 class _WrongChain(Exception):

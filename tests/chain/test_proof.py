@@ -84,3 +84,19 @@ def test_the_contract_accepts_our_proofs(evm, tmp_path):
         ledger.revoke_leaf(notary, tree.root, i, leaves[i], tree.proof(i), "test")
         assert ledger.is_revoked(tree.root, i)
     assert not ledger.is_revoked(tree.root, 1)
+
+
+def test_the_verifiers_notary_role_is_the_contracts(evm):
+    from chain.compile import artifact
+    from chain.deploy import deploy
+    from chain.keys import load_or_create
+    from chain.material_verify import NOTARY_ROLE
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        governor = load_or_create(Path(tmp) / "g.eth")
+        evm.fund(governor.address, 10**20)
+        record, _ = deploy(evm, governor, Path(tmp))
+        contract = evm.contract(record.address, artifact().abi)
+        assert evm.call(contract.functions.NOTARY_ROLE()) == NOTARY_ROLE
