@@ -117,8 +117,15 @@ class ChainClient:
             url,
             request_kwargs={"timeout": request_timeout},
             exception_retry_configuration=None,  # retries are ours, so they are typed and counted
+            # eth_chainId and other constants asked once: web3's validation asks for the chain id
+            # before every call, which doubled the round trips of a verification.
+            cache_allowed_requests=True,
         )
         w3 = Web3(provider)
+        # Transactions are built, estimated and signed here; web3's own layers for that (and ENS)
+        # would only add round trips and per-call work to every read.
+        for name in ("gas_price_strategy", "ens_name_to_address", "validation", "gas_estimate"):
+            w3.middleware_onion.remove(name)
         # Proof-of-authority chains (Clique, QBFT) carry seals in extraData beyond 32 bytes.
         w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
         return cls(w3, **kw)

@@ -147,6 +147,9 @@
         ${m.label === 'original_checked' ? ' · 原件已核验' : ''} · 被复用 ${m.reuse_count} 次</span>
         <br>${m.anchored ? `<a href="/api/v1/materials/${m.id}/proof" download="proof-${m.id}.json">下载存证凭证</a> · ` : ''}
         <button type="button" class="small secondary" data-reuses="${m.id}">谁使用过</button>
+        ${['confirmed', 'anchored', 'expired'].includes(m.state) ? `<label for="ver-${m.id}" class="button small secondary"
+          style="display:inline-block;font-weight:400;margin:0">上传新版本</label>
+          <input type="file" id="ver-${m.id}" class="sr-only" data-version="${m.id}" accept="application/pdf,image/*,.doc,.docx,.xls,.xlsx">` : ''}
         <div id="reuses-${m.id}" aria-live="polite"></div></li>`).join('')
       : '<li class="note">还没有材料</li>';
     const consentable = items.filter(m => m.state === 'anchored');
@@ -154,6 +157,19 @@
       `<label class="check" for="grant-${m.id}"><input type="checkbox" id="grant-${m.id}" value="${m.id}">${esc(m.title)}</label>`).join('')
       : '<p class="note" id="no-consentable">材料上链存证后才能授权</p>');
   }
+  $('#materials').addEventListener('change', async e => {
+    const id = e.target.dataset.version; if (!id) return;
+    const file = e.target.files[0]; if (!file) return;
+    const li = e.target.closest('li'); clearErrors(li);
+    if (file.size === 0) return fieldError(e.target, '文件是空的，请重新选择');
+    const data = new FormData(); data.append('file', file, file.name);
+    try {
+      const r = await upload(`/api/v1/materials/${id}/versions`, data, () => {});
+      if (!r.ok) return fieldError(e.target, message(r.data, r.status));
+      await refresh();
+      formMessage($('#upload-form'), '新版本已上传：' + r.data.title + '（第 ' + r.data.version + ' 版），请在下方确认', true);
+    } catch (err) { fieldError(e.target, err.message); }
+  });
   $('#folders').addEventListener('click', e => { if (e.target.dataset.folder !== undefined) { shownFolder = e.target.dataset.folder; renderBank(); } });
   $('#materials').addEventListener('click', async e => {
     const id = e.target.dataset.reuses; if (!id) return;

@@ -342,3 +342,40 @@ def test_postgres_restart_the_instances_reconnect(cluster):
     wait_anchored(c, [material_id], timeout=60)
     assert verify(c, "b", material_id, content)["status"] == "VALID"
     wait_until(lambda: leader(c) is not None, LEASE_TTL * 3, "no instance took the lease back")
+
+
+def test_signers_are_added_and_removed_by_cliques_vote_and_the_chain_goes_on(cluster):
+    c = cluster
+    before = c.net.signers()
+    added = c.net.add_signer()
+    assert added.address in c.net.signers() and len(c.net.signers()) == len(before) + 1
+    c.net.remove_signer("signer-1")
+    after = c.net.signers()
+    assert c.net.spec().node("signer-1").address not in after and len(after) == len(before)
+    assert c.net.pid("signer-1") is None
+    content = PDF + b"after the signer set changed"
+    material_id = upload_and_confirm(c, "a", content)
+    wait_anchored(c, [material_id], timeout=60)
+    assert verify(c, "b", material_id, content)["status"] == "VALID"
+
+
+def test_the_network_command_line(tmp_path):
+    """`qiyema network up/status/down` as an operator runs them, on a one-signer network."""
+    env = {**os.environ, "QIYEMA_HOME": str(tmp_path / "home")}
+    base = str(free_port_block())
+    try:
+        up = run(env, "network", "up", "--signers", "1", "--base-port", base, timeout=300)
+        assert "created a 1-signer Clique network" in up.stdout and "QIYEMA_CHAIN_RPC_URL=" in up.stdout
+        rpc = up.stdout.split("QIYEMA_CHAIN_RPC_URL=")[1].split()[0]
+        status = run(env, "network", "status").stdout
+        assert "signer-1" in status and "rpc-1" in status and "signers (1)" in status
+        # The service's own accounts were funded in the genesis block.
+        client = ChainClient.from_url(rpc)
+        governor = chain_accounts(Settings(home=tmp_path / "home"))["governor"]
+        assert client.balance(governor.address) > 0
+        bad = run(env, "network", "remove-signer", "rpc-1", check=False)
+        assert bad.returncode == 3 and "not a current signer" in bad.stderr
+    finally:
+        down = run(env, "network", "down")
+    assert "signer-1" in down.stdout
+    assert "nothing was running" in run(env, "network", "down").stdout

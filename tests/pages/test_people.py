@@ -104,6 +104,15 @@ def test_enterprise_user_deposits_confirms_sees_anchored_grants_a_bank_and_reads
     assert "全部 3" in folders and "营业执照副本 1" in folders and "租赁合同/场地证明 1" in folders
     with runtime.sessions() as s:
         assert s.scalar(select(Material.type_code).where(Material.title.like("扫描件%"))) == "lease_contract"
+    # A new version of the financial statement: confirmed, it supersedes the first.
+    statement = page.locator("#materials li", has_text="财务报表2025").get_attribute("data-material")
+    page.set_input_files(f"#ver-{statement}", files=[{"name": "财务报表2025-修订.pdf", "mimeType": "application/pdf",
+                                                     "buffer": PDF + b"revised"}])
+    page.wait_for_selector("#pending [data-confirm]")
+    assert "第 2 版" in page.locator("#upload-form p.ok").inner_text()
+    page.locator("#pending [data-confirm]").click()
+    page.wait_for_selector(f"#materials li[data-material='{statement}'][data-state=superseded]")
+    assert "第 2 版" in page.locator("#materials li", has_text="财务报表2025-修订").inner_text()
     # Consent: bad input first (no organisation), then a grant to the bank for the licence.
     page.click("#consent-form button[type=submit]")
     assert page.locator("#verifier-error").inner_text() == "请填写被授权机构"
