@@ -261,7 +261,9 @@ class GethNetwork:
         ]
         if node.role == "signer":
             # IPC only: the unlocked sealing key is reachable by nothing but this machine's user.
-            cmd += ["--mine", "--miner.etherbase", node.address, "--unlock", node.address,
+            # Sealing starts later (miner_start), once the node has caught up with its peers: signers
+            # sealing side by side from a stale head fork the chain, and Clique can stall there.
+            cmd += ["--miner.etherbase", node.address, "--unlock", node.address,
                     "--password", str(datadir / "password")]
         else:
             cmd += ["--http", "--http.addr", "127.0.0.1", "--http.port", str(node.http_port),
@@ -284,14 +286,44 @@ class GethNetwork:
         log.close()
         (datadir / "geth.pid").write_text(str(proc.pid))
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while not self._answers(node):
             if proc.poll() is not None:
                 raise NetworkError(f"geth {name} exited with {proc.returncode}; see {datadir / 'geth.log'}")
-            if self._answers(node):
-                return True
+            if time.monotonic() > deadline:
+                self.stop_node(name)
+                raise NetworkError(f"geth {name} did not answer within {timeout:.0f}s; see {datadir / 'geth.log'}")
             time.sleep(0.1)
-        self.stop_node(name)
-        raise NetworkError(f"geth {name} did not answer within {timeout:.0f}s; see {datadir / 'geth.log'}")
+        if node.role == "signer":
+            self._catch_up(spec, node, deadline)
+            self._wait_unlocked(node, deadline)
+            self._call(node, "miner_start", [])
+        return True
+
+    def _wait_unlocked(self, node: NodeSpec, deadline: float) -> None:
+        """geth unlocks the sealing key a moment after it answers; sealing before that fails
+        and is not retried until new work arrives."""
+        while time.monotonic() < deadline:
+            try:
+                wallets = self._call(node, "personal_listWallets", []) or []
+            except NetworkError:
+                time.sleep(2)  # no personal API: give the unlock its usual second
+                return
+            if any(w.get("status") == "Unlocked" for w in wallets):
+                return
+            time.sleep(0.1)
+        raise NetworkError(f"geth {node.name} did not unlock its sealing key; see its geth.log")
+
+    def _catch_up(self, spec: NetworkSpec, node: NodeSpec, deadline: float) -> None:
+        """Wait until the node has a peer and the highest head among the running nodes."""
+        others = [n for n in spec.nodes if n.name != node.name and not n.retired and self.pid(n.name)]
+        if not others:
+            return
+        while time.monotonic() < deadline:
+            target = max((self._head(n) or 0) for n in others)
+            if (self._peer_count(node) or 0) >= 1 and (self._head(node) or 0) >= target:
+                return
+            time.sleep(0.2)
+        raise NetworkError(f"geth {node.name} did not catch up with its peers; see its geth.log")
 
     def stop_node(self, name: str) -> bool:
         pid = self.pid(name)
@@ -307,7 +339,8 @@ class GethNetwork:
         """Start every node and wait until they are peered and blocks are being sealed."""
         spec = self.spec()
         live = [n for n in spec.nodes if not n.retired]
-        for n in live:
+        # RPC nodes first, then signers one by one, each sealing only once it has caught up.
+        for n in sorted(live, key=lambda n: n.role == "signer"):
             self.start_node(n.name)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
