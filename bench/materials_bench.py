@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import hashlib
 import os
 import secrets
@@ -154,7 +153,6 @@ def _enterprise_key(home: Path, port: int) -> str:
 
 def bench_uploads(n: int, clients: int, size: int, procs: int, workers: int = 1) -> None:
     """Uploads per second of `size`-byte files through the API, from a separate client process."""
-    import httpx
 
     with tempfile.TemporaryDirectory() as tmp:
         home, port = Path(tmp) / "home", free_port()
@@ -221,7 +219,6 @@ end
 def bench_uploads_wrk(seconds: int, connections: int, size: int, workers: int) -> None:
     """Uploads per second with wrk as the load generator (C, one process), so the measurement is
     the server's, not a Python client's: each request carries different bytes."""
-    import httpx
     import re
     import shutil
 

@@ -23,7 +23,6 @@ from web3.middleware import ExtraDataToPOAMiddleware
 from web3.exceptions import (
     ContractCustomError,
     ContractLogicError,
-    TimeExhausted,
     TransactionNotFound,
     Web3RPCError,
 )

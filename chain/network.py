@@ -19,7 +19,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -29,6 +28,8 @@ import requests
 from eth_account import Account
 from eth_keys import keys as eth_keys
 from web3 import Web3
+
+from .node import pid_alive, stop_pid
 
 GETH_VERSION = "1.13.15"
 INSTALL_HINT = "run scripts/install-geth (builds geth v1.13.15 with `go install`)"
@@ -77,35 +78,6 @@ def free_port_block() -> int:
                 s.close()
         return base
     raise NetworkError("no free block of ports on 127.0.0.1")
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of ours still "exists": reap it
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        return True
-
-
-def stop_pid(pid: int, timeout: float = 20.0) -> None:
-    """SIGTERM (a clean shutdown writes the node's state), SIGKILL after `timeout`."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and pid_alive(pid):
-        time.sleep(0.05)
-    if pid_alive(pid):
-        os.kill(pid, signal.SIGKILL)
-        while pid_alive(pid):
-            time.sleep(0.05)
 
 
 @dataclass

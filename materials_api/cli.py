@@ -512,7 +512,7 @@ def material_verify(file: Path, proof_file: Path, rpc: str | None, as_json: bool
 
     from chain.client import ChainClient
     from chain.material_verify import sha256_of, verify_material
-    from chain.proof import ProofBundle, ProofError
+    from chain.proof import ProofBundle
 
     if not file.is_file():
         _fail(f"{file}: no such file", 2)

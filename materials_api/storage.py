@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import BinaryIO, Iterator, Protocol
+from typing import Iterator, Protocol
 
 CHUNK = 1 << 20
 _ACCOUNT = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")

@@ -6,7 +6,6 @@ client retrying: each step is idempotent, so it finishes the work."""
 
 from __future__ import annotations
 
-import io
 import sys
 from pathlib import Path
 

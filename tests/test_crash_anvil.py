@@ -7,14 +7,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from chain.node import AnvilNode
 from materials_api.config import Settings
 from materials_api.models import AnchorBatch, Material
 from materials_api.runtime import Runtime
 from materials_api.services.anchoring import Anchorer
-from materials_api.services.materials import MaterialService, account_of
+from materials_api.services.materials import MaterialService
 from materials_api.catalogue import Catalogue
 from tests.conftest import free_port
 

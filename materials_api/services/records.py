@@ -28,7 +28,7 @@ from codes.uscc import chain_key
 
 from ..config import Settings
 from ..models import ChainState, Enterprise, IssuerAccount, Record
-from ..record_kinds import CATEGORIES, KINDS, ROLE_CATEGORY
+from ..record_kinds import KINDS, ROLE_CATEGORY
 from ..runtime import FUNDING_WEI, ChainContext
 from ..security import Principal
 from . import ServiceError

@@ -2,7 +2,6 @@
 
 import io
 import re
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 

@@ -1,18 +1,16 @@
 """The material bank end to end, on the local store and on a real MinIO server."""
 
 import hashlib
-import io
 import json
 import time
 import uuid
 
 import pytest
 from sqlalchemy import func, select
-from web3 import Web3
 
 from chain.material_verify import verify_material
 from chain.proof import ProofBundle
-from materials_api.models import AnchorBatch, Material
+from materials_api.models import Material
 
 USCC = "91350100M000100Y43"
 OTHER = "91110000600037341L"
@@ -267,7 +265,7 @@ def test_same_bytes_twice_are_stored_once_per_account(bank, keys, runtime):
     c = upload(bank, keys["other"], name="租赁合同.pdf").json()
     assert a["id"] == b["id"] and a["sha256"] == c["sha256"] and c["id"] != a["id"]
     store = runtime.storage
-    assert store.exists(f"e1", a["sha256"]) and store.exists(f"e2", a["sha256"])
+    assert store.exists("e1", a["sha256"]) and store.exists("e2", a["sha256"])
     if runtime.settings.storage == "local":
         assert len([p for p in (runtime.settings.objects_dir / "e1").rglob("*") if p.is_file()]) == 1
 

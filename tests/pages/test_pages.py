@@ -1,13 +1,11 @@
 """The verification and scan pages in headless Chromium, on a phone-sized and a desktop viewport.
 Screenshots land in test-output/pages/ to be looked at."""
 
-import io
 
 import httpx
 import pytest
 from PIL import Image
 
-from codes import render
 from materials_api.models import Role
 from materials_api.security import create_key
 from tests.codes.test_render_scan import photo

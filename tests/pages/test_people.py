@@ -112,7 +112,7 @@ def test_enterprise_user_deposits_confirms_sees_anchored_grants_a_bank_and_reads
     assert "第 2 版" in page.locator("#upload-form p.ok").inner_text()
     page.locator("#pending [data-confirm]").click()
     page.wait_for_selector(f"#materials li[data-material='{statement}'][data-state=superseded]")
-    assert "第 2 版" in page.locator("#materials li", has_text="财务报表2025-修订").inner_text()
+    assert page.locator("#materials li[data-state=confirmed]", has_text="第 2 版").count() == 1
     # Consent: bad input first (no organisation), then a grant to the bank for the licence.
     page.click("#consent-form button[type=submit]")
     assert page.locator("#verifier-error").inner_text() == "请填写被授权机构"

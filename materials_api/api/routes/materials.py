@@ -11,11 +11,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy import bindparam, select
 
 from chain.proof import ProofBundle, ProofError
-from codes.uscc import UsccError, validate
+from codes.uscc import validate
 
 from ...models import Enterprise, Material, Role
 from ...security import Principal
-from ...services.materials import MaterialError
 from ..deps import ConsentDep, MaterialsDep, RuntimeDep, require, require_or_anonymous
 from ..errors import ApiError
 from ..upload import receive_upload

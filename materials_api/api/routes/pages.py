@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from html import escape
-from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse

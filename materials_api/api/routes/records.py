@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from datetime import date, datetime, time as dtime, timezone
 from typing import Annotated, Literal
 
@@ -14,7 +13,6 @@ from pydantic import BaseModel, Field
 from ...models import ChainState, Enterprise, Role
 from ...record_kinds import CATEGORIES, KINDS
 from ...security import Principal
-from ...services.records import category_of
 from ...services.views import audience, record_item
 from ...sniff import sniff
 from ..upload import receive_upload
