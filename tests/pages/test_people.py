@@ -3,6 +3,7 @@ an enterprise user, a clerk at the service window, an inspector on the street. S
 in test-output/pages/people-*.png."""
 
 import io
+from datetime import date, timedelta
 
 import httpx
 import pytest
@@ -75,10 +76,20 @@ def test_enterprise_user_deposits_confirms_sees_anchored_grants_a_bank_and_reads
     uploads = [("营业执照副本.pdf", "business_licence"), ("财务报表2025.pdf", "financial_statement"),
                ("扫描件001.pdf", "")]
     for i, (name, folder) in enumerate(uploads):
-        page.set_input_files("#file", files=[{"name": name, "mimeType": "application/pdf", "buffer": PDF + bytes([i])}])
+        if i == 0:  # dragged from the desktop onto the drop zone
+            page.evaluate("""([name, bytes]) => {
+                const dt = new DataTransfer();
+                dt.items.add(new File([new Uint8Array(bytes)], name, {type: 'application/pdf'}));
+                document.querySelector('#drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true}));
+            }""", [name, list(PDF + bytes([i]))])
+            assert page.locator("#drop").inner_text() == "已选择：" + name
+        else:
+            page.set_input_files("#file", files=[{"name": name, "mimeType": "application/pdf", "buffer": PDF + bytes([i])}])
         page.select_option("#folder", folder)
+        if i == 1:  # a statement valid for another 20 days: the bank reminds before it expires
+            page.fill("#valid-until", (date.today() + timedelta(days=20)).isoformat())
         page.click("#upload-btn")
-        page.wait_for_selector(f"#pending li:nth-child({i + 1})")
+        page.wait_for_function(f"document.querySelectorAll('#pending li[data-material]').length === {i + 1}")
     pending = page.locator("#pending li")
     assert pending.count() == 3
     assert all(name in page.locator("#pending").inner_text() for name, _ in uploads)
@@ -100,6 +111,7 @@ def test_enterprise_user_deposits_confirms_sees_anchored_grants_a_bank_and_reads
                       cookies={c["name"]: c["value"] for c in context.cookies()})
     assert proof.status_code == 200 and proof.json()["version"] == 1
     # The folder counts.
+    assert "天后到期，请及时更新" in page.locator("#materials li", has_text="财务报表2025").inner_text()
     folders = page.locator("#folders").inner_text()
     assert "全部 3" in folders and "营业执照副本 1" in folders and "租赁合同/场地证明 1" in folders
     with runtime.sessions() as s:
@@ -132,6 +144,10 @@ def test_enterprise_user_deposits_confirms_sees_anchored_grants_a_bank_and_reads
     page.wait_for_selector("body[data-ready]")
     log = page.locator("#log").inner_text()
     assert "示例银行杨浦支行" in log and "下载材料" in log and "允许" in log
+    # Revoking the grant: the bank's next read is refused, and that is logged too.
+    page.click("#grants [data-revoke]")
+    page.wait_for_selector("#grants .s-revoked")
+    assert httpx.get(f"{base}/api/v1/materials/{licence}/content", headers=bank).status_code == 403
     # 亮码: the dynamic code is shown and refreshes itself before it expires.
     page.click("#show-code")
     page.wait_for_selector("#code svg")
