@@ -225,6 +225,9 @@ def test_inspector_scans_sees_the_regulatory_view_and_records_an_inspection_even
     with runtime.sessions() as s:
         record = s.scalar(select(Record).where(Record.kind == "inspection"))
     assert record is not None and "冷藏柜" in record.data and "photo_sha256" in record.data
+    cookies = {c["name"]: c["value"] for c in context.cookies()}
+    photo = httpx.get(f"{base}/api/v1/inspections/{record.id}/photo", cookies=cookies)
+    assert photo.status_code == 200 and photo.content == jpeg() and photo.headers["content-type"] == "image/jpeg"
     shot(page, "people-inspect-phone")
     # A weak network: the verdict says what could not be checked; the inspection waits on the phone.
     context.set_offline(True)

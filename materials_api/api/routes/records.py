@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from ...models import ChainState, Enterprise, Role
@@ -204,3 +204,19 @@ async def record_inspection(request: Request, runtime: RuntimeDep, records: Reco
                                      title="现场检查记录", data=data, valid_from=None, valid_until=None)
     item = _record_public(record, runtime, records, enterprise.uscc)
     return JSONResponse(item, status_code=201 if record.chain_state == ChainState.CONFIRMED.value else 202)
+
+
+@router.get("/inspections/{record_id}/photo", summary="An inspection's photo (inspectors; the inspected enterprise)")
+def inspection_photo(record_id: int, runtime: RuntimeDep, records: RecordsDep,
+                     principal: Annotated[Principal, Depends(require(Role.INSPECTOR, Role.ENTERPRISE))]):
+    import json
+
+    record = records.get(record_id)
+    with runtime.sessions() as s:
+        enterprise = s.get(Enterprise, record.enterprise_id)
+    if record.kind != "inspection" or (principal.role is Role.ENTERPRISE and enterprise.uscc != principal.scope):
+        raise ApiError(404, "record_not_found", f"no inspection {record_id}")
+    data = json.loads(record.data)
+    # The bytes are named by their hash, which the anchored record carries: what is served is
+    # exactly what was witnessed.
+    return StreamingResponse(runtime.storage.open("inspections", data["photo_sha256"]), media_type=data["photo_type"])
