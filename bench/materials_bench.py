@@ -13,7 +13,6 @@ import argparse
 import hashlib
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.chain_bench import free_port, setup
+from tests.processes import run, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,36 +118,27 @@ def bench_anchoring(n: int, batch: int) -> None:
             runtime.close()
 
 
+def bench_env(home: Path, extra: dict | None = None) -> dict:
+    """This shell's environment without its QIYEMA_ settings, pointed at a benchmark's home."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("QIYEMA_")}, "QIYEMA_HOME": str(home),
+            **(extra or {})}
+
+
 def _server(home: Path, port: int, extra_env: dict | None = None, workers: int = 1) -> subprocess.Popen:
-    import httpx
-
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("QIYEMA_")}, "QIYEMA_HOME": str(home),
-           "QIYEMA_NODE_PORT": str(free_port()), **(extra_env or {})}
-    subprocess.run([sys.executable, "-m", "materials_api.cli", "init"], env=env, check=True, capture_output=True)
-    proc = subprocess.Popen([sys.executable, "-m", "materials_api.cli", "serve", "--port", str(port),
-                             "--workers", str(workers)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(300):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not start")
+    """`qiyema init` and `qiyema serve` on a fresh home with its own managed node."""
+    env = bench_env(home, {"QIYEMA_NODE_PORT": str(free_port()), **(extra_env or {})})
+    run(env, "init")
+    return start_server(env, port, "--workers", str(workers), log=home / "serve.log")
 
 
-def _enterprise_key(home: Path, port: int) -> str:
+def enterprise_key(env: dict, port: int) -> str:
     """Register the benchmark's enterprise through the running server; return its API key."""
     import httpx
 
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("QIYEMA_")}, "QIYEMA_HOME": str(home)}
-    make = lambda *a: subprocess.run([sys.executable, "-m", "materials_api.cli", "keys", "create", *a], env=env,  # noqa: E731
-                                     check=True, capture_output=True, text=True).stdout.strip()
+    make = lambda *a: run(env, "keys", "create", *a).stdout.strip()  # noqa: E731
     registrar = make("--org", "登记机关", "--role", "registrar")
     httpx.post(f"http://127.0.0.1:{port}/api/v1/enterprises", headers={"Authorization": f"Bearer {registrar}"},
-               json={"uscc": "91350100M000100Y43", "name": "示例公司"}, timeout=30).raise_for_status()
+               json={"uscc": "91350100M000100Y43", "name": "示例公司"}, timeout=60).raise_for_status()
     return make("--org", "示例公司", "--role", "enterprise", "--scope", "91350100M000100Y43")
 
 
@@ -158,7 +149,7 @@ def bench_uploads(n: int, clients: int, size: int, procs: int, workers: int = 1)
         home, port = Path(tmp) / "home", free_port()
         server = _server(home, port, workers=workers)
         try:
-            enterprise = _enterprise_key(home, port)
+            enterprise = enterprise_key(bench_env(home), port)
             # Clients in several processes, so the load generator is not held back by one GIL.
             script = f"""
 import httpx, os, sys, time, concurrent.futures
@@ -190,8 +181,7 @@ print(time.time())
                   f"{elapsed:.2f} s, "
                   f"{n / elapsed:,.0f} uploads/s (embedded store, SQLite, {workers} server worker(s))")
         finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=60)
+            stop_server(server)
 
 
 _UPLOAD_LUA = r"""
@@ -228,7 +218,7 @@ def bench_uploads_wrk(seconds: int, connections: int, size: int, workers: int) -
         home, port = Path(tmp) / "home", free_port()
         server = _server(home, port, workers=workers)
         try:
-            enterprise = _enterprise_key(home, port)
+            enterprise = enterprise_key(bench_env(home), port)
             lua = Path(tmp) / "upload.lua"
             lua.write_text(_UPLOAD_LUA.replace("SIZE", str(size - 64)).replace("KEY", enterprise))
             out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(lua),
@@ -242,8 +232,7 @@ def bench_uploads_wrk(seconds: int, connections: int, size: int, workers: int) -
             print(f"wrk, {connections} connections, {size // 1000} KB uploads, {workers} worker(s): {rps:,.0f} uploads/s, "
                   f"median {lat.get('50')}, p99 {lat.get('99')}, non-2xx {int(bad.group(1)) if bad else 0}")
         finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=60)
+            stop_server(server)
 
 
 def bench_hashing(size_mb: int) -> None:
@@ -286,7 +275,7 @@ def bench_upload_memory(size_mb: int) -> None:
         home, port = Path(tmp) / "home", free_port()
         server = _server(home, port, {"QIYEMA_MAX_UPLOAD_BYTES": str((size_mb + 1) << 20)})
         try:
-            enterprise = _enterprise_key(home, port)
+            enterprise = enterprise_key(bench_env(home), port)
             before = _rss(server.pid)
             boundary = "benchboundary"
             head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.pdf\"\r\n"
@@ -310,8 +299,7 @@ def bench_upload_memory(size_mb: int) -> None:
             print(f"one {size_mb} MB upload: {elapsed:.1f} s ({size_mb / elapsed:,.0f} MB/s); server RSS before "
                   f"{before / 1024:,.0f} MB, peak {peak / 1024:,.0f} MB")
         finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=60)
+            stop_server(server)
 
 
 def _status_kb(pid: int, field: str) -> int:

@@ -21,7 +21,6 @@ import os
 import re
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,13 +28,13 @@ from pathlib import Path
 import httpx
 
 from bench.chain_bench import free_port
-from bench.materials_bench import time_anchoring
+from bench.materials_bench import enterprise_key, time_anchoring
 from chain.network import GethNetwork, free_port_block
 from materials_api.config import Settings
 from materials_api.runtime import Runtime, chain_accounts
+from tests.processes import run, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "materials_api.cli"]
 
 
 def network(tmp: Path, period: int, home: Path) -> tuple[GethNetwork, str]:
@@ -63,34 +62,6 @@ def bench_anchoring(periods: list[int], n: int) -> None:
                 net.down()
 
 
-def _serve(env: dict, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(CLI + ["serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    for _ in range(450):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not start")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    proc.wait(timeout=60)
-
-
-def _keys(env: dict, port: int) -> str:
-    make = lambda *a: subprocess.run(CLI + ["keys", "create", *a], env=env, check=True, capture_output=True,  # noqa: E731
-                                     text=True).stdout.strip()
-    registrar = make("--org", "登记机关", "--role", "registrar")
-    httpx.post(f"http://127.0.0.1:{port}/api/v1/enterprises", headers={"Authorization": f"Bearer {registrar}"},
-               json={"uscc": "91350100M000100Y43", "name": "示例公司"}, timeout=60).raise_for_status()
-    return "Bearer " + make("--org", "示例公司", "--role", "enterprise", "--scope", "91350100M000100Y43")
-
-
 def _upload_confirm(c: httpx.Client, key: str, body: bytes) -> tuple[int, float]:
     m = c.post("/api/v1/materials", headers={"Authorization": key},
                files={"file": ("营业执照.pdf", body, "application/pdf")}).json()
@@ -108,10 +79,10 @@ def bench_time_to_proof(periods: list[int], samples: int) -> None:
             env = {**{k: v for k, v in os.environ.items() if not k.startswith("QIYEMA_")}, "QIYEMA_HOME": str(home),
                    "QIYEMA_CHAIN_RPC_URL": rpc, "QIYEMA_CONFIRMATIONS": "2"}
             try:
-                subprocess.run(CLI + ["init"], env=env, check=True, capture_output=True)
-                server = _serve(env, port)
+                run(env, "init")
+                server = start_server(env, port, log=home / "serve.log")
                 try:
-                    key = _keys(env, port)
+                    key = "Bearer " + enterprise_key(env, port)
                     c = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
                     times = []
                     for i in range(samples):
@@ -124,7 +95,7 @@ def bench_time_to_proof(periods: list[int], samples: int) -> None:
                     print(f"period {period} s: time to proof over {samples} materials: median "
                           f"{statistics.median(times):.1f} s, min {times[0]:.1f} s, max {times[-1]:.1f} s")
                 finally:
-                    _stop(server)
+                    stop_server(server)
             finally:
                 net.down()
 
@@ -158,14 +129,14 @@ def bench_verify(seconds: int, connections: int) -> None:
                     "QIYEMA_CHAIN_RPC_URL": rpc, "QIYEMA_CONFIRMATIONS": "2", "QIYEMA_DATABASE_URL": pg_url,
                     "QIYEMA_CHAIN_MAX_HEAD_AGE": "30"}
             env_a = {**base, "QIYEMA_HOME": str(home_a)}
-            subprocess.run(CLI + ["init"], env=env_a, check=True, capture_output=True)
+            run(env_a, "init")
             import shutil
 
             for d in ("keys", "deployments"):
                 shutil.copytree(home_a / d, home_b / d)
             ports = [free_port(), free_port()]
-            servers.append(_serve(env_a, ports[0]))
-            key = _keys(env_a, ports[0])
+            servers.append(start_server(env_a, ports[0], log=home_a / "serve.log"))
+            key = "Bearer " + enterprise_key(env_a, ports[0])
             c = httpx.Client(base_url=f"http://127.0.0.1:{ports[0]}", timeout=60)
             content = b"%PDF-1.4\n" + os.urandom(256)
             material_id, _ = _upload_confirm(c, key, content)
@@ -179,7 +150,7 @@ def bench_verify(seconds: int, connections: int) -> None:
                                            connections, tmp, "one").communicate()[0])
             print(f"one instance:  {rps:,.0f} verifications/s, p50 {lat.get('50')}, p99 {lat.get('99')}, "
                   f"non-2xx {errors}")
-            servers.append(_serve({**base, "QIYEMA_HOME": str(home_b)}, ports[1]))
+            servers.append(start_server({**base, "QIYEMA_HOME": str(home_b)}, ports[1], log=home_b / "serve.log"))
             runs = [_wrk(f"http://127.0.0.1:{p}/api/v1/verify/material", body, seconds, connections // 2, tmp, f"i{p}")
                     for p in ports]
             results = [_parse(r.communicate()[0]) for r in runs]
@@ -188,7 +159,7 @@ def bench_verify(seconds: int, connections: int) -> None:
                   f"p99 {[r[1].get('99') for r in results]}, non-2xx {sum(r[2] for r in results)}")
         finally:
             for s in servers:
-                _stop(s)
+                stop_server(s)
             net.down()
             subprocess.run([str(ROOT / "scripts" / "postgres"), "stop"], env=pg_env, capture_output=True)
 

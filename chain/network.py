@@ -385,8 +385,9 @@ class GethNetwork:
 
     def _vote(self, spec: NetworkSpec, address: str, authorize: bool, timeout: float,
               exclude: str | None = None) -> None:
+        current = self.signers()
         voters = [n for n in spec.nodes if n.role == "signer" and not n.retired and n.name != exclude
-                  and n.address in self.signers()]
+                  and n.address in current]
         if not all(self.pid(v.name) for v in voters):
             down = [v.name for v in voters if not self.pid(v.name)]
             raise NetworkError(f"every signer must be running to vote; down: {', '.join(down)}")

@@ -45,14 +45,17 @@ class DatabaseNonceStore:
     @contextlib.contextmanager
     def reserve(self, chain: str, address: str):
         key = (ChainNonce.address == address, ChainNonce.chain == chain)
+        lock = update(ChainNonce).where(*key).values(updated_at=ChainNonce.updated_at)
         with self.sessions() as s:
-            try:
-                s.add(ChainNonce(address=address, chain=chain, next_nonce=0, updated_at=0.0))
-                s.commit()
-            except IntegrityError:
-                s.rollback()
             # A write first: the row lock on PostgreSQL, the database write lock on SQLite.
-            s.execute(update(ChainNonce).where(*key).values(updated_at=ChainNonce.updated_at))
+            if s.execute(lock).rowcount == 0:  # the account's first transaction on this chain
+                s.rollback()
+                try:
+                    s.add(ChainNonce(address=address, chain=chain, next_nonce=0, updated_at=0.0))
+                    s.commit()
+                except IntegrityError:  # another instance made the row meanwhile
+                    s.rollback()
+                s.execute(lock)
             row = s.execute(select(ChainNonce.next_nonce, ChainNonce.updated_at).where(*key)).one()
             fresh = time.time() - row.updated_at < self.memory
             slot = _DatabaseSlot(row.next_nonce if fresh else None)

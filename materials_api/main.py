@@ -132,7 +132,6 @@ def create_app(runtime: Runtime, *, reconcile: bool = True, close_runtime: bool 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         background = services.start_background(runtime) if reconcile else None
-        app.state.background = background
         yield
         if background is not None:
             background.stop()

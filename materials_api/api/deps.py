@@ -106,9 +106,12 @@ def require_or_anonymous(*roles: Role):
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         session: Annotated[Session, Depends(get_session)],
     ) -> Principal | None:
-        if credentials is None and session_principal(request) is None:
-            return None
-        principal = get_principal(request, credentials, session)
+        if credentials is None:
+            principal = session_principal(request)
+            if principal is None:
+                return None
+        else:
+            principal = get_principal(request, credentials, session)
         if principal.role not in allowed:
             raise ApiError(403, "role_forbidden", f"role {principal.role.value} may not do this")
         return principal

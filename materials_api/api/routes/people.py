@@ -20,7 +20,7 @@ from chain.compile import NODE_MODULES
 from ...models import Role
 from ...services.accounts import AccountError
 from ...services.oidc import OidcClient, OidcError
-from ..deps import SESSION_COOKIE, AccountsDep, RuntimeDep
+from ..deps import SESSION_COOKIE, AccountsDep
 from ..errors import ApiError
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -178,7 +178,7 @@ def oidc_callback(request: Request, accounts: AccountsDep, code: str | None = No
 
 # --- the pages -----------------------------------------------------------------------------------
 def _page_for(path: str):
-    def handler(request: Request, accounts: AccountsDep, runtime: RuntimeDep):
+    def handler(request: Request, accounts: AccountsDep):
         secret = request.cookies.get(SESSION_COOKIE)
         found = accounts.session(secret) if secret else None
         if found is None:
