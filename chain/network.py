@@ -58,13 +58,16 @@ def geth_binary() -> Path:
 
 
 def free_port_block() -> int:
-    """A base port whose p2p (+0..9), authrpc (+100..109) and HTTP (+200..209) ports are free."""
+    """A base port whose p2p (+0..9), authrpc (+100..109) and HTTP (+200..209) ports are free.
+    Chosen below Linux's ephemeral range (32768–60999), so ports the system hands out later to
+    other processes (port 0 binds, outgoing connections) cannot take one of ours meanwhile: a
+    signer added minutes later still finds its ports free."""
     import random
     import socket
 
     rng = random.Random()
     for _ in range(200):
-        base = rng.randrange(32000, 60000)
+        base = rng.randrange(20000, 32500)
         socks = []
         try:
             for p in (base + off + i for off in (0, 100, 200) for i in range(10)):
