@@ -399,7 +399,11 @@ class GethNetwork:
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
-                if (address in self.signers()) == authorize:
+                # Done when every running node's head says so, not just the first node asked.
+                views = [self._call(n, "clique_getSigners", []) for n in spec.nodes
+                         if not n.retired and self.pid(n.name)]
+                if views and all(v is not None and (address.lower() in {a.lower() for a in v}) == authorize
+                                 for v in views):
                     return
                 time.sleep(0.5)
             raise NetworkError(f"the vote to {'add' if authorize else 'remove'} {address} did not pass "
