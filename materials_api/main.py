@@ -17,6 +17,7 @@ from .coordination import LeaderLease
 from .services.accounts import AccountService
 from .services.anchoring import Anchorer
 from .services.codes import CodeService
+from .services.access import AccessPolicy
 from .services.consent import ConsentService
 from .services.materials import MaterialService
 from .services.records import RecordService
@@ -149,8 +150,9 @@ def create_app(runtime: Runtime, *, reconcile: bool = True, close_runtime: bool 
     app.state.codes = CodeService(runtime.sessions, runtime.chain, runtime.settings)
     app.state.materials = services.materials
     app.state.records = services.records
-    app.state.consent = ConsentService(runtime.sessions)
-    app.state.views = ScanViews(runtime.sessions, services.records, app.state.consent, services.materials)
+    app.state.access = AccessPolicy(runtime.sessions)
+    app.state.consent = ConsentService(runtime.sessions, app.state.access)
+    app.state.views = ScanViews(runtime.sessions, services.records, app.state.access, services.materials)
     app.state.anchorer = services.anchorer
     settings = runtime.settings
     app.state.accounts = AccountService(runtime.sessions, session_ttl=settings.session_ttl,

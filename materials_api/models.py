@@ -322,6 +322,7 @@ class ConsentGrant(Base):
     verifier_organisation: Mapped[str] = mapped_column(String(200))
     material_ids: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
     material_types: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
+    application_ids: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
     purpose: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[int] = mapped_column(BigInteger)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -92,6 +92,13 @@ assert len(PERMIT_KINDS) == 24 and len({k.category for k in PERMIT_KINDS}) == 6
 ROLE_CATEGORY = {"inspector": "inspection", "bank": "bank.receipt"}
 
 
+def category_of(principal) -> str | None:
+    """The record category a caller (a `Principal`) may write: an issuer key's scope, or its role's own."""
+    if principal.role.value == "issuer":
+        return principal.scope
+    return ROLE_CATEGORY.get(principal.role.value)
+
+
 def mask(value: str) -> str:
     """Keep the first 4 and last 4 characters of an identifier: 3501**********1234."""
     value = str(value)

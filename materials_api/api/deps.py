@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from ..models import Role
 from ..runtime import Runtime
 from ..security import Principal, authenticate
+from ..services.access import AccessPolicy
 from ..services.accounts import AccountService, csrf_matches
 from ..services.codes import CodeService
 from ..services.enterprises import EnterpriseService
@@ -50,6 +51,10 @@ def get_records(request: Request) -> RecordService:
 
 def get_consent(request: Request) -> ConsentService:
     return request.app.state.consent
+
+
+def get_access(request: Request) -> AccessPolicy:
+    return request.app.state.access
 
 
 def get_views(request: Request) -> ScanViews:
@@ -141,5 +146,6 @@ CodesDep = Annotated[CodeService, Depends(get_codes)]
 MaterialsDep = Annotated[MaterialService, Depends(get_materials)]
 RecordsDep = Annotated[RecordService, Depends(get_records)]
 ConsentDep = Annotated[ConsentService, Depends(get_consent)]
+AccessDep = Annotated[AccessPolicy, Depends(get_access)]
 ViewsDep = Annotated[ScanViews, Depends(get_views)]
 AccountsDep = Annotated[AccountService, Depends(get_accounts)]

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from chain.errors import ChainError
 from codes.uscc import UsccError
 
-from ..services import ServiceError
+from ..services import Kind, ServiceError
 from ..storage import StorageError
 
 log = logging.getLogger("qiyema.api")
@@ -27,6 +27,15 @@ class ApiError(Exception):
         self.headers = headers
 
 
+# The one place a service refusal's kind becomes an HTTP status.
+HTTP_STATUS = {Kind.INVALID: 422, Kind.UNAUTHENTICATED: 401, Kind.FORBIDDEN: 403, Kind.NOT_FOUND: 404,
+               Kind.CONFLICT: 409, Kind.UNSUPPORTED: 415, Kind.LOCKED: 423, Kind.UNAVAILABLE: 503}
+
+
+def http_status(kind: Kind) -> int:
+    return HTTP_STATUS[kind]
+
+
 def _json(status: int, code: str, message: str, headers: dict | None = None, **extra) -> JSONResponse:
     return JSONResponse({"code": code, "message": message, **extra}, status_code=status, headers=headers)
 
@@ -38,7 +47,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceError)
     async def _service_error(_: Request, exc: ServiceError):
-        return _json(exc.status, exc.code, exc.message)
+        return _json(http_status(exc.kind), exc.code, exc.message)
 
     @app.exception_handler(StorageError)
     async def _storage(_: Request, exc: StorageError):

@@ -24,6 +24,7 @@ from sqlalchemy.orm import sessionmaker
 
 from ..models import Organisation, Role, User, UserSession
 from ..security import ROLES_WITH_SCOPE, Principal
+from . import Kind, ServiceError
 
 # RFC 9106's second recommended option (64 MiB, 3 passes), 2 lanes for a 2-core server.
 HASHER = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=2)
@@ -33,12 +34,8 @@ _USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{3,80}$")
 MIN_PASSWORD = 10
 
 
-class AccountError(Exception):
+class AccountError(ServiceError):
     """A refused account operation; `message` is for the person (Chinese)."""
-
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
 
 
 @dataclass(frozen=True)
@@ -51,11 +48,11 @@ class SignedIn:
 
 def check_password_policy(username: str, password: str) -> None:
     if len(password) < MIN_PASSWORD:
-        raise AccountError(422, "password_too_short", f"密码至少需要 {MIN_PASSWORD} 个字符")
+        raise AccountError(Kind.INVALID, "password_too_short", f"密码至少需要 {MIN_PASSWORD} 个字符")
     if username.lower() in password.lower():
-        raise AccountError(422, "password_contains_username", "密码不能包含用户名")
+        raise AccountError(Kind.INVALID, "password_contains_username", "密码不能包含用户名")
     if len(set(password)) < 4:
-        raise AccountError(422, "password_too_simple", "密码过于简单，请混用不同字符")
+        raise AccountError(Kind.INVALID, "password_too_simple", "密码过于简单，请混用不同字符")
 
 
 def _session_id(secret: str) -> str:
@@ -74,20 +71,20 @@ class AccountService:
     def create_user(self, org_name: str, username: str, display_name: str, role: Role, scope: str | None = None,
                     password: str | None = None, oidc_subject: str | None = None) -> User:
         if not _USERNAME.match(username):
-            raise AccountError(422, "username_invalid", "用户名须为 3–80 位字母、数字或 _ . @ -")
+            raise AccountError(Kind.INVALID, "username_invalid", "用户名须为 3–80 位字母、数字或 _ . @ -")
         if role in ROLES_WITH_SCOPE and not scope:
-            raise AccountError(422, "scope_missing", f"{role.value} 账号需要指定范围（{ROLES_WITH_SCOPE[role]}）")
+            raise AccountError(Kind.INVALID, "scope_missing", f"{role.value} 账号需要指定范围（{ROLES_WITH_SCOPE[role]}）")
         if role not in ROLES_WITH_SCOPE and scope:
-            raise AccountError(422, "scope_unexpected", f"{role.value} 账号不带范围")
+            raise AccountError(Kind.INVALID, "scope_unexpected", f"{role.value} 账号不带范围")
         if role is Role.ENTERPRISE:
             from codes.uscc import UsccError, validate
 
             try:
                 scope = validate(scope)
             except UsccError as exc:
-                raise AccountError(422, "uscc_invalid", f"统一社会信用代码无效：{exc}") from None
+                raise AccountError(Kind.INVALID, "uscc_invalid", f"统一社会信用代码无效：{exc}") from None
         if password is None and oidc_subject is None:
-            raise AccountError(422, "credential_missing", "需要密码或统一身份认证账号")
+            raise AccountError(Kind.INVALID, "credential_missing", "需要密码或统一身份认证账号")
         if password is not None:
             check_password_policy(username, password)
         with self.sessions.begin() as s:
@@ -103,7 +100,7 @@ class AccountService:
             try:
                 s.flush()
             except IntegrityError:
-                raise AccountError(409, "username_taken", f"用户名 {username} 已被使用") from None
+                raise AccountError(Kind.CONFLICT, "username_taken", f"用户名 {username} 已被使用") from None
             return user
 
     # --- sign-in ----------------------------------------------------------------------------------
@@ -115,10 +112,10 @@ class AccountService:
             user = s.scalar(select(User).where(User.username == username))
         if user is None or user.password_hash is None or user.disabled_at is not None:
             _verify(_DUMMY_HASH, password)
-            raise AccountError(401, "login_failed", "用户名或密码不正确")
+            raise AccountError(Kind.UNAUTHENTICATED, "login_failed", "用户名或密码不正确")
         if user.locked_until > now:
             minutes = max(1, round((user.locked_until - now) / 60))
-            raise AccountError(423, "account_locked", f"连续输错密码次数过多，账号已锁定，请 {minutes} 分钟后再试")
+            raise AccountError(Kind.LOCKED, "account_locked", f"连续输错密码次数过多，账号已锁定，请 {minutes} 分钟后再试")
         if not _verify(user.password_hash, password):
             with self.sessions.begin() as s:
                 failures = s.scalar(select(User.failed_logins).where(User.id == user.id)) + 1
@@ -126,10 +123,10 @@ class AccountService:
                 s.execute(update(User).where(User.id == user.id).values(
                     failed_logins=0 if locked else failures, locked_until=locked))
             if locked:
-                raise AccountError(423, "account_locked",
+                raise AccountError(Kind.LOCKED, "account_locked",
                                    f"连续输错密码 {self.max_failures} 次，账号已锁定 {int(self.lockout_seconds // 60)} 分钟")
             left = self.max_failures - failures
-            raise AccountError(401, "login_failed", f"用户名或密码不正确（再错 {left} 次将锁定账号）")
+            raise AccountError(Kind.UNAUTHENTICATED, "login_failed", f"用户名或密码不正确（再错 {left} 次将锁定账号）")
         with self.sessions.begin() as s:
             values = {"failed_logins": 0, "locked_until": 0.0}
             if HASHER.check_needs_rehash(user.password_hash):
@@ -175,7 +172,7 @@ class AccountService:
         with self.sessions() as s:
             user = s.scalar(select(User).where(User.oidc_subject == f"{issuer}|{subject}"))
         if user is None or user.disabled_at is not None:
-            raise AccountError(403, "oidc_unknown_user", "该统一身份认证账号尚未开通本平台权限，请联系管理员")
+            raise AccountError(Kind.FORBIDDEN, "oidc_unknown_user", "该统一身份认证账号尚未开通本平台权限，请联系管理员")
         return self.open_session(user)
 
 

@@ -26,6 +26,7 @@ from codes.verify import EnterpriseInfo, KeyInfo, KeySet, SourceUnavailable, Ver
 from ..config import Settings
 from ..models import ChainState, CodeKey, DynamicCode, Enterprise, EnterpriseCodeSigner, EnterpriseStatus
 from ..runtime import ChainContext
+from . import Kind
 from .enterprises import EnterpriseError
 
 _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -67,7 +68,7 @@ class CodeService:
             kid = (s.scalar(select(func.max(CodeKey.kid))) or 0) + 1
             old = list(s.scalars(select(CodeKey).where(CodeKey.status == "active")))
         if kid > tokens.KID_MAX:
-            raise EnterpriseError(409, "key_ids_exhausted", "all 1024 key ids are used")
+            raise EnterpriseError(Kind.CONFLICT, "key_ids_exhausted", "all 1024 key ids are used")
         account = key_files.load_or_create(self._key_file(kid))
         ledger, governor = self.chain.ledger, self.chain.governor
         role = ledger.role("REGISTRAR_ROLE")
@@ -90,9 +91,9 @@ class CodeService:
         with self.sessions() as s:
             enterprise = s.scalar(select(Enterprise).where(Enterprise.uscc == code))
         if enterprise is None:
-            raise EnterpriseError(404, "enterprise_not_found", f"no enterprise with USCC {code}")
+            raise EnterpriseError(Kind.NOT_FOUND, "enterprise_not_found", f"no enterprise with USCC {code}")
         if enterprise.status == EnterpriseStatus.DEREGISTERED.value:
-            raise EnterpriseError(409, "enterprise_deregistered", f"{code} is deregistered; it has no code")
+            raise EnterpriseError(Kind.CONFLICT, "enterprise_deregistered", f"{code} is deregistered; it has no code")
         key = self.active_key()
         private = key_files.load_or_create(self._key_file(key.kid)).key
         return tokens.static_code(self.origin, code, key.kid, bytes(private)), enterprise
@@ -160,11 +161,11 @@ class CodeService:
         with self.sessions() as s:
             enterprise = s.scalar(select(Enterprise).where(Enterprise.uscc == code))
         if enterprise is None:
-            raise EnterpriseError(404, "enterprise_not_found", f"no enterprise with USCC {code}")
+            raise EnterpriseError(Kind.NOT_FOUND, "enterprise_not_found", f"no enterprise with USCC {code}")
         if enterprise.status in (EnterpriseStatus.DEREGISTERED.value, EnterpriseStatus.REVOKED.value):
-            raise EnterpriseError(409, f"enterprise_{enterprise.status}", f"{code} is {enterprise.status}")
+            raise EnterpriseError(Kind.CONFLICT, f"enterprise_{enterprise.status}", f"{code} is {enterprise.status}")
         if enterprise.chain_state != ChainState.CONFIRMED.value and enterprise.chain_status is None:
-            raise EnterpriseError(409, "enterprise_not_on_chain", f"{code} is not yet registered on chain")
+            raise EnterpriseError(Kind.CONFLICT, "enterprise_not_on_chain", f"{code} is not yet registered on chain")
         private = self.enterprise_signer(enterprise)
         now = int(time.time())
         ttl = ttl or self.settings.dynamic_code_ttl

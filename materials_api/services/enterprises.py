@@ -21,7 +21,7 @@ from codes.uscc import chain_key, validate
 
 from ..models import ChainState, Enterprise, EnterpriseEvent, EnterpriseStatus
 from ..runtime import ChainContext
-from . import ServiceError
+from . import Kind, ServiceError
 
 log = logging.getLogger("qiyema.enterprises")
 
@@ -57,7 +57,7 @@ class EnterpriseService:
         code = validate(uscc)
         enterprise = session.scalar(select(Enterprise).where(Enterprise.uscc == code))
         if enterprise is None:
-            raise EnterpriseError(404, "enterprise_not_found", f"no enterprise with USCC {code}")
+            raise EnterpriseError(Kind.NOT_FOUND, "enterprise_not_found", f"no enterprise with USCC {code}")
         return enterprise
 
     # --- writes -----------------------------------------------------------------------------
@@ -65,17 +65,17 @@ class EnterpriseService:
         code = validate(uscc)
         name = name.strip()
         if not name:
-            raise EnterpriseError(422, "name_empty", "企业名称不能为空 / the name must not be empty")
+            raise EnterpriseError(Kind.INVALID, "name_empty", "企业名称不能为空 / the name must not be empty")
         with self.sessions.begin() as s:
             if s.scalar(select(Enterprise.id).where(Enterprise.uscc == code)) is not None:
-                raise EnterpriseError(409, "enterprise_exists", f"{code} is already registered")
+                raise EnterpriseError(Kind.CONFLICT, "enterprise_exists", f"{code} is already registered")
             enterprise = Enterprise(uscc=code, name=name, uscc_key=chain_key(code),
                                     status=EnterpriseStatus.ACTIVE.value, chain_state=ChainState.PENDING.value)
             s.add(enterprise)
             try:
                 s.flush()
             except IntegrityError:
-                raise EnterpriseError(409, "enterprise_exists", f"{code} is already registered") from None
+                raise EnterpriseError(Kind.CONFLICT, "enterprise_exists", f"{code} is already registered") from None
             s.add(EnterpriseEvent(enterprise_id=enterprise.id, kind="registered", to_status=enterprise.status,
                                   actor_key_id=actor_key_id))
             enterprise_id = enterprise.id
@@ -88,10 +88,10 @@ class EnterpriseService:
         with self.sessions.begin() as s:
             enterprise = self.get(s, uscc)
             if enterprise.status == EnterpriseStatus.DEREGISTERED.value:
-                raise EnterpriseError(409, "enterprise_deregistered",
+                raise EnterpriseError(Kind.CONFLICT, "enterprise_deregistered",
                                       f"{enterprise.uscc} is deregistered (注销); its status cannot change")
             if enterprise.status == status.value:
-                raise EnterpriseError(409, "status_unchanged", f"{enterprise.uscc} is already {status.value}")
+                raise EnterpriseError(Kind.CONFLICT, "status_unchanged", f"{enterprise.uscc} is already {status.value}")
             s.add(EnterpriseEvent(enterprise_id=enterprise.id, kind="status_changed", from_status=enterprise.status,
                                   to_status=status.value, reason=reason, actor_key_id=actor_key_id))
             enterprise.status = status.value

@@ -35,7 +35,7 @@ from ..models import (
     TrustLabel,
 )
 from ..runtime import ChainContext
-from . import ServiceError
+from . import Kind, ServiceError
 from ..sniff import UnsupportedContent, sniff
 from ..storage import ObjectStore, Spooled, StorageError
 
@@ -67,11 +67,11 @@ class MaterialService:
         """Store an upload as a new material (or a new version of `supersedes`)."""
         try:
             if upload.size == 0:
-                raise MaterialError(422, "empty_file", "the file is empty")
+                raise MaterialError(Kind.INVALID, "empty_file", "the file is empty")
             try:
                 content_type = sniff(upload.head, file_name)
             except UnsupportedContent as exc:
-                raise MaterialError(415, "unsupported_content", str(exc)) from None
+                raise MaterialError(Kind.UNSUPPORTED, "unsupported_content", str(exc)) from None
             classified = False
             if supersedes is not None:
                 type_code = supersedes.type_code
@@ -79,7 +79,7 @@ class MaterialService:
                 type_code = self.catalogue.classify(title or file_name)
                 classified = True
             if type_code not in self.catalogue.types:
-                raise MaterialError(422, "unknown_folder", f"no material folder {type_code!r}")
+                raise MaterialError(Kind.INVALID, "unknown_folder", f"no material folder {type_code!r}")
             if supersedes is None:
                 # Idempotent: the same bytes into the same folder again (a retry after a lost
                 # response or a crash) is the material already there.
@@ -96,7 +96,7 @@ class MaterialService:
                 days = self.catalogue.types[type_code].validity_days
                 valid_until = int(time.time()) + days * 86400 if days else None
             elif valid_until <= int(time.time()):
-                raise MaterialError(422, "already_expired", "the validity date is in the past")
+                raise MaterialError(Kind.INVALID, "already_expired", "the validity date is in the past")
             with self.sessions.begin() as s:  # write-ahead: the row exists before the bytes do
                 lineage = (supersedes.lineage_id or supersedes.id) if supersedes else None
                 material_id = s.execute(insert(_M).values(
@@ -157,20 +157,20 @@ class MaterialService:
         if m is None or (enterprise_id is not None and m.enterprise_id != enterprise_id) \
                 or m.state == MaterialState.STORING.value:
             # Another enterprise's material is "not found", so ids reveal nothing.
-            raise MaterialError(404, "material_not_found", f"no material {material_id}")
+            raise MaterialError(Kind.NOT_FOUND, "material_not_found", f"no material {material_id}")
         return m
 
     def confirm(self, material: Material, actor_key_id: int | None, *, folder: str | None = None) -> Material:
         """The owner confirms a material (optionally correcting the suggested folder first):
         it gets the self-attested label and is queued for anchoring."""
         if material.state != MaterialState.UPLOADED.value:
-            raise MaterialError(409, "not_awaiting_confirmation", f"material {material.id} is {material.state}")
+            raise MaterialError(Kind.CONFLICT, "not_awaiting_confirmation", f"material {material.id} is {material.state}")
         values = self._confirmation(TrustLabel.SELF_ATTESTED, actor_key_id)
         if folder is not None and folder != material.type_code:
             if folder not in self.catalogue.types:
-                raise MaterialError(422, "unknown_folder", f"no folder {folder!r}")
+                raise MaterialError(Kind.INVALID, "unknown_folder", f"no folder {folder!r}")
             if material.supersedes_id:
-                raise MaterialError(409, "version_folder_fixed", "a new version stays in its material's folder")
+                raise MaterialError(Kind.CONFLICT, "version_folder_fixed", "a new version stays in its material's folder")
             values.update(type_code=folder, classified=False)
         with self.sessions.begin() as s:
             s.execute(update(Material).where(Material.id == material.id,
@@ -193,7 +193,7 @@ class MaterialService:
 
     def _end(self, material: Material, state: MaterialState, reason: str) -> Material:
         if material.state in (MaterialState.WITHDRAWN.value, MaterialState.REVOKED.value):
-            raise MaterialError(409, f"already_{material.state}", f"material {material.id} is already {material.state}")
+            raise MaterialError(Kind.CONFLICT, f"already_{material.state}", f"material {material.id} is already {material.state}")
         # Anything with a leaf (anchored or in a batch on its way) must be revoked on chain too;
         # the anchoring loop sends it, so a crash here loses nothing.
         needs_chain = material.leaf is not None or material.state == MaterialState.CONFIRMED.value
@@ -228,12 +228,12 @@ class MaterialService:
     # --- proofs and verification ------------------------------------------------------------
     def bundle(self, material: Material) -> ProofBundle:
         if material.leaf is None or material.batch_id is None:
-            raise MaterialError(409, "not_anchored", f"material {material.id} is not anchored yet")
+            raise MaterialError(Kind.CONFLICT, "not_anchored", f"material {material.id} is not anchored yet")
         with self.sessions() as s:
             batch = s.get(AnchorBatch, material.batch_id)
             enterprise = s.get(Enterprise, material.enterprise_id)
         if batch.state != ChainState.CONFIRMED.value:
-            raise MaterialError(409, "not_anchored", f"material {material.id}'s batch is not on chain yet")
+            raise MaterialError(Kind.CONFLICT, "not_anchored", f"material {material.id}'s batch is not on chain yet")
         return ProofBundle(
             leaf=LeafInput(bytes.fromhex(material.sha256), chain_key(enterprise.uscc), material.type_code,
                            material.version, material.valid_until or 0, material.leaf_index, material.salt),
@@ -260,7 +260,7 @@ class MaterialService:
     def apply(self, enterprise: Enterprise, item_code: str, actor_key_id: int | None) -> int:
         item = self.catalogue.items.get(item_code)
         if item is None:
-            raise MaterialError(404, "service_item_not_found", f"no service item {item_code!r}")
+            raise MaterialError(Kind.NOT_FOUND, "service_item_not_found", f"no service item {item_code!r}")
         with self.sessions.begin() as s:
             application = Application(enterprise_id=enterprise.id, service_item=item.code,
                                       created_by_key_id=actor_key_id)
@@ -281,7 +281,7 @@ class MaterialService:
         with self.sessions() as s:
             application = s.get(Application, application_id)
             if application is None:
-                raise MaterialError(404, "application_not_found", f"no application {application_id}")
+                raise MaterialError(Kind.NOT_FOUND, "application_not_found", f"no application {application_id}")
             rows = s.execute(select(ApplicationMaterial, Material)
                              .outerjoin(Material, Material.id == ApplicationMaterial.material_id)
                              .where(ApplicationMaterial.application_id == application_id)
@@ -295,12 +295,12 @@ class MaterialService:
         application, items = self.application(application_id)
         material = next((m for _, m in items if m is not None and m.id == material_id), None)
         if material is None:
-            raise MaterialError(404, "material_not_in_application",
+            raise MaterialError(Kind.NOT_FOUND, "material_not_in_application",
                                 f"material {material_id} is not part of application {application_id}")
         if material.state != MaterialState.ANCHORED.value:
-            raise MaterialError(409, "material_not_reusable", f"material {material_id} is {material.state}")
+            raise MaterialError(Kind.CONFLICT, "material_not_reusable", f"material {material_id} is {material.state}")
         if material.valid_until and material.valid_until <= int(time.time()):
-            raise MaterialError(409, "material_expired", f"material {material_id} has expired")
+            raise MaterialError(Kind.CONFLICT, "material_expired", f"material {material_id} has expired")
         verdict = self.verify(self.bundle(material), bytes.fromhex(material.sha256))
         with self.sessions.begin() as s:
             existing = s.scalar(select(Reuse).where(Reuse.material_id == material_id,

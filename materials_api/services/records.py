@@ -28,10 +28,10 @@ from codes.uscc import chain_key
 
 from ..config import Settings
 from ..models import ChainState, Enterprise, IssuerAccount, Record
-from ..record_kinds import KINDS, ROLE_CATEGORY
+from ..record_kinds import KINDS, category_of
 from ..runtime import FUNDING_WEI, ChainContext
 from ..security import Principal
-from . import ServiceError
+from . import Kind, ServiceError
 
 log = logging.getLogger("qiyema.records")
 
@@ -42,13 +42,6 @@ TO_CHAIN = {"valid": RecordStatus.VALID, "suspended": RecordStatus.SUSPENDED, "r
 
 class RecordError(ServiceError):
     pass
-
-
-def category_of(principal: Principal) -> str | None:
-    """The record category a caller may write: an issuer key's scope, or its role's own."""
-    if principal.role.value == "issuer":
-        return principal.scope
-    return ROLE_CATEGORY.get(principal.role.value)
 
 
 def content_hash(uscc: str, kind: str, number: str | None, data: dict, valid_from: int | None,
@@ -119,13 +112,13 @@ class RecordService:
               title: str | None, data: dict, valid_from: int | None, valid_until: int | None) -> Record:
         kind = KINDS.get(kind_code)
         if kind is None:
-            raise RecordError(422, "unknown_record_kind", f"no record kind {kind_code!r}")
+            raise RecordError(Kind.INVALID, "unknown_record_kind", f"no record kind {kind_code!r}")
         allowed = category_of(principal)
         if allowed != kind.category:
-            raise RecordError(403, "category_forbidden",
+            raise RecordError(Kind.FORBIDDEN, "category_forbidden",
                               f"{principal.organisation} may issue {allowed or 'no'} records, not {kind.category}")
         if valid_from and valid_until and valid_until <= valid_from:
-            raise RecordError(422, "validity_window", "valid_until must be after valid_from")
+            raise RecordError(Kind.INVALID, "validity_window", "valid_until must be after valid_from")
         digest = content_hash(enterprise.uscc, kind.code, number, data, valid_from, valid_until)
         salt = secrets.token_bytes(32)
         leaf = LeafInput(bytes.fromhex(digest), chain_key(enterprise.uscc), kind.code, 1, valid_until or 0, 0,
@@ -145,14 +138,14 @@ class RecordService:
 
     def set_status(self, record: Record, status: str, reason: str | None, principal: Principal) -> Record:
         if status not in STATUSES:
-            raise RecordError(422, "unknown_status", f"status is one of {', '.join(STATUSES)}")
+            raise RecordError(Kind.INVALID, "unknown_status", f"status is one of {', '.join(STATUSES)}")
         if category_of(principal) != record.category:
-            raise RecordError(403, "category_forbidden",
+            raise RecordError(Kind.FORBIDDEN, "category_forbidden",
                               f"{principal.organisation} may not change {record.category} records")
         if record.status == status:
-            raise RecordError(409, "status_unchanged", f"record {record.id} is already {status}")
+            raise RecordError(Kind.CONFLICT, "status_unchanged", f"record {record.id} is already {status}")
         if status == "removed" and record.kind != "abnormal_listing":
-            raise RecordError(422, "unknown_status", "only an abnormal-list entry is removed; revoke other records")
+            raise RecordError(Kind.INVALID, "unknown_status", "only an abnormal-list entry is removed; revoke other records")
         with self.sessions.begin() as s:
             s.execute(update(Record).where(Record.id == record.id).values(
                 status=status, status_reason=(reason or "")[:200] or None, chain_state=ChainState.PENDING.value))
@@ -218,7 +211,7 @@ class RecordService:
         with self.sessions() as s:
             record = s.get(Record, record_id)
         if record is None:
-            raise RecordError(404, "record_not_found", f"no record {record_id}")
+            raise RecordError(Kind.NOT_FOUND, "record_not_found", f"no record {record_id}")
         return record
 
     def for_enterprise(self, enterprise_id: int) -> list[Record]:
@@ -228,7 +221,7 @@ class RecordService:
 
     def bundle(self, record: Record, uscc: str) -> ProofBundle:
         if record.chain_state == ChainState.PENDING.value and record.block_number is None:
-            raise RecordError(409, "not_anchored", f"record {record.id} is not on chain yet")
+            raise RecordError(Kind.CONFLICT, "not_anchored", f"record {record.id} is not on chain yet")
         return ProofBundle(
             leaf=LeafInput(bytes.fromhex(record.content_sha256), chain_key(uscc), record.kind, 1,
                            record.valid_until or 0, record.leaf_index, record.salt),

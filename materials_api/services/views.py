@@ -5,40 +5,18 @@ from __future__ import annotations
 
 import json
 
-from ..models import Role
 from ..record_kinds import CATEGORIES, KINDS, mask
 from ..security import Principal
+from .access import GROUPS, AccessPolicy, audience, record_visible
 
-# Which record groups each audience sees; public kinds only for the public.
-GROUPS = {
-    "public": {"licence", "permit", "regulatory"},
-    "bank": {"licence", "permit", "regulatory", "credit", "receipt"},
-    "inspector": {"licence", "permit", "regulatory", "credit", "inspection"},
-    "enterprise": {"licence", "permit", "regulatory", "credit", "inspection", "receipt"},
-}
-
-
-def audience(principal: Principal | None, uscc: str) -> str:
-    if principal is None:
-        return "public"
-    if principal.role is Role.ENTERPRISE:
-        return "enterprise" if principal.scope == uscc else "public"
-    if principal.role is Role.BANK:
-        return "bank"
-    if principal.role is Role.INSPECTOR:
-        return "inspector"
-    return "public"
+__all__ = ["ScanViews", "audience", "record_item"]
 
 
 def record_item(record, audience_: str, verdict_status, checks, principal: Principal | None) -> dict | None:
+    if not record_visible(record, audience_, principal):
+        return None
     kind = KINDS[record.kind]
     group = CATEGORIES[record.category].group
-    if group not in GROUPS[audience_]:
-        return None
-    if audience_ == "public" and not kind.public:
-        return None
-    if group == "receipt" and audience_ == "bank" and principal and record.issuer_organisation_id != principal.organisation_id:
-        return None  # a bank sees its own receipts only
     data = json.loads(record.data)
     if audience_ not in ("enterprise", "inspector"):
         data = {k: (mask(v) if k in kind.personal else v) for k, v in data.items()}
@@ -61,10 +39,10 @@ class ScanViews:
 
     PUBLIC_TTL = 2.0
 
-    def __init__(self, sessions, records, consent, materials):
+    def __init__(self, sessions, records, access: AccessPolicy, materials):
         self.sessions = sessions
         self.records = records
-        self.consent = consent
+        self.access = access
         self.materials = materials
         self._public: dict[int, tuple[float, tuple, dict]] = {}
         self._answers: dict[str, tuple[float, tuple, dict]] = {}
@@ -163,29 +141,18 @@ class ScanViews:
                                  if m.state in ("anchored", "confirmed", "uploaded")]
             view["access_log"] = [{"at": e.created_at.isoformat(), "organisation": e.organisation, "role": e.role,
                                    "action": e.action, "target": e.target, "purpose": e.purpose,
-                                   "outcome": e.outcome} for e in self.consent.entries(enterprise, limit=50)]
-        if who in ("bank", "inspector"):
-            self.consent.log(enterprise.id, principal, "scan_view", f"{who} view of {enterprise.uscc}",
-                             purpose=purpose or "scan")
+                                   "outcome": e.outcome} for e in self.access.entries(enterprise, limit=50)]
+        self.access.scan_view(principal, enterprise, who, purpose)
         return view
 
     def _consented(self, verdict, principal: Principal, enterprise) -> dict:
         grant_id = (verdict.scope or {}).get("grant_id")
         if not grant_id:
             return {"status": "none", "items": []}
-        try:
-            grant = self.consent.get(enterprise, grant_id)
-        except Exception:  # noqa: BLE001 - a grant id that is not this enterprise's
-            grant = None
-        if grant is None or grant.verifier_organisation != principal.organisation:
-            self.consent.log(enterprise.id, principal, "consent_use", f"grant {grant_id}", outcome="denied",
-                             reason="grant is for another organisation")
-            return {"status": "denied", "reason": "the grant is for another organisation", "items": []}
-        if not self.consent.active(grant):
-            self.consent.log(enterprise.id, principal, "consent_use", f"grant {grant_id}", outcome="denied",
-                             reason="grant revoked or expired", purpose=grant.purpose)
-            return {"status": "denied", "reason": "the grant is revoked or expired", "items": []}
-        items = [self._material_item(m) for m in self.consent.covered_materials(grant)]
+        grant, reason = self.access.grant_use(principal, enterprise, grant_id)
+        if grant is None:
+            return {"status": "denied", "reason": reason, "items": []}
+        items = [self._material_item(m) for m in self.access.covered_materials(grant)]
         return {"status": "granted", "grant_id": grant.id, "purpose": grant.purpose, "expires_at": grant.expires_at,
                 "items": items}
 

@@ -183,20 +183,22 @@ def test_bank_gets_exactly_the_granted_materials_and_the_enterprise_sees_every_r
     for mid in (ids["lease_contract"], ids["financial_statement"]):
         got = api.get(f"/api/v1/materials/{mid}/content", headers={"Authorization": keys["bank"]})
         assert got.status_code == 200 and got.content.startswith(b"%PDF")
+    # The ID card was never granted: the bank cannot know it exists, so it is "not found".
     refused = api.get(f"/api/v1/materials/{ids['identity_document']}/content", headers={"Authorization": keys["bank"]})
-    assert refused.status_code == 403 and refused.json()["code"] == "consent_required"
+    assert refused.status_code == 404 and refused.json()["code"] == "material_not_found"
     other = verify(api, issued.json()["code"], keys["bank2"])["view"]["materials"]
     assert other["status"] == "denied" and other["items"] == []
     assert api.get(f"/api/v1/materials/{ids['lease_contract']}/content",
-                   headers={"Authorization": keys["bank2"]}).status_code == 403
+                   headers={"Authorization": keys["bank2"]}).status_code == 404
     # A receipt of what the bank checked, anchored.
     receipt = api.post("/api/v1/records", headers={"Authorization": keys["bank"]}, json={
         "uscc": USCC, "kind": "verification_receipt", "data": {"checked": sorted(ids.values())[:2], "purpose": "开立对公账户"}})
     assert receipt.status_code == 201
     # The enterprise revokes: the very next read is refused.
     assert api.post(f"/api/v1/consents/{grant_id}/revoke", headers=h).json()["active"] is False
+    # The bank already holds the reference (its grant named the folder): 403, consent required.
     again = api.get(f"/api/v1/materials/{ids['lease_contract']}/content", headers={"Authorization": keys["bank"]})
-    assert again.status_code == 403
+    assert again.status_code == 403 and again.json()["code"] == "consent_required"
     log = api.get("/api/v1/access-log", headers=h).json()
     seen = [(e["organisation"], e["action"], e["outcome"]) for e in log]
     assert (BANK, "scan_view", "allowed") in seen

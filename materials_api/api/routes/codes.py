@@ -14,7 +14,8 @@ from codes import render
 
 from ...models import Enterprise, Role
 from ...security import Principal
-from ..deps import CodesDep, ConsentDep, MaterialsDep, RuntimeDep, ViewsDep, require, require_or_anonymous
+from ...services.access import grant_active
+from ..deps import AccessDep, CodesDep, ConsentDep, MaterialsDep, RuntimeDep, ViewsDep, require, require_or_anonymous
 from ..errors import ApiError
 
 router = APIRouter(prefix="/api/v1", tags=["codes"])
@@ -95,23 +96,22 @@ def static_code_image(uscc: str, fmt: Literal["png", "svg"], service: CodesDep,
 @router.post("/codes/dynamic", status_code=201, response_model=DynamicCodePublic,
              summary="Issue a short-lived dynamic code (亮码) for the caller's enterprise")
 def issue_dynamic_code(body: DynamicCodeCreate, service: CodesDep, consent: ConsentDep, runtime: RuntimeDep,
-                       materials: MaterialsDep, principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))]):
+                       materials: MaterialsDep, access: AccessDep,
+                       principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))]):
     scope = body.scope.model_dump(exclude_defaults=True) if body.scope else None
     if scope:
-        from .materials import _enterprise
-
-        enterprise = _enterprise(runtime, principal, None)
+        enterprise = access.acting_for(principal, None, "code_issue", read=False)
         if body.scope.grant_id is not None:
-            grant = consent.get(enterprise, body.scope.grant_id)
-            if not consent.active(grant):
+            grant = access.own_grant(principal, enterprise, body.scope.grant_id, "code_issue")
+            if not grant_active(grant):
                 raise ApiError(409, "grant_inactive", f"grant {grant.id} is revoked or expired")
         elif body.scope.verifier_org and (body.scope.material_ids or body.scope.material_types):
             # The code carries a grant: made here from the scope, revocable like any other.
-            grant = consent.grant(enterprise, verifier_organisation=body.scope.verifier_org,
+            grant = consent.grant(enterprise, principal, verifier_organisation=body.scope.verifier_org,
                                   material_ids=body.scope.material_ids, material_types=body.scope.material_types,
                                   purpose=body.scope.purpose or "亮码授权",
                                   expires_at=body.scope.expires_at or int(time.time()) + 86400,
-                                  actor_key_id=principal.key_id, known_types=set(materials.catalogue.types))
+                                  known_types=set(materials.catalogue.types))
             scope["grant_id"] = grant.id
     url, row = service.issue_dynamic(principal.scope, ttl=body.ttl_seconds, single_use=body.single_use,
                                      scope=scope or None, actor_key_id=principal.key_id)

@@ -8,14 +8,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import bindparam, select
 
 from chain.proof import ProofBundle, ProofError
-from codes.uscc import validate
 
 from ...models import Enterprise, Material, Role
 from ...security import Principal
-from ..deps import ConsentDep, MaterialsDep, RuntimeDep, require, require_or_anonymous
+from ..deps import AccessDep, MaterialsDep, RuntimeDep, require, require_or_anonymous
 from ..errors import ApiError
 from ..upload import receive_upload
 
@@ -91,26 +89,6 @@ class ApplicationPublic(BaseModel):
     missing: list[str]
 
 
-_ENTERPRISE_ID = select(Enterprise.__table__.c.id).where(Enterprise.__table__.c.uscc == bindparam("uscc"))
-
-
-def _enterprise(runtime, principal: Principal, uscc: str | None) -> Enterprise:
-    """The enterprise the caller acts for: its own (enterprise key) or the named one (clerk)."""
-    if principal.role is Role.ENTERPRISE:
-        if uscc and uscc.strip().upper() != principal.scope:
-            raise ApiError(403, "not_your_enterprise", "an enterprise key acts only for its own USCC")
-        uscc = principal.scope
-    if not uscc:
-        raise ApiError(422, "uscc_required", "name the enterprise: uscc")
-    code = validate(uscc)
-    with runtime.sessions() as s:
-        enterprise_id = s.execute(_ENTERPRISE_ID, {"uscc": code}).scalar()
-        enterprise = s.get(Enterprise, enterprise_id) if enterprise_id else None
-    if enterprise is None:
-        raise ApiError(404, "enterprise_not_found", f"no enterprise with USCC {code}")
-    return enterprise
-
-
 def _public(m: Material, enterprise: Enterprise, service) -> MaterialPublic:
     t = service.catalogue.types.get(m.type_code)
     return MaterialPublic(
@@ -119,16 +97,6 @@ def _public(m: Material, enterprise: Enterprise, service) -> MaterialPublic:
         sha256=m.sha256, sm3=m.sm3, version=m.version, lineage_id=m.lineage_id or m.id, supersedes_id=m.supersedes_id,
         state=m.state, label=m.label, valid_until=m.valid_until, reuse_count=m.reuse_count,
         anchored=m.leaf is not None and m.state == "anchored", revocation_state=m.revocation_state)
-
-
-def _owned(runtime, service, principal: Principal, material_id: int) -> tuple[Material, Enterprise]:
-    """A material the caller may manage: its own enterprise's, or any for a clerk."""
-    material = service.get(material_id)
-    with runtime.sessions() as s:
-        enterprise = s.get(Enterprise, material.enterprise_id)
-    if principal.role is Role.ENTERPRISE and enterprise.uscc != principal.scope:
-        raise ApiError(404, "material_not_found", f"no material {material_id}")
-    return material, enterprise
 
 
 def _valid_until(text: str | None) -> int | None:
@@ -148,12 +116,12 @@ def material_types(service: MaterialsDep, _: Annotated[Principal | None, Depends
 
 @router.post("/materials", status_code=201, response_model=MaterialPublic,
              summary="Upload a material (multipart: file, folder?, title?, valid_until?, uscc for clerks)")
-async def upload_material(request: Request, runtime: RuntimeDep, service: MaterialsDep,
+async def upload_material(request: Request, runtime: RuntimeDep, service: MaterialsDep, access: AccessDep,
                           principal: Annotated[Principal, Depends(require(*OWNERS))]):
     upload, file_name, fields = await receive_upload(request, runtime.settings.spool_dir,
                                                      runtime.settings.max_upload_bytes)
     try:
-        enterprise = _enterprise(runtime, principal, fields.get("uscc"))
+        enterprise = access.acting_for(principal, fields.get("uscc"), "material_file", read=False)
         valid_until = _valid_until(fields.get("valid_until"))
     except BaseException:
         upload.discard()
@@ -169,10 +137,10 @@ async def upload_material(request: Request, runtime: RuntimeDep, service: Materi
 
 
 @router.get("/materials", response_model=MaterialList, summary="An enterprise's materials by folder")
-def list_materials(runtime: RuntimeDep, service: MaterialsDep,
+def list_materials(service: MaterialsDep, access: AccessDep,
                    principal: Annotated[Principal, Depends(require(*OWNERS))],
                    uscc: str | None = None, folder: str | None = None, state: str | None = None):
-    enterprise = _enterprise(runtime, principal, uscc)
+    enterprise = access.acting_for(principal, uscc, "materials_list")
     if folder and folder not in service.catalogue.types:
         raise ApiError(422, "unknown_folder", f"no material folder {folder!r}")
     counts = service.folder_counts(enterprise)
@@ -183,18 +151,18 @@ def list_materials(runtime: RuntimeDep, service: MaterialsDep,
 
 
 @router.get("/materials/{material_id}", response_model=MaterialPublic, summary="One material")
-def get_material(material_id: int, runtime: RuntimeDep, service: MaterialsDep,
+def get_material(material_id: int, service: MaterialsDep, access: AccessDep,
                  principal: Annotated[Principal, Depends(require(*OWNERS))]):
-    material, enterprise = _owned(runtime, service, principal, material_id)
+    material, enterprise = access.material(principal, material_id, "material_read")
     return _public(material, enterprise, service)
 
 
 @router.post("/materials/{material_id}/confirm", response_model=MaterialPublic,
              summary="Confirm a material: it gets the self-attested label and is queued for anchoring")
-def confirm_material(material_id: int, runtime: RuntimeDep, service: MaterialsDep,
+def confirm_material(material_id: int, service: MaterialsDep, access: AccessDep,
                      principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))],
                      body: ConfirmBody | None = None):
-    material, enterprise = _owned(runtime, service, principal, material_id)
+    material, enterprise = access.material(principal, material_id, "material_confirm")
     folder = body.folder if body else None
     return _public(service.confirm(material, principal.key_id, folder=folder), enterprise, service)
 
@@ -202,14 +170,11 @@ def confirm_material(material_id: int, runtime: RuntimeDep, service: MaterialsDe
 @router.post("/materials/{material_id}/versions", status_code=201, response_model=MaterialPublic,
              summary="Upload a new version of a material (same folder)")
 async def new_version(material_id: int, request: Request, runtime: RuntimeDep, service: MaterialsDep,
-                      principal: Annotated[Principal, Depends(require(*OWNERS))]):
-    try:
-        material, enterprise = _owned(runtime, service, principal, material_id)
-        if material.state in ("withdrawn", "revoked", "superseded"):
-            raise ApiError(409, "not_current", f"material {material_id} is {material.state}; version its successor")
-    except BaseException:
-        # Drain nothing: the body is left unread and the connection closes.
-        raise
+                      access: AccessDep, principal: Annotated[Principal, Depends(require(*OWNERS))]):
+    # Refused before the body is read: nothing is spooled, the connection closes.
+    material, enterprise = access.material(principal, material_id, "material_version")
+    if material.state in ("withdrawn", "revoked", "superseded"):
+        raise ApiError(409, "not_current", f"material {material_id} is {material.state}; version its successor")
     upload, file_name, fields = await receive_upload(request, runtime.settings.spool_dir,
                                                      runtime.settings.max_upload_bytes)
     try:
@@ -225,40 +190,24 @@ async def new_version(material_id: int, request: Request, runtime: RuntimeDep, s
 
 @router.post("/materials/{material_id}/withdraw", response_model=MaterialPublic,
              summary="Withdraw a material (enterprise); revoked on chain if anchored")
-def withdraw_material(material_id: int, runtime: RuntimeDep, service: MaterialsDep,
+def withdraw_material(material_id: int, service: MaterialsDep, access: AccessDep,
                       principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))]):
-    material, enterprise = _owned(runtime, service, principal, material_id)
+    material, enterprise = access.material(principal, material_id, "material_withdraw")
     return _public(service.withdraw(material), enterprise, service)
 
 
 @router.post("/materials/{material_id}/revoke", response_model=MaterialPublic,
              summary="Revoke a material as invalid (clerk); revoked on chain")
-def revoke_material(material_id: int, body: RevokeBody, runtime: RuntimeDep, service: MaterialsDep,
+def revoke_material(material_id: int, body: RevokeBody, service: MaterialsDep, access: AccessDep,
                     principal: Annotated[Principal, Depends(require(Role.CLERK))]):
-    material, enterprise = _owned(runtime, service, principal, material_id)
+    material, enterprise = access.material(principal, material_id, "material_revoke")
     return _public(service.revoke(material, body.reason), enterprise, service)
 
 
-def _readable(runtime, service, consent, principal: Principal, material_id: int, action: str) -> Material:
-    """Owners read their materials; a bank reads what an active grant gives its organisation.
-    Every bank read, allowed or refused, goes into the enterprise's access log."""
-    if principal.role is not Role.BANK:
-        return _owned(runtime, service, principal, material_id)[0]
-    material = service.get(material_id)
-    grant = consent.grant_for_read(principal, material)
-    if grant is None:
-        consent.log(material.enterprise_id, principal, action, f"material {material_id}", outcome="denied",
-                    reason="no active grant for this organisation")
-        raise ApiError(403, "consent_required", "no active grant of the enterprise lets your organisation read this")
-    consent.log(material.enterprise_id, principal, action, f"material {material_id} ({material.title})",
-                purpose=grant.purpose)
-    return material
-
-
 @router.get("/materials/{material_id}/content", summary="Download a material's bytes (owner, clerk, consented bank)")
-def download_material(material_id: int, runtime: RuntimeDep, service: MaterialsDep, consent: ConsentDep,
+def download_material(material_id: int, service: MaterialsDep, access: AccessDep,
                       principal: Annotated[Principal, Depends(require(*OWNERS, Role.BANK))]):
-    material = _readable(runtime, service, consent, principal, material_id, "material_download")
+    material, _ = access.material(principal, material_id, "material_download")
     chunks = service.content(material)
     ascii_name = material.file_name.encode("ascii", "replace").decode().replace('"', "")
     from urllib.parse import quote
@@ -270,9 +219,9 @@ def download_material(material_id: int, runtime: RuntimeDep, service: MaterialsD
 
 
 @router.get("/materials/{material_id}/proof", summary="The material's proof bundle (JSON, version 1)")
-def material_proof(material_id: int, runtime: RuntimeDep, service: MaterialsDep, consent: ConsentDep,
+def material_proof(material_id: int, service: MaterialsDep, access: AccessDep,
                    principal: Annotated[Principal, Depends(require(*OWNERS, Role.BANK))]):
-    material = _readable(runtime, service, consent, principal, material_id, "material_proof")
+    material, _ = access.material(principal, material_id, "material_proof")
     return service.bundle(material).to_json()
 
 
@@ -323,43 +272,39 @@ def _application_public(service, application_id: int) -> ApplicationPublic:
 
 @router.post("/applications", status_code=201, response_model=ApplicationPublic,
              summary="Start an application; it is filled from the material bank and lists what is missing")
-def create_application(body: ApplicationCreate, runtime: RuntimeDep, service: MaterialsDep,
+def create_application(body: ApplicationCreate, service: MaterialsDep, access: AccessDep,
                        principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))]):
-    enterprise = _enterprise(runtime, principal, None)
+    enterprise = access.acting_for(principal, None, "application_create", read=False)
     return _application_public(service, service.apply(enterprise, body.service_item, principal.key_id))
 
 
 @router.get("/applications", response_model=list[ApplicationPublic],
             summary="An enterprise's applications, newest first (its own; clerks name the uscc)")
-def list_applications(runtime: RuntimeDep, service: MaterialsDep,
+def list_applications(service: MaterialsDep, access: AccessDep,
                       principal: Annotated[Principal, Depends(require(*OWNERS))], uscc: str | None = None):
-    enterprise = _enterprise(runtime, principal, uscc)
+    enterprise = access.acting_for(principal, uscc, "applications_list")
     return [_application_public(service, a) for a in service.application_ids(enterprise)]
 
 
 @router.get("/applications/{application_id}", response_model=ApplicationPublic, summary="An application")
-def get_application(application_id: int, runtime: RuntimeDep, service: MaterialsDep,
+def get_application(application_id: int, service: MaterialsDep, access: AccessDep,
                     principal: Annotated[Principal, Depends(require(Role.ENTERPRISE, Role.CLERK, Role.BANK))]):
-    application, _ = service.application(application_id)
-    if principal.role is Role.ENTERPRISE:
-        with runtime.sessions() as s:
-            owner = s.get(Enterprise, application.enterprise_id)
-        if owner.uscc != principal.scope:
-            raise ApiError(404, "application_not_found", f"no application {application_id}")
+    access.application(principal, application_id, "application_read")
     return _application_public(service, application_id)
 
 
 @router.post("/applications/{application_id}/materials/{material_id}/verify",
              summary="The receiving department verifies a material of an application: recorded as a reuse")
-def verify_for_application(application_id: int, material_id: int, service: MaterialsDep,
+def verify_for_application(application_id: int, material_id: int, service: MaterialsDep, access: AccessDep,
                            principal: Annotated[Principal, Depends(require(Role.CLERK, Role.BANK))]):
+    access.application(principal, application_id, "application_verify", material_id=material_id)
     reuse, verdict = service.record_reuse(application_id, material_id, principal.key_id, principal.organisation)
     return {"reuse_id": reuse.id, "verifier_org": reuse.verifier_org, "verdict": verdict.as_dict()}
 
 
 @router.get("/materials/{material_id}/reuses", summary="Who reused a material, when, for what")
-def material_reuses(material_id: int, runtime: RuntimeDep, service: MaterialsDep,
+def material_reuses(material_id: int, service: MaterialsDep, access: AccessDep,
                     principal: Annotated[Principal, Depends(require(*OWNERS))]):
-    _owned(runtime, service, principal, material_id)
+    access.material(principal, material_id, "material_reuses")
     return [{"application_id": r.application_id, "service_item": r.service_item, "verifier_org": r.verifier_org,
              "verdict": r.verdict, "at": r.created_at.isoformat()} for r in service.reuses(material_id)]

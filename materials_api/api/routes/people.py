@@ -21,7 +21,7 @@ from ...models import Role
 from ...services.accounts import AccountError
 from ...services.oidc import OidcClient, OidcError
 from ..deps import SESSION_COOKIE, AccountsDep
-from ..errors import ApiError
+from ..errors import ApiError, http_status
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
@@ -104,7 +104,7 @@ async def login(request: Request, accounts: AccountsDep):
     try:
         signed = accounts.sign_in(username, password)
     except AccountError as exc:
-        return _login_form(request, error=exc.message, username=username, next_=next_, status=exc.status)
+        return _login_form(request, error=exc.message, username=username, next_=next_, status=http_status(exc.kind))
     return _signed_in_redirect(request, signed, next_)
 
 
@@ -170,7 +170,7 @@ def oidc_callback(request: Request, accounts: AccountsDep, code: str | None = No
     except OidcError as exc:
         return _login_form(request, error=f"统一身份认证失败（{exc.code}）", status=401)
     except AccountError as exc:
-        return _login_form(request, error=exc.message, status=exc.status)
+        return _login_form(request, error=exc.message, status=http_status(exc.kind))
     response = _signed_in_redirect(request, signed, parts[3] or None)
     response.delete_cookie(OIDC_COOKIE, path="/login/oidc")
     return response

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import date, datetime, time as dtime, timezone
 from typing import Annotated, Literal
 
@@ -10,15 +11,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from ...models import ChainState, Enterprise, Role
+from ...models import ChainState, Role
 from ...record_kinds import CATEGORIES, KINDS
 from ...security import Principal
-from ...services.views import audience, record_item
+from ...services.access import audience, grant_active
+from ...services.views import record_item
 from ...sniff import sniff
 from ..upload import receive_upload
-from ..deps import ConsentDep, RecordsDep, RuntimeDep, MaterialsDep, require, require_or_anonymous
+from ..deps import AccessDep, ConsentDep, RecordsDep, RuntimeDep, MaterialsDep, require, require_or_anonymous
 from ..errors import ApiError
-from .materials import _enterprise
 
 router = APIRouter(prefix="/api/v1", tags=["records", "consent"])
 
@@ -44,6 +45,8 @@ class ConsentCreate(BaseModel):
     verifier_organisation: str = Field(min_length=1, max_length=200, description="the organisation allowed to read")
     material_ids: list[int] = Field(default_factory=list, max_length=200)
     material_types: list[str] = Field(default_factory=list, max_length=50)
+    application_ids: list[int] = Field(default_factory=list, max_length=50,
+                                       description="applications the organisation may read, with their materials")
     purpose: str = Field(min_length=1, max_length=200, examples=["开立对公账户"])
     expires_at: datetime
 
@@ -69,9 +72,9 @@ def record_kinds(_: Annotated[Principal | None, Depends(require_or_anonymous(*Ro
 
 @router.post("/records", status_code=201, summary="Issue a record (issuer of its category; inspectors: "
                                                  "inspections; banks: verification receipts)")
-async def issue_record(body: RecordCreate, runtime: RuntimeDep, records: RecordsDep,
+async def issue_record(body: RecordCreate, runtime: RuntimeDep, records: RecordsDep, access: AccessDep,
                        principal: Annotated[Principal, Depends(require(*WRITERS))]):
-    enterprise = _enterprise(runtime, principal, body.uscc)
+    enterprise = access.acting_for(principal, body.uscc, "record_issue", read=False)
     record = await run_in_threadpool(
         records.issue, enterprise, body.kind, principal, number=body.number, title=body.title, data=body.data,
         valid_from=_ts(body.valid_from, False), valid_until=_ts(body.valid_until, True))
@@ -81,19 +84,17 @@ async def issue_record(body: RecordCreate, runtime: RuntimeDep, records: Records
 
 @router.post("/records/{record_id}/status", summary="Suspend, revoke, restore or remove a record (its issuer)")
 async def change_record_status(record_id: int, body: RecordStatusChange, runtime: RuntimeDep, records: RecordsDep,
-                               principal: Annotated[Principal, Depends(require(*WRITERS))]):
-    record = records.get(record_id)
+                               access: AccessDep, principal: Annotated[Principal, Depends(require(*WRITERS))]):
+    record, enterprise = access.record(principal, record_id, "record_status", write=True)
     record = await run_in_threadpool(records.set_status, record, body.status, body.reason, principal)
-    with runtime.sessions() as s:
-        uscc = s.get(Enterprise, record.enterprise_id).uscc
-    return _record_public(record, runtime, records, uscc)
+    return _record_public(record, runtime, records, enterprise.uscc)
 
 
 @router.get("/records", summary="An enterprise's records with their verdicts")
-def list_records(runtime: RuntimeDep, records: RecordsDep, consent: ConsentDep,
+def list_records(records: RecordsDep, access: AccessDep,
                  principal: Annotated[Principal, Depends(require(Role.ENTERPRISE, Role.INSPECTOR, Role.ISSUER))],
                  uscc: str | None = None):
-    enterprise = _enterprise(runtime, principal, uscc)
+    enterprise = access.acting_for(principal, uscc, "records_list")
     viewer = audience(principal, enterprise.uscc)
     out = []
     for r in records.for_enterprise(enterprise.id):
@@ -103,56 +104,48 @@ def list_records(runtime: RuntimeDep, records: RecordsDep, consent: ConsentDep,
         item = record_item(r, viewer if principal.role is not Role.ISSUER else "enterprise", status, checks, principal)
         if item:
             out.append(item)
-    if principal.role is Role.INSPECTOR:
-        consent.log(enterprise.id, principal, "records_list", f"records of {enterprise.uscc}")
     return out
 
 
 @router.get("/records/{record_id}/proof", summary="A record's proof bundle (public records: anyone)")
-def record_proof(record_id: int, runtime: RuntimeDep, records: RecordsDep,
+def record_proof(record_id: int, records: RecordsDep, access: AccessDep,
                  principal: Annotated[Principal | None, Depends(require_or_anonymous(*Role))]):
-    record = records.get(record_id)
-    with runtime.sessions() as s:
-        uscc = s.get(Enterprise, record.enterprise_id).uscc
-    item = record_item(record, audience(principal, uscc), *records.verify(record, uscc), principal)
-    if item is None:
-        raise ApiError(404, "record_not_found", f"no record {record_id}")
-    return records.bundle(record, uscc).to_json()
+    record, enterprise = access.record(principal, record_id, "record_proof")
+    return records.bundle(record, enterprise.uscc).to_json()
 
 
 @router.post("/consents", status_code=201, summary="Grant a verifier organisation access to materials")
-def create_consent(body: ConsentCreate, runtime: RuntimeDep, consent: ConsentDep, materials: MaterialsDep,
+def create_consent(body: ConsentCreate, consent: ConsentDep, materials: MaterialsDep, access: AccessDep,
                    principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))]):
-    enterprise = _enterprise(runtime, principal, None)
-    grant = consent.grant(enterprise, verifier_organisation=body.verifier_organisation, material_ids=body.material_ids,
-                          material_types=body.material_types, purpose=body.purpose,
-                          expires_at=int(body.expires_at.timestamp()), actor_key_id=principal.key_id,
-                          known_types=set(materials.catalogue.types))
-    return _grant_public(grant, consent)
+    enterprise = access.acting_for(principal, None, "consent_grant", read=False)
+    grant = consent.grant(enterprise, principal, verifier_organisation=body.verifier_organisation,
+                          material_ids=body.material_ids, material_types=body.material_types,
+                          application_ids=body.application_ids, purpose=body.purpose,
+                          expires_at=int(body.expires_at.timestamp()), known_types=set(materials.catalogue.types))
+    return _grant_public(grant)
 
 
 @router.get("/consents", summary="The enterprise's grants")
-def list_consents(runtime: RuntimeDep, consent: ConsentDep,
+def list_consents(consent: ConsentDep, access: AccessDep,
                   principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))]):
-    enterprise = _enterprise(runtime, principal, None)
-    return [_grant_public(g, consent) for g in consent.list(enterprise)]
+    enterprise = access.acting_for(principal, None, "consent_list")
+    return [_grant_public(g) for g in consent.list(enterprise)]
 
 
 @router.post("/consents/{grant_id}/revoke", summary="Revoke a grant; the next read is refused")
-def revoke_consent(grant_id: int, runtime: RuntimeDep, consent: ConsentDep,
+def revoke_consent(grant_id: int, consent: ConsentDep, access: AccessDep,
                    principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))]):
-    enterprise = _enterprise(runtime, principal, None)
-    return _grant_public(consent.revoke(enterprise, grant_id), consent)
+    enterprise = access.acting_for(principal, None, "grant_revoke", read=False)
+    return _grant_public(consent.revoke(enterprise, principal, grant_id))
 
 
 @router.get("/access-log", summary="Who read the enterprise's non-public data (JSON or ?format=csv)")
-def access_log(runtime: RuntimeDep, consent: ConsentDep,
-               principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))],
+def access_log(access: AccessDep, principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))],
                format: Literal["json", "csv"] = "json"):
-    enterprise = _enterprise(runtime, principal, None)
+    enterprise = access.acting_for(principal, None, "access_log")
     rows = [{"at": e.created_at.isoformat(), "organisation": e.organisation, "role": e.role, "action": e.action,
              "target": e.target, "purpose": e.purpose, "outcome": e.outcome, "reason": e.reason}
-            for e in consent.entries(enterprise)]
+            for e in access.entries(enterprise)]
     if format == "csv":
         out = io.StringIO()
         w = csv.DictWriter(out, fieldnames=["at", "organisation", "role", "action", "target", "purpose", "outcome",
@@ -164,13 +157,12 @@ def access_log(runtime: RuntimeDep, consent: ConsentDep,
     return rows
 
 
-def _grant_public(grant, consent) -> dict:
-    import json
-
+def _grant_public(grant) -> dict:
     return {"id": grant.id, "verifier_organisation": grant.verifier_organisation,
             "material_ids": json.loads(grant.material_ids), "material_types": json.loads(grant.material_types),
+            "application_ids": json.loads(grant.application_ids or "[]"),
             "purpose": grant.purpose, "expires_at": grant.expires_at,
-            "revoked": grant.revoked_at is not None, "active": consent.active(grant)}
+            "revoked": grant.revoked_at is not None, "active": grant_active(grant)}
 
 
 
@@ -179,11 +171,11 @@ INSPECTION_RESULTS = {"passed": "未发现问题", "rectify": "责令整改", "c
 
 @router.post("/inspections", status_code=201,
              summary="Record an on-site inspection: multipart uscc, result, findings and a photo (inspectors)")
-async def record_inspection(request: Request, runtime: RuntimeDep, records: RecordsDep,
+async def record_inspection(request: Request, runtime: RuntimeDep, records: RecordsDep, access: AccessDep,
                             principal: Annotated[Principal, Depends(require(Role.INSPECTOR))]):
     upload, file_name, fields = await receive_upload(request, runtime.settings.spool_dir, 32 * 1024 * 1024)
     try:
-        enterprise = _enterprise(runtime, principal, fields.get("uscc"))
+        enterprise = access.acting_for(principal, fields.get("uscc"), "inspection_record", read=False)
         findings = fields.get("findings", "").strip()
         if not findings:
             raise ApiError(422, "findings_missing", "describe the findings")
@@ -207,15 +199,9 @@ async def record_inspection(request: Request, runtime: RuntimeDep, records: Reco
 
 
 @router.get("/inspections/{record_id}/photo", summary="An inspection's photo (inspectors; the inspected enterprise)")
-def inspection_photo(record_id: int, runtime: RuntimeDep, records: RecordsDep,
+def inspection_photo(record_id: int, runtime: RuntimeDep, access: AccessDep,
                      principal: Annotated[Principal, Depends(require(Role.INSPECTOR, Role.ENTERPRISE))]):
-    import json
-
-    record = records.get(record_id)
-    with runtime.sessions() as s:
-        enterprise = s.get(Enterprise, record.enterprise_id)
-    if record.kind != "inspection" or (principal.role is Role.ENTERPRISE and enterprise.uscc != principal.scope):
-        raise ApiError(404, "record_not_found", f"no inspection {record_id}")
+    record, _ = access.record(principal, record_id, "inspection_photo", kind="inspection")
     data = json.loads(record.data)
     # The bytes are named by their hash, which the anchored record carries: what is served is
     # exactly what was witnessed.
