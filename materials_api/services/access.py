@@ -203,27 +203,23 @@ class AccessPolicy:
             raise AccessDenied(Kind.NOT_FOUND, f"{noun}_not_found", f"no {noun} {object_id} of this enterprise")
 
     # --- applications ----------------------------------------------------------------------------
-    def application(self, principal: Principal, application_id: int, action: str, *,
-                    material_id: int | None = None) -> tuple[Application, Enterprise]:
-        """An application the caller may read, or (with `material_id`) whose material it may
-        check: the enterprise's own, any for a clerk, under a covering grant for a bank."""
-        missing = AccessDenied(Kind.NOT_FOUND, "application_not_found", f"no application {application_id}")
+    def application(self, principal: Principal, application: Application, items: list[tuple[str, Material | None]],
+                    action: str, *, material_id: int | None = None) -> Enterprise:
+        """Whether the caller may read a loaded application (`MaterialService.application`), or
+        (with `material_id`) check one of its materials: the enterprise's own, any for a clerk,
+        under a covering grant for a bank."""
+        missing = AccessDenied(Kind.NOT_FOUND, "application_not_found", f"no application {application.id}")
         with self.sessions() as s:
-            application = s.get(Application, application_id)
-            if application is None:
-                raise missing
             enterprise = s.get(Enterprise, application.enterprise_id)
-            filled = set(s.scalars(select(ApplicationMaterial.material_id).where(
-                ApplicationMaterial.application_id == application_id,
-                ApplicationMaterial.material_id.is_not(None))))
+        filled = {m.id for _, m in items if m is not None}
         target = f"application {application.id} ({application.service_item})"
         if material_id is not None:
             target += f", material {material_id}"
         if _is_owner(principal, enterprise):
-            return application, enterprise
+            return enterprise
         if principal.role is Role.CLERK:
             self._allow(principal, enterprise, action, target, WINDOW)
-            return application, enterprise
+            return enterprise
         if principal.role is Role.BANK:
             wanted = {material_id} if material_id is not None else filled
             grants = self._grants(enterprise.id, principal.organisation)
@@ -233,7 +229,7 @@ class AccessPolicy:
                 if application.id in _ids(grant.application_ids) or (
                         wanted and wanted <= {m.id for m in self.covered_materials(grant)}):
                     self._allow(principal, enterprise, action, target, grant.purpose)
-                    return application, enterprise
+                    return enterprise
             # Only a grant that named the application tells a bank that it exists.
             if any(application.id in _ids(g.application_ids) for g in grants):
                 raise self._refuse(principal, enterprise.id, action, target, kind=Kind.FORBIDDEN, code="consent_required",

@@ -288,11 +288,11 @@ class MaterialService:
                              .order_by(ApplicationMaterial.id))
             return application, [(am.type_code, m) for am, m in rows]
 
-    def record_reuse(self, application_id: int, material_id: int, verifier_key_id: int,
-                     verifier_org: str) -> tuple[Reuse, MaterialVerdict]:
-        """The receiving department checks a material of an application, independently, and
-        the check is recorded as one reuse. A material not fit for reuse is refused."""
-        application, items = self.application(application_id)
+    def record_reuse(self, application: Application, items: list[tuple[str, Material | None]], material_id: int,
+                     verifier_key_id: int, verifier_org: str) -> tuple[Reuse, MaterialVerdict]:
+        """The receiving department checks a material of a loaded application (`application`),
+        independently, and the check is recorded as one reuse. A material not fit for reuse is refused."""
+        application_id = application.id
         material = next((m for _, m in items if m is not None and m.id == material_id), None)
         if material is None:
             raise MaterialError(Kind.NOT_FOUND, "material_not_in_application",

@@ -9,9 +9,6 @@ from ..record_kinds import CATEGORIES, KINDS, mask
 from ..security import Principal
 from .access import GROUPS, AccessPolicy, audience, record_visible
 
-__all__ = ["ScanViews", "audience", "record_item"]
-
-
 def record_item(record, audience_: str, verdict_status, checks, principal: Principal | None) -> dict | None:
     if not record_visible(record, audience_, principal):
         return None

@@ -261,8 +261,7 @@ def service_items(service: MaterialsDep, _: Annotated[Principal | None, Depends(
             for i in service.catalogue.items.values()]
 
 
-def _application_public(service, application_id: int) -> ApplicationPublic:
-    application, items = service.application(application_id)
+def _application_public(service, application, items) -> ApplicationPublic:
     item = service.catalogue.items[application.service_item]
     rows = [ApplicationItemPublic(folder=t, folder_name=service.catalogue.types[t].name,
                                   material_id=m.id if m else None, missing=m is None) for t, m in items]
@@ -275,7 +274,8 @@ def _application_public(service, application_id: int) -> ApplicationPublic:
 def create_application(body: ApplicationCreate, service: MaterialsDep, access: AccessDep,
                        principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))]):
     enterprise = access.acting_for(principal, None, "application_create", read=False)
-    return _application_public(service, service.apply(enterprise, body.service_item, principal.key_id))
+    return _application_public(service, *service.application(service.apply(enterprise, body.service_item,
+                                                                           principal.key_id)))
 
 
 @router.get("/applications", response_model=list[ApplicationPublic],
@@ -283,22 +283,24 @@ def create_application(body: ApplicationCreate, service: MaterialsDep, access: A
 def list_applications(service: MaterialsDep, access: AccessDep,
                       principal: Annotated[Principal, Depends(require(*OWNERS))], uscc: str | None = None):
     enterprise = access.acting_for(principal, uscc, "applications_list")
-    return [_application_public(service, a) for a in service.application_ids(enterprise)]
+    return [_application_public(service, *service.application(a)) for a in service.application_ids(enterprise)]
 
 
 @router.get("/applications/{application_id}", response_model=ApplicationPublic, summary="An application")
 def get_application(application_id: int, service: MaterialsDep, access: AccessDep,
                     principal: Annotated[Principal, Depends(require(Role.ENTERPRISE, Role.CLERK, Role.BANK))]):
-    access.application(principal, application_id, "application_read")
-    return _application_public(service, application_id)
+    application, items = service.application(application_id)
+    access.application(principal, application, items, "application_read")
+    return _application_public(service, application, items)
 
 
 @router.post("/applications/{application_id}/materials/{material_id}/verify",
              summary="The receiving department verifies a material of an application: recorded as a reuse")
 def verify_for_application(application_id: int, material_id: int, service: MaterialsDep, access: AccessDep,
                            principal: Annotated[Principal, Depends(require(Role.CLERK, Role.BANK))]):
-    access.application(principal, application_id, "application_verify", material_id=material_id)
-    reuse, verdict = service.record_reuse(application_id, material_id, principal.key_id, principal.organisation)
+    application, items = service.application(application_id)
+    access.application(principal, application, items, "application_verify", material_id=material_id)
+    reuse, verdict = service.record_reuse(application, items, material_id, principal.key_id, principal.organisation)
     return {"reuse_id": reuse.id, "verifier_org": reuse.verifier_org, "verdict": verdict.as_dict()}
 
 
