@@ -77,10 +77,10 @@ def chain_figures(label: str, client: ChainClient, workdir: Path, latency_n: int
 
 
 def import_figure(n: int, workdir: Path, port: int) -> dict:
-    from materials_api.config import Settings
-    from materials_api.runtime import Runtime
-    from materials_api.services.enterprises import EnterpriseService
-    from materials_api.services.importer import import_csv
+    from materials_api.platform.config import Settings
+    from materials_api.platform.runtime import Runtime
+    from materials_api.registry.importer import import_csv
+    from materials_api.registry.service import EnterpriseService
 
     rng = random.Random(5)
     codes = list(dict.fromkeys(generate(rng) for _ in range(int(n * 1.01) + 10)))[:n]

@@ -70,8 +70,9 @@ def insert_confirmed(runtime, n: int) -> None:
     state, as n confirmed uploads leave them."""
     from sqlalchemy import insert, select
 
-    from materials_api.models import Enterprise, Material, MaterialState, TrustLabel
-    from materials_api.services.enterprises import EnterpriseService
+    from materials_api.bank.models import Material, MaterialState, TrustLabel
+    from materials_api.registry.models import Enterprise
+    from materials_api.registry.service import EnterpriseService
 
     EnterpriseService(runtime.sessions, runtime.chain).register("91350100M000100Y43", "基准测试公司")
     with runtime.sessions.begin() as s:
@@ -88,8 +89,8 @@ def time_anchoring(runtime, n: int, batch: int) -> tuple[float, int]:
     """Seconds to anchor n confirmed materials (confirmed → proof stored), and the batches used."""
     from sqlalchemy import select
 
-    from materials_api.models import Material
-    from materials_api.services.anchoring import Anchorer
+    from materials_api.bank.anchoring import Anchorer
+    from materials_api.bank.models import Material
 
     insert_confirmed(runtime, n)
     anchorer = Anchorer(runtime.sessions, runtime.chain, batch_size=batch, max_wait=0)
@@ -104,8 +105,8 @@ def time_anchoring(runtime, n: int, batch: int) -> tuple[float, int]:
 
 def bench_anchoring(n: int, batch: int) -> None:
     """Materials anchored per second, from confirmed in the database to stored proof, on anvil."""
-    from materials_api.config import Settings
-    from materials_api.runtime import Runtime
+    from materials_api.platform.config import Settings
+    from materials_api.platform.runtime import Runtime
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(home=Path(tmp) / "home", node_port=free_port())
@@ -245,7 +246,7 @@ def bench_hashing(size_mb: int) -> None:
         t = time.perf_counter()
         ref = subprocess.run(["sha256sum", str(path)], check=True, capture_output=True, text=True).stdout.split()[0]
         ref_time = time.perf_counter() - t
-        from materials_api.storage import CHUNK, Spool
+        from materials_api.platform.storage import CHUNK, Spool
 
         t = time.perf_counter()
         h = hashlib.sha256()

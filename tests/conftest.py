@@ -16,11 +16,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from chain.client import ChainClient
-from materials_api.config import Settings
+from materials_api.identity.api_keys import create_key
+from materials_api.identity.models import Role
 from materials_api.main import create_app
-from materials_api.models import Role
-from materials_api.runtime import Runtime
-from materials_api.security import create_key
+from materials_api.platform.config import Settings
+from materials_api.platform.runtime import Runtime
 
 POSTGRES_URL = os.environ.get("QIYEMA_TEST_POSTGRES_URL")
 DATABASES = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])

@@ -11,14 +11,15 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from materials_api.catalogue import Catalogue
-from materials_api.config import Settings
-from materials_api.models import Enterprise, MaterialState
-from materials_api.runtime import Runtime
-from materials_api.services.anchoring import Anchorer
-from materials_api.services.enterprises import EnterpriseError, EnterpriseService
-from materials_api.services.materials import MaterialService
-from materials_api.storage import Spool
+from materials_api.bank.anchoring import Anchorer
+from materials_api.bank.catalogue import Catalogue
+from materials_api.bank.materials import MaterialService
+from materials_api.bank.models import MaterialState
+from materials_api.platform.config import Settings
+from materials_api.platform.runtime import Runtime
+from materials_api.platform.storage import Spool
+from materials_api.registry.models import Enterprise
+from materials_api.registry.service import EnterpriseError, EnterpriseService
 
 USCC = "91350100M000100Y43"
 CONTENTS = [b"%PDF-1.7 " + f"material {i} ".encode() * 200 for i in range(3)]

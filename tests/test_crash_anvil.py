@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import select
 
 from chain.node import AnvilNode
-from materials_api.config import Settings
-from materials_api.models import AnchorBatch, Material
-from materials_api.runtime import Runtime
-from materials_api.services.anchoring import Anchorer
-from materials_api.services.materials import MaterialService
-from materials_api.catalogue import Catalogue
+from materials_api.bank.anchoring import Anchorer
+from materials_api.bank.catalogue import Catalogue
+from materials_api.bank.materials import MaterialService
+from materials_api.bank.models import AnchorBatch, Material
+from materials_api.platform.config import Settings
+from materials_api.platform.runtime import Runtime
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.anvil

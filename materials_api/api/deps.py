@@ -8,18 +8,18 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from ..models import Role
-from ..runtime import Runtime
-from ..security import Principal, authenticate
-from ..services.access import AccessPolicy
-from ..services.accounts import AccountService, csrf_matches
-from ..services.codes import CodeService
-from ..services.enterprises import EnterpriseService
-from ..services.consent import ConsentService
-from ..services.materials import MaterialService
-from ..services.records import RecordService
-from ..services.views import ScanViews
-from .errors import ApiError
+from materials_api.api.errors import ApiError
+from materials_api.bank.access import AccessPolicy
+from materials_api.bank.consent import ConsentService
+from materials_api.bank.materials import MaterialService
+from materials_api.codes.service import CodeService
+from materials_api.codes.views import ScanViews
+from materials_api.identity.accounts import AccountService, csrf_matches
+from materials_api.identity.api_keys import Principal, authenticate
+from materials_api.identity.models import Role
+from materials_api.platform.runtime import Runtime
+from materials_api.records.service import RecordService
+from materials_api.registry.service import EnterpriseService
 
 _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer qk_...`")
 

@@ -11,9 +11,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chain.errors import ChainError
 from codes.uscc import UsccError
-
-from ..services import Kind, ServiceError
-from ..storage import StorageError
+from materials_api.platform.errors import Kind, ServiceError
+from materials_api.platform.storage import StorageError
 
 log = logging.getLogger("qiyema.api")
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from ..sniff import safe_file_name
-from ..storage import Spool, Spooled
-from .errors import ApiError
+from materials_api.api.errors import ApiError
+from materials_api.platform.sniff import safe_file_name
+from materials_api.platform.storage import Spool, Spooled
 
 MAX_FIELD = 4096
 

@@ -1,8 +1,10 @@
 from alembic import context
-from sqlalchemy import pool
 
-from materials_api import models  # noqa: F401 - registers the tables
-from materials_api.db import Base, make_engine
+# Importing each domain's models registers its tables on the one metadata.
+from materials_api.bank import models as _bank  # noqa: F401
+from materials_api.codes import models as _codes  # noqa: F401
+from materials_api.platform.db import Base, make_engine
+from materials_api.records import models as _records  # noqa: F401
 
 config = context.config
 target_metadata = Base.metadata

@@ -87,12 +87,13 @@ def test_the_contract_accepts_our_proofs(evm, tmp_path):
 
 
 def test_the_verifiers_notary_role_is_the_contracts(evm):
+    import tempfile
+    from pathlib import Path
+
     from chain.compile import artifact
     from chain.deploy import deploy
     from chain.keys import load_or_create
     from chain.material_verify import NOTARY_ROLE
-    import tempfile
-    from pathlib import Path
 
     with tempfile.TemporaryDirectory() as tmp:
         governor = load_or_create(Path(tmp) / "g.eth")

@@ -5,8 +5,8 @@ import time
 import pytest
 
 from codes import token
-from codes.verify import KeyInfo, KeySet, OfflineSource, Status, verify
 from codes.token import CodeFormatError
+from codes.verify import KeyInfo, KeySet, OfflineSource, Status, verify
 
 # Test vectors (also in docs/code-format.md). Changing any of these is a new format version.
 KEY = bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")

@@ -19,9 +19,11 @@ from PIL import Image
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from materials_api.bank.models import AccessLogEntry
+from materials_api.identity.api_keys import create_key
+from materials_api.identity.models import Role
 from materials_api.main import ROUTERS
-from materials_api.models import AccessLogEntry, Enterprise, Role
-from materials_api.security import create_key
+from materials_api.registry.models import Enterprise
 
 USCC_A = "91350100M000100Y43"  # the `keys` fixture's enterprise key acts for A
 USCC_B = "91110108MA01ABCD1E"

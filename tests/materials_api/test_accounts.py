@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from materials_api.identity.models import Role, User, UserSession
 from materials_api.main import create_app
-from materials_api.models import Role, User, UserSession
-from materials_api.runtime import Runtime
+from materials_api.platform.runtime import Runtime
 
 USCC = "91350100M000100Y43"
 PASSWORD = "杨浦-correct-horse-9"
@@ -131,7 +131,7 @@ def test_sign_out_ends_the_session(site):
 
 def test_bad_accounts_are_refused_with_reasons(site):
     _, runtime = site
-    from materials_api.services.accounts import AccountError, AccountService
+    from materials_api.identity.accounts import AccountError, AccountService
 
     accounts = AccountService(runtime.sessions)
     for kwargs, code in (

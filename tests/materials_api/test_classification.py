@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from materials_api.catalogue import Catalogue
+from materials_api.bank.catalogue import Catalogue
 
 DATA = Path(__file__).parent / "data" / "material_names.tsv"
 

@@ -5,8 +5,8 @@ from web3 import Web3
 
 from codes import token
 from codes.scan import scan
-from codes.verify import OfflineSource, KeySet, Status, verify
-from materials_api.services.codes import OnlineSource
+from codes.verify import KeySet, OfflineSource, Status, verify
+from materials_api.codes.service import OnlineSource
 
 USCC = "91350100M000100Y43"  # the enterprise key in conftest acts for this one
 NAME = "福建示例科技有限公司"
@@ -103,8 +103,9 @@ def test_dynamic_code_expiry_tampering_and_key_rotation(api, keys, registered, r
     assert body["status"] == "INVALID" and reasons(body)["signature"][1] == "bad_signature"
     # Rotating the enterprise's key turns every code it signed INVALID.
     with runtime.sessions() as s:
-        from materials_api.models import Enterprise
         from sqlalchemy import select
+
+        from materials_api.registry.models import Enterprise
 
         enterprise = s.scalar(select(Enterprise).where(Enterprise.uscc == USCC))
     service.enterprise_signer(enterprise, rotate=True)

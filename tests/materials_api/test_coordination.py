@@ -7,9 +7,9 @@ import time
 from sqlalchemy import func, select
 
 from chain.client import ChainClient
-from materials_api.coordination import DatabaseNonceStore, LeaderLease
-from materials_api.models import AnchorBatch, Material
-from materials_api.services.anchoring import Anchorer
+from materials_api.bank.anchoring import Anchorer
+from materials_api.bank.models import AnchorBatch, Material
+from materials_api.platform.coordination import DatabaseNonceStore, LeaderLease
 from tests.materials_api.test_materials import upload
 
 

@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from chain.ledger import EnterpriseStatus as ChainStatus
 from codes.uscc import chain_key
-from materials_api.models import Enterprise, EnterpriseEvent
+from materials_api.registry.models import Enterprise, EnterpriseEvent
 
 USCC = "91350100M000100Y43"
 BODY = {"uscc": USCC, "name": "福建示例科技有限公司"}
@@ -139,3 +139,28 @@ def test_list_pages_through_enterprises(api, keys):
     rest = api.get(f"/api/v1/enterprises?limit=2&after={first['next_after']}", headers=h).json()
     assert len(rest["items"]) == 1 and rest["next_after"] is None
     assert api.get("/api/v1/enterprises", headers={"Authorization": keys["bank"]}).status_code == 403
+
+
+def test_enterprises_lost_by_a_reset_chain_are_registered_again(api, keys, runtime, settings):
+    """A chain that lost its state (reset, new deployment) is brought back in line by the
+    reconciler's first pass: every confirmed enterprise is queued again and sent once."""
+    from chain.client import ChainClient
+    from materials_api.platform.runtime import Runtime
+    from materials_api.registry.service import EnterpriseService
+
+    other = {"uscc": "91110108MA01ABCD1E", "name": "北京示例有限公司"}
+    for body in (BODY, other):
+        assert api.post("/api/v1/enterprises", json=body, headers={"Authorization": keys["registrar"]}).status_code == 201
+    assert EnterpriseService(runtime.sessions, runtime.chain).requeue_lost() == 0  # nothing lost
+
+    fresh = ChainClient.in_process(poll_interval=0.01, timeout=10)  # a chain that knows nothing
+    again = Runtime.open(settings, client=fresh)
+    try:
+        service = EnterpriseService(again.sessions, again.chain)
+        assert service.requeue_lost() == 2
+        assert service.reconcile().registered == 2
+        assert {again.chain.ledger.enterprise(chain_key(b["uscc"])).status for b in (BODY, other)} == {ChainStatus.ACTIVE}
+        assert service.requeue_lost() == 0
+        assert again.chain.ledger.enterprise_count() == 2
+    finally:
+        again.close()

@@ -7,9 +7,10 @@ import pytest
 from sqlalchemy import func, select
 
 from codes.uscc import generate
-from materials_api.models import ChainState, Enterprise
-from materials_api.services.enterprises import EnterpriseService
-from materials_api.services.importer import ImportFileError, import_csv
+from materials_api.platform.models import ChainState
+from materials_api.registry.importer import ImportFileError, import_csv
+from materials_api.registry.models import Enterprise
+from materials_api.registry.service import EnterpriseService
 
 
 def write_csv(path, rows, header=("uscc", "name")):

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from chain.material_verify import verify_material
 from chain.proof import ProofBundle
-from materials_api.models import Material
+from materials_api.bank.models import Material
 
 USCC = "91350100M000100Y43"
 OTHER = "91110000600037341L"
@@ -32,8 +32,8 @@ def bank(api, keys, runtime):
     h = {"Authorization": keys["registrar"]}
     for uscc, name in ((USCC, "福建示例科技有限公司"), (OTHER, "北京另一家公司")):
         assert api.post("/api/v1/enterprises", json={"uscc": uscc, "name": name}, headers=h).status_code == 201
-    from materials_api.security import create_key
-    from materials_api.models import Role
+    from materials_api.identity.api_keys import create_key
+    from materials_api.identity.models import Role
 
     with runtime.sessions.begin() as s:
         _, other_key = create_key(s, "另一家公司", Role.ENTERPRISE, OTHER)
@@ -290,8 +290,8 @@ def test_malformed_bundles_are_refused(bank):
 def test_object_store_down_is_503_and_records_nothing(api, keys, runtime, tmp_path):
     if runtime.settings.storage != "s3":
         pytest.skip("the local store has no server to stop")
+    from materials_api.platform.storage import S3ObjectStore
     from tests.conftest import MinioServer
-    from materials_api.storage import S3ObjectStore
 
     (tmp_path / "down").mkdir()
     server = MinioServer(tmp_path / "down")

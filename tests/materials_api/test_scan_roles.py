@@ -7,8 +7,8 @@ import pytest
 
 from chain.ledger import RecordStatus
 from codes.scan import scan
-from materials_api.models import Role
-from materials_api.security import create_key
+from materials_api.identity.api_keys import create_key
+from materials_api.identity.models import Role
 
 USCC = "91350100M000100Y43"
 PDF = b"%PDF-1.7\n" + b"material " * 300
@@ -68,7 +68,7 @@ def item(view, group, record_id):
 
 def test_records_are_issued_on_chain_by_their_category_issuer_only(api, keys, runtime, world):
     ledger = runtime.chain.ledger
-    from materials_api.models import Record
+    from materials_api.records.models import Record
 
     with runtime.sessions() as s:
         permit = s.get(Record, world["permit"]["id"])
@@ -111,7 +111,7 @@ def test_revoking_a_permit_shows_in_the_next_scan(api, keys, runtime, world):
     permit = item(verify(api, code)["view"], "permit", world["permit"]["id"])
     assert permit["status"] == "revoked" and permit["verdict"]["status"] == "INVALID"
     assert {c["name"]: c["reason"] for c in permit["verdict"]["checks"]}["status"] == "record_revoked"
-    from materials_api.models import Record
+    from materials_api.records.models import Record
 
     with runtime.sessions() as s:
         leaf = s.get(Record, world["permit"]["id"]).leaf
@@ -244,9 +244,9 @@ def test_forged_code_shows_nothing(api, keys, world):
 
 def test_records_lost_by_a_reset_chain_are_issued_again(api, keys, runtime, world, settings):
     from chain.client import ChainClient
-    from materials_api.models import Record
-    from materials_api.runtime import Runtime
-    from materials_api.services.records import RecordService
+    from materials_api.platform.runtime import Runtime
+    from materials_api.records.models import Record
+    from materials_api.records.service import RecordService
 
     fresh = ChainClient.in_process(poll_interval=0.01, timeout=10)  # a chain that knows nothing
     again = Runtime.open(settings, client=fresh)

@@ -20,8 +20,8 @@ from chain.compile import artifact
 from chain.deploy import load_record
 from chain.network import GethNetwork, free_port_block
 from codes.uscc import generate
-from materials_api.config import Settings
-from materials_api.runtime import chain_accounts
+from materials_api.platform.config import Settings
+from materials_api.platform.runtime import chain_accounts
 from tests.conftest import MinioServer, free_port
 from tests.processes import run, start_server, stop_server
 

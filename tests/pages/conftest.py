@@ -10,7 +10,7 @@ import pytest
 import uvicorn
 
 from materials_api.main import create_app
-from materials_api.runtime import Runtime
+from materials_api.platform.runtime import Runtime
 from tests.conftest import free_port
 
 OUT = Path(__file__).resolve().parents[2] / "test-output" / "pages"
@@ -21,7 +21,7 @@ FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "-
 
 @pytest.fixture
 def site(tmp_path, evm, database_url):
-    from materials_api.config import Settings
+    from materials_api.platform.config import Settings
 
     port = free_port()
     settings = Settings(home=tmp_path / "home", database_url=database_url, chain_rpc_url="in-process",

@@ -6,8 +6,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from materials_api.models import Role
-from materials_api.security import create_key
+from materials_api.identity.api_keys import create_key
+from materials_api.identity.models import Role
 from tests.codes.test_render_scan import photo
 from tests.pages.conftest import OUT, write_y4m
 

@@ -11,8 +11,10 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from codes.scan import scan
-from materials_api.models import ConsentGrant, Material, Record, Role
-from materials_api.security import create_key
+from materials_api.bank.models import ConsentGrant, Material
+from materials_api.identity.api_keys import create_key
+from materials_api.identity.models import Role
+from materials_api.records.models import Record
 from tests.pages.conftest import write_y4m
 from tests.pages.test_pages import DESKTOP, NARROW, PHONE, shot
 

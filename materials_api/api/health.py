@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from chain.deploy import code_status
+from chain.errors import ChainError
+from materials_api.api.deps import RuntimeDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Chain, database and storage health, reported separately")
+def healthz(runtime: RuntimeDep):
+    report: dict = {}
+    try:
+        client = runtime.chain.client
+        status = code_status(client, runtime.settings.deployments_dir)
+        report["chain"] = {
+            "ok": status.matches_build,
+            "chain_id": client.chain_id,
+            "block": client.block_number(),
+            "contract": runtime.chain.deployment.address,
+            "code": status.reason,
+        }
+    except ChainError as exc:
+        report["chain"] = {"ok": False, "error": str(exc)}
+    try:
+        with runtime.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        report["database"] = {"ok": True, "dialect": runtime.engine.dialect.name}
+    except Exception as exc:  # noqa: BLE001 - any failure is reported, not raised
+        report["database"] = {"ok": False, "error": type(exc).__name__}
+    try:
+        report["storage"] = runtime.storage.health()
+    except Exception as exc:  # noqa: BLE001
+        report["storage"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    ok = all(part["ok"] for part in report.values())
+    return JSONResponse({"status": "ok" if ok else "degraded", **report}, status_code=200 if ok else 503)

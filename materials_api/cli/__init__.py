@@ -1,0 +1,23 @@
+"""`qiyema`: the operators' command line, one module per group of commands, all over the one
+composition root (`materials_api.root`) through `common.opened()`."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from materials_api.cli import bank, codes, network, people, registry, service
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="log what happens")
+def main(verbose: bool) -> None:
+    """Qiyema 企业码 · 材料银行 — operators' command line. Settings come from QIYEMA_* variables."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+for command in (service.init, service.serve, service.chain, network.network, people.keys, people.users,
+                registry.enterprises, registry.uscc, codes.code, bank.material):
+    main.add_command(command)

@@ -1,0 +1,3 @@
+from materials_api.cli import main
+
+main()

@@ -1,0 +1,68 @@
+"""What every command shares: settings, failing with a message and an exit code, opening the
+service's parts once (and closing them however the command ends), printing a verdict."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from typing import Iterator, NoReturn
+
+import click
+from sqlalchemy.orm import sessionmaker
+
+from materials_api.platform.config import Settings
+
+
+def settings() -> Settings:
+    return Settings()
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def opened(start_node: bool = True) -> Iterator[tuple]:
+    """The runtime and the services of the composition root; a chain that cannot be reached is
+    exit 3. Yields `(runtime, services)` and closes the runtime (and a node it started)."""
+    from chain.errors import ChainError
+    from chain.node import NodeError
+    from materials_api.platform.runtime import Runtime
+    from materials_api.root import Services
+
+    try:
+        runtime = Runtime.open(settings(), start_node=start_node)
+    except (ChainError, NodeError) as exc:
+        fail(f"chain: {exc}", 3)
+    try:
+        yield runtime, Services.build(runtime)
+    finally:
+        runtime.close()
+
+
+@contextmanager
+def database() -> Iterator[sessionmaker]:
+    """The database alone (migrated), for commands that need no chain."""
+    from materials_api.platform.db import make_engine, migrate, session_factory
+
+    s = settings()
+    s.home.mkdir(parents=True, exist_ok=True)
+    migrate(s.db_url)
+    engine = make_engine(s.db_url)
+    try:
+        yield session_factory(engine)
+    finally:
+        engine.dispose()
+
+
+def print_verdict(verdict, as_json: bool) -> NoReturn:
+    """Print a verdict's checks (or JSON) and exit: 0 only when it is VALID."""
+    if as_json:
+        click.echo(json.dumps(verdict.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(f"verdict: {verdict.status.value}")
+        for c in verdict.checks:
+            click.echo(f"  {c.name:<10} {c.status.value:<8} {c.reason}: {c.message}")
+    sys.exit(0 if verdict.status.value == "VALID" else 1)

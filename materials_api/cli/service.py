@@ -1,0 +1,97 @@
+"""Setting the service up and running it: `init`, `serve`, `chain status`."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from materials_api.cli.common import fail, opened, settings
+from materials_api.identity.models import Role
+
+
+@click.command()
+def init() -> None:
+    """Create $QIYEMA_HOME, keys and the database, deploy the contracts, write a governor API key.
+
+    Running it again changes nothing."""
+    from materials_api.identity.api_keys import create_key
+
+    with opened() as (runtime, _):
+        key_file = runtime.settings.governor_key_file
+        if key_file.exists():
+            click.echo(f"governor API key already in {key_file}")
+        else:
+            with runtime.sessions.begin() as s:
+                _, plain = create_key(s, "governor", Role.GOVERNOR)
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(plain + "\n")
+            click.echo(f"governor API key written to {key_file}")
+        d = runtime.chain.deployment
+        click.echo(f"home:      {runtime.settings.home}")
+        click.echo(f"database:  {runtime.engine.url.render_as_string(hide_password=True)}")
+        click.echo(f"chain:     id {d.chain_id}, Qiyema at {d.address} (block {d.block_number})")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="HTTP worker processes; background work runs once, in this process")
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the API (starts the managed anvil node when no QIYEMA_CHAIN_RPC_URL is set)."""
+    import uvicorn
+
+    from materials_api.main import create_app
+
+    with opened() as (runtime, services):
+        click.echo(f"Qiyema on http://{host}:{port} (API docs at /docs); chain id {runtime.chain.client.chain_id}")
+        if workers == 1:
+            # The app's shutdown closes the runtime (and stops the node it started): uvicorn
+            # re-raises SIGTERM once it has shut down, so code after `run` may never execute.
+            uvicorn.run(create_app(runtime, services=services, close_runtime=True), host=host, port=port,
+                        log_level="info")
+            return
+        background = services.start_background(runtime)
+        try:
+            uvicorn.run("materials_api.main:worker_app", factory=True, workers=workers, host=host, port=port,
+                        log_level="info")
+        finally:
+            background.stop()
+
+
+@click.group()
+def chain() -> None:
+    """The chain: deployment and code status."""
+
+
+@chain.command("status")
+def chain_status() -> None:
+    """Whether the contract on chain matches the local build (exit 0 only if it does)."""
+    from chain.deploy import code_status, load_record
+    from chain.errors import ChainError
+    from materials_api.platform.runtime import connect_chain, managed_node
+
+    s = settings()
+    node = managed_node(s)
+    started = bool(node and node.start())
+    try:
+        client = connect_chain(s)
+        try:
+            status = code_status(client, s.deployments_dir)
+            record = load_record(s.deployments_dir, client.chain_id)
+            click.echo(f"chain id:       {client.chain_id}")
+            click.echo(f"head block:     {client.block_number()}")
+        except ChainError as exc:
+            fail(f"chain unreachable: {exc}", 3)
+        click.echo(f"contract:       {record.address if record else '-'}")
+        click.echo(f"on-chain code:  {status.onchain_code_hash or '-'}")
+        click.echo(f"local build:    {status.local_code_hash}")
+        click.echo(f"status:         {status.reason}")
+        if not status.matches_build:
+            sys.exit(1)
+    finally:
+        if started:
+            node.stop()

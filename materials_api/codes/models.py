@@ -1,0 +1,56 @@
+"""Code-signing keys, enterprises' own code signers and dynamic (one-time) codes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from materials_api.identity.models import ApiKey
+from materials_api.platform.db import Base
+from materials_api.platform.models import ChainState, utcnow
+from materials_api.registry.models import Enterprise
+
+
+class CodeKey(Base):
+    """Registrar keys that sign static codes; `kid` is printed in every code they sign.
+
+    Each is a chain account holding the registrar role; its private key is the file
+    `$QIYEMA_HOME/keys/code-signer-<kid>.eth`. A rotated-out key stops verifying."""
+
+    __tablename__ = "code_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kid: Mapped[int] = mapped_column(Integer, unique=True)
+    address: Mapped[str] = mapped_column(String(42), unique=True)
+    status: Mapped[str] = mapped_column(String(12), default="active")  # active | retired
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class EnterpriseCodeSigner(Base):
+    """The enterprise's dynamic-code signing key: derived from the custodial master secret and
+    `key_version`; rotation bumps the version and writes the new address on chain."""
+
+    __tablename__ = "enterprise_code_signers"
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey(Enterprise.id), primary_key=True)
+    key_version: Mapped[int] = mapped_column(Integer, default=1)
+    address: Mapped[str] = mapped_column(String(42))
+    chain_state: Mapped[str] = mapped_column(String(12), default=ChainState.PENDING.value)
+    tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class DynamicCode(Base):
+    """Every dynamic code issued: its nonce, life, single-use state and consent scope."""
+
+    __tablename__ = "dynamic_codes"
+    nonce: Mapped[str] = mapped_column(String(24), primary_key=True)  # hex of 12 bytes
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey(Enterprise.id), index=True)
+    issued_by_key_id: Mapped[int | None] = mapped_column(ForeignKey(ApiKey.id), nullable=True)
+    issued_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    single_use: Mapped[bool] = mapped_column(default=False)
+    scope: Mapped[str | None] = mapped_column(Text, nullable=True)  # canonical JSON
+    used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+

@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+import logging
+import time
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from codes import render
+from materials_api.api.deps import (
+    AccessDep,
+    CodesDep,
+    ConsentDep,
+    MaterialsDep,
+    RuntimeDep,
+    ViewsDep,
+    require,
+    require_or_anonymous,
+)
+from materials_api.api.errors import ApiError
+from materials_api.bank.access import grant_active
+from materials_api.identity.api_keys import Principal
+from materials_api.identity.models import Role
+from materials_api.registry.models import Enterprise
+
+router = APIRouter(prefix="/api/v1", tags=["codes"])
+log = logging.getLogger("qiyema.verify")
+
+EVERYONE = tuple(Role)
+
+
+class ConsentScope(BaseModel):
+    """What a bank scanning this dynamic code may see: an existing grant (`grant_id`), or a new
+    grant made from these fields for `verifier_org`."""
+
+    grant_id: int | None = Field(default=None, description="an active grant of the enterprise")
+    verifier_org: str | None = Field(default=None, max_length=200, description="the organisation allowed")
+    material_types: list[str] = Field(default_factory=list, max_length=50)
+    material_ids: list[int] = Field(default_factory=list, max_length=200)
+    purpose: str | None = Field(default=None, max_length=200, examples=["开立对公账户"])
+    expires_at: int | None = Field(default=None, description="unix seconds; the grant's own end")
+
+
+class DynamicCodeCreate(BaseModel):
+    ttl_seconds: int = Field(default=300, ge=10, le=3600)
+    single_use: bool = False
+    scope: ConsentScope | None = None
+
+
+class DynamicCodePublic(BaseModel):
+    code: str
+    nonce: str
+    issued_at: int
+    expires_at: int
+    single_use: bool
+    scope: ConsentScope | None
+    qr_version: int
+    svg: str = Field(description="the code as an SVG picture to show on screen (亮码)")
+
+
+class VerifyCodeRequest(BaseModel):
+    code: str = Field(min_length=1, max_length=2000, description="the scanned text or URL")
+
+
+class CheckPublic(BaseModel):
+    name: str
+    status: Literal["VALID", "INVALID", "ERROR", "SKIPPED"]
+    reason: str
+    message: str
+
+
+class VerdictPublic(BaseModel):
+    status: Literal["VALID", "INVALID", "ERROR", "SKIPPED"]
+    checks: list[CheckPublic]
+    kind: str | None
+    uscc: str | None
+    signer: str | None
+    expires_at: int | None
+    scope: dict | None
+    enterprise: dict | None
+    view: dict | None = Field(default=None, description="what the caller's role may see, each item verified")
+
+
+def _own_code_only(principal: Principal, uscc: str) -> None:
+    if principal.role is Role.ENTERPRISE and principal.scope != uscc.strip().upper():
+        raise ApiError(403, "not_your_enterprise", "an enterprise key acts only for its own USCC")
+
+
+@router.get("/enterprises/{uscc}/code.{fmt}", summary="The static code as PNG or SVG",
+            responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}})
+def static_code_image(uscc: str, fmt: Literal["png", "svg"], service: CodesDep,
+                      principal: Annotated[Principal, Depends(require(Role.REGISTRAR, Role.CLERK, Role.GOVERNOR,
+                                                                        Role.ENTERPRISE))]):
+    _own_code_only(principal, uscc)
+    url, enterprise = service.static_code(uscc)
+    if fmt == "svg":
+        return Response(render.render_svg(url, enterprise.name, enterprise.uscc), media_type="image/svg+xml")
+    return Response(render.render_png(url, enterprise.name, enterprise.uscc), media_type="image/png")
+
+
+@router.post("/codes/dynamic", status_code=201, response_model=DynamicCodePublic,
+             summary="Issue a short-lived dynamic code (亮码) for the caller's enterprise")
+def issue_dynamic_code(body: DynamicCodeCreate, service: CodesDep, consent: ConsentDep, runtime: RuntimeDep,
+                       materials: MaterialsDep, access: AccessDep,
+                       principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))]):
+    scope = body.scope.model_dump(exclude_defaults=True) if body.scope else None
+    if scope:
+        enterprise = access.acting_for(principal, None, "code_issue", read=False)
+        if body.scope.grant_id is not None:
+            grant = access.own_grant(principal, enterprise, body.scope.grant_id, "code_issue")
+            if not grant_active(grant):
+                raise ApiError(409, "grant_inactive", f"grant {grant.id} is revoked or expired")
+        elif body.scope.verifier_org and (body.scope.material_ids or body.scope.material_types):
+            # The code carries a grant: made here from the scope, revocable like any other.
+            grant = consent.grant(enterprise, principal, verifier_organisation=body.scope.verifier_org,
+                                  material_ids=body.scope.material_ids, material_types=body.scope.material_types,
+                                  purpose=body.scope.purpose or "亮码授权",
+                                  expires_at=body.scope.expires_at or int(time.time()) + 86400,
+                                  known_types=set(materials.catalogue.types))
+            scope["grant_id"] = grant.id
+    url, row = service.issue_dynamic(principal.scope, ttl=body.ttl_seconds, single_use=body.single_use,
+                                     scope=scope or None, actor_key_id=principal.key_id)
+    with runtime.sessions() as s:
+        name = s.scalar(select(Enterprise.name).where(Enterprise.uscc == principal.scope)) or ""
+    return DynamicCodePublic(code=url, nonce=row.nonce, issued_at=row.issued_at, expires_at=row.expires_at,
+                             single_use=row.single_use, scope=ConsentScope(**scope) if scope else None,
+                             qr_version=render.qr_version(url), svg=render.render_svg(url, name, principal.scope))
+
+
+@router.post("/verify/code", response_model=VerdictPublic,
+             summary="Verify a scanned code (anyone); the answer carries the caller's role's view")
+def verify_code(body: VerifyCodeRequest, service: CodesDep, views: ViewsDep,
+                principal: Annotated[Principal | None, Depends(require_or_anonymous(*EVERYONE))]):
+    # Anonymous scans of static codes (most scans) reuse an answer while nothing behind it moved;
+    # dynamic codes are always checked in full (expiry, single use).
+    enterprise_id = service.static_enterprise_id(body.code) if principal is None else None
+    if enterprise_id is not None:
+        cached = views.cached_answer(body.code, enterprise_id)
+        if cached is not None:
+            return cached
+    verdict = service.verify(body.code)
+    if verdict.status.value != "VALID":
+        # Forged, copied, expired or replayed codes are security events: keep a trace.
+        log.warning("code verification %s for %s by %s: %s", verdict.status.value, verdict.uscc or "-",
+                    principal.organisation if principal else "anonymous",
+                    ",".join(c.reason for c in verdict.checks if c.status.value != "VALID"))
+    out = verdict.as_dict()
+    out["view"] = views.view(verdict, principal)
+    if enterprise_id is not None:
+        # Remembered whatever the verdict (also clears this code's "refreshing" mark); the stamp
+        # check makes any change behind it visible to the next scan.
+        views.remember_answer(body.code, enterprise_id, out)
+    return out
+
+
+@router.get("/codes/keyset", summary="Registrar keys for offline verification, signed by the governor")
+def code_keyset(service: CodesDep, _: Annotated[Principal | None, Depends(require_or_anonymous(*EVERYONE))]):
+    return service.keyset().to_json()
+
+
+@router.post("/codes/keys/rotate", summary="Rotate the static-code key (governor); old codes stop verifying")
+def rotate_code_key(service: CodesDep, _: Annotated[Principal, Depends(require(Role.GOVERNOR))]):
+    key = service.rotate_static_key()
+    return {"kid": key.kid, "address": key.address}

@@ -1,0 +1,264 @@
+"""Enterprise codes: static codes signed by registrar keys, dynamic codes (亮码) signed by each
+enterprise's custodial key, the signed key set for offline checks, and the online trust source
+that verification asks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from eth_keys import keys as eth_keys
+from eth_utils import keccak
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import sessionmaker
+
+from chain import keys as key_files
+from chain.errors import ChainError
+from codes import token as tokens
+from codes.uscc import chain_key, validate
+from codes.verify import EnterpriseInfo, KeyInfo, KeySet, SourceUnavailable, Verdict, verify
+from materials_api.codes.models import CodeKey, DynamicCode, EnterpriseCodeSigner
+from materials_api.platform.config import Settings
+from materials_api.platform.errors import Kind
+from materials_api.platform.models import ChainState
+from materials_api.platform.runtime import ChainContext
+from materials_api.registry.models import Enterprise, EnterpriseStatus
+from materials_api.registry.service import EnterpriseError
+
+_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+_ZERO = "0x" + "00" * 20
+
+
+def scope_digest(scope: dict) -> bytes:
+    canonical = json.dumps(scope, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).digest()[:16]
+
+
+class CodeService:
+    def __init__(self, sessions: sessionmaker, chain: ChainContext, settings: Settings):
+        self.sessions = sessions
+        self.chain = chain
+        self.settings = settings
+        self.origin = tokens.normalise_origin(settings.public_url)
+        self._master: bytes | None = None
+        # The registrar role of a code signer, re-read from the chain every 10 s (a rotation
+        # also clears it at once, below).
+        from materials_api.records.service import TtlCache
+
+        self.roles = TtlCache(10.0)
+
+    # --- registrar keys for static codes ------------------------------------------------------
+    def _key_file(self, kid: int) -> Path:
+        return self.settings.keys_dir / f"code-signer-{kid}.eth"
+
+    def active_key(self) -> CodeKey:
+        """The current static-code key, created (and given the registrar role on chain) if none."""
+        with self.sessions() as s:
+            key = s.scalar(select(CodeKey).where(CodeKey.status == "active").order_by(CodeKey.kid.desc()))
+        return key or self.rotate_static_key()
+
+    def rotate_static_key(self) -> CodeKey:
+        """A new static-code key; the previous one is retired and loses its role on chain, so
+        every code it signed stops verifying (they must be re-issued)."""
+        with self.sessions() as s:
+            kid = (s.scalar(select(func.max(CodeKey.kid))) or 0) + 1
+            old = list(s.scalars(select(CodeKey).where(CodeKey.status == "active")))
+        if kid > tokens.KID_MAX:
+            raise EnterpriseError(Kind.CONFLICT, "key_ids_exhausted", "all 1024 key ids are used")
+        account = key_files.load_or_create(self._key_file(kid))
+        ledger, governor = self.chain.ledger, self.chain.governor
+        role = ledger.role("REGISTRAR_ROLE")
+        if not ledger.has_role("REGISTRAR_ROLE", account.address):
+            self.chain.client.transact(governor, ledger.contract.functions.grantRole(role, account.address))
+        with self.sessions.begin() as s:
+            row = CodeKey(kid=kid, address=account.address, status="active")
+            s.add(row)
+        for previous in old:
+            if ledger.has_role("REGISTRAR_ROLE", previous.address):
+                self.chain.client.transact(governor, ledger.contract.functions.revokeRole(role, previous.address))
+            self.roles.forget(previous.address)
+            with self.sessions.begin() as s:
+                s.execute(update(CodeKey).where(CodeKey.id == previous.id).values(
+                    status="retired", retired_at=datetime.now(timezone.utc)))
+        return row
+
+    def static_code(self, uscc: str) -> tuple[str, Enterprise]:
+        code = validate(uscc)
+        with self.sessions() as s:
+            enterprise = s.scalar(select(Enterprise).where(Enterprise.uscc == code))
+        if enterprise is None:
+            raise EnterpriseError(Kind.NOT_FOUND, "enterprise_not_found", f"no enterprise with USCC {code}")
+        if enterprise.status == EnterpriseStatus.DEREGISTERED.value:
+            raise EnterpriseError(Kind.CONFLICT, "enterprise_deregistered", f"{code} is deregistered; it has no code")
+        key = self.active_key()
+        private = key_files.load_or_create(self._key_file(key.kid)).key
+        return tokens.static_code(self.origin, code, key.kid, bytes(private)), enterprise
+
+    def keyset(self) -> KeySet:
+        now = int(time.time())
+        with self.sessions() as s:
+            rows = list(s.scalars(select(CodeKey).order_by(CodeKey.kid)))
+        ks = KeySet(origin=self.origin, issued_at=now, expires_at=now + self.settings.keyset_ttl,
+                    keys=[KeyInfo(r.kid, r.address, r.status) for r in rows], governor=self.chain.governor.address)
+        ks.sign(bytes(self.chain.governor.key))
+        return ks
+
+    # --- enterprise keys for dynamic codes ----------------------------------------------------
+    def _master_secret(self) -> bytes:
+        if self._master is None:
+            path = self.settings.keys_dir / "enterprise-code-master.key"
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    with os.fdopen(fd, "w") as f:
+                        f.write(secrets.token_hex(32) + "\n")
+                except FileExistsError:
+                    pass
+            self._master = bytes.fromhex(path.read_text().strip())
+        return self._master
+
+    def _enterprise_private_key(self, uscc: str, version: int) -> bytes:
+        # Custodial, derived: one master secret instead of a key file per enterprise.
+        seed = keccak(b"qiyema.enterprise-code-signer.v1" + self._master_secret() + uscc.encode()
+                      + version.to_bytes(4, "big"))
+        value = int.from_bytes(seed, "big") % (_SECP256K1_N - 1) + 1
+        return value.to_bytes(32, "big")
+
+    def enterprise_signer(self, enterprise: Enterprise, *, rotate: bool = False) -> bytes:
+        """The enterprise's signing key, written on chain first (write-ahead, then confirmed)."""
+        with self.sessions.begin() as s:
+            row = s.get(EnterpriseCodeSigner, enterprise.id)
+            if row is None:
+                row = EnterpriseCodeSigner(enterprise_id=enterprise.id, key_version=1, address="")
+                s.add(row)
+            elif rotate:
+                row.key_version += 1
+                row.chain_state = ChainState.PENDING.value
+            private = self._enterprise_private_key(enterprise.uscc, row.key_version)
+            row.address = eth_keys.PrivateKey(private).public_key.to_checksum_address()
+            address, state = row.address, row.chain_state
+        if state != ChainState.CONFIRMED.value:
+            ledger = self.chain.ledger
+            key = chain_key(enterprise.uscc)
+            if ledger.enterprise(key).code_signer.lower() != address.lower():
+                tx = ledger.send_rotate_code_signer(self.chain.registrar, key, address)
+                self.chain.client.wait(tx)
+            else:
+                tx = None
+            with self.sessions.begin() as s:
+                s.execute(update(EnterpriseCodeSigner).where(EnterpriseCodeSigner.enterprise_id == enterprise.id)
+                          .values(chain_state=ChainState.CONFIRMED.value, tx_hash=tx))
+        return private
+
+    def issue_dynamic(self, uscc: str, *, ttl: int | None = None, single_use: bool = False,
+                      scope: dict | None = None, actor_key_id: int | None = None) -> tuple[str, DynamicCode]:
+        code = validate(uscc)
+        with self.sessions() as s:
+            enterprise = s.scalar(select(Enterprise).where(Enterprise.uscc == code))
+        if enterprise is None:
+            raise EnterpriseError(Kind.NOT_FOUND, "enterprise_not_found", f"no enterprise with USCC {code}")
+        if enterprise.status in (EnterpriseStatus.DEREGISTERED.value, EnterpriseStatus.REVOKED.value):
+            raise EnterpriseError(Kind.CONFLICT, f"enterprise_{enterprise.status}", f"{code} is {enterprise.status}")
+        if enterprise.chain_state != ChainState.CONFIRMED.value and enterprise.chain_status is None:
+            raise EnterpriseError(Kind.CONFLICT, "enterprise_not_on_chain", f"{code} is not yet registered on chain")
+        private = self.enterprise_signer(enterprise)
+        now = int(time.time())
+        ttl = ttl or self.settings.dynamic_code_ttl
+        nonce = secrets.token_bytes(12)
+        digest = scope_digest(scope) if scope else None
+        url = tokens.dynamic_code(self.origin, code, now, now + ttl, nonce, private, single_use=single_use,
+                                  scope_digest=digest)
+        row = DynamicCode(nonce=nonce.hex(), enterprise_id=enterprise.id, issued_by_key_id=actor_key_id, issued_at=now,
+                          expires_at=now + ttl, single_use=single_use,
+                          scope=json.dumps(scope, sort_keys=True, ensure_ascii=False) if scope else None)
+        with self.sessions.begin() as s:
+            s.add(row)
+        return url, row
+
+    # --- verification ---------------------------------------------------------------------
+    def static_enterprise_id(self, text: str) -> int | None:
+        """The enterprise a well-formed static code names, or None (any other code)."""
+        try:
+            token = tokens.parse(text)
+        except tokens.CodeFormatError:
+            return None
+        if not token.is_static:
+            return None
+        with self.sessions() as s:
+            return s.execute(_ENTERPRISE_ID_BY_USCC, {"uscc": token.uscc}).scalar()
+
+    def verify(self, text: str) -> Verdict:
+        return verify(text, OnlineSource(self), int(time.time()))
+
+
+_K, _E = CodeKey.__table__, Enterprise.__table__
+_KEY_BY_KID = select(_K.c.kid, _K.c.address, _K.c.status).where(_K.c.kid == bindparam("kid"))
+_ENTERPRISE_BY_USCC = select(_E.c.uscc, _E.c.name, _E.c.status).where(_E.c.uscc == bindparam("uscc"))
+_ENTERPRISE_ID_BY_USCC = select(_E.c.id).where(_E.c.uscc == bindparam("uscc"))
+
+
+class OnlineSource:
+    """The service's own view: key table, chain and register, all live."""
+
+    offline = False
+
+    def __init__(self, service: CodeService):
+        self.service = service
+        self.origin = service.origin
+
+    def static_key(self, kid: int) -> KeyInfo | None:
+        # Core statements on the scan path: it runs for every verification.
+        try:
+            with self.service.sessions() as s:
+                row = s.execute(_KEY_BY_KID, {"kid": kid}).first()
+        except Exception as exc:  # noqa: BLE001 - database trouble is an ERROR, not INVALID
+            raise SourceUnavailable(f"database: {type(exc).__name__}") from None
+        return KeyInfo(row.kid, row.address, row.status) if row else None
+
+    def signer_is_registrar(self, address: str) -> bool | None:
+        try:
+            return self.service.roles.get(address, lambda: self.service.chain.ledger.has_role("REGISTRAR_ROLE", address))
+        except ChainError as exc:
+            raise SourceUnavailable(f"chain: {exc}") from None
+
+    def enterprise_signer(self, uscc: str):
+        try:
+            signer = self.service.chain.ledger.enterprise(chain_key(uscc)).code_signer
+        except ChainError as exc:
+            raise SourceUnavailable(f"chain: {exc}") from None
+        return None if signer == _ZERO else signer
+
+    def enterprise(self, uscc: str):
+        try:
+            with self.service.sessions() as s:
+                e = s.execute(_ENTERPRISE_BY_USCC, {"uscc": uscc}).first()
+        except Exception as exc:  # noqa: BLE001
+            raise SourceUnavailable(f"database: {type(exc).__name__}") from None
+        return EnterpriseInfo(e.uscc, e.name, e.status) if e else None
+
+    def use_nonce(self, token, now: int):
+        nonce = token.nonce.hex()
+        try:
+            with self.service.sessions.begin() as s:
+                row = s.get(DynamicCode, nonce)
+                if row is None or row.expires_at != token.expires_at or row.issued_at != token.issued_at:
+                    return ("unknown", None)
+                scope = json.loads(row.scope) if row.scope else None
+                if scope and scope_digest(scope) != token.scope_digest:
+                    return ("unknown", None)
+                if row.single_use:
+                    # Atomic: of two simultaneous scans exactly one sees rowcount 1.
+                    done = s.execute(update(DynamicCode).where(DynamicCode.nonce == nonce,
+                                                               DynamicCode.used_at.is_(None))
+                                     .values(used_at=now)).rowcount
+                    if not done:
+                        return ("replayed", scope)
+                return ("fresh", scope)
+        except Exception as exc:  # noqa: BLE001
+            raise SourceUnavailable(f"database: {type(exc).__name__}") from None

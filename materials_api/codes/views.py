@@ -1,0 +1,163 @@
+"""One scan, different views: what the public, a bank, an inspector and the enterprise itself
+see of an enterprise, each item with its own verdict."""
+
+from __future__ import annotations
+
+import json
+
+from materials_api.bank.access import GROUPS, AccessPolicy, audience, record_visible
+from materials_api.identity.api_keys import Principal
+from materials_api.records.kinds import CATEGORIES, KINDS, mask
+
+
+def record_item(record, audience_: str, verdict_status, checks, principal: Principal | None) -> dict | None:
+    if not record_visible(record, audience_, principal):
+        return None
+    kind = KINDS[record.kind]
+    group = CATEGORIES[record.category].group
+    data = json.loads(record.data)
+    if audience_ not in ("enterprise", "inspector"):
+        data = {k: (mask(v) if k in kind.personal else v) for k, v in data.items()}
+    return {
+        "id": record.id, "kind": record.kind, "kind_name": kind.name, "category": record.category,
+        "category_name": CATEGORIES[record.category].name, "group": group, "number": record.number,
+        "title": record.title, "data": data, "valid_from": record.valid_from, "valid_until": record.valid_until,
+        "status": record.status, "verdict": {"status": verdict_status.value, "checks": [c.as_dict() for c in checks]},
+        "proof": f"/api/v1/records/{record.id}/proof",
+    }
+
+
+class ScanViews:
+    """Builds the view a verified code opens for the caller, logging every non-public read.
+
+    The public view (most scans) is cached per enterprise, keyed by a stamp read with one query:
+    the enterprise's status and the newest change among its records. Any change made through
+    the service moves the stamp, so the very next scan rebuilds the view; the cache also
+    expires after 2 s, the same bound as the chain-status cache of records."""
+
+    PUBLIC_TTL = 2.0
+
+    def __init__(self, sessions, records, access: AccessPolicy, materials):
+        self.sessions = sessions
+        self.records = records
+        self.access = access
+        self.materials = materials
+        self._public: dict[int, tuple[float, tuple, dict]] = {}
+        self._answers: dict[str, tuple[float, tuple, dict]] = {}
+        self._refreshing: set[str] = set()
+        import threading
+
+        self._refresh_lock = threading.Lock()
+
+    def _stamp(self, enterprise_id: int) -> tuple:
+        from sqlalchemy import func, select
+
+        from materials_api.codes.models import CodeKey
+        from materials_api.records.models import Record
+        from materials_api.registry.models import Enterprise
+
+        e, r, k = Enterprise.__table__, Record.__table__, CodeKey.__table__
+        q = select(e.c.status, e.c.updated_at, select(func.max(r.c.updated_at)).where(
+            r.c.enterprise_id == e.c.id).scalar_subquery(), select(func.count()).where(
+            r.c.enterprise_id == e.c.id).scalar_subquery(), select(func.count()).where(
+            k.c.status != "active").scalar_subquery()).where(e.c.id == enterprise_id)
+        with self.sessions() as s:
+            return tuple(s.execute(q).first() or ())
+
+    # --- whole answers for anonymous scans of static codes -------------------------------------
+    def cached_answer(self, code: str, enterprise_id: int | None) -> dict | None:
+        """The answer given to this exact static code, if nothing that could change it
+        (enterprise status, its records, key rotations) has moved since. After 2 s one caller
+        rebuilds it (the chain-side facts are re-read) while the others keep the stamp-valid
+        answer, so a busy code never sends every request to rebuild at once."""
+        import time as _time
+
+        hit = self._answers.get(code)
+        if hit is None or enterprise_id is None:
+            return None
+        if hit[1] != self._stamp(enterprise_id):
+            return None
+        if _time.monotonic() - hit[0] < self.PUBLIC_TTL:
+            return hit[2]
+        with self._refresh_lock:
+            if code in self._refreshing:
+                return hit[2]
+            self._refreshing.add(code)
+        return None
+
+    def remember_answer(self, code: str, enterprise_id: int, answer: dict) -> None:
+        import time as _time
+
+        if len(self._answers) > 10_000:
+            self._answers.clear()
+        self._answers[code] = (_time.monotonic(), self._stamp(enterprise_id), answer)
+        with self._refresh_lock:
+            self._refreshing.discard(code)
+
+    def view(self, verdict, principal: Principal | None) -> dict | None:
+        from sqlalchemy import select
+
+        from materials_api.registry.models import Enterprise
+
+        if verdict.uscc is None or verdict.status.value == "INVALID" and verdict.enterprise is None:
+            return None
+        forged = any(c.name in ("origin", "signature", "format") and c.status.value == "INVALID" for c in verdict.checks)
+        if forged:
+            return None  # a forged or copied code shows nothing of the enterprise it names
+        with self.sessions() as s:
+            enterprise = s.scalar(select(Enterprise).where(Enterprise.uscc == verdict.uscc))
+        if enterprise is None:
+            return None
+        who = audience(principal, enterprise.uscc)
+        if who == "public":
+            import time as _time
+
+            stamp = self._stamp(enterprise.id)
+            hit = self._public.get(enterprise.id)
+            if hit and hit[1] == stamp and _time.monotonic() - hit[0] < self.PUBLIC_TTL:
+                return hit[2]
+            view = self._build(enterprise, who, principal, verdict)
+            self._public[enterprise.id] = (_time.monotonic(), stamp, view)
+            return view
+        return self._build(enterprise, who, principal, verdict)
+
+    def _build(self, enterprise, who: str, principal: Principal | None, verdict) -> dict:
+        items = []
+        for record in self.records.for_enterprise(enterprise.id):
+            status, checks = self.records.verify(record, enterprise.uscc)
+            item = record_item(record, who, status, checks, principal)
+            if item:
+                items.append(item)
+        view = {"audience": who, "enterprise": {"uscc": enterprise.uscc, "name": enterprise.name,
+                                                "status": enterprise.status}}
+        for group in ("licence", "permit", "regulatory", "credit", "inspection", "receipt"):
+            if group in GROUPS[who]:
+                view[group] = [i for i in items if i["group"] == group]
+        purpose = (verdict.scope or {}).get("purpose") if verdict.scope else None
+        if who == "bank":
+            view["materials"] = self._consented(verdict, principal, enterprise)
+        if who == "enterprise":
+            view["materials"] = [self._material_item(m) for m in self.materials.list(enterprise)
+                                 if m.state in ("anchored", "confirmed", "uploaded")]
+            view["access_log"] = [{"at": e.created_at.isoformat(), "organisation": e.organisation, "role": e.role,
+                                   "action": e.action, "target": e.target, "purpose": e.purpose,
+                                   "outcome": e.outcome} for e in self.access.entries(enterprise, limit=50)]
+        self.access.scan_view(principal, enterprise, who, purpose)
+        return view
+
+    def _consented(self, verdict, principal: Principal, enterprise) -> dict:
+        grant_id = (verdict.scope or {}).get("grant_id")
+        if not grant_id:
+            return {"status": "none", "items": []}
+        grant, reason = self.access.grant_use(principal, enterprise, grant_id)
+        if grant is None:
+            return {"status": "denied", "reason": reason, "items": []}
+        items = [self._material_item(m) for m in self.access.covered_materials(grant)]
+        return {"status": "granted", "grant_id": grant.id, "purpose": grant.purpose, "expires_at": grant.expires_at,
+                "items": items}
+
+    def _material_item(self, m) -> dict:
+        t = self.materials.catalogue.types.get(m.type_code)
+        return {"id": m.id, "folder": m.type_code, "folder_name": t.name if t else m.type_code, "title": m.title,
+                "sha256": m.sha256, "state": m.state, "label": m.label, "valid_until": m.valid_until,
+                "content": f"/api/v1/materials/{m.id}/content", "proof": f"/api/v1/materials/{m.id}/proof"}

@@ -1,0 +1,187 @@
+"""People's accounts: passwords (argon2id), sessions, lock-out, and OpenID Connect sign-in.
+
+Passwords are chosen by people, so they get a memory-hard hash (argon2id, RFC 9106); API keys
+have 256 bits of entropy and keep their fast hash (security.py). A session cookie carries a
+random secret whose SHA-256 is the session's id, so a database leak opens no session. Each
+session has its own CSRF token, which every state-changing request made with the cookie must
+echo in a header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import sessionmaker
+
+from materials_api.identity.api_keys import ROLES_WITH_SCOPE, Principal
+from materials_api.identity.models import Organisation, Role, User, UserSession
+from materials_api.platform.errors import Kind, ServiceError
+
+# RFC 9106's second recommended option (64 MiB, 3 passes), 2 lanes for a 2-core server.
+HASHER = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=2)
+# Verified against when the user does not exist, so timing does not reveal which names exist.
+_DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))
+_USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{3,80}$")
+MIN_PASSWORD = 10
+
+
+class AccountError(ServiceError):
+    """A refused account operation; `message` is for the person (Chinese)."""
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    secret: str  # goes in the cookie, never stored
+    csrf_token: str
+    user: User
+    expires_at: float
+
+
+def check_password_policy(username: str, password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(Kind.INVALID, "password_too_short", f"密码至少需要 {MIN_PASSWORD} 个字符")
+    if username.lower() in password.lower():
+        raise AccountError(Kind.INVALID, "password_contains_username", "密码不能包含用户名")
+    if len(set(password)) < 4:
+        raise AccountError(Kind.INVALID, "password_too_simple", "密码过于简单，请混用不同字符")
+
+
+def _session_id(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class AccountService:
+    def __init__(self, sessions: sessionmaker, *, session_ttl: float = 8 * 3600, max_failures: int = 5,
+                 lockout_seconds: float = 15 * 60):
+        self.sessions = sessions
+        self.session_ttl = session_ttl
+        self.max_failures = max_failures
+        self.lockout_seconds = lockout_seconds
+
+    # --- accounts ---------------------------------------------------------------------------------
+    def create_user(self, org_name: str, username: str, display_name: str, role: Role, scope: str | None = None,
+                    password: str | None = None, oidc_subject: str | None = None) -> User:
+        if not _USERNAME.match(username):
+            raise AccountError(Kind.INVALID, "username_invalid", "用户名须为 3–80 位字母、数字或 _ . @ -")
+        if role in ROLES_WITH_SCOPE and not scope:
+            raise AccountError(Kind.INVALID, "scope_missing", f"{role.value} 账号需要指定范围（{ROLES_WITH_SCOPE[role]}）")
+        if role not in ROLES_WITH_SCOPE and scope:
+            raise AccountError(Kind.INVALID, "scope_unexpected", f"{role.value} 账号不带范围")
+        if role is Role.ENTERPRISE:
+            from codes.uscc import UsccError, validate
+
+            try:
+                scope = validate(scope)
+            except UsccError as exc:
+                raise AccountError(Kind.INVALID, "uscc_invalid", f"统一社会信用代码无效：{exc}") from None
+        if password is None and oidc_subject is None:
+            raise AccountError(Kind.INVALID, "credential_missing", "需要密码或统一身份认证账号")
+        if password is not None:
+            check_password_policy(username, password)
+        with self.sessions.begin() as s:
+            org = s.scalar(select(Organisation).where(Organisation.name == org_name))
+            if org is None:
+                org = Organisation(name=org_name)
+                s.add(org)
+                s.flush()
+            user = User(organisation_id=org.id, username=username, display_name=display_name, role=role.value,
+                        scope=scope, password_hash=HASHER.hash(password) if password else None,
+                        oidc_subject=oidc_subject, failed_logins=0, locked_until=0.0)
+            s.add(user)
+            try:
+                s.flush()
+            except IntegrityError:
+                raise AccountError(Kind.CONFLICT, "username_taken", f"用户名 {username} 已被使用") from None
+            return user
+
+    # --- sign-in ----------------------------------------------------------------------------------
+    def sign_in(self, username: str, password: str, now: float | None = None) -> SignedIn:
+        """Check a password. Five failures in a row lock the account for 15 minutes; the
+        answer never says whether the name exists."""
+        now = time.time() if now is None else now
+        with self.sessions() as s:
+            user = s.scalar(select(User).where(User.username == username))
+        if user is None or user.password_hash is None or user.disabled_at is not None:
+            _verify(_DUMMY_HASH, password)
+            raise AccountError(Kind.UNAUTHENTICATED, "login_failed", "用户名或密码不正确")
+        if user.locked_until > now:
+            minutes = max(1, round((user.locked_until - now) / 60))
+            raise AccountError(Kind.LOCKED, "account_locked", f"连续输错密码次数过多，账号已锁定，请 {minutes} 分钟后再试")
+        if not _verify(user.password_hash, password):
+            with self.sessions.begin() as s:
+                failures = s.scalar(select(User.failed_logins).where(User.id == user.id)) + 1
+                locked = now + self.lockout_seconds if failures >= self.max_failures else 0.0
+                s.execute(update(User).where(User.id == user.id).values(
+                    failed_logins=0 if locked else failures, locked_until=locked))
+            if locked:
+                raise AccountError(Kind.LOCKED, "account_locked",
+                                   f"连续输错密码 {self.max_failures} 次，账号已锁定 {int(self.lockout_seconds // 60)} 分钟")
+            left = self.max_failures - failures
+            raise AccountError(Kind.UNAUTHENTICATED, "login_failed", f"用户名或密码不正确（再错 {left} 次将锁定账号）")
+        with self.sessions.begin() as s:
+            values = {"failed_logins": 0, "locked_until": 0.0}
+            if HASHER.check_needs_rehash(user.password_hash):
+                values["password_hash"] = HASHER.hash(password)
+            s.execute(update(User).where(User.id == user.id).values(**values))
+        return self.open_session(user, now)
+
+    def open_session(self, user: User, now: float | None = None) -> SignedIn:
+        now = time.time() if now is None else now
+        secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        with self.sessions.begin() as s:
+            s.add(UserSession(id=_session_id(secret), user_id=user.id, csrf_token=csrf, created_at=now,
+                              expires_at=now + self.session_ttl))
+        return SignedIn(secret, csrf, user, now + self.session_ttl)
+
+    def sign_out(self, secret: str) -> None:
+        with self.sessions.begin() as s:
+            s.execute(update(UserSession).where(UserSession.id == _session_id(secret))
+                      .values(revoked_at=time.time()))
+
+    def session(self, secret: str, now: float | None = None) -> tuple[Principal, str, User] | None:
+        """The principal, CSRF token and user of a live session cookie, or None."""
+        now = time.time() if now is None else now
+        with self.sessions() as s:
+            row = s.execute(
+                select(UserSession, User, Organisation.name)
+                .join(User, User.id == UserSession.user_id)
+                .join(Organisation, Organisation.id == User.organisation_id)
+                .where(UserSession.id == _session_id(secret))).first()
+        if row is None:
+            return None
+        sess, user, org_name = row
+        if sess.revoked_at is not None or sess.expires_at <= now or user.disabled_at is not None:
+            return None
+        principal = Principal(None, user.organisation_id, org_name, Role(user.role), user.scope, user_id=user.id)
+        return principal, sess.csrf_token, user
+
+    # --- OpenID Connect ---------------------------------------------------------------------------
+    def sign_in_oidc(self, issuer: str, subject: str) -> SignedIn:
+        """A person the identity provider vouched for; they must have been given an account
+        (linked to `<issuer>|<sub>`) first: the provider proves who they are, we decide what
+        they may do."""
+        with self.sessions() as s:
+            user = s.scalar(select(User).where(User.oidc_subject == f"{issuer}|{subject}"))
+        if user is None or user.disabled_at is not None:
+            raise AccountError(Kind.FORBIDDEN, "oidc_unknown_user", "该统一身份认证账号尚未开通本平台权限，请联系管理员")
+        return self.open_session(user)
+
+
+def csrf_matches(expected: str, presented: str | None) -> bool:
+    return bool(presented) and hmac.compare_digest(expected.encode(), presented.encode())
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return HASHER.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False

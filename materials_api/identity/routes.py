@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from materials_api.api.deps import SessionDep, require
+from materials_api.api.errors import ApiError
+from materials_api.identity.api_keys import KeyError_, Principal, create_key
+from materials_api.identity.models import ApiKey, Role
+
+router = APIRouter(prefix="/api/v1", tags=["organisations"])
+
+
+class KeyCreate(BaseModel):
+    organisation: str = Field(min_length=1, max_length=200)
+    role: Role
+    scope: str | None = Field(default=None, description="issuer: record category; enterprise: its USCC")
+
+
+class KeyCreated(BaseModel):
+    id: int
+    organisation: str
+    role: Role
+    scope: str | None
+    key: str = Field(description="shown once; only its hash is stored")
+
+
+class KeyPublic(BaseModel):
+    id: int
+    organisation: str
+    role: Role
+    scope: str | None
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@router.post("/keys", status_code=201, response_model=KeyCreated, summary="Create an API key (governor)")
+def create_api_key(body: KeyCreate, session: SessionDep,
+                   _: Annotated[Principal, Depends(require(Role.GOVERNOR))]):
+    try:
+        key, plain = create_key(session, body.organisation, body.role, body.scope)
+    except KeyError_ as exc:
+        raise ApiError(422, "key_scope", str(exc)) from None
+    except ValueError as exc:  # an enterprise scope that is not a valid USCC
+        raise ApiError(422, "key_scope", str(exc)) from None
+    session.commit()
+    return KeyCreated(id=key.id, organisation=body.organisation, role=body.role, scope=key.scope, key=plain)
+
+
+@router.get("/keys", response_model=list[KeyPublic], summary="List API keys, never their secrets (governor)")
+def list_api_keys(session: SessionDep, _: Annotated[Principal, Depends(require(Role.GOVERNOR))]):
+    return [KeyPublic(id=k.id, organisation=k.organisation.name, role=Role(k.role), scope=k.scope, prefix=k.prefix,
+                      created_at=k.created_at, revoked_at=k.revoked_at)
+            for k in session.scalars(select(ApiKey).order_by(ApiKey.id))]
+
+
+@router.delete("/keys/{key_id}", status_code=204, summary="Revoke an API key (governor)")
+def revoke_api_key(key_id: int, session: SessionDep, _: Annotated[Principal, Depends(require(Role.GOVERNOR))]):
+    key = session.get(ApiKey, key_id)
+    if key is None:
+        raise ApiError(404, "key_not_found", f"no API key {key_id}")
+    if key.revoked_at is None:
+        key.revoked_at = datetime.now(timezone.utc)
+        session.commit()

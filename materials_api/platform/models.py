@@ -1,0 +1,46 @@
+"""Tables every domain shares: chain nonces and leases, and the chain-witness state."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+
+from sqlalchemy import BigInteger, Float, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from materials_api.platform.db import Base
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class ChainState(str, enum.Enum):
+    PENDING = "pending"  # written ahead, not yet witnessed on chain
+    SENT = "sent"  # transaction sent, receipt not yet seen
+    CONFIRMED = "confirmed"  # the chain shows what the database holds
+
+
+class ChainNonce(Base):
+    """The next nonce each sending account may use, shared by every service instance: instances
+    may talk to different nodes, whose pending pools lag each other, so the node alone cannot
+    tell a second instance which nonce the first just used."""
+
+    __tablename__ = "chain_nonces"
+    address: Mapped[str] = mapped_column(String(42), primary_key=True)
+    # "<chain id>:<genesis hash>": a chain started afresh under the same id starts from zero.
+    chain: Mapped[str] = mapped_column(String(90), primary_key=True)
+    next_nonce: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[float] = mapped_column(Float, default=0.0)  # unix seconds
+
+
+class Lease(Base):
+    """A named lease one instance holds at a time (the background worker: anchoring, chain
+    reconciliation, record witnessing); a holder that stops renewing loses it after its TTL."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[float] = mapped_column(Float)  # unix seconds
+    acquired_at: Mapped[float] = mapped_column(Float)
+

@@ -1,0 +1,55 @@
+"""Records issued by the authorities (licences, permits, regulatory entries) and their issuers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from materials_api.identity.models import ApiKey, Organisation
+from materials_api.platform.db import Base
+from materials_api.platform.models import ChainState, utcnow
+from materials_api.registry.models import Enterprise
+
+
+class IssuerAccount(Base):
+    """The custodial chain account an issuing organisation signs its records with
+    (`$QIYEMA_HOME/keys/org-<id>.eth`), and the categories it was granted on chain."""
+
+    __tablename__ = "issuer_accounts"
+    organisation_id: Mapped[int] = mapped_column(ForeignKey(Organisation.id), primary_key=True)
+    address: Mapped[str] = mapped_column(String(42), unique=True)
+    categories: Mapped[str] = mapped_column(Text, default="")  # comma-separated, granted on chain
+
+
+class Record(Base):
+    """A licence, permit, regulatory or credit record, inspection or bank receipt."""
+
+    __tablename__ = "records"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey(Enterprise.id), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    category: Mapped[str] = mapped_column(String(32), index=True)
+    number: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    title: Mapped[str] = mapped_column(String(200))
+    data: Mapped[str] = mapped_column(Text, default="{}")  # canonical JSON
+    valid_from: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    valid_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    status: Mapped[str] = mapped_column(String(12), default="valid")  # valid | suspended | revoked | removed
+    status_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    issuer_organisation_id: Mapped[int] = mapped_column(ForeignKey(Organisation.id))
+    issuer_key_id: Mapped[int | None] = mapped_column(ForeignKey(ApiKey.id), nullable=True)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    salt: Mapped[bytes] = mapped_column(LargeBinary(32))
+    leaf: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    leaf_index: Mapped[int] = mapped_column(Integer, default=0)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    proof: Mapped[str] = mapped_column(Text, default="[]")
+    chain_state: Mapped[str] = mapped_column(String(12), default=ChainState.PENDING.value, index=True)
+    chain_status: Mapped[str | None] = mapped_column(String(12), nullable=True)  # last status witnessed
+    tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    block_number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+

@@ -1,0 +1,218 @@
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, datetime, timezone
+from datetime import time as dtime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, Field
+
+from materials_api.api.deps import (
+    AccessDep,
+    ConsentDep,
+    MaterialsDep,
+    RecordsDep,
+    RuntimeDep,
+    require,
+    require_or_anonymous,
+)
+from materials_api.api.errors import ApiError
+from materials_api.api.upload import receive_upload
+from materials_api.bank.access import audience, grant_active
+from materials_api.codes.views import record_item
+from materials_api.identity.api_keys import Principal
+from materials_api.identity.models import Role
+from materials_api.platform.models import ChainState
+from materials_api.platform.sniff import sniff
+from materials_api.records.kinds import CATEGORIES, KINDS
+
+router = APIRouter(prefix="/api/v1", tags=["records", "consent"])
+
+WRITERS = (Role.ISSUER, Role.INSPECTOR, Role.BANK)
+
+
+class RecordCreate(BaseModel):
+    uscc: str
+    kind: str = Field(description="a record kind code, see GET /api/v1/record-kinds")
+    number: str | None = Field(default=None, max_length=100, description="证号 / decision number")
+    title: str | None = Field(default=None, max_length=200)
+    data: dict = Field(default_factory=dict, description="the record's fields (addresses, scope, findings…)")
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+
+class RecordStatusChange(BaseModel):
+    status: Literal["valid", "suspended", "revoked", "removed"]
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class ConsentCreate(BaseModel):
+    verifier_organisation: str = Field(min_length=1, max_length=200, description="the organisation allowed to read")
+    material_ids: list[int] = Field(default_factory=list, max_length=200)
+    material_types: list[str] = Field(default_factory=list, max_length=50)
+    application_ids: list[int] = Field(default_factory=list, max_length=50,
+                                       description="applications the organisation may read, with their materials")
+    purpose: str = Field(min_length=1, max_length=200, examples=["开立对公账户"])
+    expires_at: datetime
+
+
+def _ts(d: date | None, end: bool) -> int | None:
+    if d is None:
+        return None
+    return int(datetime.combine(d, dtime(23, 59, 59) if end else dtime(0, 0), tzinfo=timezone.utc).timestamp())
+
+
+def _record_public(record, runtime, records, uscc: str, viewer: str = "enterprise", principal=None) -> dict:
+    status, checks = records.verify(record, uscc)
+    item = record_item(record, viewer, status, checks, principal)
+    item["chain"] = {"state": record.chain_state, "tx_hash": record.tx_hash, "block_number": record.block_number}
+    return item
+
+
+@router.get("/record-kinds", summary="Record kinds and categories (24 e-permits in 6 categories, …)")
+def record_kinds(_: Annotated[Principal | None, Depends(require_or_anonymous(*Role))]):
+    return [{"code": k.code, "name": k.name, "category": k.category, "category_name": CATEGORIES[k.category].name,
+             "group": CATEGORIES[k.category].group, "public": k.public} for k in KINDS.values()]
+
+
+@router.post("/records", status_code=201, summary="Issue a record (issuer of its category; inspectors: "
+                                                 "inspections; banks: verification receipts)")
+async def issue_record(body: RecordCreate, runtime: RuntimeDep, records: RecordsDep, access: AccessDep,
+                       principal: Annotated[Principal, Depends(require(*WRITERS))]):
+    enterprise = access.acting_for(principal, body.uscc, "record_issue", read=False)
+    record = await run_in_threadpool(
+        records.issue, enterprise, body.kind, principal, number=body.number, title=body.title, data=body.data,
+        valid_from=_ts(body.valid_from, False), valid_until=_ts(body.valid_until, True))
+    item = _record_public(record, runtime, records, enterprise.uscc)
+    return JSONResponse(item, status_code=201 if record.chain_state == ChainState.CONFIRMED.value else 202)
+
+
+@router.post("/records/{record_id}/status", summary="Suspend, revoke, restore or remove a record (its issuer)")
+async def change_record_status(record_id: int, body: RecordStatusChange, runtime: RuntimeDep, records: RecordsDep,
+                               access: AccessDep, principal: Annotated[Principal, Depends(require(*WRITERS))]):
+    record, enterprise = access.record(principal, record_id, "record_status", write=True)
+    record = await run_in_threadpool(records.set_status, record, body.status, body.reason, principal)
+    return _record_public(record, runtime, records, enterprise.uscc)
+
+
+@router.get("/records", summary="An enterprise's records with their verdicts")
+def list_records(records: RecordsDep, access: AccessDep,
+                 principal: Annotated[Principal, Depends(require(Role.ENTERPRISE, Role.INSPECTOR, Role.ISSUER))],
+                 uscc: str | None = None):
+    enterprise = access.acting_for(principal, uscc, "records_list")
+    viewer = audience(principal, enterprise.uscc)
+    out = []
+    for r in records.for_enterprise(enterprise.id):
+        if principal.role is Role.ISSUER and r.category != principal.scope:
+            continue
+        status, checks = records.verify(r, enterprise.uscc)
+        item = record_item(r, viewer if principal.role is not Role.ISSUER else "enterprise", status, checks, principal)
+        if item:
+            out.append(item)
+    return out
+
+
+@router.get("/records/{record_id}/proof", summary="A record's proof bundle (public records: anyone)")
+def record_proof(record_id: int, records: RecordsDep, access: AccessDep,
+                 principal: Annotated[Principal | None, Depends(require_or_anonymous(*Role))]):
+    record, enterprise = access.record(principal, record_id, "record_proof")
+    return records.bundle(record, enterprise.uscc).to_json()
+
+
+@router.post("/consents", status_code=201, summary="Grant a verifier organisation access to materials")
+def create_consent(body: ConsentCreate, consent: ConsentDep, materials: MaterialsDep, access: AccessDep,
+                   principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))]):
+    enterprise = access.acting_for(principal, None, "consent_grant", read=False)
+    grant = consent.grant(enterprise, principal, verifier_organisation=body.verifier_organisation,
+                          material_ids=body.material_ids, material_types=body.material_types,
+                          application_ids=body.application_ids, purpose=body.purpose,
+                          expires_at=int(body.expires_at.timestamp()), known_types=set(materials.catalogue.types))
+    return _grant_public(grant)
+
+
+@router.get("/consents", summary="The enterprise's grants")
+def list_consents(consent: ConsentDep, access: AccessDep,
+                  principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))]):
+    enterprise = access.acting_for(principal, None, "consent_list")
+    return [_grant_public(g) for g in consent.list(enterprise)]
+
+
+@router.post("/consents/{grant_id}/revoke", summary="Revoke a grant; the next read is refused")
+def revoke_consent(grant_id: int, consent: ConsentDep, access: AccessDep,
+                   principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))]):
+    enterprise = access.acting_for(principal, None, "grant_revoke", read=False)
+    return _grant_public(consent.revoke(enterprise, principal, grant_id))
+
+
+@router.get("/access-log", summary="Who read the enterprise's non-public data (JSON or ?format=csv)")
+def access_log(access: AccessDep, principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))],
+               format: Literal["json", "csv"] = "json"):
+    enterprise = access.acting_for(principal, None, "access_log")
+    rows = [{"at": e.created_at.isoformat(), "organisation": e.organisation, "role": e.role, "action": e.action,
+             "target": e.target, "purpose": e.purpose, "outcome": e.outcome, "reason": e.reason}
+            for e in access.entries(enterprise)]
+    if format == "csv":
+        out = io.StringIO()
+        w = csv.DictWriter(out, fieldnames=["at", "organisation", "role", "action", "target", "purpose", "outcome",
+                                            "reason"])
+        w.writeheader()
+        w.writerows(rows)
+        return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": "attachment; filename=access-log.csv"})
+    return rows
+
+
+def _grant_public(grant) -> dict:
+    return {"id": grant.id, "verifier_organisation": grant.verifier_organisation,
+            "material_ids": json.loads(grant.material_ids), "material_types": json.loads(grant.material_types),
+            "application_ids": json.loads(grant.application_ids or "[]"),
+            "purpose": grant.purpose, "expires_at": grant.expires_at,
+            "revoked": grant.revoked_at is not None, "active": grant_active(grant)}
+
+
+
+INSPECTION_RESULTS = {"passed": "未发现问题", "rectify": "责令整改", "case_opened": "立案调查"}
+
+
+@router.post("/inspections", status_code=201,
+             summary="Record an on-site inspection: multipart uscc, result, findings and a photo (inspectors)")
+async def record_inspection(request: Request, runtime: RuntimeDep, records: RecordsDep, access: AccessDep,
+                            principal: Annotated[Principal, Depends(require(Role.INSPECTOR))]):
+    upload, file_name, fields = await receive_upload(request, runtime.settings.spool_dir, 32 * 1024 * 1024)
+    try:
+        enterprise = access.acting_for(principal, fields.get("uscc"), "inspection_record", read=False)
+        findings = fields.get("findings", "").strip()
+        if not findings:
+            raise ApiError(422, "findings_missing", "describe the findings")
+        if fields.get("result") not in INSPECTION_RESULTS:
+            raise ApiError(422, "result_invalid", f"result is one of {', '.join(INSPECTION_RESULTS)}")
+        photo_type = sniff(upload.head, file_name)
+        if photo_type not in ("image/jpeg", "image/png"):
+            raise ApiError(415, "photo_not_image", "the photo must be a JPEG or PNG picture")
+        # The photo is stored first (content-addressed: a retry stores nothing twice); the record,
+        # carrying the photo's hash, is then written ahead and witnessed on chain.
+        await run_in_threadpool(runtime.storage.put_file, "inspections", upload.sha256, upload.path, photo_type)
+    except BaseException:
+        upload.discard()
+        raise
+    data = {"result": fields["result"], "result_name": INSPECTION_RESULTS[fields["result"]], "findings": findings,
+            "photo_sha256": upload.sha256, "photo_type": photo_type}
+    record = await run_in_threadpool(records.issue, enterprise, "inspection", principal, number=None,
+                                     title="现场检查记录", data=data, valid_from=None, valid_until=None)
+    item = _record_public(record, runtime, records, enterprise.uscc)
+    return JSONResponse(item, status_code=201 if record.chain_state == ChainState.CONFIRMED.value else 202)
+
+
+@router.get("/inspections/{record_id}/photo", summary="An inspection's photo (inspectors; the inspected enterprise)")
+def inspection_photo(record_id: int, runtime: RuntimeDep, access: AccessDep,
+                     principal: Annotated[Principal, Depends(require(Role.INSPECTOR, Role.ENTERPRISE))]):
+    record, _ = access.record(principal, record_id, "inspection_photo", kind="inspection")
+    data = json.loads(record.data)
+    # The bytes are named by their hash, which the anchored record carries: what is served is
+    # exactly what was witnessed.
+    return StreamingResponse(runtime.storage.open("inspections", data["photo_sha256"]), media_type=data["photo_type"])

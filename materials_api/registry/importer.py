@@ -1,0 +1,199 @@
+"""Onboarding a district's existing register: `qiyema enterprises import CSV`.
+
+Rows are validated, written ahead to the database in chunks together with the job's checkpoint
+(one transaction), then registered on chain with one `registerBatch` transaction per chunk,
+several in flight at once. An interrupted import resumes from its checkpoint: rows already
+written ahead are reconciled against the chain first, so none is registered twice.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator
+
+from sqlalchemy import insert, select, update
+
+from chain.errors import TransactionReverted
+from chain.material_verify import sha256_of
+from codes.uscc import UsccError, chain_key, validate
+from materials_api.platform.models import ChainState
+from materials_api.registry.models import Enterprise, EnterpriseStatus, ImportJob, ImportRejection
+from materials_api.registry.service import EnterpriseService
+
+USCC_HEADERS = ("uscc", "统一社会信用代码", "credit_code")
+NAME_HEADERS = ("name", "企业名称", "名称", "company_name")
+
+
+class ImportFileError(ValueError):
+    """The file itself cannot be imported (not CSV, missing columns)."""
+
+
+@dataclass
+class ImportReport:
+    job_id: int
+    total_rows: int
+    accepted: int
+    rejected: int
+    resumed: bool
+    already_finished: bool
+    rejections_file: Path | None
+
+
+def _columns(fieldnames: list[str] | None) -> tuple[str, str]:
+    if not fieldnames:
+        raise ImportFileError("the CSV has no header row; it needs columns uscc,name")
+    names = {f.strip().lstrip("\ufeff").lower(): f for f in fieldnames}
+    uscc = next((names[h] for h in USCC_HEADERS if h in names), None)
+    name = next((names[h] for h in NAME_HEADERS if h in names), None)
+    if not uscc or not name:
+        raise ImportFileError(f"the CSV needs a USCC column ({'/'.join(USCC_HEADERS)}) and a name column "
+                              f"({'/'.join(NAME_HEADERS)}); it has {', '.join(fieldnames)}")
+    return uscc, name
+
+
+def _rows(path: Path, start: int) -> Iterator[tuple[int, str, str]]:
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        uscc_col, name_col = _columns(reader.fieldnames)
+        for number, row in enumerate(reader, start=1):
+            if number >= start:
+                yield number, (row.get(uscc_col) or "").strip(), (row.get(name_col) or "").strip()
+
+
+def count_rows(path: Path) -> int:
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        return max(sum(1 for _ in csv.reader(f)) - 1, 0)
+
+
+def import_csv(path: Path, service: EnterpriseService, *, batch_size: int = 500, in_flight: int = 4,
+               progress: Callable[[int], None] | None = None) -> ImportReport:
+    path = Path(path)
+    if not path.is_file():
+        raise ImportFileError(f"{path} is not a file")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            _columns(csv.DictReader(f).fieldnames)
+        total = count_rows(path)
+    except UnicodeDecodeError:
+        raise ImportFileError("the file is not UTF-8 text") from None
+    except csv.Error as exc:
+        raise ImportFileError(f"the file is not valid CSV: {exc}") from None
+    sessions, chain = service.sessions, service.chain
+    digest = sha256_of(path).hex()
+    with sessions.begin() as s:
+        job = s.scalar(select(ImportJob).where(ImportJob.source_sha256 == digest))
+        resumed = job is not None
+        if job is None:
+            job = ImportJob(source_sha256=digest, source_name=path.name)
+            s.add(job)
+            s.flush()
+        job_id, next_row, finished = job.id, job.next_row, job.finished_at is not None
+    rejections_file = path.with_name(path.name + ".rejected.csv")
+    if finished:
+        return _report(service, job_id, total, resumed=True, finished=True, rejections_file=rejections_file)
+
+    # Rows written ahead by an interrupted run: let the chain's own view decide what is missing.
+    with sessions() as s:
+        leftover = list(s.scalars(select(Enterprise.id).where(
+            Enterprise.import_job_id == job_id, Enterprise.chain_state != ChainState.CONFIRMED.value)))
+    if leftover:
+        service.reconcile(leftover)
+    if progress:
+        progress(next_row - 1)
+
+    flying: deque[tuple[str, list[int]]] = deque()
+    seen: set[str] = set()
+    chunk: list[tuple[int, str, str]] = []
+
+    def settle(tx_hash: str, ids: list[int]) -> None:
+        try:
+            receipt = chain.client.wait(tx_hash)
+        except TransactionReverted:
+            service.reconcile(ids)  # someone registered one of these meanwhile: decide per row
+            return
+        with sessions.begin() as s:
+            s.execute(update(Enterprise).where(Enterprise.id.in_(ids)).values(
+                chain_state=ChainState.CONFIRMED.value, chain_status=EnterpriseStatus.ACTIVE.value,
+                block_number=receipt.block_number))
+
+    def flush(rows: list[tuple[int, str, str]]) -> None:
+        accepted: list[dict] = []
+        rejected: list[dict] = []
+        candidates: dict[str, tuple[int, str]] = {}
+        for number, raw, name in rows:
+            try:
+                code = validate(raw)
+            except UsccError as exc:
+                rejected.append(dict(job_id=job_id, row=number, uscc=raw[:64], reason_code=exc.code, message=exc.message))
+                continue
+            if not name:
+                rejected.append(dict(job_id=job_id, row=number, uscc=code, reason_code="name_empty",
+                                     message="企业名称为空 / the name is empty"))
+            elif code in seen or code in candidates:
+                rejected.append(dict(job_id=job_id, row=number, uscc=code, reason_code="duplicate_in_file",
+                                     message="文件中重复 / this USCC appears earlier in the file"))
+            else:
+                candidates[code] = (number, name)
+        with sessions.begin() as s:
+            existing = set(s.scalars(select(Enterprise.uscc).where(Enterprise.uscc.in_(list(candidates)))))
+            for code, (number, name) in candidates.items():
+                if code in existing:
+                    rejected.append(dict(job_id=job_id, row=number, uscc=code, reason_code="enterprise_exists",
+                                         message="该企业已登记 / already registered"))
+                else:
+                    accepted.append(dict(uscc=code, name=name[:200], uscc_key=chain_key(code),
+                                         status=EnterpriseStatus.ACTIVE.value, chain_state=ChainState.PENDING.value,
+                                         import_job_id=job_id))
+            if accepted:
+                s.execute(insert(Enterprise), accepted)
+            if rejected:
+                s.execute(insert(ImportRejection), rejected)
+            s.execute(update(ImportJob).where(ImportJob.id == job_id).values(
+                next_row=rows[-1][0] + 1, accepted=ImportJob.accepted + len(accepted),
+                rejected=ImportJob.rejected + len(rejected)))
+            ids = list(s.scalars(select(Enterprise.id).where(Enterprise.uscc.in_([a["uscc"] for a in accepted]))))
+        seen.update(candidates)
+        if accepted:
+            tx_hash = chain.ledger.send_register_batch(chain.registrar, [a["uscc_key"] for a in accepted])
+            with sessions.begin() as s:
+                s.execute(update(Enterprise).where(Enterprise.id.in_(ids)).values(
+                    chain_state=ChainState.SENT.value, tx_hash=tx_hash))
+            flying.append((tx_hash, ids))
+            while len(flying) > in_flight:
+                settle(*flying.popleft())
+        if progress:
+            progress(len(rows))
+
+    for row in _rows(path, next_row):
+        chunk.append(row)
+        if len(chunk) >= batch_size:
+            flush(chunk)
+            chunk = []
+    if chunk:
+        flush(chunk)
+    while flying:
+        settle(*flying.popleft())
+    with sessions.begin() as s:
+        s.execute(update(ImportJob).where(ImportJob.id == job_id).values(finished_at=datetime.now(timezone.utc)))
+    return _report(service, job_id, total, resumed=resumed, finished=False, rejections_file=rejections_file)
+
+
+def _report(service: EnterpriseService, job_id: int, total: int, *, resumed: bool, finished: bool,
+            rejections_file: Path) -> ImportReport:
+    with service.sessions() as s:
+        job = s.get(ImportJob, job_id)
+        rejections = list(s.scalars(select(ImportRejection).where(ImportRejection.job_id == job_id)
+                                    .order_by(ImportRejection.row)))
+    written = None
+    if rejections:
+        with open(rejections_file, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["row", "uscc", "reason_code", "message"])
+            for r in rejections:
+                w.writerow([r.row, r.uscc, r.reason_code, r.message])
+        written = rejections_file
+    return ImportReport(job_id, total, job.accepted, job.rejected, resumed, finished, written)

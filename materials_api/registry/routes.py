@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from materials_api.api.deps import EnterprisesDep, SessionDep, require
+from materials_api.identity.api_keys import Principal
+from materials_api.identity.models import Role
+from materials_api.platform.models import ChainState
+from materials_api.registry.models import Enterprise, EnterpriseStatus
+
+router = APIRouter(prefix="/api/v1/enterprises", tags=["enterprises"])
+
+READERS = (Role.GOVERNOR, Role.REGISTRAR, Role.ISSUER, Role.CLERK, Role.ENTERPRISE, Role.BANK, Role.INSPECTOR,
+           Role.PUBLIC)
+
+
+class EnterpriseCreate(BaseModel):
+    uscc: str = Field(description="统一社会信用代码, 18 characters (GB 32100-2015)", examples=["91350100M000100Y43"])
+    name: str = Field(min_length=1, max_length=200, examples=["福建示例科技有限公司"])
+
+
+class StatusChange(BaseModel):
+    status: EnterpriseStatus
+    reason: str | None = Field(default=None, max_length=500, description="why; kept in the database, not on chain")
+
+
+class ChainWitness(BaseModel):
+    state: ChainState = Field(description="pending: written ahead; sent: awaiting receipt; confirmed: on chain")
+    status: EnterpriseStatus | None = Field(description="the status the chain holds")
+    tx_hash: str | None
+    block_number: int | None
+    contract: str
+    chain_id: int
+
+
+class EnterprisePublic(BaseModel):
+    uscc: str
+    name: str
+    status: EnterpriseStatus
+    registered_at: datetime
+    chain: ChainWitness
+
+
+class EnterpriseList(BaseModel):
+    items: list[EnterprisePublic]
+    next_after: str | None
+
+
+def to_public(e: Enterprise, deployment) -> EnterprisePublic:
+    return EnterprisePublic(
+        uscc=e.uscc, name=e.name, status=EnterpriseStatus(e.status), registered_at=e.created_at,
+        chain=ChainWitness(state=ChainState(e.chain_state),
+                           status=EnterpriseStatus(e.chain_status) if e.chain_status else None,
+                           tx_hash=e.tx_hash, block_number=e.block_number, contract=deployment.address,
+                           chain_id=deployment.chain_id),
+    )
+
+
+def _respond(e: Enterprise, service, created: bool) -> JSONResponse:
+    body = to_public(e, service.chain.deployment).model_dump(mode="json")
+    # 202: stored, but the chain has not witnessed it yet (the reconciler will).
+    status = (201 if created else 200) if e.chain_state == ChainState.CONFIRMED.value else 202
+    return JSONResponse(body, status_code=status)
+
+
+@router.post("", status_code=201, response_model=EnterprisePublic,
+             responses={202: {"description": "stored; chain write pending"}, 409: {}, 422: {}},
+             summary="Register an enterprise (registrar)")
+def register_enterprise(body: EnterpriseCreate, service: EnterprisesDep,
+                        principal: Annotated[Principal, Depends(require(Role.REGISTRAR))]):
+    enterprise = service.register(body.uscc, body.name, actor_key_id=principal.key_id)
+    return _respond(enterprise, service, created=True)
+
+
+@router.get("", response_model=EnterpriseList, summary="List enterprises (registrar, governor)")
+def list_enterprises(session: SessionDep, service: EnterprisesDep,
+                     _: Annotated[Principal, Depends(require(Role.REGISTRAR, Role.GOVERNOR))],
+                     status: EnterpriseStatus | None = None,
+                     after: Annotated[str | None, Query(description="USCC to continue after")] = None,
+                     limit: Annotated[int, Query(ge=1, le=500)] = 100):
+    q = select(Enterprise).order_by(Enterprise.uscc).limit(limit)
+    if status:
+        q = q.where(Enterprise.status == status.value)
+    if after:
+        q = q.where(Enterprise.uscc > after)
+    rows = list(session.scalars(q))
+    return EnterpriseList(items=[to_public(e, service.chain.deployment) for e in rows],
+                          next_after=rows[-1].uscc if len(rows) == limit else None)
+
+
+@router.get("/{uscc}", response_model=EnterprisePublic, summary="One enterprise (every role)")
+def get_enterprise(uscc: str, session: SessionDep, service: EnterprisesDep,
+                   _: Annotated[Principal, Depends(require(*READERS))]):
+    return to_public(service.get(session, uscc), service.chain.deployment)
+
+
+@router.post("/{uscc}/status", response_model=EnterprisePublic,
+             responses={202: {"description": "stored; chain write pending"}, 404: {}, 409: {}},
+             summary="Change an enterprise's status (registrar)")
+def change_status(uscc: str, body: StatusChange, service: EnterprisesDep,
+                  principal: Annotated[Principal, Depends(require(Role.REGISTRAR))]):
+    enterprise = service.set_status(uscc, body.status, body.reason, actor_key_id=principal.key_id)
+    return _respond(enterprise, service, created=False)

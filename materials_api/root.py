@@ -1,0 +1,141 @@
+"""The composition root: every domain service built once on a `Runtime`, and the background
+work one instance per deployment runs. The app (`main.create_app`), the CLI and the benchmarks
+all build their services here, so a service is wired the same way wherever it runs.
+
+It sits above the domains (it imports them all) and below the entry points; `platform/` below
+it knows no domain (see docs/architecture.md)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from materials_api.bank.access import AccessPolicy
+from materials_api.bank.anchoring import Anchorer
+from materials_api.bank.catalogue import Catalogue
+from materials_api.bank.consent import ConsentService
+from materials_api.bank.materials import MaterialService
+from materials_api.codes.service import CodeService
+from materials_api.codes.views import ScanViews
+from materials_api.identity.accounts import AccountService
+from materials_api.platform.background import BackgroundLoop
+from materials_api.platform.config import Settings
+from materials_api.platform.coordination import LeaderLease
+from materials_api.platform.runtime import Runtime
+from materials_api.records.service import RecordService
+from materials_api.registry.service import EnterpriseService
+
+log = logging.getLogger("qiyema")
+
+
+def reconcile_step(service: EnterpriseService, interval: float):
+    """Bring the chain in line with the database. The first pass re-queues what a reset chain
+    lost; at start every pending row is ours to finish, later only rows untouched for a while,
+    so a request's own fresh row is left to it."""
+    state = {"older_than": 0.0, "checked": False}
+
+    def step() -> None:
+        if not state["checked"]:
+            service.requeue_lost()
+            state["checked"] = True
+        ids = service.pending_ids(older_than=state["older_than"])
+        if ids:
+            log.info("reconciled %d enterprise(s): %s", len(ids), service.reconcile(ids))
+        state["older_than"] = max(interval, 2.0)
+
+    return step
+
+
+def anchor_step(anchorer: Anchorer):
+    """Anchor what is due; the first successful pass also re-anchors what a reset chain lost."""
+    state = {"reconciled": False}
+
+    def step() -> None:
+        if not state["reconciled"]:
+            anchorer.reconcile_all()
+            state["reconciled"] = True
+        anchorer.run_once()
+
+    return step
+
+
+def records_step(records: RecordService):
+    """Witness pending records; the first successful pass also re-issues what a reset chain lost."""
+    state = {"checked": False}
+
+    def step() -> None:
+        if not state["checked"]:
+            records.requeue_lost()
+            state["checked"] = True
+        records.reconcile()
+
+    return step
+
+
+@dataclass
+class Services:
+    enterprises: EnterpriseService
+    codes: CodeService
+    materials: MaterialService
+    records: RecordService
+    anchorer: Anchorer
+    access: AccessPolicy
+    consent: ConsentService
+    views: ScanViews
+    accounts: AccountService
+
+    @classmethod
+    def build(cls, runtime: Runtime) -> "Services":
+        settings, sessions, chain = runtime.settings, runtime.sessions, runtime.chain
+        materials = MaterialService(sessions, chain, runtime.storage, Catalogue.load(settings.home),
+                                    max_head_age=settings.chain_max_head_age)
+        records = RecordService(sessions, chain, settings)
+        access = AccessPolicy(sessions)
+        return cls(
+            enterprises=EnterpriseService(sessions, chain, settings.register_batch_size),
+            codes=CodeService(sessions, chain, settings),
+            materials=materials,
+            records=records,
+            anchorer=Anchorer(sessions, chain, batch_size=settings.anchor_batch_size,
+                              max_wait=settings.anchor_max_wait),
+            access=access,
+            consent=ConsentService(sessions, access),
+            views=ScanViews(sessions, records, access, materials),
+            accounts=AccountService(sessions, session_ttl=settings.session_ttl,
+                                    max_failures=settings.login_max_failures,
+                                    lockout_seconds=settings.login_lockout_seconds),
+        )
+
+    def background_loops(self, settings: Settings, lease: LeaderLease | None = None) -> list[BackgroundLoop]:
+        """The work one instance per deployment runs beside the API (the holder of the
+        background lease): chain reconciliation, anchoring and record witnessing."""
+        return [
+            BackgroundLoop("reconciler", reconcile_step(self.enterprises, settings.reconcile_interval),
+                           settings.reconcile_interval, lease=lease),
+            BackgroundLoop("anchorer", anchor_step(self.anchorer), min(0.5, settings.anchor_max_wait / 2),
+                           lease=lease),
+            BackgroundLoop("records", records_step(self.records), settings.reconcile_interval, lease=lease),
+        ]
+
+    def start_background(self, runtime: Runtime) -> "BackgroundWork":
+        """Start the background loops; they work only while this instance holds the lease, so
+        any number of instances may run them and exactly one is active."""
+        self.materials.reconcile_storage()
+        lease = LeaderLease(runtime.sessions, "background", ttl=runtime.settings.leader_lease_ttl)
+        lease.try_acquire()
+        lease.start()
+        loops = self.background_loops(runtime.settings, lease)
+        for loop in loops:
+            loop.start()
+        return BackgroundWork(lease, loops)
+
+
+@dataclass
+class BackgroundWork:
+    lease: LeaderLease
+    loops: list[BackgroundLoop]
+
+    def stop(self) -> None:
+        for loop in self.loops:
+            loop.stop()
+        self.lease.stop()  # released: another instance takes over at once

@@ -1,0 +1,214 @@
+"""Pages for people, signed in: the enterprise portal (/portal), the service-window page for
+clerks (/window) and the inspector's phone page (/inspect), plus sign-in itself (password or
+OpenID Connect). The pages are HTML shells; their scripts (materials_api/web/) call the same
+JSON API as machines do, authorised by the session cookie and its CSRF token. Nothing is
+fetched from outside: scripts, styles and the QR decoder (jsQR, from npm) are served here."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from html import escape
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+
+from chain.compile import NODE_MODULES
+from materials_api.api.deps import SESSION_COOKIE, AccountsDep
+from materials_api.api.errors import ApiError, http_status
+from materials_api.identity.accounts import AccountError
+from materials_api.identity.models import Role
+from materials_api.identity.oidc import OidcClient, OidcError
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+
+WEB = Path(__file__).resolve().parent / "static"
+ASSETS = {"app.css": "text/css", "app.js": "text/javascript", "portal.js": "text/javascript",
+          "window.js": "text/javascript", "inspect.js": "text/javascript"}
+HOME = {Role.ENTERPRISE: "/portal", Role.CLERK: "/window", Role.INSPECTOR: "/inspect"}
+PAGE_ROLE = {"/portal": Role.ENTERPRISE, "/window": Role.CLERK, "/inspect": Role.INSPECTOR}
+TITLES = {"/portal": "企业材料银行", "/window": "窗口服务", "/inspect": "现场检查"}
+OIDC_COOKIE = "qiyema_oidc"
+
+
+def _shell(title: str, body: str, *, csrf: str = "", user: str = "", script: str = "") -> str:
+    head = (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width,initial-scale=1">'
+            f'<meta name="csrf-token" content="{escape(csrf)}"><title>{escape(title)} · 企业码</title>'
+            f'<link rel="stylesheet" href="/assets/app.css"></head><body>')
+    bar = ""
+    if user:
+        bar = (f'<header class="bar"><strong>{escape(title)}</strong><span class="who">{escape(user)}</span>'
+               f'<form method="post" action="/logout"><input type="hidden" name="csrf" value="{escape(csrf)}">'
+               f'<button type="submit" class="link">退出</button></form></header>')
+    scripts = ""
+    if script:
+        scripts = ('<script src="/assets/jsqr.js"></script><script src="/assets/app.js"></script>'
+                   f'<script src="/assets/{script}"></script>')
+    return f'{head}{bar}<main id="main">{body}</main>{scripts}</body></html>'
+
+
+def _cookie_secure(request: Request) -> bool:
+    return request.app.state.runtime.settings.public_url.startswith("https://")
+
+
+def _safe_next(target: str | None) -> str | None:
+    # Only our own paths: an open redirect would make our login page a phishing tool.
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
+
+
+def _same_origin(request: Request) -> bool:
+    origin = request.headers.get("origin")
+    return origin is None or origin == f"{request.url.scheme}://{request.url.netloc}"
+
+
+def _login_form(request: Request, *, error: str = "", username: str = "", next_: str = "", status: int = 200):
+    settings = request.app.state.runtime.settings
+    oidc = ""
+    if settings.oidc_issuer:
+        oidc = (f'<p class="or">或</p><a class="button secondary" href="/login/oidc?next={quote(next_)}">'
+                f'使用{escape(settings.oidc_display_name)}登录</a>')
+    alert = f'<p class="error" role="alert" id="login-error">{escape(error)}</p>' if error else ""
+    body = (f'<section class="card narrow"><h1>企业码 · 材料银行</h1><p>请登录</p>{alert}'
+            f'<form method="post" action="/login" novalidate>'
+            f'<input type="hidden" name="next" value="{escape(next_)}">'
+            f'<label for="username">用户名</label>'
+            f'<input id="username" name="username" autocomplete="username" required value="{escape(username)}"'
+            f'{" aria-invalid=true aria-describedby=login-error" if error else ""}>'
+            f'<label for="password">密码</label>'
+            f'<input id="password" name="password" type="password" autocomplete="current-password" required>'
+            f'<button type="submit">登录</button></form>{oidc}</section>')
+    return HTMLResponse(_shell("登录", body), status_code=status)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str | None = None):
+    return _login_form(request, next_=_safe_next(next) or "")
+
+
+@router.post("/login")
+async def login(request: Request, accounts: AccountsDep):
+    if not _same_origin(request):
+        raise ApiError(403, "cross_origin", "sign-in must come from this site's own form")
+    form = await request.form()
+    username = str(form.get("username", "")).strip()
+    password = str(form.get("password", ""))
+    next_ = _safe_next(str(form.get("next", ""))) or ""
+    if not username or not password:
+        return _login_form(request, error="请输入用户名和密码", username=username, next_=next_, status=422)
+    try:
+        signed = accounts.sign_in(username, password)
+    except AccountError as exc:
+        return _login_form(request, error=exc.message, username=username, next_=next_, status=http_status(exc.kind))
+    return _signed_in_redirect(request, signed, next_)
+
+
+def _signed_in_redirect(request: Request, signed, next_: str | None) -> Response:
+    target = next_ or HOME.get(Role(signed.user.role), "/scan")
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(SESSION_COOKIE, signed.secret, max_age=int(signed.expires_at - time.time()),
+                        httponly=True, secure=_cookie_secure(request), samesite="lax", path="/")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, accounts: AccountsDep):
+    secret = request.cookies.get(SESSION_COOKIE)
+    if secret:
+        found = accounts.session(secret)
+        form = await request.form()
+        if found is not None and not secrets.compare_digest(found[1], str(form.get("csrf", ""))):
+            raise ApiError(403, "csrf_failed", "the sign-out form lacks this session's CSRF token")
+        accounts.sign_out(secret)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# --- OpenID Connect ------------------------------------------------------------------------------
+def _oidc(request: Request) -> OidcClient:
+    settings = request.app.state.runtime.settings
+    if not (settings.oidc_issuer and settings.oidc_client_id):
+        raise ApiError(404, "oidc_not_configured", "OpenID Connect sign-in is not configured here")
+    client = getattr(request.app.state, "oidc", None)
+    if client is None:
+        client = OidcClient(settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret,
+                            settings.public_url.rstrip("/") + "/login/oidc/callback")
+        request.app.state.oidc = client
+    return client
+
+
+@router.get("/login/oidc")
+def oidc_start(request: Request, next: str | None = None):
+    try:
+        auth = _oidc(request).start()
+    except OidcError as exc:
+        return _login_form(request, error=f"统一身份认证暂不可用（{exc.code}）", status=503)
+    response = RedirectResponse(auth.url, status_code=303)
+    # The flow's secrets ride in a short-lived HttpOnly cookie: state (login CSRF), nonce, PKCE verifier.
+    response.set_cookie(OIDC_COOKIE, "|".join((auth.state, auth.nonce, auth.verifier, _safe_next(next) or "")),
+                        max_age=600, httponly=True, secure=_cookie_secure(request), samesite="lax", path="/login/oidc")
+    return response
+
+
+@router.get("/login/oidc/callback")
+def oidc_callback(request: Request, accounts: AccountsDep, code: str | None = None, state: str | None = None,
+                  error: str | None = None):
+    parts = (request.cookies.get(OIDC_COOKIE) or "").split("|")
+    if error:
+        return _login_form(request, error=f"统一身份认证未完成（{error}）", status=401)
+    if len(parts) != 4 or not state or not code or not secrets.compare_digest(parts[0], state):
+        return _login_form(request, error="登录请求已失效，请重新登录", status=400)
+    try:
+        issuer, subject = _oidc(request).finish(code, parts[2], parts[1])
+        signed = accounts.sign_in_oidc(issuer, subject)
+    except OidcError as exc:
+        return _login_form(request, error=f"统一身份认证失败（{exc.code}）", status=401)
+    except AccountError as exc:
+        return _login_form(request, error=exc.message, status=http_status(exc.kind))
+    response = _signed_in_redirect(request, signed, parts[3] or None)
+    response.delete_cookie(OIDC_COOKIE, path="/login/oidc")
+    return response
+
+
+# --- the pages -----------------------------------------------------------------------------------
+def _page_for(path: str):
+    def handler(request: Request, accounts: AccountsDep):
+        secret = request.cookies.get(SESSION_COOKIE)
+        found = accounts.session(secret) if secret else None
+        if found is None:
+            return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
+        principal, csrf, user = found
+        if principal.role is not PAGE_ROLE[path]:
+            home = HOME.get(principal.role)
+            link = f'<a class="button" href="{home}">前往我的页面</a>' if home else ""
+            body = f'<section class="card narrow"><h1>无权访问</h1><p>此页面仅供{_ROLE_NAME[PAGE_ROLE[path]]}使用。</p>{link}</section>'
+            return HTMLResponse(_shell("无权访问", body, csrf=csrf, user=user.display_name), status_code=403)
+        who = f"{user.display_name} · {principal.organisation}"
+        body = f'<div id="app" data-role="{principal.role.value}" data-scope="{escape(principal.scope or "")}">' \
+               f'<p class="loading">加载中…</p></div>'
+        return HTMLResponse(_shell(TITLES[path], body, csrf=csrf, user=who, script=path.strip("/") + ".js"))
+
+    return handler
+
+
+_ROLE_NAME = {Role.ENTERPRISE: "企业用户", Role.CLERK: "窗口工作人员", Role.INSPECTOR: "检查人员"}
+for _path in PAGE_ROLE:
+    router.add_api_route(_path, _page_for(_path), methods=["GET"], response_class=HTMLResponse)
+
+
+@router.get("/assets/{name}")
+def asset(name: str):
+    if name == "jsqr.js":
+        path = NODE_MODULES / "jsqr" / "dist" / "jsQR.js"
+        if not path.exists():
+            raise ApiError(503, "asset_missing", "jsQR is not installed: run `npm install` in the project root")
+        return FileResponse(path, media_type="text/javascript", headers={"Cache-Control": "public, max-age=3600"})
+    if name not in ASSETS:
+        raise ApiError(404, "asset_not_found", f"no asset {name!r}")
+    return FileResponse(WEB / name, media_type=ASSETS[name], headers={"Cache-Control": "no-cache"})
+
