@@ -1,11 +1,12 @@
 """Independent verification of a material against its proof bundle, straight from the chain:
-no service, no database. Used by `qiyema material verify` and by the service itself."""
+no service, no database. Used by `qiyema material verify` and by the service itself. Its checks
+are steps of the one verification pipeline (chain/verdict.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from eth_utils import keccak
@@ -14,16 +15,9 @@ from .client import ChainClient
 from .compile import artifact
 from .errors import ChainError
 from .proof import ProofBundle
-from .verdict import Check, Status, combine
+from .verdict import Check, CheckName, Reason, Source, SourceUnavailable, Status, Step, Verdict, run
 
-
-@dataclass
-class MaterialVerdict:
-    status: Status
-    checks: list[Check] = field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        return {"status": self.status.value, "checks": [c.as_dict() for c in self.checks]}
+NOTARY_ROLE = keccak(text="qiyema.notary")  # the contract's constant; a test checks they agree
 
 
 def sha256_of(path: Path) -> bytes:
@@ -34,76 +28,114 @@ def sha256_of(path: Path) -> bytes:
     return h.digest()
 
 
+@dataclass
+class _Material:
+    bundle: ProofBundle
+    content_sha256: bytes | None
+    client: ChainClient | None
+    now: int
+    max_head_age: float
+    ledger: object = None
+    anchorer: str | None = None
+    anchor_invalid: bool = False
+
+    def call(self, fn):
+        try:
+            return self.client.call(fn)
+        except ChainError as exc:
+            raise SourceUnavailable(f"could not ask the chain: {exc}") from None
+
+    def contract(self):
+        if self.ledger is None:
+            try:
+                chain_id = self.client.chain_id
+            except ChainError as exc:
+                raise SourceUnavailable(f"could not ask the chain: {exc}") from None
+            if chain_id != self.bundle.anchor.chain_id:
+                raise SourceUnavailable(f"the node serves chain {chain_id}, the proof is for chain "
+                                        f"{self.bundle.anchor.chain_id}", Source.CHAIN, Reason.WRONG_CHAIN)
+            self.ledger = self.client.contract(self.bundle.anchor.contract, artifact().abi)
+        return self.ledger
+
+
+_NO_CHAIN = "no chain node given"
+
+
+def _integrity(m: _Material) -> Check:
+    if m.content_sha256 is None:
+        return Check(CheckName.INTEGRITY, Status.SKIPPED, Reason.NO_CONTENT, "no file or hash given")
+    if m.content_sha256 == m.bundle.leaf.content_sha256:
+        return Check(CheckName.INTEGRITY, Status.VALID, Reason.HASH_MATCHES, "the bytes are the ones fingerprinted")
+    return Check(CheckName.INTEGRITY, Status.INVALID, Reason.HASH_MISMATCH,
+                 "the bytes differ from the fingerprinted ones (altered or another file)")
+
+
+def _proof(m: _Material) -> Check:
+    if m.bundle.proves():
+        return Check(CheckName.PROOF, Status.VALID, Reason.PATH_LEADS_TO_ROOT, f"{len(m.bundle.proof)} step(s) to the root")
+    return Check(CheckName.PROOF, Status.INVALID, Reason.PATH_MISMATCH, "the Merkle path does not lead to the root")
+
+
+def _anchor(m: _Material) -> Check:
+    if m.client is None:
+        return Check(CheckName.ANCHOR, Status.SKIPPED, Reason.NO_CHAIN, _NO_CHAIN)
+    anchorer, leaf_count, anchored_at = m.call(m.contract().functions.anchorOf(m.bundle.root))
+    m.anchor_invalid = True
+    if anchored_at == 0:
+        return Check(CheckName.ANCHOR, Status.INVALID, Reason.ROOT_NOT_ANCHORED, "the chain does not know this root")
+    if m.bundle.leaf.index >= leaf_count:
+        return Check(CheckName.ANCHOR, Status.INVALID, Reason.INDEX_OUT_OF_BATCH, "the leaf index is outside its batch")
+    m.anchor_invalid, m.anchorer = False, anchorer
+    return Check(CheckName.ANCHOR, Status.VALID, Reason.ROOT_ANCHORED,
+                 f"anchored at {time.strftime('%Y-%m-%d %H:%M:%SZ', time.gmtime(anchored_at))} by {anchorer}")
+
+
+def _issuer(m: _Material) -> Check:
+    if m.client is None:
+        return Check(CheckName.ISSUER, Status.SKIPPED, Reason.NO_CHAIN, _NO_CHAIN)
+    if m.call(m.contract().functions.hasRole(NOTARY_ROLE, m.anchorer)):
+        return Check(CheckName.ISSUER, Status.VALID, Reason.NOTARY, "the anchorer holds the notary role")
+    return Check(CheckName.ISSUER, Status.INVALID, Reason.NOT_NOTARY, "the anchorer no longer holds the notary role")
+
+
+def _liveness(m: _Material) -> Check:
+    try:
+        age = m.now - m.client.head_timestamp()
+    except ChainError as exc:
+        raise SourceUnavailable(f"could not ask the chain: {exc}") from None
+    if age > m.max_head_age:
+        return Check(CheckName.LIVENESS, Status.ERROR, Reason.CHAIN_HALTED,
+                     f"the newest block is {age} s old: the chain has halted, so a revocation sent since cannot be seen")
+    return Check(CheckName.LIVENESS, Status.VALID, Reason.CHAIN_LIVE, f"newest block {age} s old")
+
+
+def _status(m: _Material) -> Check:
+    expired = m.bundle.leaf.valid_until and m.bundle.leaf.valid_until < m.now
+    if m.client is not None and m.call(m.contract().functions.isRevoked(m.bundle.root, m.bundle.leaf.index)):
+        return Check(CheckName.STATUS, Status.INVALID, Reason.REVOKED, "the material was revoked or withdrawn")
+    if expired:
+        return Check(CheckName.STATUS, Status.INVALID, Reason.EXPIRED, "the material's validity date has passed")
+    if m.client is None:
+        return Check(CheckName.STATUS, Status.SKIPPED, Reason.NO_CHAIN, _NO_CHAIN)
+    return Check(CheckName.STATUS, Status.VALID, Reason.CURRENT, "not revoked, not expired")
+
+
+STEPS: tuple[Step[_Material], ...] = (
+    Step(CheckName.INTEGRITY, _integrity),
+    Step(CheckName.PROOF, _proof),
+    Step(CheckName.ANCHOR, _anchor, needs=Source.CHAIN),
+    Step(CheckName.ISSUER, _issuer, needs=Source.CHAIN, applies=lambda m: not m.anchor_invalid),
+    Step(CheckName.LIVENESS, _liveness, needs=Source.CHAIN,
+         applies=lambda m: m.client is not None and m.max_head_age > 0),
+    Step(CheckName.STATUS, _status, needs=Source.CHAIN),
+)
+
+
 def verify_material(bundle: ProofBundle, *, content_sha256: bytes | None, client: ChainClient | None,
-                    now: int | None = None, max_head_age: float = 0) -> MaterialVerdict:
+                    now: int | None = None, max_head_age: float = 0) -> Verdict:
     """Checks: integrity (bytes match the leaf), proof (leaf leads to root), anchor (root on
     chain), issuer (the anchorer holds the notary role), status (not revoked, not expired) and,
     with `max_head_age` > 0 on a chain that seals blocks on a clock, liveness (the node's newest
     block is recent; on a halted chain a revocation sent since cannot be seen)."""
     now = int(time.time()) if now is None else now
-    checks: list[Check] = []
-    if content_sha256 is None:
-        checks.append(Check("integrity", Status.SKIPPED, "no_content", "no file or hash given"))
-    elif content_sha256 == bundle.leaf.content_sha256:
-        checks.append(Check("integrity", Status.VALID, "hash_matches", "the bytes are the ones fingerprinted"))
-    else:
-        checks.append(Check("integrity", Status.INVALID, "hash_mismatch",
-                            "the bytes differ from the fingerprinted ones (altered or another file)"))
-    if bundle.proves():
-        checks.append(Check("proof", Status.VALID, "path_leads_to_root", f"{len(bundle.proof)} step(s) to the root"))
-    else:
-        checks.append(Check("proof", Status.INVALID, "path_mismatch", "the Merkle path does not lead to the root"))
-    if bundle.leaf.valid_until and bundle.leaf.valid_until < now:
-        expired = Check("status", Status.INVALID, "expired", "the material's validity date has passed")
-    else:
-        expired = None
-    if client is None:
-        for name in ("anchor", "issuer"):
-            checks.append(Check(name, Status.SKIPPED, "no_chain", "no chain node given"))
-        checks.append(expired or Check("status", Status.SKIPPED, "no_chain", "no chain node given"))
-        return MaterialVerdict(combine(checks), checks)
-    try:
-        if client.chain_id != bundle.anchor.chain_id:
-            raise _WrongChain(f"the node serves chain {client.chain_id}, the proof is for chain {bundle.anchor.chain_id}")
-        ledger = client.contract(bundle.anchor.contract, artifact().abi)
-        anchorer, leaf_count, anchored_at = client.call(ledger.functions.anchorOf(bundle.root))
-        if anchored_at == 0:
-            checks.append(Check("anchor", Status.INVALID, "root_not_anchored", "the chain does not know this root"))
-        elif bundle.leaf.index >= leaf_count:
-            checks.append(Check("anchor", Status.INVALID, "index_out_of_batch", "the leaf index is outside its batch"))
-        else:
-            checks.append(Check("anchor", Status.VALID, "root_anchored",
-                                f"anchored at {time.strftime('%Y-%m-%d %H:%M:%SZ', time.gmtime(anchored_at))}"
-                                f" by {anchorer}"))
-            if client.call(ledger.functions.hasRole(NOTARY_ROLE, anchorer)):
-                checks.append(Check("issuer", Status.VALID, "notary", "the anchorer holds the notary role"))
-            else:
-                checks.append(Check("issuer", Status.INVALID, "not_notary", "the anchorer no longer holds the notary role"))
-        if max_head_age > 0:
-            age = now - client.head_timestamp()
-            if age > max_head_age:
-                checks.append(Check("liveness", Status.ERROR, "chain_halted",
-                                    f"the newest block is {age} s old: the chain has halted, so a "
-                                    f"revocation sent since cannot be seen"))
-            else:
-                checks.append(Check("liveness", Status.VALID, "chain_live", f"newest block {age} s old"))
-        if client.call(ledger.functions.isRevoked(bundle.root, bundle.leaf.index)):
-            checks.append(Check("status", Status.INVALID, "revoked", "the material was revoked or withdrawn"))
-        else:
-            checks.append(expired or Check("status", Status.VALID, "current", "not revoked, not expired"))
-    except _WrongChain as exc:
-        for name in ("anchor", "issuer", "status"):
-            checks.append(Check(name, Status.ERROR, "wrong_chain", str(exc)))
-    except ChainError as exc:
-        done = {c.name for c in checks}
-        for name in ("anchor", "issuer", "status") + (("liveness",) if max_head_age > 0 else ()):
-            if name not in done:
-                checks.append(Check(name, Status.ERROR, "chain_unavailable", f"could not ask the chain: {exc}"))
-    return MaterialVerdict(combine(checks), checks)
-
-
-NOTARY_ROLE = keccak(text="qiyema.notary")  # the contract's constant; a test checks they agree
-
-
-class _WrongChain(Exception):
-    pass
+    return run(STEPS, _Material(bundle, content_sha256, client, now, max_head_age))

@@ -1,32 +1,165 @@
-"""Typed verification results shared by every verifier (codes, materials, records): independent
-checks, each VALID / INVALID / ERROR / SKIPPED with a reason code, combined into one status.
-ERROR (something could not be checked) is never turned into INVALID or VALID."""
+"""Verdicts, one type for codes, materials and records, and the pipeline that makes them.
+
+A verdict is a list of named, independent checks, each VALID / INVALID / ERROR / SKIPPED with a
+reason from a frozen enum (docs/verdicts.md lists every one), combined into one status. A
+verifier is a list of `Step`s (like oa-verify's verifiers): each names its check and the
+source it reads (chain, database), decides whether it applies, and returns a typed `Check`.
+`run` is the one place that turns a source's failure into ERROR: the step that hit it and every
+later step needing the same source answer ERROR without being asked, so a dead node costs one
+time-out, not one per check. ERROR (something could not be checked) never becomes INVALID or
+VALID.
+
+Changing a name or a reason here changes what verifiers in the field receive: add, never
+rename; `VERDICT_VERSION` goes up when a member is added.
+"""
 
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
+from typing import Callable, Generic, Iterable, TypeVar
+
+VERDICT_VERSION = 1
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     VALID = "VALID"
     INVALID = "INVALID"
     ERROR = "ERROR"
     SKIPPED = "SKIPPED"
 
 
+class CheckName(enum.StrEnum):
+    FORMAT = "format"        # the code parses (version, kind, fields)
+    ORIGIN = "origin"        # the code points at this service, not a copy elsewhere
+    SIGNATURE = "signature"  # signed by the key it names
+    KEY = "key"              # that key is in force
+    ISSUER = "issuer"        # the signer / anchorer holds the role its claim needs
+    EXPIRY = "expiry"        # a dynamic code is within its lifetime
+    REPLAY = "replay"        # a single-use code is used once
+    STATUS = "status"        # the enterprise, material or record is in force
+    INTEGRITY = "integrity"  # the bytes are the ones fingerprinted
+    PROOF = "proof"          # the Merkle path leads to the root
+    ANCHOR = "anchor"        # the root is on chain
+    LIVENESS = "liveness"    # the chain answering is not halted
+
+
+class Reason(enum.StrEnum):
+    # format (the code's own parse errors, codes/token.py)
+    PARSED = "parsed"
+    CODE_NOT_QIYEMA = "code_not_qiyema"
+    CODE_ORIGIN = "code_origin"
+    CODE_ENCODING = "code_encoding"
+    CODE_LENGTH = "code_length"
+    CODE_VERSION = "code_version"
+    CODE_KIND = "code_kind"
+    CODE_FLAGS = "code_flags"
+    CODE_KID = "code_kid"
+    CODE_USCC = "code_uscc"
+    CODE_SIGNATURE = "code_signature"
+    # origin
+    ORIGIN_MATCHES = "origin_matches"
+    FOREIGN_ORIGIN = "foreign_origin"
+    # signature and key
+    SIGNED = "signed"
+    UNKNOWN_KEY = "unknown_key"
+    BAD_SIGNATURE = "bad_signature"
+    NO_CODE_SIGNER = "no_code_signer"
+    KEY_ACTIVE = "key_active"
+    KEY_ROTATED_OUT = "key_rotated_out"
+    # issuer
+    REGISTRAR_ON_CHAIN = "registrar_on_chain"
+    NOT_REGISTRAR = "not_registrar"
+    NOTARY = "notary"
+    NOT_NOTARY = "not_notary"
+    CATEGORY_ISSUER = "category_issuer"
+    NOT_CATEGORY_ISSUER = "not_category_issuer"
+    # expiry and replay
+    NOT_EXPIRED = "not_expired"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    FRESH = "fresh"
+    REPLAYED = "replayed"
+    UNKNOWN_NONCE = "unknown_nonce"
+    # status: enterprises
+    ENTERPRISE_ACTIVE = "enterprise_active"
+    ENTERPRISE_ABNORMAL = "enterprise_abnormal"
+    ENTERPRISE_REVOKED = "enterprise_revoked"
+    ENTERPRISE_DEREGISTERED = "enterprise_deregistered"
+    ENTERPRISE_UNKNOWN = "enterprise_unknown"
+    # status: materials
+    CURRENT = "current"
+    REVOKED = "revoked"
+    # status: records
+    IN_FORCE = "in_force"
+    RECORD_SUSPENDED = "record_suspended"
+    RECORD_REVOKED = "record_revoked"
+    RECORD_REMOVED = "record_removed"
+    RECORD_EXPIRED = "record_expired"
+    RECORD_NOT_YET_VALID = "record_not_yet_valid"
+    RECORD_REVOKED_ON_CHAIN = "record_revoked_on_chain"
+    # integrity and proof
+    HASH_MATCHES = "hash_matches"
+    HASH_MISMATCH = "hash_mismatch"
+    NO_CONTENT = "no_content"
+    CONTENT_MATCHES = "content_matches"
+    CONTENT_ALTERED = "content_altered"
+    PATH_LEADS_TO_ROOT = "path_leads_to_root"
+    PATH_MISMATCH = "path_mismatch"
+    # anchor and liveness
+    ROOT_ANCHORED = "root_anchored"
+    ROOT_NOT_ANCHORED = "root_not_anchored"
+    NOT_ON_CHAIN_YET = "not_on_chain_yet"
+    INDEX_OUT_OF_BATCH = "index_out_of_batch"
+    CHAIN_LIVE = "chain_live"
+    CHAIN_HALTED = "chain_halted"
+    # a source could not answer, or was not asked
+    CHAIN_UNAVAILABLE = "chain_unavailable"
+    DATABASE_UNAVAILABLE = "database_unavailable"
+    WRONG_CHAIN = "wrong_chain"
+    NO_CHAIN = "no_chain"
+    OFFLINE = "offline"
+
+
+class Source(enum.StrEnum):
+    """What a check may need beyond the object it is given."""
+
+    CHAIN = "chain"
+    DATABASE = "database"
+
+
+UNAVAILABLE = {Source.CHAIN: Reason.CHAIN_UNAVAILABLE, Source.DATABASE: Reason.DATABASE_UNAVAILABLE}
+
+
+class SourceUnavailable(Exception):
+    """A source could not answer (unreachable, timed out, a different chain). Raised by a step;
+    `run` turns it into ERROR for that step and every later step needing the same source."""
+
+    def __init__(self, message: str, source: Source = Source.CHAIN, reason: Reason | None = None):
+        super().__init__(message)
+        self.source = source
+        self.reason = reason or UNAVAILABLE[source]
+
+
 @dataclass(frozen=True)
 class Check:
-    name: str
+    name: CheckName
     status: Status
-    reason: str
+    reason: Reason
     message: str = ""
 
+    def __post_init__(self):
+        # Only the frozen names and reasons: a new one is added to the enums (and documented).
+        object.__setattr__(self, "name", CheckName(self.name))
+        object.__setattr__(self, "status", Status(self.status))
+        object.__setattr__(self, "reason", Reason(self.reason))
+
     def as_dict(self) -> dict:
-        return {**asdict(self), "status": self.status.value}
+        return {"name": self.name.value, "status": self.status.value, "reason": self.reason.value,
+                "message": self.message}
 
 
-def combine(checks: list[Check]) -> Status:
+def combine(checks: Iterable[Check]) -> Status:
     """INVALID if any check is INVALID, else ERROR if any is ERROR, else VALID."""
     statuses = {c.status for c in checks}
     if Status.INVALID in statuses:
@@ -34,3 +167,63 @@ def combine(checks: list[Check]) -> Status:
     if Status.ERROR in statuses:
         return Status.ERROR
     return Status.VALID
+
+
+@dataclass
+class Verdict:
+    """Checks, their combined status, and what the verifier learnt of its subject on the way
+    (`facts`: for a code its kind, USCC, signer, expiry, scope and enterprise)."""
+
+    checks: list[Check] = field(default_factory=list)
+    facts: dict = field(default_factory=dict)
+
+    @property
+    def status(self) -> Status:
+        return combine(self.checks)
+
+    def check(self, name: CheckName) -> Check | None:
+        return next((c for c in self.checks if c.name == name), None)
+
+    def as_dict(self) -> dict:
+        return {"status": self.status.value, "checks": [c.as_dict() for c in self.checks], **self.facts}
+
+
+Ctx = TypeVar("Ctx")
+
+
+@dataclass(frozen=True)
+class Step(Generic[Ctx]):
+    """One named check. `applies` says whether it has anything to check here (a dynamic
+    code's expiry, not a static one's); `run` returns the check (None: nothing to report) or
+    raises `SourceUnavailable`. A step marked `final` ends the verdict when it is not VALID
+    (nothing after a forged origin or an unreadable code means anything)."""
+
+    name: CheckName
+    run: Callable[[Ctx], Check | None]
+    needs: Source | None = None
+    final: bool = False
+    applies: Callable[[Ctx], bool] | None = None
+
+
+def run(steps: Iterable[Step[Ctx]], ctx: Ctx, verdict: Verdict | None = None) -> Verdict:
+    verdict = verdict if verdict is not None else Verdict()
+    down: dict[Source, SourceUnavailable] = {}
+    for step in steps:
+        if step.applies is not None and not step.applies(ctx):
+            continue
+        if step.needs in down:
+            failure = down[step.needs]
+            verdict.checks.append(Check(step.name, Status.ERROR, failure.reason, str(failure)))
+            continue
+        try:
+            check = step.run(ctx)
+        except SourceUnavailable as exc:
+            down[exc.source] = exc
+            verdict.checks.append(Check(step.name, Status.ERROR, exc.reason, str(exc)))
+            continue
+        if check is None:
+            continue
+        verdict.checks.append(check)
+        if step.final and check.status is not Status.VALID:
+            break
+    return verdict

@@ -1,44 +1,26 @@
-"""Verification of a scanned code: independent checks, each VALID / INVALID / ERROR / SKIPPED
-with a reason code, combined into one verdict.
+"""Verification of a scanned code: named, independent checks (chain/verdict.py's pipeline),
+each VALID / INVALID / ERROR / SKIPPED with a reason, combined into one verdict.
 
 The checks ask a `TrustSource` for what they cannot see in the token itself: the key set, the
 chain (role of the signer, enterprise's code signer), the register (enterprise status) and the
 nonce ledger. The online source is the service; the offline source is a signed key set an
-inspector's device cached, which answers only what it can and leaves the rest SKIPPED.
-`ERROR` (a source could not answer) is never turned into INVALID or VALID.
+inspector's device cached, which answers only what it can and leaves the rest SKIPPED. A source
+that cannot answer raises `SourceUnavailable`; the pipeline turns that into ERROR, never into
+INVALID or VALID.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from chain.verdict import Check, Status, combine
+from chain.verdict import Check, CheckName, Reason, Source, SourceUnavailable, Status, Step, Verdict, run
 
 from .token import CodeFormatError, CodeToken, normalise_origin, parse, recover_signer
 
-
-@dataclass
-class Verdict:
-    status: Status
-    checks: list[Check]
-    kind: str | None = None  # "static" | "dynamic"
-    uscc: str | None = None
-    signer: str | None = None
-    expires_at: int | None = None
-    scope: dict | None = None
-    enterprise: dict | None = None
-
-    def as_dict(self) -> dict:
-        d = asdict(self)
-        d["status"] = self.status.value
-        d["checks"] = [c.as_dict() for c in self.checks]
-        return d
-
-
-class SourceUnavailable(Exception):
-    """A trust source could not answer (chain or database unreachable, time-out)."""
+__all__ = ["EnterpriseInfo", "KeyInfo", "KeySet", "OfflineSource", "SourceUnavailable", "Status", "TrustSource",
+           "Verdict", "verify"]
 
 
 @dataclass(frozen=True)
@@ -74,134 +56,167 @@ class TrustSource(Protocol):
         """'fresh' / 'replayed' / 'unknown' with the scope the nonce carries; None if offline."""
 
 
-def verify(text: str, source: TrustSource, now: int | None = None) -> Verdict:
-    now = int(time.time()) if now is None else now
-    checks: list[Check] = []
+FACTS = ("kind", "uscc", "signer", "expires_at", "scope", "enterprise")  # what a code verdict reports beside its checks
+
+
+@dataclass
+class _Scan:
+    """One verification in progress: what the steps have learnt so far."""
+
+    text: str
+    source: TrustSource
+    now: int
+    facts: dict
+    token: CodeToken | None = None
+    signer: str = ""
+    key: KeyInfo | None = None  # the static key, once the signature is shown to be by it
+
+
+def _format(v: _Scan) -> Check:
     try:
-        token = parse(text)
+        v.token = parse(v.text)
     except CodeFormatError as exc:
-        checks.append(Check("format", Status.INVALID, exc.code, exc.message))
-        return Verdict(Status.INVALID, checks)
-    checks.append(Check("format", Status.VALID, "parsed", f"format version 1, {'static' if token.is_static else 'dynamic'}"))
-    verdict = Verdict(Status.VALID, checks, kind="static" if token.is_static else "dynamic", uscc=token.uscc,
-                      expires_at=token.expires_at)
+        return Check(CheckName.FORMAT, Status.INVALID, Reason(exc.code), exc.message)
+    kind = "static" if v.token.is_static else "dynamic"
+    v.facts.update(kind=kind, uscc=v.token.uscc, expires_at=v.token.expires_at)
+    return Check(CheckName.FORMAT, Status.VALID, Reason.PARSED, f"format version 1, {kind}")
 
-    # Origin: a code copied onto another host is a phishing copy, whatever else it carries.
-    if token.origin != normalise_origin(source.origin):
-        checks.append(Check("origin", Status.INVALID, "foreign_origin",
-                            f"the code points at {token.origin}, not at {normalise_origin(source.origin)}"))
-        verdict.status = Status.INVALID
-        return verdict
-    checks.append(Check("origin", Status.VALID, "origin_matches", token.origin))
 
+def _origin(v: _Scan) -> Check:
+    # A code copied onto another host is a phishing copy, whatever else it carries.
+    ours = normalise_origin(v.source.origin)
+    if v.token.origin != ours:
+        return Check(CheckName.ORIGIN, Status.INVALID, Reason.FOREIGN_ORIGIN,
+                     f"the code points at {v.token.origin}, not at {ours}")
+    return Check(CheckName.ORIGIN, Status.VALID, Reason.ORIGIN_MATCHES, v.token.origin)
+
+
+def _recover(v: _Scan) -> Check | None:
     try:
-        signer = recover_signer(token)
+        v.signer = recover_signer(v.token)
     except CodeFormatError as exc:
-        checks.append(Check("signature", Status.INVALID, exc.code, exc.message))
-        verdict.status = Status.INVALID
-        return verdict
-    verdict.signer = signer
-
-    if token.is_static:
-        _static_checks(token, signer, source, checks)
-    else:
-        _dynamic_checks(token, signer, source, checks, now, verdict)
-    _enterprise_check(token, source, checks, verdict)
-    verdict.status = combine(checks)
-    return verdict
+        return Check(CheckName.SIGNATURE, Status.INVALID, Reason(exc.code), exc.message)
+    v.facts["signer"] = v.signer
+    return None  # who signed is known; whether that signer counts is the next step's
 
 
-def _static_checks(token: CodeToken, signer: str, source: TrustSource, checks: list[Check]) -> None:
-    key = source.static_key(token.kid)
+def _static_signature(v: _Scan) -> Check | None:
+    key = v.source.static_key(v.token.kid)
     if key is None:
-        checks.append(Check("signature", Status.INVALID, "unknown_key", f"no registrar key with id {token.kid}"))
-        return
-    if key.address.lower() != signer.lower():
-        checks.append(Check("signature", Status.INVALID, "bad_signature",
-                            f"the signature is not by key {token.kid}: the code was altered or forged"))
-        return
-    checks.append(Check("signature", Status.VALID, "signed", f"signed by registrar key {token.kid} ({key.address})"))
-    if key.status != "active":
-        checks.append(Check("key", Status.INVALID, "key_rotated_out",
-                            f"key {token.kid} was rotated out; the code must be re-issued"))
-    else:
-        checks.append(Check("key", Status.VALID, "key_active", f"key {token.kid} is current"))
-    try:
-        role = source.signer_is_registrar(signer)
-    except SourceUnavailable as exc:
-        checks.append(Check("issuer", Status.ERROR, "chain_unavailable", str(exc)))
-        return
+        return Check(CheckName.SIGNATURE, Status.INVALID, Reason.UNKNOWN_KEY, f"no registrar key with id {v.token.kid}")
+    if key.address.lower() != v.signer.lower():
+        return Check(CheckName.SIGNATURE, Status.INVALID, Reason.BAD_SIGNATURE,
+                     f"the signature is not by key {v.token.kid}: the code was altered or forged")
+    v.key = key
+    return Check(CheckName.SIGNATURE, Status.VALID, Reason.SIGNED, f"signed by registrar key {v.token.kid} ({key.address})")
+
+
+def _static_key(v: _Scan) -> Check | None:
+    if v.key.status != "active":
+        return Check(CheckName.KEY, Status.INVALID, Reason.KEY_ROTATED_OUT,
+                     f"key {v.token.kid} was rotated out; the code must be re-issued")
+    return Check(CheckName.KEY, Status.VALID, Reason.KEY_ACTIVE, f"key {v.token.kid} is current")
+
+
+def _static_issuer(v: _Scan) -> Check | None:
+    role = v.source.signer_is_registrar(v.signer)
     if role is None:
-        checks.append(Check("issuer", Status.SKIPPED, "offline",
-                            "offline: the registrar role comes from the signed key set, not from the chain"))
-    elif role:
-        checks.append(Check("issuer", Status.VALID, "registrar_on_chain", "the signer holds the registrar role on chain"))
-    else:
-        checks.append(Check("issuer", Status.INVALID, "not_registrar", "the signer does not hold the registrar role on chain"))
+        return Check(CheckName.ISSUER, Status.SKIPPED, Reason.OFFLINE,
+                     "offline: the registrar role comes from the signed key set, not from the chain")
+    if role:
+        return Check(CheckName.ISSUER, Status.VALID, Reason.REGISTRAR_ON_CHAIN,
+                     "the signer holds the registrar role on chain")
+    return Check(CheckName.ISSUER, Status.INVALID, Reason.NOT_REGISTRAR,
+                 "the signer does not hold the registrar role on chain")
 
 
-def _dynamic_checks(token: CodeToken, signer: str, source: TrustSource, checks: list[Check], now: int,
-                    verdict: Verdict) -> None:
-    try:
-        expected = source.enterprise_signer(token.uscc)
-    except SourceUnavailable as exc:
-        checks.append(Check("signature", Status.ERROR, "chain_unavailable", str(exc)))
-    else:
-        if expected is False:
-            checks.append(Check("signature", Status.SKIPPED, "offline",
-                                "offline: the enterprise's code signer is on chain only"))
-        elif expected is None:
-            checks.append(Check("signature", Status.INVALID, "no_code_signer", "the enterprise has no code-signing key"))
-        elif expected.lower() != signer.lower():
-            checks.append(Check("signature", Status.INVALID, "bad_signature",
-                                "not signed by the enterprise's current code-signing key (forged, altered or rotated)"))
-        else:
-            checks.append(Check("signature", Status.VALID, "signed", f"signed by the enterprise's key {signer}"))
-    if token.expires_at <= now:
-        checks.append(Check("expiry", Status.INVALID, "expired", f"expired {now - token.expires_at} s ago"))
-    elif token.issued_at > now + 60:
-        checks.append(Check("expiry", Status.INVALID, "not_yet_valid", "issued in the future"))
-    else:
-        checks.append(Check("expiry", Status.VALID, "not_expired", f"valid for {token.expires_at - now} s more"))
-    try:
-        used = source.use_nonce(token, now)
-    except SourceUnavailable as exc:
-        checks.append(Check("replay", Status.ERROR, "database_unavailable", str(exc)))
-        return
+def _dynamic_signature(v: _Scan) -> Check | None:
+    expected = v.source.enterprise_signer(v.token.uscc)
+    if expected is False:
+        return Check(CheckName.SIGNATURE, Status.SKIPPED, Reason.OFFLINE,
+                     "offline: the enterprise's code signer is on chain only")
+    if expected is None:
+        return Check(CheckName.SIGNATURE, Status.INVALID, Reason.NO_CODE_SIGNER, "the enterprise has no code-signing key")
+    if expected.lower() != v.signer.lower():
+        return Check(CheckName.SIGNATURE, Status.INVALID, Reason.BAD_SIGNATURE,
+                     "not signed by the enterprise's current code-signing key (forged, altered or rotated)")
+    return Check(CheckName.SIGNATURE, Status.VALID, Reason.SIGNED, f"signed by the enterprise's key {v.signer}")
+
+
+def _expiry(v: _Scan) -> Check | None:
+    if v.token.expires_at <= v.now:
+        return Check(CheckName.EXPIRY, Status.INVALID, Reason.EXPIRED, f"expired {v.now - v.token.expires_at} s ago")
+    if v.token.issued_at > v.now + 60:
+        return Check(CheckName.EXPIRY, Status.INVALID, Reason.NOT_YET_VALID, "issued in the future")
+    return Check(CheckName.EXPIRY, Status.VALID, Reason.NOT_EXPIRED, f"valid for {v.token.expires_at - v.now} s more")
+
+
+def _replay(v: _Scan) -> Check | None:
+    used = v.source.use_nonce(v.token, v.now)
     if used is None:
-        checks.append(Check("replay", Status.SKIPPED, "offline", "offline: single use cannot be checked"))
-        return
+        return Check(CheckName.REPLAY, Status.SKIPPED, Reason.OFFLINE, "offline: single use cannot be checked")
     state, scope = used
     if state == "unknown":
-        checks.append(Check("replay", Status.INVALID, "unknown_nonce", "this code was never issued here"))
-    elif state == "replayed":
-        checks.append(Check("replay", Status.INVALID, "replayed", "this single-use code was already used"))
-    else:
-        checks.append(Check("replay", Status.VALID, "fresh", "first use" if token.single_use else "reusable until expiry"))
-        verdict.scope = scope
+        return Check(CheckName.REPLAY, Status.INVALID, Reason.UNKNOWN_NONCE, "this code was never issued here")
+    if state == "replayed":
+        return Check(CheckName.REPLAY, Status.INVALID, Reason.REPLAYED, "this single-use code was already used")
+    v.facts["scope"] = scope
+    return Check(CheckName.REPLAY, Status.VALID, Reason.FRESH,
+                 "first use" if v.token.single_use else "reusable until expiry")
 
 
-def _enterprise_check(token: CodeToken, source: TrustSource, checks: list[Check], verdict: Verdict) -> None:
-    try:
-        info = source.enterprise(token.uscc)
-    except SourceUnavailable as exc:
-        checks.append(Check("status", Status.ERROR, "database_unavailable", str(exc)))
-        return
+_ENTERPRISE_GONE = {"revoked": (Reason.ENTERPRISE_REVOKED, "吊销 (licence revoked)"),
+                    "deregistered": (Reason.ENTERPRISE_DEREGISTERED, "注销 (deregistered)")}
+
+
+def _enterprise_status(v: _Scan) -> Check:
+    info = v.source.enterprise(v.token.uscc)
     if info is False:
-        checks.append(Check("status", Status.SKIPPED, "offline", "offline: the enterprise's live status is not known"))
-        return
+        return Check(CheckName.STATUS, Status.SKIPPED, Reason.OFFLINE, "offline: the enterprise's live status is not known")
     if info is None:
-        checks.append(Check("status", Status.INVALID, "enterprise_unknown", f"{token.uscc} is not registered"))
-        return
-    verdict.enterprise = {"uscc": info.uscc, "name": info.name, "status": info.status}
-    if info.status in ("revoked", "deregistered"):
-        label = {"revoked": "吊销 (licence revoked)", "deregistered": "注销 (deregistered)"}[info.status]
-        checks.append(Check("status", Status.INVALID, f"enterprise_{info.status}", f"the enterprise is {label}"))
-    elif info.status == "abnormal":
-        checks.append(Check("status", Status.VALID, "enterprise_abnormal",
-                            "the enterprise exists but is listed as abnormal (经营异常)"))
-    else:
-        checks.append(Check("status", Status.VALID, "enterprise_active", "the enterprise is active (存续)"))
+        return Check(CheckName.STATUS, Status.INVALID, Reason.ENTERPRISE_UNKNOWN, f"{v.token.uscc} is not registered")
+    v.facts["enterprise"] = {"uscc": info.uscc, "name": info.name, "status": info.status}
+    if info.status in _ENTERPRISE_GONE:
+        reason, label = _ENTERPRISE_GONE[info.status]
+        return Check(CheckName.STATUS, Status.INVALID, reason, f"the enterprise is {label}")
+    if info.status == "abnormal":
+        return Check(CheckName.STATUS, Status.VALID, Reason.ENTERPRISE_ABNORMAL,
+                     "the enterprise exists but is listed as abnormal (经营异常)")
+    return Check(CheckName.STATUS, Status.VALID, Reason.ENTERPRISE_ACTIVE, "the enterprise is active (存续)")
+
+
+def _static(v: _Scan) -> bool:
+    return v.token.is_static
+
+
+def _dynamic(v: _Scan) -> bool:
+    return not v.token.is_static
+
+
+def _key_known(v: _Scan) -> bool:
+    return v.key is not None
+
+
+STEPS: tuple[Step[_Scan], ...] = (
+    Step(CheckName.FORMAT, _format, final=True),
+    Step(CheckName.ORIGIN, _origin, final=True),
+    Step(CheckName.SIGNATURE, _recover, final=True),
+    # a static code: signed by a registrar key of the key table, still in force, a registrar on chain
+    Step(CheckName.SIGNATURE, _static_signature, needs=Source.DATABASE, applies=_static),
+    Step(CheckName.KEY, _static_key, applies=_key_known),
+    Step(CheckName.ISSUER, _static_issuer, needs=Source.CHAIN, applies=_key_known),
+    # a dynamic code: signed by the enterprise's key on chain, within its lifetime, used once
+    Step(CheckName.SIGNATURE, _dynamic_signature, needs=Source.CHAIN, applies=_dynamic),
+    Step(CheckName.EXPIRY, _expiry, applies=_dynamic),
+    Step(CheckName.REPLAY, _replay, needs=Source.DATABASE, applies=_dynamic),
+    Step(CheckName.STATUS, _enterprise_status, needs=Source.DATABASE),
+)
+
+
+def verify(text: str, source: TrustSource, now: int | None = None) -> Verdict:
+    facts = dict.fromkeys(FACTS)
+    scan = _Scan(text, source, int(time.time()) if now is None else now, facts)
+    return run(STEPS, scan, Verdict(facts=facts))
 
 
 @dataclass

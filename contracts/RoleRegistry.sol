@@ -11,8 +11,6 @@ abstract contract RoleRegistry is AccessControl, IRoleRegistry {
     bytes32 public constant GOVERNOR_ROLE = DEFAULT_ADMIN_ROLE;
     bytes32 public constant REGISTRAR_ROLE = keccak256("qiyema.registrar");
     bytes32 public constant NOTARY_ROLE = keccak256("qiyema.notary");
-    bytes32 public constant BANK_ROLE = keccak256("qiyema.bank");
-    bytes32 public constant INSPECTOR_ROLE = keccak256("qiyema.inspector");
     bytes32 private constant _ISSUER_DOMAIN = "qiyema.issuer";
 
     constructor(address governor) {

@@ -17,7 +17,8 @@ from typing import Iterator
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from chain.material_verify import MaterialVerdict, verify_material
+from chain.material_verify import verify_material
+from chain.verdict import Verdict
 from chain.proof import Anchor, LeafInput, ProofBundle
 from codes.uscc import chain_key
 from materials_api.bank.catalogue import Catalogue
@@ -242,7 +243,7 @@ class MaterialService:
             content_sm3=bytes.fromhex(material.sm3),
         )
 
-    def verify(self, bundle: ProofBundle, content_sha256: bytes | None) -> MaterialVerdict:
+    def verify(self, bundle: ProofBundle, content_sha256: bytes | None) -> Verdict:
         return verify_material(bundle, content_sha256=content_sha256, client=self.chain.client,
                                max_head_age=self.max_head_age)
 
@@ -288,7 +289,7 @@ class MaterialService:
             return application, [(am.type_code, m) for am, m in rows]
 
     def record_reuse(self, application: Application, items: list[tuple[str, Material | None]], material_id: int,
-                     verifier_key_id: int, verifier_org: str) -> tuple[Reuse, MaterialVerdict]:
+                     verifier_key_id: int, verifier_org: str) -> tuple[Reuse, Verdict]:
         """The receiving department checks a material of a loaded application (`application`),
         independently, and the check is recorded as one reuse. A material not fit for reuse is refused."""
         application_id = application.id

@@ -144,7 +144,7 @@ def verify_code(body: VerifyCodeRequest, service: CodesDep, views: ViewsDep,
     verdict = service.verify(body.code)
     if verdict.status.value != "VALID":
         # Forged, copied, expired or replayed codes are security events: keep a trace.
-        log.warning("code verification %s for %s by %s: %s", verdict.status.value, verdict.uscc or "-",
+        log.warning("code verification %s for %s by %s: %s", verdict.status.value, verdict.facts.get("uscc") or "-",
                     principal.organisation if principal else "anonymous",
                     ",".join(c.reason for c in verdict.checks if c.status.value != "VALID"))
     out = verdict.as_dict()

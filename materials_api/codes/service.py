@@ -21,7 +21,8 @@ from chain import keys as key_files
 from chain.errors import ChainError
 from codes import token as tokens
 from codes.uscc import chain_key, validate
-from codes.verify import EnterpriseInfo, KeyInfo, KeySet, SourceUnavailable, Verdict, verify
+from chain.verdict import Source, SourceUnavailable, Verdict
+from codes.verify import EnterpriseInfo, KeyInfo, KeySet, verify
 from materials_api.codes.models import CodeKey, DynamicCode, EnterpriseCodeSigner
 from materials_api.platform.config import Settings
 from materials_api.platform.errors import Kind
@@ -218,7 +219,7 @@ class OnlineSource:
             with self.service.sessions() as s:
                 row = s.execute(_KEY_BY_KID, {"kid": kid}).first()
         except Exception as exc:  # noqa: BLE001 - database trouble is an ERROR, not INVALID
-            raise SourceUnavailable(f"database: {type(exc).__name__}") from None
+            raise SourceUnavailable(f"database: {type(exc).__name__}", Source.DATABASE) from None
         return KeyInfo(row.kid, row.address, row.status) if row else None
 
     def signer_is_registrar(self, address: str) -> bool | None:
@@ -239,7 +240,7 @@ class OnlineSource:
             with self.service.sessions() as s:
                 e = s.execute(_ENTERPRISE_BY_USCC, {"uscc": uscc}).first()
         except Exception as exc:  # noqa: BLE001
-            raise SourceUnavailable(f"database: {type(exc).__name__}") from None
+            raise SourceUnavailable(f"database: {type(exc).__name__}", Source.DATABASE) from None
         return EnterpriseInfo(e.uscc, e.name, e.status) if e else None
 
     def use_nonce(self, token, now: int):
@@ -261,4 +262,4 @@ class OnlineSource:
                         return ("replayed", scope)
                 return ("fresh", scope)
         except Exception as exc:  # noqa: BLE001
-            raise SourceUnavailable(f"database: {type(exc).__name__}") from None
+            raise SourceUnavailable(f"database: {type(exc).__name__}", Source.DATABASE) from None

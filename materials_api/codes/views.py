@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 
+from chain.verdict import Verdict
 from materials_api.bank.access import GROUPS, AccessPolicy, audience, record_visible
 from materials_api.identity.api_keys import Principal
 from materials_api.records.kinds import CATEGORIES, KINDS, mask
 
 
-def record_item(record, audience_: str, verdict_status, checks, principal: Principal | None) -> dict | None:
+def record_item(record, audience_: str, verdict: Verdict, principal: Principal | None) -> dict | None:
     if not record_visible(record, audience_, principal):
         return None
     kind = KINDS[record.kind]
@@ -22,7 +23,7 @@ def record_item(record, audience_: str, verdict_status, checks, principal: Princ
         "id": record.id, "kind": record.kind, "kind_name": kind.name, "category": record.category,
         "category_name": CATEGORIES[record.category].name, "group": group, "number": record.number,
         "title": record.title, "data": data, "valid_from": record.valid_from, "valid_until": record.valid_until,
-        "status": record.status, "verdict": {"status": verdict_status.value, "checks": [c.as_dict() for c in checks]},
+        "status": record.status, "verdict": verdict.as_dict(),
         "proof": f"/api/v1/records/{record.id}/proof",
     }
 
@@ -99,13 +100,13 @@ class ScanViews:
 
         from materials_api.registry.models import Enterprise
 
-        if verdict.uscc is None or verdict.status.value == "INVALID" and verdict.enterprise is None:
+        if verdict.facts.get("uscc") is None or verdict.status.value == "INVALID" and verdict.facts.get("enterprise") is None:
             return None
         forged = any(c.name in ("origin", "signature", "format") and c.status.value == "INVALID" for c in verdict.checks)
         if forged:
             return None  # a forged or copied code shows nothing of the enterprise it names
         with self.sessions() as s:
-            enterprise = s.scalar(select(Enterprise).where(Enterprise.uscc == verdict.uscc))
+            enterprise = s.scalar(select(Enterprise).where(Enterprise.uscc == verdict.facts["uscc"]))
         if enterprise is None:
             return None
         who = audience(principal, enterprise.uscc)
@@ -124,8 +125,7 @@ class ScanViews:
     def _build(self, enterprise, who: str, principal: Principal | None, verdict) -> dict:
         items = []
         for record in self.records.for_enterprise(enterprise.id):
-            status, checks = self.records.verify(record, enterprise.uscc)
-            item = record_item(record, who, status, checks, principal)
+            item = record_item(record, who, self.records.verify(record, enterprise.uscc), principal)
             if item:
                 items.append(item)
         view = {"audience": who, "enterprise": {"uscc": enterprise.uscc, "name": enterprise.name,
@@ -133,7 +133,7 @@ class ScanViews:
         for group in ("licence", "permit", "regulatory", "credit", "inspection", "receipt"):
             if group in GROUPS[who]:
                 view[group] = [i for i in items if i["group"] == group]
-        purpose = (verdict.scope or {}).get("purpose") if verdict.scope else None
+        purpose = (verdict.facts.get("scope") or {}).get("purpose")
         if who == "bank":
             view["materials"] = self._consented(verdict, principal, enterprise)
         if who == "enterprise":
@@ -146,7 +146,7 @@ class ScanViews:
         return view
 
     def _consented(self, verdict, principal: Principal, enterprise) -> dict:
-        grant_id = (verdict.scope or {}).get("grant_id")
+        grant_id = (verdict.facts.get("scope") or {}).get("grant_id")
         if not grant_id:
             return {"status": "none", "items": []}
         grant, reason = self.access.grant_use(principal, enterprise, grant_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, LargeBinary, String, Text
@@ -11,6 +12,15 @@ from materials_api.identity.models import ApiKey, Organisation
 from materials_api.platform.db import Base
 from materials_api.platform.models import ChainState, utcnow
 from materials_api.registry.models import Enterprise
+
+
+class RecordState(str, enum.Enum):
+    """A record's standing in the register, as its issuer set it."""
+
+    VALID = "valid"
+    SUSPENDED = "suspended"  # 暂停
+    REVOKED = "revoked"  # 撤销/吊销
+    REMOVED = "removed"  # 已移出 (e.g. taken off the abnormal-operations list)
 
 
 class IssuerAccount(Base):

@@ -68,8 +68,7 @@ def _ts(d: date | None, end: bool) -> int | None:
 
 
 def _record_public(record, runtime, records, uscc: str, viewer: str = "enterprise", principal=None) -> dict:
-    status, checks = records.verify(record, uscc)
-    item = record_item(record, viewer, status, checks, principal)
+    item = record_item(record, viewer, records.verify(record, uscc), principal)
     item["chain"] = {"state": record.chain_state, "tx_hash": record.tx_hash, "block_number": record.block_number}
     return item
 
@@ -110,8 +109,8 @@ def list_records(records: RecordsDep, access: AccessDep,
     for r in records.for_enterprise(enterprise.id):
         if principal.role is Role.ISSUER and r.category != principal.scope:
             continue
-        status, checks = records.verify(r, enterprise.uscc)
-        item = record_item(r, viewer if principal.role is not Role.ISSUER else "enterprise", status, checks, principal)
+        item = record_item(r, viewer if principal.role is not Role.ISSUER else "enterprise",
+                           records.verify(r, enterprise.uscc), principal)
         if item:
             out.append(item)
     return out

@@ -14,6 +14,7 @@ import logging
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import select, update
@@ -23,7 +24,7 @@ from chain import keys as key_files
 from chain.errors import ChainError, TransactionReverted
 from chain.ledger import RecordStatus
 from chain.proof import Anchor, LeafInput, ProofBundle
-from chain.verdict import Check, Status, combine
+from chain.verdict import Check, CheckName, Reason, Source, SourceUnavailable, Status, Step, Verdict, run
 from codes.uscc import chain_key
 from materials_api.identity.api_keys import Principal
 from materials_api.platform.config import Settings
@@ -31,12 +32,12 @@ from materials_api.platform.errors import Kind, ServiceError
 from materials_api.platform.models import ChainState
 from materials_api.platform.runtime import FUNDING_WEI, ChainContext
 from materials_api.records.kinds import KINDS, category_of
-from materials_api.records.models import IssuerAccount, Record
+from materials_api.records.models import RecordState, IssuerAccount, Record
 from materials_api.registry.models import Enterprise
 
 log = logging.getLogger("qiyema.records")
 
-STATUSES = ("valid", "suspended", "revoked", "removed")
+STATUSES = tuple(s.value for s in RecordState)
 TO_CHAIN = {"valid": RecordStatus.VALID, "suspended": RecordStatus.SUSPENDED, "revoked": RecordStatus.REVOKED,
             "removed": RecordStatus.REVOKED}
 
@@ -231,60 +232,92 @@ class RecordService:
                           record.block_number or 0))
 
     # --- verification -------------------------------------------------------------------------------
-    def verify(self, record: Record, uscc: str, now: int | None = None) -> tuple[Status, list[Check]]:
+    def verify(self, record: Record, uscc: str, now: int | None = None) -> Verdict:
         """integrity (the stored record still hashes to its leaf), anchor (its root is on
         chain), issuer (the anchorer holds this category's issuer role), status (in force:
         not suspended, revoked, removed or expired, in the register and on chain)."""
         now = int(time.time()) if now is None else now
-        checks: list[Check] = []
-        digest = content_hash(uscc, record.kind, record.number, json.loads(record.data), record.valid_from,
-                              record.valid_until)
-        leaf = LeafInput(bytes.fromhex(digest), chain_key(uscc), record.kind, 1, record.valid_until or 0,
-                         record.leaf_index, record.salt).hash()
-        if leaf == record.leaf:
-            checks.append(Check("integrity", Status.VALID, "content_matches", "the record is as issued"))
-        else:
-            checks.append(Check("integrity", Status.INVALID, "content_altered", "the record differs from what was issued"))
-        ledger = self.chain.ledger
-        try:
-            anchor = self._anchors.get(record.root, lambda: ledger.anchor_of(record.root))
-            if anchor is None:
-                self._anchors.forget(record.root)  # not yet: ask again next time
-                state = Status.ERROR if record.chain_state != ChainState.CONFIRMED.value else Status.INVALID
-                checks.append(Check("anchor", state, "not_on_chain_yet" if state == Status.ERROR else "root_not_anchored",
-                                    "the chain does not (yet) hold this record"))
-            else:
-                checks.append(Check("anchor", Status.VALID, "root_anchored", f"anchored by {anchor.anchorer}"))
-                is_issuer = self._roles.get((record.category, anchor.anchorer),
-                                            lambda: ledger.has_role(f"issuer:{record.category}", anchor.anchorer))
-                checks.append(Check("issuer", Status.VALID, "category_issuer",
-                                    f"issued by a holder of the {record.category} issuer role") if is_issuer else
-                              Check("issuer", Status.INVALID, "not_category_issuer",
-                                    f"the anchorer does not hold the {record.category} issuer role"))
-            onchain = self._chain_status.get(record.leaf, lambda: ledger.record_of(record.leaf))
-        except ChainError as exc:
-            done = {c.name for c in checks}
-            for name in ("anchor", "issuer"):
-                if name not in done:
-                    checks.append(Check(name, Status.ERROR, "chain_unavailable", str(exc)))
-            onchain = None
-        status = self._status_check(record, onchain, now)
-        checks.append(status)
-        return combine(checks), checks
+        return run(RECORD_STEPS, _RecordCheck(self, record, uscc, now))
 
-    @staticmethod
-    def _status_check(record: Record, onchain, now: int) -> Check:
-        # The database is the record: a change there shows in the very next scan, before the
-        # chain has witnessed it; the chain can only make the answer stricter.
-        if record.status != "valid":
-            label = {"suspended": "暂停", "revoked": "撤销/吊销", "removed": "已移出"}[record.status]
-            return Check("status", Status.INVALID, f"record_{record.status}", f"{label}: {record.status_reason or ''}")
-        if record.valid_until and record.valid_until < now:
-            return Check("status", Status.INVALID, "record_expired", "the validity window has ended")
-        if record.valid_from and record.valid_from > now:
-            return Check("status", Status.INVALID, "record_not_yet_valid", "the validity window has not begun")
-        if onchain is None:
-            return Check("status", Status.ERROR, "chain_unavailable", "the chain's view could not be read")
-        if onchain.status in (RecordStatus.SUSPENDED, RecordStatus.REVOKED):
-            return Check("status", Status.INVALID, "record_revoked_on_chain", "the chain holds it as not in force")
-        return Check("status", Status.VALID, "in_force", "in force")
+    def _chain(self, check: "_RecordCheck", key, cache: TtlCache, read):
+        """A chain read through its cache; after one failure the rest of this verdict does not ask again."""
+        if check.chain_error is not None:
+            raise SourceUnavailable(check.chain_error)
+        try:
+            return cache.get(key, read)
+        except ChainError as exc:
+            check.chain_error = str(exc)
+            raise SourceUnavailable(check.chain_error) from None
+
+
+@dataclass
+class _RecordCheck:
+    service: RecordService
+    record: Record
+    uscc: str
+    now: int
+    anchorer: str | None = None
+    chain_error: str | None = None
+
+
+def _record_integrity(c: _RecordCheck) -> Check:
+    r = c.record
+    digest = content_hash(c.uscc, r.kind, r.number, json.loads(r.data), r.valid_from, r.valid_until)
+    leaf = LeafInput(bytes.fromhex(digest), chain_key(c.uscc), r.kind, 1, r.valid_until or 0, r.leaf_index, r.salt).hash()
+    if leaf == r.leaf:
+        return Check(CheckName.INTEGRITY, Status.VALID, Reason.CONTENT_MATCHES, "the record is as issued")
+    return Check(CheckName.INTEGRITY, Status.INVALID, Reason.CONTENT_ALTERED, "the record differs from what was issued")
+
+
+def _record_anchor(c: _RecordCheck) -> Check:
+    service, root = c.service, c.record.root
+    anchor = service._chain(c, root, service._anchors, lambda: service.chain.ledger.anchor_of(root))
+    if anchor is None:
+        service._anchors.forget(root)  # not yet: ask again next time
+        if c.record.chain_state != ChainState.CONFIRMED.value:
+            return Check(CheckName.ANCHOR, Status.ERROR, Reason.NOT_ON_CHAIN_YET, "the chain does not (yet) hold this record")
+        return Check(CheckName.ANCHOR, Status.INVALID, Reason.ROOT_NOT_ANCHORED, "the chain does not (yet) hold this record")
+    c.anchorer = anchor.anchorer
+    return Check(CheckName.ANCHOR, Status.VALID, Reason.ROOT_ANCHORED, f"anchored by {anchor.anchorer}")
+
+
+def _record_issuer(c: _RecordCheck) -> Check:
+    service, category = c.service, c.record.category
+    if service._chain(c, (category, c.anchorer), service._roles,
+                      lambda: service.chain.ledger.has_role(f"issuer:{category}", c.anchorer)):
+        return Check(CheckName.ISSUER, Status.VALID, Reason.CATEGORY_ISSUER, f"issued by a holder of the {category} issuer role")
+    return Check(CheckName.ISSUER, Status.INVALID, Reason.NOT_CATEGORY_ISSUER,
+                 f"the anchorer does not hold the {category} issuer role")
+
+
+_NOT_IN_FORCE = {"suspended": (Reason.RECORD_SUSPENDED, "暂停"), "revoked": (Reason.RECORD_REVOKED, "撤销/吊销"),
+                 "removed": (Reason.RECORD_REMOVED, "已移出")}
+
+
+def _record_status(c: _RecordCheck) -> Check:
+    # The database is the record: a change there shows in the very next scan, before the chain
+    # has witnessed it, and even while the chain is down; the chain can only make it stricter.
+    r = c.record
+    if r.status != "valid":
+        reason, label = _NOT_IN_FORCE[r.status]
+        return Check(CheckName.STATUS, Status.INVALID, reason, f"{label}: {r.status_reason or ''}")
+    if r.valid_until and r.valid_until < c.now:
+        return Check(CheckName.STATUS, Status.INVALID, Reason.RECORD_EXPIRED, "the validity window has ended")
+    if r.valid_from and r.valid_from > c.now:
+        return Check(CheckName.STATUS, Status.INVALID, Reason.RECORD_NOT_YET_VALID, "the validity window has not begun")
+    service = c.service
+    try:
+        onchain = service._chain(c, r.leaf, service._chain_status, lambda: service.chain.ledger.record_of(r.leaf))
+    except SourceUnavailable:
+        return Check(CheckName.STATUS, Status.ERROR, Reason.CHAIN_UNAVAILABLE, "the chain's view could not be read")
+    if onchain.status in (RecordStatus.SUSPENDED, RecordStatus.REVOKED):
+        return Check(CheckName.STATUS, Status.INVALID, Reason.RECORD_REVOKED_ON_CHAIN, "the chain holds it as not in force")
+    return Check(CheckName.STATUS, Status.VALID, Reason.IN_FORCE, "in force")
+
+
+RECORD_STEPS: tuple[Step[_RecordCheck], ...] = (
+    Step(CheckName.INTEGRITY, _record_integrity),
+    Step(CheckName.ANCHOR, _record_anchor, needs=Source.CHAIN),
+    Step(CheckName.ISSUER, _record_issuer, needs=Source.CHAIN, applies=lambda c: c.anchorer is not None or c.chain_error is not None),
+    Step(CheckName.STATUS, _record_status),  # asks the chain itself: the database decides first
+)

@@ -1,6 +1,6 @@
 """Pages for people, signed in: the enterprise portal (/portal), the service-window page for
 clerks (/window) and the inspector's phone page (/inspect), plus sign-in itself (password or
-OpenID Connect). The pages are HTML shells; their scripts (materials_api/web/) call the same
+OpenID Connect). The pages are HTML shells (templates/); their scripts (static/, ES modules) call the same
 JSON API as machines do, authorised by the session cookie and its CSRF token. Nothing is
 fetched from outside: scripts, styles and the QR decoder (jsQR, from npm) are served here."""
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
@@ -21,33 +20,17 @@ from materials_api.api.errors import ApiError, http_status
 from materials_api.identity.accounts import AccountError
 from materials_api.identity.models import Role
 from materials_api.identity.oidc import OidcClient, OidcError
+from materials_api.web.render import page
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
-WEB = Path(__file__).resolve().parent / "static"
-ASSETS = {"app.css": "text/css", "app.js": "text/javascript", "portal.js": "text/javascript",
-          "window.js": "text/javascript", "inspect.js": "text/javascript"}
+STATIC = Path(__file__).resolve().parent / "static"
+_TYPES = {".css": "text/css", ".js": "text/javascript"}
+ASSETS = {p.name: _TYPES[p.suffix] for p in STATIC.iterdir() if p.suffix in _TYPES}  # fixed at start: no path tricks
 HOME = {Role.ENTERPRISE: "/portal", Role.CLERK: "/window", Role.INSPECTOR: "/inspect"}
 PAGE_ROLE = {"/portal": Role.ENTERPRISE, "/window": Role.CLERK, "/inspect": Role.INSPECTOR}
 TITLES = {"/portal": "企业材料银行", "/window": "窗口服务", "/inspect": "现场检查"}
 OIDC_COOKIE = "qiyema_oidc"
-
-
-def _shell(title: str, body: str, *, csrf: str = "", user: str = "", script: str = "") -> str:
-    head = (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width,initial-scale=1">'
-            f'<meta name="csrf-token" content="{escape(csrf)}"><title>{escape(title)} · 企业码</title>'
-            f'<link rel="stylesheet" href="/assets/app.css"></head><body>')
-    bar = ""
-    if user:
-        bar = (f'<header class="bar"><strong>{escape(title)}</strong><span class="who">{escape(user)}</span>'
-               f'<form method="post" action="/logout"><input type="hidden" name="csrf" value="{escape(csrf)}">'
-               f'<button type="submit" class="link">退出</button></form></header>')
-    scripts = ""
-    if script:
-        scripts = ('<script src="/assets/jsqr.js"></script><script src="/assets/app.js"></script>'
-                   f'<script src="/assets/{script}"></script>')
-    return f'{head}{bar}<main id="main">{body}</main>{scripts}</body></html>'
 
 
 def _cookie_secure(request: Request) -> bool:
@@ -68,21 +51,8 @@ def _same_origin(request: Request) -> bool:
 
 def _login_form(request: Request, *, error: str = "", username: str = "", next_: str = "", status: int = 200):
     settings = request.app.state.runtime.settings
-    oidc = ""
-    if settings.oidc_issuer:
-        oidc = (f'<p class="or">或</p><a class="button secondary" href="/login/oidc?next={quote(next_)}">'
-                f'使用{escape(settings.oidc_display_name)}登录</a>')
-    alert = f'<p class="error" role="alert" id="login-error">{escape(error)}</p>' if error else ""
-    body = (f'<section class="card narrow"><h1>企业码 · 材料银行</h1><p>请登录</p>{alert}'
-            f'<form method="post" action="/login" novalidate>'
-            f'<input type="hidden" name="next" value="{escape(next_)}">'
-            f'<label for="username">用户名</label>'
-            f'<input id="username" name="username" autocomplete="username" required value="{escape(username)}"'
-            f'{" aria-invalid=true aria-describedby=login-error" if error else ""}>'
-            f'<label for="password">密码</label>'
-            f'<input id="password" name="password" type="password" autocomplete="current-password" required>'
-            f'<button type="submit">登录</button></form>{oidc}</section>')
-    return HTMLResponse(_shell("登录", body), status_code=status)
+    return page("login.html", status, title="登录", csrf="", user="", script="", error=error, username=username,
+                next=next_, oidc_name=settings.oidc_display_name if settings.oidc_issuer else "")
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -184,14 +154,10 @@ def _page_for(path: str):
             return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
         principal, csrf, user = found
         if principal.role is not PAGE_ROLE[path]:
-            home = HOME.get(principal.role)
-            link = f'<a class="button" href="{home}">前往我的页面</a>' if home else ""
-            body = f'<section class="card narrow"><h1>无权访问</h1><p>此页面仅供{_ROLE_NAME[PAGE_ROLE[path]]}使用。</p>{link}</section>'
-            return HTMLResponse(_shell("无权访问", body, csrf=csrf, user=user.display_name), status_code=403)
-        who = f"{user.display_name} · {principal.organisation}"
-        body = f'<div id="app" data-role="{principal.role.value}" data-scope="{escape(principal.scope or "")}">' \
-               f'<p class="loading">加载中…</p></div>'
-        return HTMLResponse(_shell(TITLES[path], body, csrf=csrf, user=who, script=path.strip("/") + ".js"))
+            return page("forbidden.html", 403, title="无权访问", csrf=csrf, user=user.display_name, script="",
+                        role_name=_ROLE_NAME[PAGE_ROLE[path]], home=HOME.get(principal.role))
+        return page("app.html", title=TITLES[path], csrf=csrf, user=f"{user.display_name} · {principal.organisation}",
+                    script=path.strip("/") + ".js", role=principal.role.value, scope=principal.scope or "")
 
     return handler
 
@@ -210,5 +176,5 @@ def asset(name: str):
         return FileResponse(path, media_type="text/javascript", headers={"Cache-Control": "public, max-age=3600"})
     if name not in ASSETS:
         raise ApiError(404, "asset_not_found", f"no asset {name!r}")
-    return FileResponse(WEB / name, media_type=ASSETS[name], headers={"Cache-Control": "no-cache"})
+    return FileResponse(STATIC / name, media_type=ASSETS[name], headers={"Cache-Control": "no-cache"})
 

@@ -1,7 +1,8 @@
 // Contract tests: every write's happy path, every role refusal, every custom error, events,
 // and a gas table printed at the end.
 const { expect } = require("chai");
-const { ethers } = require("hardhat");
+const hre = require("hardhat");
+const { ethers } = hre;
 const { loadFixture } = require("@nomicfoundation/hardhat-network-helpers");
 
 const Status = { None: 0, Active: 1, Abnormal: 2, Revoked: 3, Deregistered: 4 };
@@ -16,6 +17,8 @@ async function gas(label, txPromise) {
 
 const usccHash = (uscc) => ethers.keccak256(ethers.toUtf8Bytes(`qiyema.uscc.v1:${uscc}`));
 const b32 = (s) => ethers.encodeBytes32String(s);
+// Interfaces that extend another declare only these functions themselves (ERC-165 ids leave out inherited ones).
+const ownFunctions = { IRoleRegistry: ["REGISTRAR_ROLE", "NOTARY_ROLE", "issuerRole"], IQiyema: ["version"] };
 
 // OpenZeppelin-compatible Merkle tree: commutative keccak256 pair hashing, odd node promoted.
 function merkle(leaves) {
@@ -54,14 +57,21 @@ describe("RoleRegistry", function () {
   it("makes the deployer-named governor admin of every role", async function () {
     const { q, governor } = await loadFixture(deploy);
     expect(await q.hasRole(await q.GOVERNOR_ROLE(), governor.address)).to.equal(true);
-    for (const r of ["REGISTRAR_ROLE", "NOTARY_ROLE", "BANK_ROLE", "INSPECTOR_ROLE"]) {
+    for (const r of ["REGISTRAR_ROLE", "NOTARY_ROLE"]) {
       expect(await q.getRoleAdmin(await q[r]())).to.equal(await q.GOVERNOR_ROLE());
     }
+    expect(await q.getRoleAdmin(await q.issuerRole(b32("permit.food")))).to.equal(await q.GOVERNOR_ROLE());
+  });
+
+  it("has only roles that gate a write: no bank or inspector role without powers", async function () {
+    const { q } = await loadFixture(deploy);
+    expect(q.BANK_ROLE).to.equal(undefined);
+    expect(q.INSPECTOR_ROLE).to.equal(undefined);
   });
 
   it("grants and revokes roles with events, governor only", async function () {
     const { q, governor, bank, stranger } = await loadFixture(deploy);
-    const BANK = await q.BANK_ROLE();
+    const BANK = await q.issuerRole(b32("receipt.bank"));  // any role: here an issuer category's
     await expect(gas("grantRole", q.grantRole(BANK, bank.address)))
       .to.emit(q, "RoleGranted").withArgs(BANK, bank.address, governor.address);
     expect(await q.hasRole(BANK, bank.address)).to.equal(true);
@@ -92,6 +102,21 @@ describe("RoleRegistry", function () {
     const { q } = await loadFixture(deploy);
     expect(await q.supportsInterface("0x7965db0b")).to.equal(true); // IAccessControl
     expect(await q.supportsInterface("0xffffffff")).to.equal(false);
+  });
+
+  it("answers ERC-165 for each of its interfaces and says its version", async function () {
+    const { q } = await loadFixture(deploy);
+    for (const name of ["IRoleRegistry", "IEnterpriseRegistry", "IAnchorLedger", "IRecordRegistry", "IQiyema"]) {
+      const artifact = await hre.artifacts.readArtifact(name);
+      const iface = new ethers.Interface(artifact.abi);
+      // ERC-165: the XOR of the selectors the interface itself declares (not those it inherits)
+      let id = 0n;
+      for (const f of iface.fragments.filter(f => f.type === "function")) {
+        if (!ownFunctions[name] || ownFunctions[name].includes(f.name)) id ^= BigInt(f.selector);
+      }
+      expect(await q.supportsInterface(ethers.toBeHex(id, 4)), name).to.equal(true);
+    }
+    expect(await q.version()).to.equal("1.1.0");
   });
 });
 

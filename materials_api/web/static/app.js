@@ -1,7 +1,9 @@
-// Shared helpers of the people's pages: the JSON API with the session's CSRF token, Chinese
+// Shared helpers of the people's pages (an ES module): the JSON API with the session's CSRF token, Chinese
 // messages for every error code, inline form errors, uploads with progress, QR scanning (jsQR).
-'use strict';
-const Q = (() => {
+import {LABELS} from './labels.js';
+import {esc, verdictHtml} from './verdict.js';
+
+export const Q = (() => {
   const csrf = document.querySelector('meta[name=csrf-token]').content;
   const ERRORS = {
     auth_missing: '登录已过期，请重新登录', auth_invalid: '登录已过期，请重新登录', csrf_failed: '页面已过期，请刷新后重试',
@@ -20,14 +22,7 @@ const Q = (() => {
     findings_missing: '请填写检查情况', result_invalid: '请选择检查结论', photo_not_image: '现场照片须为 JPG 或 PNG 图片',
     invalid_request: '填写的内容有误，请检查', material_not_found: '材料不存在',
   };
-  const STATES = {uploaded: '待确认', confirmed: '已确认，等待上链存证', anchored: '已上链存证', expired: '已过期',
-                  superseded: '已被新版本替代', withdrawn: '已撤回', revoked: '已撤销'};
-  const MARK = {VALID: '✔', INVALID: '✘', ERROR: '!', SKIPPED: '–'};
-  const WORDS = {VALID: '通过', INVALID: '未通过', ERROR: '无法核验', SKIPPED: '未检查'};
-  const CHECKS = {format: '格式', origin: '来源网址', signature: '签名', key: '密钥', issuer: '签发机关', expiry: '有效期',
-                  replay: '一次性', status: '登记状态', integrity: '内容完整', proof: '存证路径', anchor: '链上存证',
-                  liveness: '区块链运行'};
-  const esc = s => String(s ?? '').replace(/[&<>"']/g, c => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[c]));
+  const STATES = LABELS.material;
   const day = ts => ts ? new Date(ts * 1000).toISOString().slice(0, 10) : '长期';
   const $ = (sel, root) => (root || document).querySelector(sel);
 
@@ -92,14 +87,6 @@ const Q = (() => {
     p.textContent = text;
     form.appendChild(p);
     return p;
-  }
-
-  function verdictHtml(v) {
-    const label = {VALID: '真实有效', INVALID: '无效或伪造', ERROR: '暂时无法核验'}[v.status] || v.status;
-    const rows = (v.checks || []).map(c => '<li class="' + c.status + '"><span class="m" aria-hidden="true">' + MARK[c.status] +
-      '</span><strong>' + esc(CHECKS[c.name] || c.name) + '</strong> ' + WORDS[c.status] +
-      (c.status === 'VALID' ? '' : '<br><span class="note">' + esc(c.message) + '</span>') + '</li>').join('');
-    return '<p class="verdict ' + v.status + '">' + label + '</p><ul class="list">' + rows + '</ul>';
   }
 
   // QR codes: from the camera (until one is read) or from a photo.

@@ -1,7 +1,9 @@
 // The inspector's phone page: scan a code, read the regulatory view with clear marks, record an
 // inspection with findings and a photo. On a weak network the verdict says what it could not
 // check, and an inspection that cannot be sent is kept on the phone and sent when back online.
-'use strict';
+import {LABELS} from './labels.js';
+import {Q} from './app.js';
+
 (() => {
   const {api, message, esc, day, $, fieldError, clearErrors, formMessage, decodeFile, scanCamera, verdictHtml, NetworkError} = Q;
   const app = $('#app');
@@ -36,8 +38,9 @@
       if (!rows.length) continue;
       html += `<h3>${title}</h3><ul class="list">` + rows.map(r => {
         const st = r.verdict ? r.verdict.status : 'SKIPPED';
-        const mark = {VALID: '✔', INVALID: '✘', ERROR: '!', SKIPPED: '–'}[st];
-        const word = {VALID: '有效', INVALID: r.status === 'revoked' ? '已撤销' : '无效', ERROR: '无法核验', SKIPPED: ''}[st];
+        const mark = LABELS.mark[st];
+        const word = {VALID: LABELS.record.valid[0], INVALID: r.status === 'revoked' ? LABELS.record.revoked[0] : '无效',
+                      ERROR: LABELS.word.ERROR, SKIPPED: ''}[st];
         return `<li class="${st}"><span class="m" aria-hidden="true">${mark}</span><strong>${esc(r.kind_name)}</strong> ${word}
           <br><span class="note">${r.number ? '编号 ' + esc(r.number) + ' · ' : ''}有效期至 ${day(r.valid_until)}</span></li>`;
       }).join('') + '</ul>';
@@ -60,7 +63,7 @@
     } catch (err) {
       if (!(err instanceof NetworkError)) throw err;
       // Nothing could be asked: say exactly that, never "valid" or "forged".
-      $('#verdict').innerHTML = `<p class="verdict ERROR">暂时无法核验</p><p class="error" role="alert">${esc(err.message)}：
+      $('#verdict').innerHTML = `<p class="verdict ERROR">${LABELS.verdict.ERROR}</p><p class="error" role="alert">${esc(err.message)}：
         未能检查签名、签发机关、登记状态和许可证状态。请在网络恢复后重新扫码，不要据此判断真伪。</p>`;
       document.body.dataset.verdict = 'OFFLINE';
     }

@@ -1,6 +1,8 @@
 // The enterprise portal: 亮码, upload (drag and drop or camera) with progress, confirm with the
 // suggested folder correctable, the material bank by folder, applications, consent, access log.
-'use strict';
+import {LABELS} from './labels.js';
+import {Q} from './app.js';
+
 (() => {
   const {api, upload, message, esc, day, $, fieldError, clearErrors, formMessage, NetworkError, STATES} = Q;
   const app = $('#app');
@@ -185,7 +187,7 @@
   // --- applications -----------------------------------------------------------------------------
   function renderApplication(a) {
     return `<li data-application="${a.id}"><strong>${esc(a.service_item_name)}</strong> <span class="note">办件号 ${a.id} · ${esc(a.department)}</span>
-      <ul>${a.items.map(i => `<li class="${i.missing ? 'INVALID' : 'VALID'}"><span class="m" aria-hidden="true">${i.missing ? '✘' : '✔'}</span>
+      <ul>${a.items.map(i => `<li class="${i.missing ? 'INVALID' : 'VALID'}"><span class="m" aria-hidden="true">${LABELS.mark[i.missing ? 'INVALID' : 'VALID']}</span>
         ${esc(i.folder_name)}：${i.missing ? '缺少，请先存入材料库' : '已自动调取'}</li>`).join('')}</ul></li>`;
   }
   $('#apply-form').addEventListener('submit', async e => {

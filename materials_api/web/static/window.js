@@ -1,6 +1,8 @@
 // The service-window page: find a company (USCC or its code), file materials on its behalf after
 // checking the originals, see an application's missing materials.
-'use strict';
+import {LABELS} from './labels.js';
+import {Q} from './app.js';
+
 (() => {
   const {api, upload, message, esc, day, $, fieldError, clearErrors, formMessage, decodeFile, scanCamera, STATES} = Q;
   const app = $('#app');
@@ -35,7 +37,7 @@
     const r = await api('GET', '/api/v1/enterprises/' + encodeURIComponent(uscc));
     if (!r.ok) { company = null; return fieldError($('#uscc'), message(r.data, r.status)); }
     company = r.data;
-    const status = {active: '存续', abnormal: '经营异常', revoked: '吊销', deregistered: '注销'}[company.status] || company.status;
+    const status = LABELS.enterprise[company.status] || company.status;
     out.innerHTML = `<div class="ok" role="status" id="company-found"><strong>${esc(company.name)}</strong><br>${esc(company.uscc)} · ${status}</div>`;
     const m = await api('GET', '/api/v1/materials?uscc=' + encodeURIComponent(company.uscc));
     if (m.ok) renderFiled(m.data.items);
@@ -106,7 +108,7 @@
     if (!r.ok) return fieldError($('#application'), message(r.data, r.status));
     const a = r.data;
     $('#application-out').innerHTML = `<h3>${esc(a.service_item_name)}（${esc(a.department)}）</h3>
-      <ul class="list">${a.items.map(i => `<li class="${i.missing ? 'INVALID' : 'VALID'}"><span class="m" aria-hidden="true">${i.missing ? '✘' : '✔'}</span>
+      <ul class="list">${a.items.map(i => `<li class="${i.missing ? 'INVALID' : 'VALID'}"><span class="m" aria-hidden="true">${LABELS.mark[i.missing ? 'INVALID' : 'VALID']}</span>
       ${esc(i.folder_name)}：${i.missing ? '缺件' : '已调取（材料 ' + i.material_id + '）'}</li>`).join('')}</ul>
       <p>${a.missing.length ? '缺少 ' + a.missing.length + ' 份材料' : '材料齐全'}</p>`;
   });

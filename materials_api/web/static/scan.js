@@ -1,0 +1,60 @@
+// The public scan page: read a code from the camera or a photo, verify it, show the verdict.
+import {esc, verdictHtml} from './verdict.js';
+
+const out = document.getElementById('result');
+const video = document.getElementById('video');
+const canvas = document.createElement('canvas');
+let stream = null, done = false;
+
+function show(html, cls) { out.className = 'card ' + (cls || ''); out.innerHTML = html; out.focus(); }
+
+async function verify(text) {
+  done = true;
+  if (stream) stream.getTracks().forEach(t => t.stop());
+  show('<p>正在核验…</p>');
+  try {
+    const r = await fetch('/api/v1/verify/code', {method: 'POST', headers: {'content-type': 'application/json'},
+                                                  body: JSON.stringify({code: text})});
+    const v = await r.json();
+    const e = v.view && v.view.enterprise;
+    const name = e ? '<p>' + esc(e.name) + '<br><small>' + esc(e.uscc) + '</small></p>' : '';
+    const ours = (v.checks || []).some(c => c.name === 'origin' && c.status === 'VALID');
+    const link = ours ? '<a class="button" href="' + esc(new URL(text).pathname) + '">查看完整核验页</a>' : '';
+    video.hidden = true;
+    show(verdictHtml(v) + name + link, v.status);
+    document.body.dataset.verdict = v.status;
+  } catch (e) { show('<p>网络不可用，无法核验：' + esc(e) + '</p>', 'ERROR'); document.body.dataset.verdict = 'ERROR'; }
+}
+
+function decode(img, w, h) {
+  canvas.width = w; canvas.height = h;
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(img, 0, 0, w, h);
+  const data = ctx.getImageData(0, 0, w, h);
+  return jsQR(data.data, w, h, {inversionAttempts: 'attemptBoth'});
+}
+
+document.getElementById('photo').addEventListener('change', ev => {
+  const file = ev.target.files[0]; if (!file) return;
+  const img = new Image();
+  img.onload = () => {
+    const scale = Math.min(1, 1600 / Math.max(img.width, img.height));
+    const code = decode(img, Math.round(img.width * scale), Math.round(img.height * scale));
+    if (code) verify(code.data);
+    else { show('<p>照片中没有找到二维码，请靠近一些重拍。</p>', 'INVALID'); document.body.dataset.verdict = 'NO_CODE'; }
+  };
+  img.src = URL.createObjectURL(file);
+});
+
+document.getElementById('camera').addEventListener('click', async () => {
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({video: {facingMode: 'environment'}});
+    video.srcObject = stream; video.hidden = false; await video.play(); done = false;
+    const tick = () => {
+      if (done) return;
+      if (video.videoWidth) { const c = decode(video, video.videoWidth, video.videoHeight); if (c) return verify(c.data); }
+      requestAnimationFrame(tick);
+    };
+    tick();
+  } catch (e) { show('<p>无法打开摄像头（' + esc(e.name) + '），请改用照片。</p>', 'ERROR'); }
+});

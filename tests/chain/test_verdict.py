@@ -1,0 +1,84 @@
+"""The one verification pipeline: named steps, a source's failure turned into ERROR once, a
+frozen vocabulary of check names and reasons, every one documented."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from chain.verdict import (VERDICT_VERSION, Check, CheckName, Reason, Source, SourceUnavailable, Status, Step,
+                           Verdict, run)
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "verdicts.md"
+
+
+class Calls(dict):
+    def step(self, name, check, *, raises=None):
+        def _run(_ctx):
+            self[name] = self.get(name, 0) + 1
+            if raises:
+                raise raises
+            return check
+        return _run
+
+
+def ok(name, reason):
+    return Check(name, Status.VALID, reason, "")
+
+
+def test_a_dead_source_is_asked_once_and_every_check_that_needs_it_says_error():
+    calls = Calls()
+    steps = [
+        Step(CheckName.INTEGRITY, calls.step("integrity", ok(CheckName.INTEGRITY, Reason.HASH_MATCHES))),
+        Step(CheckName.ANCHOR, calls.step("anchor", None, raises=SourceUnavailable("node timed out")), needs=Source.CHAIN),
+        Step(CheckName.ISSUER, calls.step("issuer", ok(CheckName.ISSUER, Reason.NOTARY)), needs=Source.CHAIN),
+        Step(CheckName.STATUS, calls.step("status", ok(CheckName.STATUS, Reason.CURRENT)), needs=Source.DATABASE),
+    ]
+    verdict = run(steps, None)
+    assert calls == {"integrity": 1, "anchor": 1, "status": 1}  # issuer was not asked: its source is down
+    assert [(c.name, c.status, c.reason) for c in verdict.checks] == [
+        ("integrity", Status.VALID, Reason.HASH_MATCHES),
+        ("anchor", Status.ERROR, Reason.CHAIN_UNAVAILABLE),
+        ("issuer", Status.ERROR, Reason.CHAIN_UNAVAILABLE),
+        ("status", Status.VALID, Reason.CURRENT),
+    ]
+    assert verdict.status is Status.ERROR  # never INVALID, never VALID
+
+
+def test_error_never_hides_an_invalid_and_a_final_step_ends_the_verdict():
+    calls = Calls()
+    steps = [
+        Step(CheckName.FORMAT, calls.step("format", Check(CheckName.FORMAT, Status.INVALID, Reason.CODE_LENGTH)), final=True),
+        Step(CheckName.ORIGIN, calls.step("origin", ok(CheckName.ORIGIN, Reason.ORIGIN_MATCHES))),
+    ]
+    verdict = run(steps, None)
+    assert calls == {"format": 1} and verdict.status is Status.INVALID and len(verdict.checks) == 1
+    mixed = Verdict([Check("anchor", "ERROR", "chain_unavailable"), Check("integrity", "INVALID", "hash_mismatch")])
+    assert mixed.status is Status.INVALID
+
+
+def test_a_step_that_does_not_apply_leaves_no_check_even_when_its_source_is_down():
+    steps = [
+        Step(CheckName.ANCHOR, lambda _: (_ for _ in ()).throw(SourceUnavailable("down")), needs=Source.CHAIN),
+        Step(CheckName.EXPIRY, lambda _: ok(CheckName.EXPIRY, Reason.NOT_EXPIRED), needs=Source.CHAIN,
+             applies=lambda _: False),
+    ]
+    assert [c.name for c in run(steps, None).checks] == [CheckName.ANCHOR]
+
+
+def test_names_and_reasons_are_a_closed_vocabulary():
+    with pytest.raises(ValueError):
+        Check("anchor", Status.VALID, "looks_fine_to_me")
+    with pytest.raises(ValueError):
+        Check("vibes", Status.VALID, "current")
+    check = Check("anchor", "VALID", "root_anchored", "anchored")
+    assert check.as_dict() == {"name": "anchor", "status": "VALID", "reason": "root_anchored", "message": "anchored"}
+    assert f"{check.reason}" == "root_anchored"  # printed as the code, not as the enum's name
+
+
+def test_every_check_name_and_reason_is_documented_with_the_vocabulary_version():
+    text = DOC.read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", text, flags=re.M))
+    missing = {m.value for m in (*CheckName, *Reason)} - documented
+    assert not missing, f"document in docs/verdicts.md: {sorted(missing)}"
+    assert f"Vocabulary version: {VERDICT_VERSION}" in text
