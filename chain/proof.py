@@ -24,15 +24,14 @@ from dataclasses import asdict, dataclass
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
+from .errors import InputError
+
 VERSION = 1
 LEAF_DOMAIN = b"qiyema.leaf.v1".ljust(32, b"\0")
 
 
-class ProofError(ValueError):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class ProofError(InputError):
+    """A proof bundle that cannot be read."""
 
 
 def _b32(text: str) -> bytes:

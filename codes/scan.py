@@ -8,12 +8,11 @@ from pathlib import Path
 import zxingcpp
 from PIL import Image, UnidentifiedImageError
 
+from chain.errors import InputError
 
-class ScanError(ValueError):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+
+class ScanError(InputError):
+    """A photo in which no code can be read."""
 
 
 MAX_PIXELS = 40_000_000  # a 40-megapixel photo is plenty; larger is refused, not decoded

@@ -29,6 +29,8 @@ from eth_keys import keys
 from eth_keys.exceptions import BadSignature
 from eth_utils import keccak
 
+from chain.errors import InputError
+
 from .uscc import UsccError, validate
 
 VERSION = "1"
@@ -43,11 +45,8 @@ FLAG_SCOPE = 0x02
 _BODY = struct.Struct(">II12sB")
 
 
-class CodeFormatError(ValueError):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class CodeFormatError(InputError):
+    """A code (or key set) that does not parse as the frozen format says."""
 
 
 @dataclass(frozen=True)

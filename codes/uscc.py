@@ -9,6 +9,8 @@ from __future__ import annotations
 import random
 from eth_utils import keccak
 
+from chain.errors import InputError
+
 CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _VALUE = {c: i for i, c in enumerate(CHARSET)}
 WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
@@ -17,13 +19,12 @@ LENGTH = 18
 _CHAIN_KEY_DOMAIN = b"qiyema.uscc.v1:"
 
 
-class UsccError(ValueError):
-    """Why a string is not a valid USCC; `code` is a stable machine-readable reason."""
+class UsccError(InputError):
+    """Why a string is not a valid USCC; `code` is a stable machine-readable reason, `position`
+    and `expected` point at the wrong character when there is one."""
 
     def __init__(self, code: str, message: str, position: int | None = None, expected: str | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(code, message, position=position, expected=expected)
         self.position = position
         self.expected = expected
 

@@ -89,3 +89,30 @@ def test_services_carry_kinds_not_http_statuses():
                     and isinstance(node.value.value, int):
                 offenders.append(f"{path.name}:{node.value.lineno}")
     assert not offenders, f"HTTP statuses inside services: {offenders}"
+
+
+def test_every_coded_error_builds_on_the_one_base():
+    """Only `QiyemaError` sets `code` and `message`; every other coded error inherits them, so
+    the HTTP layer and the CLI handle one shape."""
+    import ast
+
+    from chain.errors import QiyemaError
+    from chain.proof import ProofError
+    from codes.scan import ScanError
+    from codes.token import CodeFormatError
+    from codes.uscc import UsccError
+    from materials_api.api.errors import ApiError
+    from materials_api.identity.oidc import OidcError
+    from materials_api.platform.errors import ServiceError
+
+    for error in (ProofError, ScanError, CodeFormatError, UsccError, ApiError, OidcError, ServiceError):
+        assert issubclass(error, QiyemaError), error
+    offenders = []
+    for package in ("chain", "codes", "materials_api"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for cls in (n for n in ast.walk(ast.parse(path.read_text(), str(path))) if isinstance(n, ast.ClassDef)):
+                for node in ast.walk(cls):
+                    if isinstance(node, ast.Attribute) and node.attr == "code" and isinstance(node.ctx, ast.Store) \
+                            and getattr(node.value, "id", "") == "self" and cls.name != "QiyemaError":
+                        offenders.append(f"{path.relative_to(ROOT)}:{cls.name}")
+    assert not offenders, f"coded errors beside the base: {offenders}"

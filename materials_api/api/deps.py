@@ -9,6 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from materials_api.api.errors import ApiError
+from materials_api.platform.errors import Kind
 from materials_api.bank.access import AccessPolicy
 from materials_api.bank.consent import ConsentService
 from materials_api.bank.materials import MaterialService
@@ -80,7 +81,7 @@ def session_principal(request: Request) -> Principal | None:
         return None
     principal, csrf, _user = found
     if request.method in _UNSAFE and not csrf_matches(csrf, request.headers.get("x-csrf-token")):
-        raise ApiError(403, "csrf_failed", "the request lacks this session's CSRF token (X-CSRF-Token)")
+        raise ApiError(Kind.FORBIDDEN, "csrf_failed", "the request lacks this session's CSRF token (X-CSRF-Token)")
     return principal
 
 
@@ -93,11 +94,11 @@ def get_principal(
     if credentials is None:
         principal = session_principal(request)
         if principal is None:
-            raise ApiError(401, "auth_missing", "sign in, or send an API key: Authorization: Bearer <key>", challenge)
+            raise ApiError(Kind.UNAUTHENTICATED, "auth_missing", "sign in, or send an API key: Authorization: Bearer <key>", challenge)
         return principal
     principal = authenticate(session, credentials.credentials)
     if principal is None:
-        raise ApiError(401, "auth_invalid", "the API key is unknown, malformed or revoked", challenge)
+        raise ApiError(Kind.UNAUTHENTICATED, "auth_invalid", "the API key is unknown, malformed or revoked", challenge)
     return principal
 
 
@@ -118,7 +119,7 @@ def require_or_anonymous(*roles: Role):
         else:
             principal = get_principal(request, credentials, session)
         if principal.role not in allowed:
-            raise ApiError(403, "role_forbidden", f"role {principal.role.value} may not do this")
+            raise ApiError(Kind.FORBIDDEN, "role_forbidden", f"role {principal.role.value} may not do this")
         return principal
 
     _check.admitted_roles = allowed | {"anonymous"}
@@ -132,7 +133,7 @@ def require(*roles: Role):
     def _check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if principal.role not in allowed:
             names = ", ".join(sorted(r.value for r in allowed))
-            raise ApiError(403, "role_forbidden", f"role {principal.role.value} may not do this (admits: {names})")
+            raise ApiError(Kind.FORBIDDEN, "role_forbidden", f"role {principal.role.value} may not do this (admits: {names})")
         return principal
 
     _check.admitted_roles = allowed  # read by the test that checks every route declares its roles

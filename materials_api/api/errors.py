@@ -9,26 +9,25 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from chain.errors import ChainError
-from codes.uscc import UsccError
-from materials_api.platform.errors import Kind, ServiceError
+from chain.errors import ChainError, Kind, QiyemaError
 from materials_api.platform.storage import StorageError
 
 log = logging.getLogger("qiyema.api")
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+class ApiError(QiyemaError):
+    """A refusal of the HTTP layer itself (a malformed upload, a missing key), with the response
+    headers it needs (`WWW-Authenticate`)."""
+
+    def __init__(self, kind: Kind, code: str, message: str, headers: dict | None = None):
+        super().__init__(kind, code, message)
         self.headers = headers
 
 
-# The one place a service refusal's kind becomes an HTTP status.
-HTTP_STATUS = {Kind.INVALID: 422, Kind.UNAUTHENTICATED: 401, Kind.FORBIDDEN: 403, Kind.NOT_FOUND: 404,
-               Kind.CONFLICT: 409, Kind.UNSUPPORTED: 415, Kind.LOCKED: 423, Kind.UNAVAILABLE: 503}
+# The one place a refusal's kind becomes an HTTP status.
+HTTP_STATUS = {Kind.INVALID: 422, Kind.MALFORMED: 400, Kind.TOO_LARGE: 413, Kind.UNAUTHENTICATED: 401,
+               Kind.FORBIDDEN: 403, Kind.NOT_FOUND: 404, Kind.CONFLICT: 409, Kind.UNSUPPORTED: 415,
+               Kind.LOCKED: 423, Kind.UNAVAILABLE: 503}
 
 
 def http_status(kind: Kind) -> int:
@@ -40,23 +39,14 @@ def _json(status: int, code: str, message: str, headers: dict | None = None, **e
 
 
 def install(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError):
-        return _json(exc.status, exc.code, exc.message, exc.headers)
-
-    @app.exception_handler(ServiceError)
-    async def _service_error(_: Request, exc: ServiceError):
-        return _json(http_status(exc.kind), exc.code, exc.message)
+    @app.exception_handler(QiyemaError)
+    async def _refusal(_: Request, exc: QiyemaError):
+        return _json(http_status(exc.kind), exc.code, exc.message, getattr(exc, "headers", None), **exc.detail)
 
     @app.exception_handler(StorageError)
     async def _storage(_: Request, exc: StorageError):
         log.warning("storage error: %s", exc)
         return _json(503, "storage_unavailable", "the object store is unavailable; nothing was stored")
-
-    @app.exception_handler(UsccError)
-    async def _uscc_error(_: Request, exc: UsccError):
-        extra = {k: v for k, v in (("position", exc.position), ("expected", exc.expected)) if v is not None}
-        return _json(422, exc.code, exc.message, **extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError):

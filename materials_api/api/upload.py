@@ -9,6 +9,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from materials_api.api.errors import ApiError
+from materials_api.platform.errors import Kind
 from materials_api.platform.sniff import safe_file_name
 from materials_api.platform.storage import Spool, Spooled
 
@@ -19,10 +20,10 @@ async def receive_upload(request: Request, spool_dir: Path, max_bytes: int) -> t
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     boundary = params.get(b"boundary")
     if ctype != b"multipart/form-data" or not boundary:
-        raise ApiError(415, "multipart_required", "send the file as multipart/form-data with a 'file' part")
+        raise ApiError(Kind.UNSUPPORTED, "multipart_required", "send the file as multipart/form-data with a 'file' part")
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes + 64 * 1024:
-        raise ApiError(413, "file_too_large", f"the file is larger than the limit of {max_bytes} bytes")
+        raise ApiError(Kind.TOO_LARGE, "file_too_large", f"the file is larger than the limit of {max_bytes} bytes")
 
     state = {"name": None, "file_name": None, "header_field": b"", "header_value": b"", "headers": {}, "ended": False}
     fields: dict[str, str] = {}
@@ -50,7 +51,7 @@ async def receive_upload(request: Request, spool_dir: Path, max_bytes: int) -> t
         fname = disp.get(b"filename")
         if state["name"] == "file":
             if spool:
-                errors.append(ApiError(400, "one_file_only", "send one 'file' part per upload"))
+                errors.append(ApiError(Kind.MALFORMED, "one_file_only", "send one 'file' part per upload"))
                 return
             # Kept apart from the per-part state: fields may follow the file part.
             state["file_name"] = fname.decode("utf-8", "replace") if fname is not None else ""
@@ -63,11 +64,11 @@ async def receive_upload(request: Request, spool_dir: Path, max_bytes: int) -> t
             try:
                 spool[0].write(bytes(data[start:end]))
             except OverflowError:
-                errors.append(ApiError(413, "file_too_large", f"the file is larger than the limit of {max_bytes} bytes"))
+                errors.append(ApiError(Kind.TOO_LARGE, "file_too_large", f"the file is larger than the limit of {max_bytes} bytes"))
         else:
             buffer.extend(data[start:end])
             if len(buffer) > MAX_FIELD:
-                errors.append(ApiError(413, "field_too_large", f"form field {state['name']!r} is too long"))
+                errors.append(ApiError(Kind.TOO_LARGE, "field_too_large", f"form field {state['name']!r} is too long"))
 
     def on_part_end():
         if state["name"] and state["name"] != "file":
@@ -89,17 +90,17 @@ async def receive_upload(request: Request, spool_dir: Path, max_bytes: int) -> t
                     raise errors[0]
             parser.finalize()
         except ClientDisconnect:
-            raise ApiError(400, "upload_truncated", "the upload was cut off before its end") from None
+            raise ApiError(Kind.MALFORMED, "upload_truncated", "the upload was cut off before its end") from None
         except ApiError:
             raise
         except Exception as exc:  # noqa: BLE001 - the parser's own errors are the client's
-            raise ApiError(400, "multipart_malformed", f"the multipart body is malformed: {exc}") from None
+            raise ApiError(Kind.MALFORMED, "multipart_malformed", f"the multipart body is malformed: {exc}") from None
         if errors:
             raise errors[0]
         if not spool:
-            raise ApiError(422, "file_missing", "no 'file' part in the upload")
+            raise ApiError(Kind.INVALID, "file_missing", "no 'file' part in the upload")
         if not state["ended"]:
-            raise ApiError(400, "upload_truncated", "the upload was cut off before its end")
+            raise ApiError(Kind.MALFORMED, "upload_truncated", "the upload was cut off before its end")
         return spool[0].finish(), safe_file_name(state["file_name"]), fields
     except BaseException:
         for s in spool:

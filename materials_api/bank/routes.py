@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from chain.proof import ProofBundle, ProofError
 from materials_api.api.deps import AccessDep, MaterialsDep, RuntimeDep, require, require_or_anonymous
 from materials_api.api.errors import ApiError
+from materials_api.platform.errors import Kind
 from materials_api.api.upload import receive_upload
 from materials_api.bank.models import Material
 from materials_api.identity.api_keys import Principal
@@ -107,7 +108,7 @@ def _valid_until(text: str | None) -> int | None:
     try:
         d = date.fromisoformat(text)
     except ValueError:
-        raise ApiError(422, "valid_until_format", "valid_until is a date: YYYY-MM-DD") from None
+        raise ApiError(Kind.INVALID, "valid_until_format", "valid_until is a date: YYYY-MM-DD") from None
     return int(datetime.combine(d, dtime(23, 59, 59), tzinfo=timezone.utc).timestamp())
 
 
@@ -144,7 +145,7 @@ def list_materials(service: MaterialsDep, access: AccessDep,
                    uscc: str | None = None, folder: str | None = None, state: str | None = None):
     enterprise = access.acting_for(principal, uscc, "materials_list")
     if folder and folder not in service.catalogue.types:
-        raise ApiError(422, "unknown_folder", f"no material folder {folder!r}")
+        raise ApiError(Kind.INVALID, "unknown_folder", f"no material folder {folder!r}")
     counts = service.folder_counts(enterprise)
     return MaterialList(
         folders=[FolderPublic(code=t.code, name=t.name, count=counts.get(t.code, 0))
@@ -176,7 +177,7 @@ async def new_version(material_id: int, request: Request, runtime: RuntimeDep, s
     # Refused before the body is read: nothing is spooled, the connection closes.
     material, enterprise = access.material(principal, material_id, "material_version")
     if material.state in ("withdrawn", "revoked", "superseded"):
-        raise ApiError(409, "not_current", f"material {material_id} is {material.state}; version its successor")
+        raise ApiError(Kind.CONFLICT, "not_current", f"material {material_id} is {material.state}; version its successor")
     upload, file_name, fields = await receive_upload(request, runtime.settings.spool_dir,
                                                      runtime.settings.max_upload_bytes)
     try:
@@ -237,22 +238,22 @@ async def verify_material_route(request: Request, runtime: RuntimeDep, service: 
         digest = bytes.fromhex(upload.sha256)
         raw_bundle = fields.get("bundle")
         if not raw_bundle:
-            raise ApiError(422, "bundle_missing", "send the proof bundle as the 'bundle' form field")
+            raise ApiError(Kind.INVALID, "bundle_missing", "send the proof bundle as the 'bundle' form field")
         try:
             bundle_json = json.loads(raw_bundle)
         except ValueError:
-            raise ApiError(422, "bundle_malformed", "the bundle field is not JSON") from None
+            raise ApiError(Kind.INVALID, "bundle_malformed", "the bundle field is not JSON") from None
     else:
         try:
             body = VerifyHashBody.model_validate_json(await request.body())
         except ValueError as exc:
-            raise ApiError(422, "invalid_request", f"send JSON {{sha256, bundle}}: {exc}") from None
+            raise ApiError(Kind.INVALID, "invalid_request", f"send JSON {{sha256, bundle}}: {exc}") from None
         digest = bytes.fromhex(body.sha256.removeprefix("0x")) if body.sha256 else None
         bundle_json = body.bundle
     try:
         bundle = ProofBundle.from_json(bundle_json)
     except ProofError as exc:
-        raise ApiError(422, exc.code, exc.message) from None
+        raise ApiError(Kind.INVALID, exc.code, exc.message) from None
     return service.verify(bundle, digest).as_dict()
 
 

@@ -21,6 +21,7 @@ from materials_api.api.deps import (
     require_or_anonymous,
 )
 from materials_api.api.errors import ApiError
+from materials_api.platform.errors import Kind
 from materials_api.bank.access import grant_active
 from materials_api.identity.api_keys import Principal
 from materials_api.identity.models import Role
@@ -86,7 +87,7 @@ class VerdictPublic(BaseModel):
 
 def _own_code_only(principal: Principal, uscc: str) -> None:
     if principal.role is Role.ENTERPRISE and principal.scope != uscc.strip().upper():
-        raise ApiError(403, "not_your_enterprise", "an enterprise key acts only for its own USCC")
+        raise ApiError(Kind.FORBIDDEN, "not_your_enterprise", "an enterprise key acts only for its own USCC")
 
 
 @router.get("/enterprises/{uscc}/code.{fmt}", summary="The static code as PNG or SVG",
@@ -112,7 +113,7 @@ def issue_dynamic_code(body: DynamicCodeCreate, service: CodesDep, consent: Cons
         if body.scope.grant_id is not None:
             grant = access.own_grant(principal, enterprise, body.scope.grant_id, "code_issue")
             if not grant_active(grant):
-                raise ApiError(409, "grant_inactive", f"grant {grant.id} is revoked or expired")
+                raise ApiError(Kind.CONFLICT, "grant_inactive", f"grant {grant.id} is revoked or expired")
         elif body.scope.verifier_org and (body.scope.material_ids or body.scope.material_types):
             # The code carries a grant: made here from the scope, revocable like any other.
             grant = consent.grant(enterprise, principal, verifier_organisation=body.scope.verifier_org,

@@ -15,11 +15,14 @@ from urllib.parse import urlencode
 import jwt
 import requests
 
+from chain.errors import Kind, QiyemaError
 
-class OidcError(Exception):
+
+class OidcError(QiyemaError):
+    """The identity provider could not be used (down, misconfigured, or its answer refused)."""
+
     def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code, self.message = code, message
+        super().__init__(Kind.UNAVAILABLE, code, message)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from materials_api.api.deps import SessionDep, require
 from materials_api.api.errors import ApiError
+from materials_api.platform.errors import Kind
 from materials_api.identity.api_keys import KeyError_, Principal, create_key
 from materials_api.identity.models import ApiKey, Role
 
@@ -45,9 +46,9 @@ def create_api_key(body: KeyCreate, session: SessionDep,
     try:
         key, plain = create_key(session, body.organisation, body.role, body.scope)
     except KeyError_ as exc:
-        raise ApiError(422, "key_scope", str(exc)) from None
+        raise ApiError(Kind.INVALID, "key_scope", str(exc)) from None
     except ValueError as exc:  # an enterprise scope that is not a valid USCC
-        raise ApiError(422, "key_scope", str(exc)) from None
+        raise ApiError(Kind.INVALID, "key_scope", str(exc)) from None
     session.commit()
     return KeyCreated(id=key.id, organisation=body.organisation, role=body.role, scope=key.scope, key=plain)
 
@@ -63,7 +64,7 @@ def list_api_keys(session: SessionDep, _: Annotated[Principal, Depends(require(R
 def revoke_api_key(key_id: int, session: SessionDep, _: Annotated[Principal, Depends(require(Role.GOVERNOR))]):
     key = session.get(ApiKey, key_id)
     if key is None:
-        raise ApiError(404, "key_not_found", f"no API key {key_id}")
+        raise ApiError(Kind.NOT_FOUND, "key_not_found", f"no API key {key_id}")
     if key.revoked_at is None:
         key.revoked_at = datetime.now(timezone.utc)
         session.commit()

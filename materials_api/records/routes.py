@@ -22,6 +22,7 @@ from materials_api.api.deps import (
     require_or_anonymous,
 )
 from materials_api.api.errors import ApiError
+from materials_api.platform.errors import Kind
 from materials_api.api.upload import receive_upload
 from materials_api.bank.access import audience, grant_active
 from materials_api.codes.views import record_item
@@ -187,12 +188,12 @@ async def record_inspection(request: Request, runtime: RuntimeDep, records: Reco
         enterprise = access.acting_for(principal, fields.get("uscc"), "inspection_record", read=False)
         findings = fields.get("findings", "").strip()
         if not findings:
-            raise ApiError(422, "findings_missing", "describe the findings")
+            raise ApiError(Kind.INVALID, "findings_missing", "describe the findings")
         if fields.get("result") not in INSPECTION_RESULTS:
-            raise ApiError(422, "result_invalid", f"result is one of {', '.join(INSPECTION_RESULTS)}")
+            raise ApiError(Kind.INVALID, "result_invalid", f"result is one of {', '.join(INSPECTION_RESULTS)}")
         photo_type = sniff(upload.head, file_name)
         if photo_type not in ("image/jpeg", "image/png"):
-            raise ApiError(415, "photo_not_image", "the photo must be a JPEG or PNG picture")
+            raise ApiError(Kind.UNSUPPORTED, "photo_not_image", "the photo must be a JPEG or PNG picture")
         # The photo is stored first (content-addressed: a retry stores nothing twice); the record,
         # carrying the photo's hash, is then written ahead and witnessed on chain.
         await run_in_threadpool(runtime.storage.put_file, "inspections", upload.sha256, upload.path, photo_type)

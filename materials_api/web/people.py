@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from chain.compile import NODE_MODULES
 from materials_api.api.deps import SESSION_COOKIE, AccountsDep
 from materials_api.api.errors import ApiError, http_status
+from materials_api.platform.errors import Kind
 from materials_api.identity.accounts import AccountError
 from materials_api.identity.models import Role
 from materials_api.identity.oidc import OidcClient, OidcError
@@ -63,7 +64,7 @@ def login_page(request: Request, next: str | None = None):
 @router.post("/login")
 async def login(request: Request, accounts: AccountsDep):
     if not _same_origin(request):
-        raise ApiError(403, "cross_origin", "sign-in must come from this site's own form")
+        raise ApiError(Kind.FORBIDDEN, "cross_origin", "sign-in must come from this site's own form")
     form = await request.form()
     username = str(form.get("username", "")).strip()
     password = str(form.get("password", ""))
@@ -92,7 +93,7 @@ async def logout(request: Request, accounts: AccountsDep):
         found = accounts.session(secret)
         form = await request.form()
         if found is not None and not secrets.compare_digest(found[1], str(form.get("csrf", ""))):
-            raise ApiError(403, "csrf_failed", "the sign-out form lacks this session's CSRF token")
+            raise ApiError(Kind.FORBIDDEN, "csrf_failed", "the sign-out form lacks this session's CSRF token")
         accounts.sign_out(secret)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
@@ -103,7 +104,7 @@ async def logout(request: Request, accounts: AccountsDep):
 def _oidc(request: Request) -> OidcClient:
     settings = request.app.state.runtime.settings
     if not (settings.oidc_issuer and settings.oidc_client_id):
-        raise ApiError(404, "oidc_not_configured", "OpenID Connect sign-in is not configured here")
+        raise ApiError(Kind.NOT_FOUND, "oidc_not_configured", "OpenID Connect sign-in is not configured here")
     client = getattr(request.app.state, "oidc", None)
     if client is None:
         client = OidcClient(settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret,
@@ -172,9 +173,9 @@ def asset(name: str):
     if name == "jsqr.js":
         path = NODE_MODULES / "jsqr" / "dist" / "jsQR.js"
         if not path.exists():
-            raise ApiError(503, "asset_missing", "jsQR is not installed: run `npm install` in the project root")
+            raise ApiError(Kind.UNAVAILABLE, "asset_missing", "jsQR is not installed: run `npm install` in the project root")
         return FileResponse(path, media_type="text/javascript", headers={"Cache-Control": "public, max-age=3600"})
     if name not in ASSETS:
-        raise ApiError(404, "asset_not_found", f"no asset {name!r}")
+        raise ApiError(Kind.NOT_FOUND, "asset_not_found", f"no asset {name!r}")
     return FileResponse(STATIC / name, media_type=ASSETS[name], headers={"Cache-Control": "no-cache"})
 
