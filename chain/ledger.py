@@ -81,6 +81,18 @@ class QiyemaLedger:
     def has_role(self, name: str, account: str) -> bool:
         return self.client.call(self.contract.functions.hasRole(self.role(name), account))
 
+    def grant_role(self, governor: LocalAccount, name: str, account: str) -> Receipt | None:
+        """Grant a role unless the account holds it already (then None: nothing sent)."""
+        if self.has_role(name, account):
+            return None
+        return self.client.transact(governor, self.contract.functions.grantRole(self.role(name), account))
+
+    def revoke_role(self, governor: LocalAccount, name: str, account: str) -> Receipt | None:
+        """Revoke a role unless the account no longer holds it (then None: nothing sent)."""
+        if not self.has_role(name, account):
+            return None
+        return self.client.transact(governor, self.contract.functions.revokeRole(self.role(name), account))
+
     # enterprise registry ----------------------------------------------------------------
     def send_register(self, registrar: LocalAccount, uscc_key: bytes, code_signer: str | None = None) -> str:
         signer = code_signer or "0x" + "00" * 20
@@ -124,7 +136,10 @@ class QiyemaLedger:
         )
 
     def revoke_leaves(self, notary: LocalAccount, root: bytes, indexes: list[int], reason_code: str = "") -> Receipt:
-        return self.client.transact(notary, self.contract.functions.revokeLeaves(root, indexes, _b32(reason_code)))
+        return self.client.wait(self.send_revoke_leaves(notary, root, indexes, reason_code))
+
+    def send_revoke_leaves(self, notary: LocalAccount, root: bytes, indexes: list[int], reason_code: str = "") -> str:
+        return self.client.send(notary, self.contract.functions.revokeLeaves(root, indexes, _b32(reason_code)))
 
     def anchor_of(self, root: bytes) -> OnChainAnchor | None:
         anchorer, count, at = self.client.call(self.contract.functions.anchorOf(root))

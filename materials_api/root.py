@@ -21,6 +21,7 @@ from materials_api.identity.accounts import AccountService
 from materials_api.platform.background import BackgroundLoop
 from materials_api.platform.config import Settings
 from materials_api.platform.coordination import LeaderLease
+from materials_api.platform.outbox import Outbox
 from materials_api.platform.runtime import Runtime
 from materials_api.records.service import RecordService
 from materials_api.registry.service import EnterpriseService
@@ -52,7 +53,7 @@ def anchor_step(anchorer: Anchorer):
 
     def step() -> None:
         if not state["reconciled"]:
-            anchorer.reconcile_all()
+            anchorer.requeue_lost()
             state["reconciled"] = True
         anchorer.run_once()
 
@@ -87,17 +88,18 @@ class Services:
     @classmethod
     def build(cls, runtime: Runtime) -> "Services":
         settings, sessions, chain = runtime.settings, runtime.sessions, runtime.chain
+        outbox = Outbox(sessions, chain.client)  # every chain write of every domain goes through it
         materials = MaterialService(sessions, chain, runtime.storage, Catalogue.load(settings.home),
                                     max_head_age=settings.chain_max_head_age)
-        records = RecordService(sessions, chain, settings)
+        records = RecordService(sessions, chain, settings, outbox)
         access = AccessPolicy(sessions)
         return cls(
-            enterprises=EnterpriseService(sessions, chain, settings.register_batch_size),
-            codes=CodeService(sessions, chain, settings),
+            enterprises=EnterpriseService(sessions, chain, settings.register_batch_size, outbox),
+            codes=CodeService(sessions, chain, settings, outbox),
             materials=materials,
             records=records,
             anchorer=Anchorer(sessions, chain, batch_size=settings.anchor_batch_size,
-                              max_wait=settings.anchor_max_wait),
+                              max_wait=settings.anchor_max_wait, outbox=outbox),
             access=access,
             consent=ConsentService(sessions, access),
             views=ScanViews(sessions, records, access, materials),

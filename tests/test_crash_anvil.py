@@ -52,7 +52,7 @@ def test_kill_at_each_step_then_restart_loses_nothing_and_anchors_once(tmp_path,
         service = MaterialService(runtime.sessions, runtime.chain, runtime.storage, Catalogue())
         service.reconcile_storage(older_than=0)
         anchorer = Anchorer(runtime.sessions, runtime.chain, batch_size=16, max_wait=0)
-        anchorer.reconcile_all()
+        anchorer.requeue_lost()
         anchorer.run_once(force=True)
     finally:
         runtime.close()

@@ -3,11 +3,11 @@
 Every step is written ahead in the database, so a crash anywhere loses nothing and anchors
 nothing twice:
 1. build: leaves, tree, proofs and the batch row are written in one transaction (PENDING);
-2. send: the transaction hash is kept (SENT);
-3. confirm: the receipt marks the batch CONFIRMED and its materials ANCHORED.
-On start (and every pass) open batches are settled from the chain's own view: a root the chain
-knows is confirmed, one it does not is sent again. A batch recorded as confirmed whose root the
-chain no longer knows (a reset chain) is re-anchored by `reconcile_all`. Revocations and
+2. send, through the chain outbox (platform/outbox.py): the transaction hash is kept (SENT);
+3. confirm: the receipt from the outbox's wait marks the batch CONFIRMED and its materials ANCHORED.
+On start (and every pass) open batches are settled: a sent one from its hash, a pending one is
+sent again (the chain refusing a root it already holds counts as delivered). A batch recorded as confirmed whose root the
+chain no longer knows (a reset chain) is re-anchored by `requeue_lost`. Revocations and
 withdrawals of materials that have leaves are sent from here too, idempotently.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from functools import partial
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -23,12 +24,13 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from chain.errors import TransactionReverted
+from chain.client import Receipt
 from chain.proof import LeafInput, MerkleTree
 from codes.uscc import chain_key
 from materials_api.bank.models import AnchorBatch, Material, MaterialState
 from materials_api.platform.failpoints import failpoint
 from materials_api.platform.models import ChainState
+from materials_api.platform.outbox import Delivery, Outbox, Table
 from materials_api.platform.runtime import ChainContext
 from materials_api.registry.models import Enterprise
 
@@ -46,14 +48,17 @@ class _Outrun(Exception):
     pass
 
 
+BATCHES = Table(AnchorBatch, state="state")
+
+
 class Anchorer:
     def __init__(self, sessions: sessionmaker, chain: ChainContext, *, batch_size: int = 1024,
-                 max_wait: float = 2.0, in_flight: int = 8):
-        self.in_flight = in_flight
+                 max_wait: float = 2.0, in_flight: int = 8, outbox: Outbox | None = None):
         self.sessions = sessions
         self.chain = chain
         self.batch_size = batch_size
         self.max_wait = max_wait
+        self.outbox = outbox or Outbox(sessions, chain.client, in_flight)
         self._lock = threading.Lock()  # one pass at a time in this process
 
     # --- one pass ----------------------------------------------------------------------------
@@ -62,25 +67,23 @@ class Anchorer:
             result = PassResult()
             result.anchored += self._settle_open_batches()
             while True:
-                # Up to `in_flight` batches are sent before waiting for the first receipt: a
-                # block then carries several anchors, so throughput does not fall with the
-                # block period (each is written ahead, so a crash in between loses nothing).
-                sent = []
-                while len(sent) < self.in_flight:
-                    batch_id = self._build_batch(force=force)
-                    if batch_id is None:
+                # A window of batches is built, then sent before the first receipt is awaited
+                # (the outbox's in-flight window): a block then carries several anchors.
+                batches = []
+                while len(batches) < self.outbox.in_flight:
+                    batch = self._build_batch(force=force)
+                    if batch is None:
                         break
                     failpoint("anchor.after_build")
-                    self._send(batch_id)
-                    sent.append(batch_id)
-                if not sent:
+                    batches.append(batch)
+                if not batches:
                     break
-                result.batches += len(sent)
-                result.anchored += sum(self._wait_and_confirm(b) for b in sent)
+                result.batches += len(batches)
+                result.anchored += self.outbox.deliver("anchor", BATCHES, map(self._delivery, batches))
             result.revoked = self._send_revocations()
             return result
 
-    def _build_batch(self, *, force: bool) -> int | None:
+    def _build_batch(self, *, force: bool) -> AnchorBatch | None:
         with self.sessions() as s:
             rows = list(s.execute(
                 select(Material, Enterprise.uscc).join(Enterprise, Enterprise.id == Material.enterprise_id)
@@ -105,7 +108,7 @@ class Anchorer:
             log.warning("materials were batched by another instance meanwhile; this batch is dropped")
             return None
 
-    def _write_batch(self, rows, leaves: list[bytes], tree: MerkleTree) -> int:
+    def _write_batch(self, rows, leaves: list[bytes], tree: MerkleTree) -> AnchorBatch:
         with self.sessions.begin() as s:
             batch = AnchorBatch(root=tree.root, leaf_count=len(leaves), state=ChainState.PENDING.value,
                                 chain_id=self.chain.client.chain_id, contract=self.chain.deployment.address)
@@ -124,69 +127,42 @@ class Anchorer:
                 {"id": m.id, "batch_id": batch.id, "leaf_index": index, "leaf": leaves[index],
                  "proof": json.dumps([p.hex() for p in tree.proof(index)])}
                 for index, (m, _) in enumerate(rows)])
-            return batch.id
+            return batch
 
-    def _send_and_confirm(self, batch_id: int) -> int:
-        self._send(batch_id)
-        return self._wait_and_confirm(batch_id)
+    def _delivery(self, batch: AnchorBatch) -> Delivery:
+        ledger, notary = self.chain.ledger, self.chain.notary
+        return Delivery([batch.id], lambda: ledger.send_anchor(notary, batch.root, batch.leaf_count),
+                        lambda receipt: self._confirm(batch, receipt), already=("RootAlreadyAnchored",))
 
-    def _send(self, batch_id: int) -> None:
-        """Send the batch's anchor unless the chain already has its root; keep the hash."""
-        with self.sessions() as s:
-            batch = s.get(AnchorBatch, batch_id)
-        ledger = self.chain.ledger
-        if ledger.anchor_of(batch.root) is not None:
-            return
-        try:
-            tx_hash = ledger.send_anchor(self.chain.notary, batch.root, batch.leaf_count)
-        except TransactionReverted as exc:
-            if exc.error != "RootAlreadyAnchored":
-                raise
-            return
-        failpoint("anchor.after_send")
-        with self.sessions.begin() as s:
-            s.execute(update(AnchorBatch).where(AnchorBatch.id == batch_id).values(
-                state=ChainState.SENT.value, tx_hash=tx_hash))
-
-    def _wait_and_confirm(self, batch_id: int) -> int:
-        with self.sessions() as s:
-            batch = s.get(AnchorBatch, batch_id)
-        if batch.state == ChainState.SENT.value and batch.tx_hash:
-            try:
-                self.chain.client.wait(batch.tx_hash)
-            except TransactionReverted as exc:
-                if exc.error != "RootAlreadyAnchored":
-                    raise
-            failpoint("anchor.after_receipt")
-        return self._confirm(batch_id)
-
-    def _confirm(self, batch_id: int) -> int:
-        with self.sessions() as s:
-            batch = s.get(AnchorBatch, batch_id)
-        onchain = self.chain.ledger.anchor_of(batch.root)
+    def _confirm(self, batch: AnchorBatch, receipt: Receipt | None) -> int:
+        """Mark the batch CONFIRMED (block from its receipt) and its materials ANCHORED."""
+        onchain = self.chain.ledger.anchor_of(batch.root)  # the anchoring time, and that it is there
         if onchain is None:
             return 0
-        block = batch.block_number
-        if batch.tx_hash:
-            try:
-                block = self.chain.client.w3.eth.get_transaction_receipt(batch.tx_hash)["blockNumber"]
-            except Exception:  # noqa: BLE001 - a node that pruned the receipt still has the anchor
-                pass
+        block = receipt.block_number if receipt is not None else batch.block_number
         with self.sessions.begin() as s:
-            s.execute(update(AnchorBatch).where(AnchorBatch.id == batch_id).values(
+            s.execute(update(AnchorBatch).where(AnchorBatch.id == batch.id).values(
                 state=ChainState.CONFIRMED.value, anchored_at=onchain.anchored_at, block_number=block))
-            n = s.execute(update(Material).where(Material.batch_id == batch_id,
+            n = s.execute(update(Material).where(Material.batch_id == batch.id,
                                                  Material.state == MaterialState.CONFIRMED.value)
                           .values(state=MaterialState.ANCHORED.value)).rowcount
         return n
 
     def _settle_open_batches(self) -> int:
+        """Batches left open by a crash or a failed pass: a sent one is settled from its hash,
+        a pending one is sent (or found on chain already)."""
         with self.sessions() as s:
-            open_ids = list(s.scalars(select(AnchorBatch.id).where(
+            open_batches = list(s.scalars(select(AnchorBatch).where(
                 AnchorBatch.state != ChainState.CONFIRMED.value).order_by(AnchorBatch.id)))
-        return sum(self._send_and_confirm(i) for i in open_ids)
+        done = 0
+        for batch in open_batches:
+            if batch.state == ChainState.SENT.value and batch.tx_hash:
+                done += self.outbox.settle("anchor", self._delivery(batch), batch.tx_hash)
+            else:
+                done += self.outbox.deliver("anchor", BATCHES, [self._delivery(batch)])
+        return done
 
-    def reconcile_all(self) -> int:
+    def requeue_lost(self) -> int:
         """At start: re-anchor confirmed batches the chain no longer knows (reset or new chain)."""
         with self.sessions() as s:
             batches = list(s.execute(select(AnchorBatch.id, AnchorBatch.root)
@@ -221,15 +197,22 @@ class Anchorer:
         for r in rows:
             if r.state == ChainState.CONFIRMED.value:
                 by_root.setdefault(r.root, []).append(r)
-        done = 0
-        ledger = self.chain.ledger
+        ledger, notary = self.chain.ledger, self.chain.notary
+        deliveries = []
         for root, items in by_root.items():
+            ids = [r.id for r in items]
             todo = [r for r in items if not ledger.is_revoked(root, r.leaf_index)]
-            if todo:
-                reason = "withdrawn" if all(r.revocation_reason == "withdrawn" for r in todo) else "revoked"
-                ledger.revoke_leaves(self.chain.notary, root, sorted(r.leaf_index for r in todo), reason)
-            with self.sessions.begin() as s:
-                s.execute(update(Material).where(Material.id.in_([r.id for r in items]))
-                          .values(revocation_state=ChainState.CONFIRMED.value))
-            done += len(items)
-        return done
+            if not todo:
+                self._revoked(ids)  # the chain has them all already
+                continue
+            reason = "withdrawn" if all(r.revocation_reason == "withdrawn" for r in todo) else "revoked"
+            indexes = sorted(r.leaf_index for r in todo)
+            deliveries.append(Delivery(ids, partial(ledger.send_revoke_leaves, notary, root, indexes, reason),
+                                       partial(self._revoked, ids), already=("LeafAlreadyRevoked",)))
+        self.outbox.deliver("revoke", None, deliveries)
+        return sum(len(items) for items in by_root.values())
+
+    def _revoked(self, ids: list[int], _receipt: Receipt | None = None) -> int:
+        with self.sessions.begin() as s:
+            s.execute(update(Material).where(Material.id.in_(ids)).values(revocation_state=ChainState.CONFIRMED.value))
+        return len(ids)

@@ -10,6 +10,7 @@ import os
 import secrets
 import time
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 from eth_keys import keys as eth_keys
@@ -18,15 +19,17 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import sessionmaker
 
 from chain import keys as key_files
+from chain.client import Receipt
 from chain.errors import ChainError
+from chain.verdict import Source, SourceUnavailable, Verdict
 from codes import token as tokens
 from codes.uscc import chain_key, validate
-from chain.verdict import Source, SourceUnavailable, Verdict
 from codes.verify import EnterpriseInfo, KeyInfo, KeySet, verify
 from materials_api.codes.models import CodeKey, DynamicCode, EnterpriseCodeSigner
 from materials_api.platform.config import Settings
 from materials_api.platform.errors import Kind
 from materials_api.platform.models import ChainState
+from materials_api.platform.outbox import Delivery, Outbox
 from materials_api.platform.runtime import ChainContext
 from materials_api.registry.models import Enterprise, EnterpriseStatus
 from materials_api.registry.service import EnterpriseError
@@ -41,9 +44,10 @@ def scope_digest(scope: dict) -> bytes:
 
 
 class CodeService:
-    def __init__(self, sessions: sessionmaker, chain: ChainContext, settings: Settings):
+    def __init__(self, sessions: sessionmaker, chain: ChainContext, settings: Settings, outbox: Outbox | None = None):
         self.sessions = sessions
         self.chain = chain
+        self.outbox = outbox or Outbox(sessions, chain.client)
         self.settings = settings
         self.origin = tokens.normalise_origin(settings.public_url)
         self._master: bytes | None = None
@@ -73,15 +77,12 @@ class CodeService:
             raise EnterpriseError(Kind.CONFLICT, "key_ids_exhausted", "all 1024 key ids are used")
         account = key_files.load_or_create(self._key_file(kid))
         ledger, governor = self.chain.ledger, self.chain.governor
-        role = ledger.role("REGISTRAR_ROLE")
-        if not ledger.has_role("REGISTRAR_ROLE", account.address):
-            self.chain.client.transact(governor, ledger.contract.functions.grantRole(role, account.address))
+        ledger.grant_role(governor, "REGISTRAR_ROLE", account.address)
         with self.sessions.begin() as s:
             row = CodeKey(kid=kid, address=account.address, status="active")
             s.add(row)
         for previous in old:
-            if ledger.has_role("REGISTRAR_ROLE", previous.address):
-                self.chain.client.transact(governor, ledger.contract.functions.revokeRole(role, previous.address))
+            ledger.revoke_role(governor, "REGISTRAR_ROLE", previous.address)
             self.roles.forget(previous.address)
             with self.sessions.begin() as s:
                 s.execute(update(CodeKey).where(CodeKey.id == previous.id).values(
@@ -147,15 +148,19 @@ class CodeService:
         if state != ChainState.CONFIRMED.value:
             ledger = self.chain.ledger
             key = chain_key(enterprise.uscc)
-            if ledger.enterprise(key).code_signer.lower() != address.lower():
-                tx = ledger.send_rotate_code_signer(self.chain.registrar, key, address)
-                self.chain.client.wait(tx)
+            confirm = partial(self._signer_confirmed, enterprise.id)
+            if ledger.enterprise(key).code_signer.lower() == address.lower():
+                confirm(None)  # the chain has it already
             else:
-                tx = None
-            with self.sessions.begin() as s:
-                s.execute(update(EnterpriseCodeSigner).where(EnterpriseCodeSigner.enterprise_id == enterprise.id)
-                          .values(chain_state=ChainState.CONFIRMED.value, tx_hash=tx))
+                self.outbox.deliver("code-signer", None, [Delivery(
+                    [enterprise.id], partial(ledger.send_rotate_code_signer, self.chain.registrar, key, address), confirm)])
         return private
+
+    def _signer_confirmed(self, enterprise_id: int, receipt: Receipt | None) -> int:
+        with self.sessions.begin() as s:
+            s.execute(update(EnterpriseCodeSigner).where(EnterpriseCodeSigner.enterprise_id == enterprise_id)
+                      .values(chain_state=ChainState.CONFIRMED.value, tx_hash=receipt.tx_hash if receipt else None))
+        return 1
 
     def issue_dynamic(self, uscc: str, *, ttl: int | None = None, single_use: bool = False,
                       scope: dict | None = None, actor_key_id: int | None = None) -> tuple[str, DynamicCode]:

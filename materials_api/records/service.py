@@ -15,13 +15,15 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from functools import partial
 
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import select, update
 from sqlalchemy.orm import sessionmaker
 
 from chain import keys as key_files
-from chain.errors import ChainError, TransactionReverted
+from chain.client import Receipt
+from chain.errors import ChainError
 from chain.ledger import RecordStatus
 from chain.proof import Anchor, LeafInput, ProofBundle
 from chain.verdict import Check, CheckName, Reason, Source, SourceUnavailable, Status, Step, Verdict, run
@@ -30,6 +32,7 @@ from materials_api.identity.api_keys import Principal
 from materials_api.platform.config import Settings
 from materials_api.platform.errors import Kind, ServiceError
 from materials_api.platform.models import ChainState
+from materials_api.platform.outbox import Delivery, Outbox, Table
 from materials_api.platform.runtime import FUNDING_WEI, ChainContext
 from materials_api.records.kinds import KINDS, category_of
 from materials_api.records.models import RecordState, IssuerAccount, Record
@@ -40,6 +43,9 @@ log = logging.getLogger("qiyema.records")
 STATUSES = tuple(s.value for s in RecordState)
 TO_CHAIN = {"valid": RecordStatus.VALID, "suspended": RecordStatus.SUSPENDED, "revoked": RecordStatus.REVOKED,
             "removed": RecordStatus.REVOKED}
+
+
+RECORDS = Table(Record)
 
 
 class RecordError(ServiceError):
@@ -76,7 +82,7 @@ class TtlCache:
 
 
 class RecordService:
-    def __init__(self, sessions: sessionmaker, chain: ChainContext, settings: Settings):
+    def __init__(self, sessions: sessionmaker, chain: ChainContext, settings: Settings, outbox: Outbox | None = None):
         self.sessions = sessions
         self.chain = chain
         self.settings = settings
@@ -87,6 +93,7 @@ class RecordService:
         self._roles = TtlCache(10.0)
         self._chain_status = TtlCache(2.0)
         self._granted: set[tuple[int, str]] = set()
+        self.outbox = outbox or Outbox(sessions, chain.client)
 
     # --- issuer accounts -------------------------------------------------------------------
     def issuer_account(self, organisation_id: int, category: str) -> LocalAccount:
@@ -97,9 +104,7 @@ class RecordService:
             return account
         ledger = self.chain.ledger
         self.chain.client.fund(account.address, FUNDING_WEI // 100)
-        if not ledger.has_role(f"issuer:{category}", account.address):
-            role = ledger.role(f"issuer:{category}")
-            self.chain.client.transact(self.chain.governor, ledger.contract.functions.grantRole(role, account.address))
+        ledger.grant_role(self.chain.governor, f"issuer:{category}", account.address)
         with self.sessions.begin() as s:
             row = s.get(IssuerAccount, organisation_id)
             if row is None:
@@ -161,38 +166,38 @@ class RecordService:
             log.warning("record %d: chain write deferred: %s", record_id, exc)
 
     def reconcile(self, ids: list[int] | None = None) -> int:
-        """Make the chain witness each record as the database holds it; idempotent."""
+        """Make the chain witness each record as the database holds it; idempotent. Issuances
+        go first (one outbox window), then the status changes the chain still lacks."""
         with self.sessions() as s:
             q = select(Record).where(Record.chain_state != ChainState.CONFIRMED.value)
             if ids is not None:
                 q = q.where(Record.id.in_(ids))
             rows = list(s.scalars(q.order_by(Record.id)))
         ledger = self.chain.ledger
+        accounts = {r.id: self.issuer_account(r.issuer_organisation_id, r.category) for r in rows}
+        onchain = {r.id: ledger.record_of(r.leaf).status for r in rows}
+        self.outbox.deliver("records", RECORDS, [
+            Delivery([r.id], partial(ledger.send_issue_records, accounts[r.id], r.category, r.root, [r.leaf]),
+                     partial(self._issued, r, onchain), already=("RecordAlreadyIssued", "RootAlreadyAnchored"))
+            for r in rows if onchain[r.id] == RecordStatus.NONE])
+        self.outbox.deliver("record-status", None, [
+            Delivery([r.id], partial(ledger.send_set_record_status, accounts[r.id], r.category, r.leaf,
+                                     TO_CHAIN[r.status], r.status), lambda _receipt: 1)
+            for r in rows if onchain[r.id] != TO_CHAIN[r.status]])
         for r in rows:
-            account = self.issuer_account(r.issuer_organisation_id, r.category)
-            onchain = ledger.record_of(r.leaf)
-            if onchain.status == RecordStatus.NONE:
-                try:
-                    tx = ledger.send_issue_records(account, r.category, r.root, [r.leaf])
-                except TransactionReverted as exc:
-                    if exc.error not in ("RecordAlreadyIssued", "RootAlreadyAnchored"):
-                        raise
-                else:
-                    with self.sessions.begin() as s:
-                        s.execute(update(Record).where(Record.id == r.id).values(
-                            chain_state=ChainState.SENT.value, tx_hash=tx))
-                    receipt = self.chain.client.wait(tx)
-                    with self.sessions.begin() as s:
-                        s.execute(update(Record).where(Record.id == r.id).values(block_number=receipt.block_number))
-                onchain = ledger.record_of(r.leaf)
-            want = TO_CHAIN[r.status]
-            if onchain.status != want:
-                tx = ledger.send_set_record_status(account, r.category, r.leaf, want, r.status)
-                self.chain.client.wait(tx)
             with self.sessions.begin() as s:
                 s.execute(update(Record).where(Record.id == r.id, Record.status == r.status).values(
                     chain_state=ChainState.CONFIRMED.value, chain_status=r.status))
         return len(rows)
+
+    def _issued(self, record: Record, onchain: dict, receipt: Receipt | None) -> int:
+        if receipt is None:  # issued meanwhile by someone else: read what the chain holds
+            onchain[record.id] = self.chain.ledger.record_of(record.leaf).status
+            return 0
+        onchain[record.id] = RecordStatus.VALID  # what issueRecords sets
+        with self.sessions.begin() as s:
+            s.execute(update(Record).where(Record.id == record.id).values(block_number=receipt.block_number))
+        return 1
 
     def requeue_lost(self) -> int:
         """At start: records the database holds as witnessed but the chain does not know (a reset

@@ -9,20 +9,21 @@ written ahead are reconciled against the chain first, so none is registered twic
 from __future__ import annotations
 
 import csv
-from collections import deque
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
 from sqlalchemy import insert, select, update
 
-from chain.errors import TransactionReverted
+from chain.client import Receipt
 from chain.material_verify import sha256_of
 from codes.uscc import UsccError, chain_key, validate
 from materials_api.platform.models import ChainState
+from materials_api.platform.outbox import Delivery, Outbox
 from materials_api.registry.models import Enterprise, EnterpriseStatus, ImportJob, ImportRejection
-from materials_api.registry.service import EnterpriseService
+from materials_api.registry.service import ENTERPRISES, EnterpriseService
 
 USCC_HEADERS = ("uscc", "统一社会信用代码", "credit_code")
 NAME_HEADERS = ("name", "企业名称", "名称", "company_name")
@@ -105,22 +106,19 @@ def import_csv(path: Path, service: EnterpriseService, *, batch_size: int = 500,
     if progress:
         progress(next_row - 1)
 
-    flying: deque[tuple[str, list[int]]] = deque()
     seen: set[str] = set()
-    chunk: list[tuple[int, str, str]] = []
 
-    def settle(tx_hash: str, ids: list[int]) -> None:
-        try:
-            receipt = chain.client.wait(tx_hash)
-        except TransactionReverted:
+    def confirm(ids: list[int], receipt: Receipt | None) -> int:
+        if receipt is None:
             service.reconcile(ids)  # someone registered one of these meanwhile: decide per row
-            return
+            return 0
         with sessions.begin() as s:
             s.execute(update(Enterprise).where(Enterprise.id.in_(ids)).values(
                 chain_state=ChainState.CONFIRMED.value, chain_status=EnterpriseStatus.ACTIVE.value,
                 block_number=receipt.block_number))
+        return len(ids)
 
-    def flush(rows: list[tuple[int, str, str]]) -> None:
+    def flush(rows: list[tuple[int, str, str]]) -> Delivery | None:
         accepted: list[dict] = []
         rejected: list[dict] = []
         candidates: dict[str, tuple[int, str]] = {}
@@ -157,26 +155,28 @@ def import_csv(path: Path, service: EnterpriseService, *, batch_size: int = 500,
                 rejected=ImportJob.rejected + len(rejected)))
             ids = list(s.scalars(select(Enterprise.id).where(Enterprise.uscc.in_([a["uscc"] for a in accepted]))))
         seen.update(candidates)
-        if accepted:
-            tx_hash = chain.ledger.send_register_batch(chain.registrar, [a["uscc_key"] for a in accepted])
-            with sessions.begin() as s:
-                s.execute(update(Enterprise).where(Enterprise.id.in_(ids)).values(
-                    chain_state=ChainState.SENT.value, tx_hash=tx_hash))
-            flying.append((tx_hash, ids))
-            while len(flying) > in_flight:
-                settle(*flying.popleft())
         if progress:
             progress(len(rows))
+        if not accepted:
+            return None
+        keys = [a["uscc_key"] for a in accepted]
+        return Delivery(ids, partial(chain.ledger.send_register_batch, chain.registrar, keys), partial(confirm, ids),
+                        already=("EnterpriseAlreadyRegistered",))
 
-    for row in _rows(path, next_row):
-        chunk.append(row)
-        if len(chunk) >= batch_size:
-            flush(chunk)
-            chunk = []
-    if chunk:
-        flush(chunk)
-    while flying:
-        settle(*flying.popleft())
+    def deliveries() -> Iterator[Delivery]:
+        chunk: list[tuple[int, str, str]] = []
+        for row in _rows(path, next_row):
+            chunk.append(row)
+            if len(chunk) >= batch_size:
+                if (delivery := flush(chunk)) is not None:
+                    yield delivery
+                chunk = []
+        if chunk and (delivery := flush(chunk)) is not None:
+            yield delivery
+
+    # Chunks are read, written ahead and sent as the outbox's window frees up: a file of any
+    # size streams through with `in_flight` batches on their way at a time.
+    Outbox(sessions, chain.client, in_flight).deliver("import", ENTERPRISES, deliveries())
     with sessions.begin() as s:
         s.execute(update(ImportJob).where(ImportJob.id == job_id).values(finished_at=datetime.now(timezone.utc)))
     return _report(service, job_id, total, resumed=resumed, finished=False, rejections_file=rejections_file)

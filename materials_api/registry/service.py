@@ -9,21 +9,26 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from chain.client import Receipt
 from chain.errors import ChainError, TransactionReverted
 from chain.ledger import EnterpriseStatus as ChainStatus
 from codes.uscc import chain_key, validate
 from materials_api.platform.errors import Kind, ServiceError
 from materials_api.platform.models import ChainState
+from materials_api.platform.outbox import Delivery, Outbox, Table
 from materials_api.platform.runtime import ChainContext
 from materials_api.registry.models import Enterprise, EnterpriseEvent, EnterpriseStatus
 
 log = logging.getLogger("qiyema.enterprises")
+
+ENTERPRISES = Table(Enterprise)
 
 TO_CHAIN = {
     EnterpriseStatus.ACTIVE.value: ChainStatus.ACTIVE,
@@ -47,10 +52,12 @@ class ReconcileResult:
 
 
 class EnterpriseService:
-    def __init__(self, sessions: sessionmaker, chain: ChainContext, batch_size: int = 500):
+    def __init__(self, sessions: sessionmaker, chain: ChainContext, batch_size: int = 500,
+                 outbox: Outbox | None = None):
         self.sessions = sessions
         self.chain = chain
         self.batch_size = batch_size
+        self.outbox = outbox or Outbox(sessions, chain.client)
 
     # --- reads ------------------------------------------------------------------------------
     def get(self, session: Session, uscc: str) -> Enterprise:
@@ -162,18 +169,14 @@ class EnterpriseService:
             return ReconcileResult()
         onchain = dict(zip((r.id for r in rows), ledger.statuses([r.uscc_key for r in rows])))
         missing = [r for r in rows if onchain[r.id] == ChainStatus.NONE]
-        registered = 0
         if missing:
-            tx_hash = (ledger.send_register(registrar, missing[0].uscc_key) if len(missing) == 1
-                       else ledger.send_register_batch(registrar, [r.uscc_key for r in missing]))
-            self._mark([r.id for r in missing], chain_state=ChainState.SENT.value, tx_hash=tx_hash)
-            receipt = self.chain.client.wait(tx_hash)
-            self._mark([r.id for r in missing], chain_status=EnterpriseStatus.ACTIVE.value,
-                       block_number=receipt.block_number)
-            for r in missing:
-                onchain[r.id] = ChainStatus.ACTIVE
-            registered = len(missing)
-        changes = failed = 0
+            keys = [r.uscc_key for r in missing]
+            send = (partial(ledger.send_register, registrar, keys[0]) if len(keys) == 1
+                    else partial(ledger.send_register_batch, registrar, keys))
+            self.outbox.deliver("register", ENTERPRISES, [
+                Delivery([r.id for r in missing], send, partial(self._registered, missing, onchain))])
+        failed: list[int] = []
+        changes = []
         for r in rows:
             want = TO_CHAIN[r.status]
             if onchain[r.id] == want:
@@ -182,26 +185,34 @@ class EnterpriseService:
                 # The chain says 注销, which is final: the database must follow the witness.
                 log.error("enterprise %d is deregistered on chain but %s in the database", r.id, r.status)
                 self._mark([r.id], status=EnterpriseStatus.DEREGISTERED.value)
-                failed += 1
+                failed.append(r.id)
                 continue
-            try:
-                tx_hash = ledger.send_set_status(registrar, r.uscc_key, want, "registrar")
-            except TransactionReverted as exc:
-                log.error("status change of enterprise %d refused on chain: %s", r.id, exc)
-                failed += 1
-                continue
-            self._mark([r.id], chain_state=ChainState.SENT.value, tx_hash=tx_hash)
-            receipt = self.chain.client.wait(tx_hash)
-            self._mark([r.id], block_number=receipt.block_number)
-            onchain[r.id] = want
-            changes += 1
+            changes.append(Delivery([r.id], partial(ledger.send_set_status, registrar, r.uscc_key, want, "registrar"),
+                                    partial(self._status_set, r.id, want, onchain),
+                                    refused=partial(self._status_refused, r.id, failed)))
+        changed = self.outbox.deliver("status", ENTERPRISES, changes)
         by_status: dict[str, list[int]] = {}
         for r in rows:
             if onchain[r.id] == TO_CHAIN[r.status]:
                 by_status.setdefault(r.status, []).append(r.id)
         for status, done in by_status.items():
             self._mark(done, chain_state=ChainState.CONFIRMED.value, chain_status=status)
-        return ReconcileResult(registered, changes, len(rows) - registered - changes - failed, failed)
+        return ReconcileResult(len(missing), changed, len(rows) - len(missing) - changed - len(failed), len(failed))
+
+    def _registered(self, rows: list, onchain: dict, receipt: Receipt | None) -> int:
+        self._mark([r.id for r in rows], chain_status=EnterpriseStatus.ACTIVE.value, block_number=receipt.block_number)
+        onchain.update((r.id, ChainStatus.ACTIVE) for r in rows)
+        return len(rows)
+
+    def _status_set(self, enterprise_id: int, status: ChainStatus, onchain: dict, receipt: Receipt | None) -> int:
+        self._mark([enterprise_id], block_number=receipt.block_number)
+        onchain[enterprise_id] = status
+        return 1
+
+    @staticmethod
+    def _status_refused(enterprise_id: int, failed: list[int], exc: TransactionReverted) -> None:
+        log.error("status change of enterprise %d refused on chain: %s", enterprise_id, exc)
+        failed.append(enterprise_id)
 
     def _mark(self, ids: list[int], **values) -> None:
         with self.sessions.begin() as s:
