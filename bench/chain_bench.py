@@ -80,7 +80,7 @@ def import_figure(n: int, workdir: Path, port: int) -> dict:
     from materials_api.platform.config import Settings
     from materials_api.platform.runtime import Runtime
     from materials_api.registry.importer import import_csv
-    from materials_api.registry.service import EnterpriseService
+    from materials_api.root import Services
 
     rng = random.Random(5)
     codes = list(dict.fromkeys(generate(rng) for _ in range(int(n * 1.01) + 10)))[:n]
@@ -93,7 +93,7 @@ def import_figure(n: int, workdir: Path, port: int) -> dict:
     settings = Settings(home=workdir / "home", node_port=port)
     runtime = Runtime.open(settings)
     try:
-        service = EnterpriseService(runtime.sessions, runtime.chain, settings.register_batch_size)
+        service = Services.build(runtime).enterprises
         t = time.perf_counter()
         report = import_csv(path, service, batch_size=settings.register_batch_size)
         elapsed = time.perf_counter() - t

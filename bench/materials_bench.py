@@ -72,9 +72,9 @@ def insert_confirmed(runtime, n: int) -> None:
 
     from materials_api.bank.models import Material, MaterialState, TrustLabel
     from materials_api.registry.models import Enterprise
-    from materials_api.registry.service import EnterpriseService
+    from materials_api.root import Services
 
-    EnterpriseService(runtime.sessions, runtime.chain).register("91350100M000100Y43", "基准测试公司")
+    Services.build(runtime).enterprises.register("91350100M000100Y43", "基准测试公司")
     with runtime.sessions.begin() as s:
         eid = s.scalar(select(Enterprise.id))
         now = datetime.now(timezone.utc)
@@ -89,11 +89,12 @@ def time_anchoring(runtime, n: int, batch: int) -> tuple[float, int]:
     """Seconds to anchor n confirmed materials (confirmed → proof stored), and the batches used."""
     from sqlalchemy import select
 
-    from materials_api.bank.anchoring import Anchorer
     from materials_api.bank.models import Material
+    from materials_api.root import Services
 
     insert_confirmed(runtime, n)
-    anchorer = Anchorer(runtime.sessions, runtime.chain, batch_size=batch, max_wait=0)
+    anchorer = Services.build(runtime).anchorer  # wired as the service wires it, batch size as measured
+    anchorer.batch_size, anchorer.max_wait = batch, 0
     t = time.perf_counter()
     result = anchorer.run_once(force=True)
     elapsed = time.perf_counter() - t

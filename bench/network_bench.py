@@ -29,7 +29,8 @@ import httpx
 
 from bench.chain_bench import free_port
 from bench.materials_bench import enterprise_key, time_anchoring
-from chain.network import GethNetwork, free_port_block
+from chain.geth import free_port_block
+from chain.network import GethNetwork
 from materials_api.platform.config import Settings
 from materials_api.platform.runtime import Runtime, chain_accounts
 from tests.processes import run, start_server, stop_server

@@ -7,7 +7,6 @@ confirmations, and raises typed errors (`chain.errors`) with custom errors decod
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import threading
 import time
@@ -15,9 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, ContextManager, Iterable, Protocol, TypeVar
 
 import requests
-from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
-from eth_utils import function_abi_to_4byte_selector, keccak
+from eth_utils import keccak
 from web3 import Web3
 from web3.middleware import ExtraDataToPOAMiddleware
 from web3.exceptions import (
@@ -28,16 +26,11 @@ from web3.exceptions import (
 )
 
 from .errors import ChainError, ChainTimeout, ChainUnreachable, TransactionReverted
+from .reverts import Reverts, TesterReverted
 
 T = TypeVar("T")
 
-try:  # py-evm through eth-tester reports reverts with its own exception type
-    from eth_tester.exceptions import TransactionFailed as _TesterReverted
-except ImportError:  # pragma: no cover - eth-tester is a test/embedded dependency
-    class _TesterReverted(Exception):
-        pass
-
-_REVERTS = (ContractCustomError, ContractLogicError, _TesterReverted)
+_REVERTS = (ContractCustomError, ContractLogicError, TesterReverted)
 
 _TRANSIENT = (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError, OSError)
 _ALREADY_SENT = ("already known", "known transaction", "already imported")
@@ -102,7 +95,7 @@ class ChainClient:
         # Several processes sending from one account share a `NonceStore`; alone, this process
         # remembers its own next nonce and reads the node's pending count once.
         self.nonces = nonces
-        self._errors: dict[bytes, tuple[str, list[str]]] = {}
+        self.reverts = Reverts()  # custom errors of every ABI seen, for decoding reverts
         self._contracts: dict[tuple[str, int], Any] = {}
         self._chain_id: int | None = None
         self._chain_key: str | None = None
@@ -160,19 +153,12 @@ class ChainClient:
     def balance(self, address: str) -> int:
         return self._rpc(lambda: self.w3.eth.get_balance(Web3.to_checksum_address(address)))
 
-    def register_errors(self, abi: list) -> None:
-        """Learn the custom errors of an ABI so reverts decode to their names and arguments."""
-        for item in abi:
-            if item.get("type") == "error":
-                selector = function_abi_to_4byte_selector(item)
-                self._errors[selector] = (item["name"], [i["type"] for i in item["inputs"]])
-
     def contract(self, address: str, abi: list):
         """A contract object, built once per address: building one parses the whole ABI, which
         would otherwise dominate a verification's cost."""
         key = (Web3.to_checksum_address(address), id(abi))
         if key not in self._contracts:
-            self.register_errors(abi)
+            self.reverts.register(abi)
             self._contracts[key] = self.w3.eth.contract(address=key[0], abi=abi)
         return self._contracts[key]
 
@@ -181,7 +167,7 @@ class ChainClient:
         try:
             return self._rpc(lambda: fn.call(block_identifier=block))
         except _REVERTS as exc:
-            raise self._reverted(exc) from None
+            raise self.reverts.from_call(exc) from None
 
     # --- writes ---------------------------------------------------------------------------
     def send(self, account: LocalAccount, fn=None, *, tx: dict | None = None, gas: int | None = None) -> str:
@@ -202,9 +188,9 @@ class ChainClient:
             try:
                 gas = int(self._rpc(lambda: self.w3.eth.estimate_gas(estimate_tx)) * self.gas_multiplier)
             except _REVERTS as exc:
-                raise self._reverted(exc) from None
+                raise self.reverts.from_call(exc) from None
             except Web3RPCError as exc:
-                raise self._reverted_rpc(exc) from None
+                raise self.reverts.from_rpc(exc) from None
         base["gas"] = gas
         for attempt in range(self.retries + 1):
             with self._nonce_lock, self._reserve(account.address) as slot:
@@ -224,7 +210,7 @@ class ChainClient:
                     self._local_nonces.pop(account.address, None)
                     if any(s in message for s in _NONCE_STALE) and attempt < self.retries:
                         continue
-                    raise self._reverted_rpc(exc) from None
+                    raise self.reverts.from_rpc(exc) from None
                 except ChainError:
                     # The node may or may not have it: re-read the pending nonce next time.
                     self._local_nonces.pop(account.address, None)
@@ -342,57 +328,6 @@ class ChainClient:
         tip = 1_000_000_000 if base_fee > 0 else 0
         return {"maxFeePerGas": base_fee * 2 + tip, "maxPriorityFeePerGas": tip}
 
-    def decode_error(self, data: bytes | str | None) -> tuple[str, tuple]:
-        if isinstance(data, str):
-            data = bytes.fromhex(data.removeprefix("0x"))
-        if not data:
-            return ("Reverted", ())
-        selector, payload = data[:4], data[4:]
-        if selector == bytes.fromhex("08c379a0"):
-            return ("Error", tuple(abi_decode(["string"], payload)))
-        if selector == bytes.fromhex("4e487b71"):
-            return ("Panic", tuple(abi_decode(["uint256"], payload)))
-        if selector in self._errors:
-            name, types = self._errors[selector]
-            try:
-                values = abi_decode(types, payload)
-                return (name, tuple(Web3.to_checksum_address(v) if t == "address" else v
-                                    for t, v in zip(types, values)))
-            except Exception:  # noqa: BLE001 - malformed payload: still report the name
-                return (name, ())
-        return ("UnknownError", (data,))
-
-    def _reverted(self, exc: Exception, tx_hash: str | None = None) -> TransactionReverted:
-        data = getattr(exc, "data", None)
-        if isinstance(data, dict):
-            data = data.get("data")
-        if isinstance(exc, _TesterReverted):
-            # "execution reverted: b'...'" carries the raw revert data as a bytes literal.
-            text = str(exc.args[0]) if exc.args else ""
-            literal = text.partition("execution reverted: ")[2]
-            if literal.startswith(("b'", 'b"')):
-                data = "0x" + ast.literal_eval(literal).hex()
-        if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
-            name, args = self.decode_error(data)
-            return TransactionReverted(name, args, tx_hash=tx_hash, raw=data)
-        return TransactionReverted("Error", (str(getattr(exc, "message", exc)),), tx_hash=tx_hash)
-
-    def _reverted_rpc(self, exc: Web3RPCError) -> ChainError:
-        message = str(exc)
-        data = None
-        rpc = getattr(exc, "rpc_response", None) or {}
-        err = rpc.get("error") if isinstance(rpc, dict) else None
-        if isinstance(err, dict):
-            data = err.get("data")
-            if isinstance(data, dict):
-                data = data.get("data")
-        if "revert" in message.lower() or data:
-            if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
-                name, args = self.decode_error(data)
-                return TransactionReverted(name, args, raw=data)
-            return TransactionReverted("Error", (message,))
-        return ChainError(f"node refused the transaction: {message}")
-
     def _explain_failure(self, tx_hash: str, receipt) -> TransactionReverted:
         """Replay a failed transaction as a call at its block to recover the revert reason."""
         tx = self._rpc(lambda: self.w3.eth.get_transaction(tx_hash))
@@ -400,9 +335,9 @@ class ChainClient:
         try:
             self._rpc(lambda: self.w3.eth.call(call, block_identifier=receipt["blockNumber"] - 1))
         except _REVERTS as exc:
-            return self._reverted(exc, tx_hash=tx_hash)
+            return self.reverts.from_call(exc, tx_hash=tx_hash)
         except Web3RPCError as exc:
-            err = self._reverted_rpc(exc)
+            err = self.reverts.from_rpc(exc)
             if isinstance(err, TransactionReverted):
                 err.tx_hash = tx_hash
                 return err

@@ -1,27 +1,23 @@
 """A permissioned Clique proof-of-authority network of geth v1.13.15 nodes on this machine.
 
-Layout under one directory (normally `$QIYEMA_HOME/network`):
-  network.json          chain id, block period, every node (name, role, address, ports, enode)
-  genesis.json          the Clique genesis: initial signers in extraData, funded accounts
-  <node>/               a node's data directory: geth/nodekey (its p2p identity), config.toml
-                        (static peers), keystore/ and password (signers only), geth.pid, geth.log
+Layout under one directory (normally `$QIYEMA_HOME/network`): network.json (chain id, period,
+every node: name, role, address, ports, enode), genesis.json (the Clique genesis: initial
+signers in extraData, funded accounts) and a data directory per node: geth/nodekey (its p2p
+identity), config.toml (static peers), keystore/ and password (signers only), geth.pid, geth.log.
 
 Signer nodes seal blocks with their own key, unlocked on that node only, and expose IPC only:
 nothing on the network can use their accounts. RPC nodes seal nothing and serve JSON-RPC over
-HTTP on 127.0.0.1; the service talks to those. Discovery is off: peers come from each node's
-static list. Signers are added and removed by Clique's vote (`clique_propose` on a majority of
-the current signers), which is the only way a running Clique network changes its signer set.
+HTTP on 127.0.0.1; the service talks to those. Discovery is off: peers come from static lists.
+Signers join and leave by Clique's vote (`clique_propose` on a majority of the current signers).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import shutil
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import requests
@@ -29,94 +25,8 @@ from eth_account import Account
 from eth_keys import keys as eth_keys
 from web3 import Web3
 
+from .geth import NetworkError, NetworkSpec, NodeSpec, NodeStatus, geth_binary, ipc_call, write_secret
 from .node import pid_alive, stop_pid
-
-GETH_VERSION = "1.13.15"
-INSTALL_HINT = "run scripts/install-geth (builds geth v1.13.15 with `go install`)"
-
-
-class NetworkError(RuntimeError):
-    pass
-
-
-def geth_binary() -> Path:
-    """geth from $QIYEMA_GETH, else $(go env GOPATH)/bin/geth (where scripts/install-geth puts
-    it), else PATH; it must be v1.13.15, the last release that seals Clique blocks."""
-    candidates = []
-    if os.environ.get("QIYEMA_GETH"):
-        candidates.append(Path(os.environ["QIYEMA_GETH"]))
-    gopath = os.environ.get("GOPATH") or str(Path.home() / "go")
-    candidates.append(Path(gopath) / "bin" / "geth")
-    if shutil.which("geth"):
-        candidates.append(Path(shutil.which("geth")))
-    for path in candidates:
-        if path.is_file() and os.access(path, os.X_OK):
-            out = subprocess.run([str(path), "version"], capture_output=True, text=True, timeout=30).stdout
-            if f"Version: {GETH_VERSION}" in out:
-                return path
-    raise NetworkError(f"geth v{GETH_VERSION} not found: {INSTALL_HINT}")
-
-
-def free_port_block() -> int:
-    """A base port whose p2p (+0..9), authrpc (+100..109) and HTTP (+200..209) ports are free.
-    Chosen below Linux's ephemeral range (32768–60999), so ports the system hands out later to
-    other processes (port 0 binds, outgoing connections) cannot take one of ours meanwhile: a
-    signer added minutes later still finds its ports free."""
-    import random
-    import socket
-
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20000, 32500)
-        socks = []
-        try:
-            for p in (base + off + i for off in (0, 100, 200) for i in range(10)):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-        return base
-    raise NetworkError("no free block of ports on 127.0.0.1")
-
-
-@dataclass
-class NodeSpec:
-    name: str
-    role: str  # "signer" | "rpc"
-    p2p_port: int
-    http_port: int | None  # RPC nodes only
-    auth_port: int
-    enode: str  # enode://<pubkey>@127.0.0.1:<port>
-    address: str | None = None  # a signer's sealing account
-    retired: bool = False  # voted out: kept for the record, never started again
-
-
-@dataclass
-class NetworkSpec:
-    chain_id: int
-    period: int
-    base_port: int
-    nodes: list[NodeSpec] = field(default_factory=list)
-
-    def node(self, name: str) -> NodeSpec:
-        for n in self.nodes:
-            if n.name == name:
-                return n
-        raise NetworkError(f"no node named {name!r} (nodes: {', '.join(n.name for n in self.nodes)})")
-
-
-@dataclass(frozen=True)
-class NodeStatus:
-    name: str
-    role: str
-    running: bool
-    peers: int | None
-    head: int | None
-    address: str | None
 
 
 class GethNetwork:
@@ -189,7 +99,7 @@ class GethNetwork:
         datadir = self.datadir(name)
         (datadir / "geth").mkdir(parents=True, exist_ok=True)
         nodekey = secrets.token_bytes(32)
-        _write_secret(datadir / "geth" / "nodekey", nodekey.hex())
+        write_secret(datadir / "geth" / "nodekey", nodekey.hex())
         pubkey = eth_keys.PrivateKey(nodekey).public_key.to_bytes().hex()
         p2p = spec.base_port + index
         node = NodeSpec(name=name, role=role, p2p_port=p2p, auth_port=spec.base_port + 100 + index,
@@ -198,10 +108,10 @@ class GethNetwork:
         if role == "signer":
             account = Account.create()
             password = secrets.token_urlsafe(24)
-            _write_secret(datadir / "password", password)
+            write_secret(datadir / "password", password)
             (datadir / "keystore").mkdir(exist_ok=True)
             keystore = Account.encrypt(account.key, password)
-            _write_secret(datadir / "keystore" / f"{account.address.lower()}.json", json.dumps(keystore))
+            write_secret(datadir / "keystore" / f"{account.address.lower()}.json", json.dumps(keystore))
             node.address = account.address
         return node
 
@@ -421,7 +331,7 @@ class GethNetwork:
             if node.http_port is not None:
                 reply = requests.post(f"http://127.0.0.1:{node.http_port}", json=payload, timeout=5).json()
             else:
-                reply = _ipc_call(self.datadir(node.name) / "geth.ipc", payload)
+                reply = ipc_call(self.datadir(node.name) / "geth.ipc", payload)
         except (OSError, requests.RequestException, ValueError):
             return None
         if "error" in reply:
@@ -438,29 +348,3 @@ class GethNetwork:
     def _head(self, node: NodeSpec) -> int | None:
         result = self._call(node, "eth_blockNumber", [])
         return int(result, 16) if result is not None else None
-
-
-def _ipc_call(path: Path, payload: dict) -> dict:
-    import socket
-
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(5)
-        sock.connect(str(path))
-        sock.sendall(json.dumps(payload).encode())
-        buf = b""
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-            try:
-                return json.loads(buf)
-            except ValueError:
-                continue
-    return json.loads(buf)
-
-
-def _write_secret(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)

@@ -19,7 +19,7 @@ def _network():
 
 
 def _call(fn):
-    from chain.network import NetworkError
+    from chain.geth import NetworkError
 
     try:
         return fn()

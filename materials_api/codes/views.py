@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 from chain.verdict import Verdict
-from materials_api.bank.access import GROUPS, AccessPolicy, audience, record_visible
+from materials_api.bank.access import AccessPolicy
+from materials_api.records.visibility import GROUPS, audience, record_visible
 from materials_api.identity.api_keys import Principal
 from materials_api.records.kinds import CATEGORIES, KINDS, mask
 

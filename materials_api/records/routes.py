@@ -24,7 +24,8 @@ from materials_api.api.deps import (
 from materials_api.api.errors import ApiError
 from materials_api.platform.errors import Kind
 from materials_api.api.upload import receive_upload
-from materials_api.bank.access import audience, grant_active
+from materials_api.bank.access import grant_active
+from materials_api.records.visibility import audience
 from materials_api.codes.views import record_item
 from materials_api.identity.api_keys import Principal
 from materials_api.identity.models import Role

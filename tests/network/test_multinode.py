@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from chain.client import ChainClient
 from chain.compile import artifact
 from chain.deploy import load_record
-from chain.network import GethNetwork, free_port_block
+from chain.geth import free_port_block
+from chain.network import GethNetwork
 from codes.uscc import generate
 from materials_api.platform.config import Settings
 from materials_api.platform.runtime import chain_accounts
