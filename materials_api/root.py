@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Callable
 
 from materials_api.bank.access import AccessPolicy
 from materials_api.bank.anchoring import Anchorer
@@ -29,48 +30,32 @@ from materials_api.registry.service import EnterpriseService
 log = logging.getLogger("qiyema")
 
 
-def reconcile_step(service: EnterpriseService, interval: float):
-    """Bring the chain in line with the database. The first pass re-queues what a reset chain
-    lost; at start every pending row is ours to finish, later only rows untouched for a while,
-    so a request's own fresh row is left to it."""
-    state = {"older_than": 0.0, "checked": False}
+def witness_step(requeue_lost: Callable[[], int], deliver: Callable[[], object]) -> Callable[[], None]:
+    """One background pass of one kind of chain write: the first pass that succeeds re-queues
+    what a reset chain lost, every pass delivers what is due through the outbox."""
+    state = {"requeued": False}
 
     def step() -> None:
-        if not state["checked"]:
-            service.requeue_lost()
-            state["checked"] = True
+        if not state["requeued"]:
+            requeue_lost()
+            state["requeued"] = True
+        deliver()
+
+    return step
+
+
+def pending_enterprises(service: EnterpriseService, interval: float) -> Callable[[], None]:
+    """At start every pending enterprise is ours to finish; later only rows untouched for a
+    while, so a request's own fresh row is left to that request."""
+    state = {"older_than": 0.0}
+
+    def deliver() -> None:
         ids = service.pending_ids(older_than=state["older_than"])
         if ids:
             log.info("reconciled %d enterprise(s): %s", len(ids), service.reconcile(ids))
         state["older_than"] = max(interval, 2.0)
 
-    return step
-
-
-def anchor_step(anchorer: Anchorer):
-    """Anchor what is due; the first successful pass also re-anchors what a reset chain lost."""
-    state = {"reconciled": False}
-
-    def step() -> None:
-        if not state["reconciled"]:
-            anchorer.requeue_lost()
-            state["reconciled"] = True
-        anchorer.run_once()
-
-    return step
-
-
-def records_step(records: RecordService):
-    """Witness pending records; the first successful pass also re-issues what a reset chain lost."""
-    state = {"checked": False}
-
-    def step() -> None:
-        if not state["checked"]:
-            records.requeue_lost()
-            state["checked"] = True
-        records.reconcile()
-
-    return step
+    return deliver
 
 
 @dataclass
@@ -111,12 +96,15 @@ class Services:
     def background_loops(self, settings: Settings, lease: LeaderLease | None = None) -> list[BackgroundLoop]:
         """The work one instance per deployment runs beside the API (the holder of the
         background lease): chain reconciliation, anchoring and record witnessing."""
+        interval = settings.reconcile_interval
         return [
-            BackgroundLoop("reconciler", reconcile_step(self.enterprises, settings.reconcile_interval),
-                           settings.reconcile_interval, lease=lease),
-            BackgroundLoop("anchorer", anchor_step(self.anchorer), min(0.5, settings.anchor_max_wait / 2),
+            BackgroundLoop("reconciler", witness_step(self.enterprises.requeue_lost,
+                                                      pending_enterprises(self.enterprises, interval)),
+                           interval, lease=lease),
+            BackgroundLoop("anchorer", witness_step(self.anchorer.requeue_lost, self.anchorer.run_once),
+                           min(0.5, settings.anchor_max_wait / 2), lease=lease),
+            BackgroundLoop("records", witness_step(self.records.requeue_lost, self.records.reconcile), interval,
                            lease=lease),
-            BackgroundLoop("records", records_step(self.records), settings.reconcile_interval, lease=lease),
         ]
 
     def start_background(self, runtime: Runtime) -> "BackgroundWork":

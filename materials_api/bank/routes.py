@@ -1,3 +1,6 @@
+"""The material bank over HTTP: upload, confirm, version, withdraw, revoke, download, prove and
+verify materials; folders, service items and applications. Every read goes through the access policy."""
+
 from __future__ import annotations
 
 import json
@@ -8,88 +11,31 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
 
 from chain.proof import ProofBundle, ProofError
 from materials_api.api.deps import AccessDep, MaterialsDep, RuntimeDep, require, require_or_anonymous
 from materials_api.api.errors import ApiError
-from materials_api.platform.errors import Kind
 from materials_api.api.upload import receive_upload
 from materials_api.bank.models import Material
+from materials_api.bank.schemas import (
+    ApplicationCreate,
+    ApplicationItemPublic,
+    ApplicationPublic,
+    ConfirmBody,
+    FolderPublic,
+    MaterialList,
+    MaterialPublic,
+    RevokeBody,
+    VerifyHashBody,
+)
 from materials_api.identity.api_keys import Principal
 from materials_api.identity.models import Role
+from materials_api.platform.errors import Kind
 from materials_api.registry.models import Enterprise
 
 router = APIRouter(prefix="/api/v1", tags=["materials"])
 
 OWNERS = (Role.ENTERPRISE, Role.CLERK)
-
-
-class MaterialPublic(BaseModel):
-    id: int
-    uscc: str
-    folder: str
-    folder_name: str
-    classified: bool = Field(description="true when the system chose the folder from the name")
-    title: str
-    file_name: str
-    content_type: str
-    size: int
-    sha256: str
-    sm3: str
-    version: int
-    lineage_id: int
-    supersedes_id: int | None
-    state: str
-    label: str | None
-    valid_until: int | None
-    reuse_count: int
-    anchored: bool
-    revocation_state: str | None
-
-
-class FolderPublic(BaseModel):
-    code: str
-    name: str
-    count: int
-
-
-class MaterialList(BaseModel):
-    folders: list[FolderPublic]
-    items: list[MaterialPublic]
-
-
-class ConfirmBody(BaseModel):
-    folder: str | None = Field(default=None, description="correct the suggested folder before confirming")
-
-
-class RevokeBody(BaseModel):
-    reason: str = Field(min_length=1, max_length=200)
-
-
-class VerifyHashBody(BaseModel):
-    sha256: str | None = Field(default=None, pattern="^(0x)?[0-9a-fA-F]{64}$")
-    bundle: dict
-
-
-class ApplicationCreate(BaseModel):
-    service_item: str
-
-
-class ApplicationItemPublic(BaseModel):
-    folder: str
-    folder_name: str
-    material_id: int | None
-    missing: bool
-
-
-class ApplicationPublic(BaseModel):
-    id: int
-    service_item: str
-    service_item_name: str
-    department: str
-    items: list[ApplicationItemPublic]
-    missing: list[str]
 
 
 def _public(m: Material, enterprise: Enterprise, service) -> MaterialPublic:

@@ -1,3 +1,6 @@
+"""Enterprise codes over HTTP: the static code image, dynamic (亮码) codes, verifying a scanned code
+with the view its caller may see, and the registrar key set for offline verification."""
+
 from __future__ import annotations
 
 import logging
@@ -6,7 +9,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from codes import render
@@ -21,68 +23,23 @@ from materials_api.api.deps import (
     require_or_anonymous,
 )
 from materials_api.api.errors import ApiError
-from materials_api.platform.errors import Kind
 from materials_api.bank.access import grant_active
+from materials_api.codes.schemas import (
+    ConsentScope,
+    DynamicCodeCreate,
+    DynamicCodePublic,
+    VerdictPublic,
+    VerifyCodeRequest,
+)
 from materials_api.identity.api_keys import Principal
 from materials_api.identity.models import Role
+from materials_api.platform.errors import Kind
 from materials_api.registry.models import Enterprise
 
 router = APIRouter(prefix="/api/v1", tags=["codes"])
 log = logging.getLogger("qiyema.verify")
 
 EVERYONE = tuple(Role)
-
-
-class ConsentScope(BaseModel):
-    """What a bank scanning this dynamic code may see: an existing grant (`grant_id`), or a new
-    grant made from these fields for `verifier_org`."""
-
-    grant_id: int | None = Field(default=None, description="an active grant of the enterprise")
-    verifier_org: str | None = Field(default=None, max_length=200, description="the organisation allowed")
-    material_types: list[str] = Field(default_factory=list, max_length=50)
-    material_ids: list[int] = Field(default_factory=list, max_length=200)
-    purpose: str | None = Field(default=None, max_length=200, examples=["开立对公账户"])
-    expires_at: int | None = Field(default=None, description="unix seconds; the grant's own end")
-
-
-class DynamicCodeCreate(BaseModel):
-    ttl_seconds: int = Field(default=300, ge=10, le=3600)
-    single_use: bool = False
-    scope: ConsentScope | None = None
-
-
-class DynamicCodePublic(BaseModel):
-    code: str
-    nonce: str
-    issued_at: int
-    expires_at: int
-    single_use: bool
-    scope: ConsentScope | None
-    qr_version: int
-    svg: str = Field(description="the code as an SVG picture to show on screen (亮码)")
-
-
-class VerifyCodeRequest(BaseModel):
-    code: str = Field(min_length=1, max_length=2000, description="the scanned text or URL")
-
-
-class CheckPublic(BaseModel):
-    name: str
-    status: Literal["VALID", "INVALID", "ERROR", "SKIPPED"]
-    reason: str
-    message: str
-
-
-class VerdictPublic(BaseModel):
-    status: Literal["VALID", "INVALID", "ERROR", "SKIPPED"]
-    checks: list[CheckPublic]
-    kind: str | None
-    uscc: str | None
-    signer: str | None
-    expires_at: int | None
-    scope: dict | None
-    enterprise: dict | None
-    view: dict | None = Field(default=None, description="what the caller's role may see, each item verified")
 
 
 def _own_code_only(principal: Principal, uscc: str) -> None:

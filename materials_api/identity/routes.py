@@ -1,43 +1,21 @@
+"""Organisations' API keys over HTTP (governor only): create, list (never the secrets), revoke."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from materials_api.api.deps import SessionDep, require
 from materials_api.api.errors import ApiError
-from materials_api.platform.errors import Kind
 from materials_api.identity.api_keys import KeyError_, Principal, create_key
 from materials_api.identity.models import ApiKey, Role
+from materials_api.identity.schemas import KeyCreate, KeyCreated, KeyPublic
+from materials_api.platform.errors import Kind
 
 router = APIRouter(prefix="/api/v1", tags=["organisations"])
-
-
-class KeyCreate(BaseModel):
-    organisation: str = Field(min_length=1, max_length=200)
-    role: Role
-    scope: str | None = Field(default=None, description="issuer: record category; enterprise: its USCC")
-
-
-class KeyCreated(BaseModel):
-    id: int
-    organisation: str
-    role: Role
-    scope: str | None
-    key: str = Field(description="shown once; only its hash is stored")
-
-
-class KeyPublic(BaseModel):
-    id: int
-    organisation: str
-    role: Role
-    scope: str | None
-    prefix: str
-    created_at: datetime
-    revoked_at: datetime | None
 
 
 @router.post("/keys", status_code=201, response_model=KeyCreated, summary="Create an API key (governor)")

@@ -1,3 +1,6 @@
+"""Records over HTTP: issue and change the status of records (issuers of their category), list them
+with verdicts, proofs; consent grants and the access log; inspections with their photos."""
+
 from __future__ import annotations
 
 import csv
@@ -10,7 +13,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, Field
 
 from materials_api.api.deps import (
     AccessDep,
@@ -22,45 +24,21 @@ from materials_api.api.deps import (
     require_or_anonymous,
 )
 from materials_api.api.errors import ApiError
-from materials_api.platform.errors import Kind
 from materials_api.api.upload import receive_upload
 from materials_api.bank.access import grant_active
-from materials_api.records.visibility import audience
 from materials_api.codes.views import record_item
 from materials_api.identity.api_keys import Principal
 from materials_api.identity.models import Role
+from materials_api.platform.errors import Kind
 from materials_api.platform.models import ChainState
 from materials_api.platform.sniff import sniff
 from materials_api.records.kinds import CATEGORIES, KINDS
+from materials_api.records.schemas import ConsentCreate, RecordCreate, RecordStatusChange
+from materials_api.records.visibility import audience
 
 router = APIRouter(prefix="/api/v1", tags=["records", "consent"])
 
 WRITERS = (Role.ISSUER, Role.INSPECTOR, Role.BANK)
-
-
-class RecordCreate(BaseModel):
-    uscc: str
-    kind: str = Field(description="a record kind code, see GET /api/v1/record-kinds")
-    number: str | None = Field(default=None, max_length=100, description="证号 / decision number")
-    title: str | None = Field(default=None, max_length=200)
-    data: dict = Field(default_factory=dict, description="the record's fields (addresses, scope, findings…)")
-    valid_from: date | None = None
-    valid_until: date | None = None
-
-
-class RecordStatusChange(BaseModel):
-    status: Literal["valid", "suspended", "revoked", "removed"]
-    reason: str | None = Field(default=None, max_length=200)
-
-
-class ConsentCreate(BaseModel):
-    verifier_organisation: str = Field(min_length=1, max_length=200, description="the organisation allowed to read")
-    material_ids: list[int] = Field(default_factory=list, max_length=200)
-    material_types: list[str] = Field(default_factory=list, max_length=50)
-    application_ids: list[int] = Field(default_factory=list, max_length=50,
-                                       description="applications the organisation may read, with their materials")
-    purpose: str = Field(min_length=1, max_length=200, examples=["开立对公账户"])
-    expires_at: datetime
 
 
 def _ts(d: date | None, end: bool) -> int | None:
@@ -174,7 +152,6 @@ def _grant_public(grant) -> dict:
             "application_ids": json.loads(grant.application_ids or "[]"),
             "purpose": grant.purpose, "expires_at": grant.expires_at,
             "revoked": grant.revoked_at is not None, "active": grant_active(grant)}
-
 
 
 INSPECTION_RESULTS = {"passed": "未发现问题", "rectify": "责令整改", "case_opened": "立案调查"}

@@ -1,0 +1,34 @@
+"""Request and response bodies of the records API (records, their status, consent grants): what the OpenAPI schema shows."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class RecordCreate(BaseModel):
+    uscc: str
+    kind: str = Field(description="a record kind code, see GET /api/v1/record-kinds")
+    number: str | None = Field(default=None, max_length=100, description="证号 / decision number")
+    title: str | None = Field(default=None, max_length=200)
+    data: dict = Field(default_factory=dict, description="the record's fields (addresses, scope, findings…)")
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+
+class RecordStatusChange(BaseModel):
+    status: Literal["valid", "suspended", "revoked", "removed"]
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class ConsentCreate(BaseModel):
+    verifier_organisation: str = Field(min_length=1, max_length=200, description="the organisation allowed to read")
+    material_ids: list[int] = Field(default_factory=list, max_length=200)
+    material_types: list[str] = Field(default_factory=list, max_length=50)
+    application_ids: list[int] = Field(default_factory=list, max_length=50,
+                                       description="applications the organisation may read, with their materials")
+    purpose: str = Field(min_length=1, max_length=200, examples=["开立对公账户"])
+    expires_at: datetime
+

@@ -1,0 +1,43 @@
+"""Request and response bodies of the registry API (enterprises): what the OpenAPI schema shows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from materials_api.platform.models import ChainState
+from materials_api.registry.models import EnterpriseStatus
+
+
+class EnterpriseCreate(BaseModel):
+    uscc: str = Field(description="统一社会信用代码, 18 characters (GB 32100-2015)", examples=["91350100M000100Y43"])
+    name: str = Field(min_length=1, max_length=200, examples=["福建示例科技有限公司"])
+
+
+class StatusChange(BaseModel):
+    status: EnterpriseStatus
+    reason: str | None = Field(default=None, max_length=500, description="why; kept in the database, not on chain")
+
+
+class ChainWitness(BaseModel):
+    state: ChainState = Field(description="pending: written ahead; sent: awaiting receipt; confirmed: on chain")
+    status: EnterpriseStatus | None = Field(description="the status the chain holds")
+    tx_hash: str | None
+    block_number: int | None
+    contract: str
+    chain_id: int
+
+
+class EnterprisePublic(BaseModel):
+    uscc: str
+    name: str
+    status: EnterpriseStatus
+    registered_at: datetime
+    chain: ChainWitness
+
+
+class EnterpriseList(BaseModel):
+    items: list[EnterprisePublic]
+    next_after: str | None
+
