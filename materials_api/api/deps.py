@@ -34,40 +34,18 @@ def get_session(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Iterator[S
         yield session
 
 
-def get_enterprises(request: Request) -> EnterpriseService:
-    return request.app.state.enterprises
+def _service(name: str):
+    """A dependency handing a route the composition root's service `name` (see main.create_app)."""
 
+    def get(request: Request):
+        return getattr(request.app.state, name)
 
-def get_codes(request: Request) -> CodeService:
-    return request.app.state.codes
-
-
-def get_materials(request: Request) -> MaterialService:
-    return request.app.state.materials
-
-
-def get_records(request: Request) -> RecordService:
-    return request.app.state.records
-
-
-def get_consent(request: Request) -> ConsentService:
-    return request.app.state.consent
-
-
-def get_access(request: Request) -> AccessPolicy:
-    return request.app.state.access
-
-
-def get_views(request: Request) -> ScanViews:
-    return request.app.state.views
+    get.__name__ = f"get_{name}"
+    return get
 
 
 SESSION_COOKIE = "qiyema_session"
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-def get_accounts(request: Request) -> AccountService:
-    return request.app.state.accounts
 
 
 def session_principal(request: Request) -> Principal | None:
@@ -142,11 +120,11 @@ def require(*roles: Role):
 
 SessionDep = Annotated[Session, Depends(get_session)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-EnterprisesDep = Annotated[EnterpriseService, Depends(get_enterprises)]
-CodesDep = Annotated[CodeService, Depends(get_codes)]
-MaterialsDep = Annotated[MaterialService, Depends(get_materials)]
-RecordsDep = Annotated[RecordService, Depends(get_records)]
-ConsentDep = Annotated[ConsentService, Depends(get_consent)]
-AccessDep = Annotated[AccessPolicy, Depends(get_access)]
-ViewsDep = Annotated[ScanViews, Depends(get_views)]
-AccountsDep = Annotated[AccountService, Depends(get_accounts)]
+EnterprisesDep = Annotated[EnterpriseService, Depends(_service("enterprises"))]
+CodesDep = Annotated[CodeService, Depends(_service("codes"))]
+MaterialsDep = Annotated[MaterialService, Depends(_service("materials"))]
+RecordsDep = Annotated[RecordService, Depends(_service("records"))]
+ConsentDep = Annotated[ConsentService, Depends(_service("consent"))]
+AccessDep = Annotated[AccessPolicy, Depends(_service("access"))]
+ViewsDep = Annotated[ScanViews, Depends(_service("views"))]
+AccountsDep = Annotated[AccountService, Depends(_service("accounts"))]
