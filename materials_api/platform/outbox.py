@@ -4,8 +4,8 @@ A domain writes its row ahead in the database (PENDING), then hands the outbox `
 transaction each, naming the rows it witnesses, how to send it through the ledger and how to
 mark those rows once the chain has it. The outbox owns what is the same for every kind:
 
-- the in-flight window: up to `in_flight` transactions are out before the oldest receipt is
-  awaited, so one block carries several writes and throughput does not fall with the block
+- the in-flight window: `in_flight` transactions stay out while the next is sent, and only then
+  is the oldest receipt awaited, so one block carries several writes and throughput does not fall with the block
   period;
 - SENT: the transaction hash is written before anything waits on it, so a crash between send
   and receipt is settled from that hash on restart;
@@ -63,8 +63,8 @@ class Outbox:
     in_flight: int = 8
 
     def deliver(self, name: str, table: Table | None, deliveries: Iterable[Delivery]) -> int:
-        """Send every delivery, keeping up to `in_flight` unconfirmed at a time (the oldest is
-        settled before another is sent), and confirm each from its own receipt; returns what the
+        """Send every delivery, keeping `in_flight` unconfirmed while the next one is prepared and
+        sent (then the oldest is settled), and confirm each from its own receipt; returns what the
         confirmations counted. `deliveries` may be a generator: it is read as sending goes on.
         `name` prefixes the crash-test failpoints."""
         done = 0
@@ -78,7 +78,7 @@ class Outbox:
                 delivery.refused(exc)
                 continue
             window.append((delivery, tx_hash))
-            while len(window) >= self.in_flight:
+            while len(window) > self.in_flight:
                 done += self._settle(name, [window.popleft()])
         return done + self._settle(name, list(window))
 
