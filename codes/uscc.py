@@ -88,8 +88,9 @@ def _organisation_code(rng: random.Random) -> str:
 _AREAS = ("110105", "310110", "330106", "350100", "440101", "442000", "510104", "320102")
 
 
-def generate(rng: random.Random | None = None) -> str:
-    """A random valid USCC of a company registered by market regulation (prefix 91)."""
+def generate(rng: random.Random | None = None, area: str | None = None) -> str:
+    """A random valid USCC of a company registered by market regulation (prefix 91), in `area`
+    (a 6-digit administrative division code, e.g. 310110 杨浦区) or a random one."""
     rng = rng or random.Random()
-    first17 = "91" + rng.choice(_AREAS) + _organisation_code(rng)
+    first17 = "91" + (area or rng.choice(_AREAS)) + _organisation_code(rng)
     return first17 + check_character(first17)

@@ -185,3 +185,14 @@ def test_several_workers_share_one_node_without_nonce_collisions(home):
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
     assert AnvilNode(os.path.join(home["QIYEMA_HOME"], "node"), port=int(home["QIYEMA_NODE_PORT"])).pid() is None
+
+
+def test_demo_fills_a_fresh_home_once_and_prints_how_to_look(home):
+    first = run(home, "demo").stdout
+    assert "demo district: 6 companies, 3 materials anchored" in first
+    assert first.count("/V/1S91310110") == 6  # every company a code, all of 杨浦区 (310110)
+    logins = [line for line in first.splitlines() if "/login as demo_" in line]
+    assert {line.split(" as ")[1].split(" /")[0] for line in logins} == \
+        {"demo_enterprise", "demo_clerk", "demo_inspector", "demo_bank"}
+    again = run(home, "demo").stdout
+    assert "already" in again and "/login as" not in again  # nothing created twice, no new passwords

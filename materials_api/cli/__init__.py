@@ -18,6 +18,6 @@ def main(verbose: bool) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-for command in (service.init, service.serve, service.chain, network.network, people.keys, people.users,
+for command in (service.init, service.serve, service.demo, service.chain, network.network, people.keys, people.users,
                 registry.enterprises, registry.uscc, codes.code, bank.material):
     main.add_command(command)

@@ -95,3 +95,24 @@ def chain_status() -> None:
     finally:
         if started:
             node.stop()
+
+
+@click.command()
+def demo() -> None:
+    """Fill this home with a small demo district (companies, records, anchored materials, a person
+    of every role) and print where to look and how to sign in. Running it again changes nothing."""
+    from materials_api.demo import fill
+
+    with opened() as (runtime, services):
+        district = fill(runtime, services)
+        base = runtime.settings.public_url.rstrip("/")
+        codes = [(uscc, name, services.codes.static_code(uscc)[0]) for uscc, name in district.companies]
+    if district.already:
+        click.echo("this home has the demo district already (its people keep the passwords printed the first time)")
+    else:
+        click.echo(f"demo district: {len(codes)} companies, {district.anchored} materials anchored")
+    click.echo(f"start `qiyema serve` and open {base}/ ; the companies' codes:")
+    for uscc, name, url in codes:
+        click.echo(f"  {name} {uscc}: {url}")
+    for username, password, role in district.people:
+        click.echo(f"  sign in at {base}/login as {username} / {password} ({role})")

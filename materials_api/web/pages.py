@@ -1,5 +1,6 @@
-"""Pages for the public: the verification page a scanned static code opens, and a scan page that
-reads a QR from the camera or a photo. Mobile-first, Chinese, readable at a glance; no external
+"""Pages for the public: the front door (`/`: scan, check a file against its proof, sign in, the
+API), the verification page a scanned static code opens, and a scan page that reads a QR from
+the camera or a photo. Mobile-first, Chinese, readable at a glance; no external
 CDN (the QR decoder, jsQR, is served from the project's npm packages), no fonts fetched.
 
 A copied code pointing at another host, or one signed by an unknown key, gets a red "not
@@ -52,6 +53,11 @@ def verification_page(payload: str, request: Request, service: CodesDep, views: 
     return page("verification.html", 503 if status == Status.ERROR else 200,
                 title=f"企业码核验 · {labels.VERDICT[status.value]}", status=status, view=view, sections=sections,
                 addresses=addresses, checks=verdict.checks)
+
+
+@router.get("/", response_class=HTMLResponse)
+def front_door():
+    return page("home.html", title="企业码 · 材料银行")
 
 
 @router.get("/scan", response_class=HTMLResponse)
