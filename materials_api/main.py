@@ -46,6 +46,7 @@ def create_app(runtime: Runtime, *, services: Services | None = None, reconcile:
     for name, service in vars(services).items():  # what api/deps.py hands to the routes
         setattr(app.state, name, service)
     errors.install(app)
+    errors.document(app)
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(pages.router)

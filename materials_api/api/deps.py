@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Iterator
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from materials_api.api.errors import ApiError
-from materials_api.platform.errors import Kind
 from materials_api.bank.access import AccessPolicy
 from materials_api.bank.consent import ConsentService
 from materials_api.bank.materials import MaterialService
@@ -18,6 +17,7 @@ from materials_api.codes.views import ScanViews
 from materials_api.identity.accounts import AccountService, csrf_matches
 from materials_api.identity.api_keys import Principal, authenticate
 from materials_api.identity.models import Role
+from materials_api.platform.errors import Kind
 from materials_api.platform.runtime import Runtime
 from materials_api.records.service import RecordService
 from materials_api.registry.service import EnterpriseService
@@ -128,3 +128,7 @@ ConsentDep = Annotated[ConsentService, Depends(_service("consent"))]
 AccessDep = Annotated[AccessPolicy, Depends(_service("access"))]
 ViewsDep = Annotated[ScanViews, Depends(_service("views"))]
 AccountsDep = Annotated[AccountService, Depends(_service("accounts"))]
+
+# A row id in a path: what the database can hold (signed 64 bits). Beyond it the answer is a
+# 422 like any malformed input, never the driver's OverflowError.
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a row id")]

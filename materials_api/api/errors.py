@@ -38,6 +38,33 @@ def _json(status: int, code: str, message: str, headers: dict | None = None, **e
     return JSONResponse({"code": code, "message": message, **extra}, status_code=status, headers=headers)
 
 
+ERROR_SCHEMA = {
+    "type": "object", "required": ["code", "message"], "additionalProperties": True,
+    "properties": {"code": {"type": "string", "description": "a stable reason code"},
+                   "message": {"type": "string", "description": "what went wrong, for a person"}},
+}
+
+
+def document(app: FastAPI) -> None:
+    """Every operation may be refused (4xx) or find a part down (503) with the error body above:
+    the schema says so once, as the `default` response of every operation."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    operation.setdefault("responses", {}).setdefault("default", {
+                        "description": "a refusal or failure: see `code`",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(QiyemaError)
     async def _refusal(_: Request, exc: QiyemaError):

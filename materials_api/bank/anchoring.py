@@ -16,9 +16,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from functools import partial
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import partial
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError

@@ -18,8 +18,8 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from chain.material_verify import verify_material
-from chain.verdict import Verdict
 from chain.proof import Anchor, LeafInput, ProofBundle
+from chain.verdict import Verdict
 from codes.uscc import chain_key
 from materials_api.bank.catalogue import Catalogue
 from materials_api.bank.models import (

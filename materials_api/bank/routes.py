@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from chain.proof import ProofBundle, ProofError
-from materials_api.api.deps import AccessDep, MaterialsDep, RuntimeDep, require, require_or_anonymous
+from materials_api.api.deps import AccessDep, MaterialsDep, RowId, RuntimeDep, require, require_or_anonymous
 from materials_api.api.errors import ApiError
 from materials_api.api.upload import receive_upload
 from materials_api.bank.models import Material
@@ -100,7 +100,7 @@ def list_materials(service: MaterialsDep, access: AccessDep,
 
 
 @router.get("/materials/{material_id}", response_model=MaterialPublic, summary="One material")
-def get_material(material_id: int, service: MaterialsDep, access: AccessDep,
+def get_material(material_id: RowId, service: MaterialsDep, access: AccessDep,
                  principal: Annotated[Principal, Depends(require(*OWNERS))]):
     material, enterprise = access.material(principal, material_id, "material_read")
     return _public(material, enterprise, service)
@@ -108,7 +108,7 @@ def get_material(material_id: int, service: MaterialsDep, access: AccessDep,
 
 @router.post("/materials/{material_id}/confirm", response_model=MaterialPublic,
              summary="Confirm a material: it gets the self-attested label and is queued for anchoring")
-def confirm_material(material_id: int, service: MaterialsDep, access: AccessDep,
+def confirm_material(material_id: RowId, service: MaterialsDep, access: AccessDep,
                      principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))],
                      body: ConfirmBody | None = None):
     material, enterprise = access.material(principal, material_id, "material_confirm")
@@ -118,7 +118,7 @@ def confirm_material(material_id: int, service: MaterialsDep, access: AccessDep,
 
 @router.post("/materials/{material_id}/versions", status_code=201, response_model=MaterialPublic,
              summary="Upload a new version of a material (same folder)")
-async def new_version(material_id: int, request: Request, runtime: RuntimeDep, service: MaterialsDep,
+async def new_version(material_id: RowId, request: Request, runtime: RuntimeDep, service: MaterialsDep,
                       access: AccessDep, principal: Annotated[Principal, Depends(require(*OWNERS))]):
     # Refused before the body is read: nothing is spooled, the connection closes.
     material, enterprise = access.material(principal, material_id, "material_version")
@@ -139,7 +139,7 @@ async def new_version(material_id: int, request: Request, runtime: RuntimeDep, s
 
 @router.post("/materials/{material_id}/withdraw", response_model=MaterialPublic,
              summary="Withdraw a material (enterprise); revoked on chain if anchored")
-def withdraw_material(material_id: int, service: MaterialsDep, access: AccessDep,
+def withdraw_material(material_id: RowId, service: MaterialsDep, access: AccessDep,
                       principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))]):
     material, enterprise = access.material(principal, material_id, "material_withdraw")
     return _public(service.withdraw(material), enterprise, service)
@@ -147,14 +147,14 @@ def withdraw_material(material_id: int, service: MaterialsDep, access: AccessDep
 
 @router.post("/materials/{material_id}/revoke", response_model=MaterialPublic,
              summary="Revoke a material as invalid (clerk); revoked on chain")
-def revoke_material(material_id: int, body: RevokeBody, service: MaterialsDep, access: AccessDep,
+def revoke_material(material_id: RowId, body: RevokeBody, service: MaterialsDep, access: AccessDep,
                     principal: Annotated[Principal, Depends(require(Role.CLERK))]):
     material, enterprise = access.material(principal, material_id, "material_revoke")
     return _public(service.revoke(material, body.reason), enterprise, service)
 
 
 @router.get("/materials/{material_id}/content", summary="Download a material's bytes (owner, clerk, consented bank)")
-def download_material(material_id: int, service: MaterialsDep, access: AccessDep,
+def download_material(material_id: RowId, service: MaterialsDep, access: AccessDep,
                       principal: Annotated[Principal, Depends(require(*OWNERS, Role.BANK))]):
     material, _ = access.material(principal, material_id, "material_download")
     chunks = service.content(material)
@@ -168,7 +168,7 @@ def download_material(material_id: int, service: MaterialsDep, access: AccessDep
 
 
 @router.get("/materials/{material_id}/proof", summary="The material's proof bundle (JSON, version 1)")
-def material_proof(material_id: int, service: MaterialsDep, access: AccessDep,
+def material_proof(material_id: RowId, service: MaterialsDep, access: AccessDep,
                    principal: Annotated[Principal, Depends(require(*OWNERS, Role.BANK))]):
     material, _ = access.material(principal, material_id, "material_proof")
     return service.bundle(material).to_json()
@@ -236,7 +236,7 @@ def list_applications(service: MaterialsDep, access: AccessDep,
 
 
 @router.get("/applications/{application_id}", response_model=ApplicationPublic, summary="An application")
-def get_application(application_id: int, service: MaterialsDep, access: AccessDep,
+def get_application(application_id: RowId, service: MaterialsDep, access: AccessDep,
                     principal: Annotated[Principal, Depends(require(Role.ENTERPRISE, Role.CLERK, Role.BANK))]):
     application, items = service.application(application_id)
     access.application(principal, application, items, "application_read")
@@ -245,7 +245,7 @@ def get_application(application_id: int, service: MaterialsDep, access: AccessDe
 
 @router.post("/applications/{application_id}/materials/{material_id}/verify",
              summary="The receiving department verifies a material of an application: recorded as a reuse")
-def verify_for_application(application_id: int, material_id: int, service: MaterialsDep, access: AccessDep,
+def verify_for_application(application_id: RowId, material_id: RowId, service: MaterialsDep, access: AccessDep,
                            principal: Annotated[Principal, Depends(require(Role.CLERK, Role.BANK))]):
     application, items = service.application(application_id)
     access.application(principal, application, items, "application_verify", material_id=material_id)
@@ -254,7 +254,7 @@ def verify_for_application(application_id: int, material_id: int, service: Mater
 
 
 @router.get("/materials/{material_id}/reuses", summary="Who reused a material, when, for what")
-def material_reuses(material_id: int, service: MaterialsDep, access: AccessDep,
+def material_reuses(material_id: RowId, service: MaterialsDep, access: AccessDep,
                     principal: Annotated[Principal, Depends(require(*OWNERS))]):
     access.material(principal, material_id, "material_reuses")
     return [{"application_id": r.application_id, "service_item": r.service_item, "verifier_org": r.verifier_org,

@@ -7,9 +7,9 @@ import json
 
 from chain.verdict import Verdict
 from materials_api.bank.access import AccessPolicy
-from materials_api.records.visibility import GROUPS, audience, record_visible
 from materials_api.identity.api_keys import Principal
 from materials_api.records.kinds import CATEGORIES, KINDS, mask
+from materials_api.records.visibility import GROUPS, audience, record_visible
 
 
 def record_item(record, audience_: str, verdict: Verdict, principal: Principal | None) -> dict | None:

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from sqlalchemy import select
 
-from materials_api.api.deps import SessionDep, require
+from materials_api.api.deps import RowId, SessionDep, require
 from materials_api.api.errors import ApiError
 from materials_api.identity.api_keys import KeyError_, Principal, create_key
 from materials_api.identity.models import ApiKey, Role
@@ -39,7 +39,7 @@ def list_api_keys(session: SessionDep, _: Annotated[Principal, Depends(require(R
 
 
 @router.delete("/keys/{key_id}", status_code=204, summary="Revoke an API key (governor)")
-def revoke_api_key(key_id: int, session: SessionDep, _: Annotated[Principal, Depends(require(Role.GOVERNOR))]):
+def revoke_api_key(key_id: RowId, session: SessionDep, _: Annotated[Principal, Depends(require(Role.GOVERNOR))]):
     key = session.get(ApiKey, key_id)
     if key is None:
         raise ApiError(Kind.NOT_FOUND, "key_not_found", f"no API key {key_id}")

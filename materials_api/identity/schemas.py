@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, Field
 
 from materials_api.identity.models import Role
+from materials_api.platform.models import UtcDateTime
 
 
 class KeyCreate(BaseModel):
@@ -29,6 +28,6 @@ class KeyPublic(BaseModel):
     role: Role
     scope: str | None
     prefix: str
-    created_at: datetime
-    revoked_at: datetime | None
+    created_at: UtcDateTime
+    revoked_at: UtcDateTime | None
 

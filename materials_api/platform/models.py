@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime, timezone
+from typing import Annotated
 
+from pydantic import AfterValidator
 from sqlalchemy import BigInteger, Float, String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -13,6 +15,15 @@ from materials_api.platform.db import Base
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+# Every time the service stores is UTC; SQLite hands them back without a zone. In an API body a
+# time always says its zone (RFC 3339), as the OpenAPI `date-time` format requires.
+UtcDateTime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 class ChainState(str, enum.Enum):

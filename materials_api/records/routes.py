@@ -19,6 +19,7 @@ from materials_api.api.deps import (
     ConsentDep,
     MaterialsDep,
     RecordsDep,
+    RowId,
     RuntimeDep,
     require,
     require_or_anonymous,
@@ -72,7 +73,7 @@ async def issue_record(body: RecordCreate, runtime: RuntimeDep, records: Records
 
 
 @router.post("/records/{record_id}/status", summary="Suspend, revoke, restore or remove a record (its issuer)")
-async def change_record_status(record_id: int, body: RecordStatusChange, runtime: RuntimeDep, records: RecordsDep,
+async def change_record_status(record_id: RowId, body: RecordStatusChange, runtime: RuntimeDep, records: RecordsDep,
                                access: AccessDep, principal: Annotated[Principal, Depends(require(*WRITERS))]):
     record, enterprise = access.record(principal, record_id, "record_status", write=True)
     record = await run_in_threadpool(records.set_status, record, body.status, body.reason, principal)
@@ -97,7 +98,7 @@ def list_records(records: RecordsDep, access: AccessDep,
 
 
 @router.get("/records/{record_id}/proof", summary="A record's proof bundle (public records: anyone)")
-def record_proof(record_id: int, records: RecordsDep, access: AccessDep,
+def record_proof(record_id: RowId, records: RecordsDep, access: AccessDep,
                  principal: Annotated[Principal | None, Depends(require_or_anonymous(*Role))]):
     record, enterprise = access.record(principal, record_id, "record_proof")
     return records.bundle(record, enterprise.uscc).to_json()
@@ -122,7 +123,7 @@ def list_consents(consent: ConsentDep, access: AccessDep,
 
 
 @router.post("/consents/{grant_id}/revoke", summary="Revoke a grant; the next read is refused")
-def revoke_consent(grant_id: int, consent: ConsentDep, access: AccessDep,
+def revoke_consent(grant_id: RowId, consent: ConsentDep, access: AccessDep,
                    principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))]):
     enterprise = access.acting_for(principal, None, "grant_revoke", read=False)
     return _grant_public(consent.revoke(enterprise, principal, grant_id))
@@ -187,7 +188,7 @@ async def record_inspection(request: Request, runtime: RuntimeDep, records: Reco
 
 
 @router.get("/inspections/{record_id}/photo", summary="An inspection's photo (inspectors; the inspected enterprise)")
-def inspection_photo(record_id: int, runtime: RuntimeDep, access: AccessDep,
+def inspection_photo(record_id: RowId, runtime: RuntimeDep, access: AccessDep,
                      principal: Annotated[Principal, Depends(require(Role.INSPECTOR, Role.ENTERPRISE))]):
     record, _ = access.record(principal, record_id, "inspection_photo", kind="inspection")
     data = json.loads(record.data)

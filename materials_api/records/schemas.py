@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, Field
+
+from materials_api.platform.models import UtcDateTime
 
 
 class RecordCreate(BaseModel):
@@ -30,5 +32,5 @@ class ConsentCreate(BaseModel):
     application_ids: list[int] = Field(default_factory=list, max_length=50,
                                        description="applications the organisation may read, with their materials")
     purpose: str = Field(min_length=1, max_length=200, examples=["开立对公账户"])
-    expires_at: datetime
+    expires_at: UtcDateTime
 

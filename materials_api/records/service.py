@@ -35,7 +35,7 @@ from materials_api.platform.models import ChainState
 from materials_api.platform.outbox import Delivery, Outbox, Table
 from materials_api.platform.runtime import FUNDING_WEI, ChainContext
 from materials_api.records.kinds import KINDS, category_of
-from materials_api.records.models import RecordState, IssuerAccount, Record
+from materials_api.records.models import IssuerAccount, Record, RecordState
 from materials_api.registry.models import Enterprise
 
 log = logging.getLogger("qiyema.records")

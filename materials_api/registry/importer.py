@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from functools import partial
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
 

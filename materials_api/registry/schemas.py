@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, Field
 
-from materials_api.platform.models import ChainState
+from materials_api.platform.models import ChainState, UtcDateTime
 from materials_api.registry.models import EnterpriseStatus
 
 
@@ -33,7 +31,7 @@ class EnterprisePublic(BaseModel):
     uscc: str
     name: str
     status: EnterpriseStatus
-    registered_at: datetime
+    registered_at: UtcDateTime
     chain: ChainWitness
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from functools import partial
 from datetime import datetime, timedelta, timezone
+from functools import partial
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError

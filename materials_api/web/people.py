@@ -17,10 +17,10 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from chain.compile import NODE_MODULES
 from materials_api.api.deps import SESSION_COOKIE, AccountsDep
 from materials_api.api.errors import ApiError, http_status
-from materials_api.platform.errors import Kind
 from materials_api.identity.accounts import AccountError
 from materials_api.identity.models import Role
 from materials_api.identity.oidc import OidcClient, OidcError
+from materials_api.platform.errors import Kind
 from materials_api.web.render import page
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
