@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from materials_api.api import errors, health
 from materials_api.bank import routes as materials
 from materials_api.codes import routes as codes
 from materials_api.identity import routes as organisations
+from materials_api.platform.metrics import Metrics, new_request_id, request_id
 from materials_api.platform.runtime import Runtime
 from materials_api.records import routes as records
 from materials_api.registry import routes as enterprises
 from materials_api.root import Services
 from materials_api.web import pages, people
+
+access = logging.getLogger("qiyema.access")  # one line per request: method, route template, status, time
 
 ROUTERS = (health.router, organisations.router, enterprises.router, codes.router, materials.router, records.router)
 
@@ -43,10 +48,32 @@ def create_app(runtime: Runtime, *, services: Services | None = None, reconcile:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.metrics = metrics = Metrics()
+    services.observe(metrics, runtime)
     for name, service in vars(services).items():  # what api/deps.py hands to the routes
         setattr(app.state, name, service)
     errors.install(app)
     errors.document(app)
+
+    @app.middleware("http")
+    async def observed(request: Request, call_next):
+        # Every response carries its request id (the caller's, if plain enough, else a new one),
+        # and every log line written meanwhile says it; latency is counted per route template.
+        rid = new_request_id(request.headers.get("x-request-id"))
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        finally:
+            request_id.reset(token)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        seconds = time.perf_counter() - started
+        metrics.requests.labels(request.method, route, str(response.status_code)).observe(seconds)
+        token = request_id.set(rid)
+        access.info("%s %s %d %.1f ms", request.method, route, response.status_code, seconds * 1000)
+        request_id.reset(token)
+        response.headers["X-Request-ID"] = rid
+        return response
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(pages.router)
@@ -58,5 +85,10 @@ def worker_app() -> FastAPI:
     """A worker process of `qiyema serve --workers N`: the parent started the node, migrated and
     deployed; workers serve requests only."""
     from materials_api.platform.config import Settings
+    from materials_api.platform.metrics import JsonFormatter
 
+    if not logging.getLogger().handlers:  # a fresh worker process: log as the parent does
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        logging.basicConfig(level=logging.INFO, handlers=[handler])
     return create_app(Runtime.open(Settings(), start_node=False), reconcile=False, close_runtime=True)

@@ -22,6 +22,7 @@ from materials_api.identity.accounts import AccountService
 from materials_api.platform.background import BackgroundLoop
 from materials_api.platform.config import Settings
 from materials_api.platform.coordination import LeaderLease
+from materials_api.platform.metrics import Metrics
 from materials_api.platform.outbox import Outbox
 from materials_api.platform.runtime import Runtime
 from materials_api.records.service import RecordService
@@ -92,6 +93,14 @@ class Services:
                                     max_failures=settings.login_max_failures,
                                     lockout_seconds=settings.login_lockout_seconds),
         )
+
+    def observe(self, metrics: Metrics, runtime: Runtime) -> None:
+        """What `/metrics` reads at scrape time, and what anchoring reports as it goes."""
+        metrics.watch_backlog("enterprises", self.enterprises.backlog)
+        metrics.watch_backlog("records", self.records.backlog)
+        metrics.watch_backlog("materials", self.anchorer.backlog)
+        metrics.watch_head(runtime.chain.client.head_timestamp)
+        self.anchorer.on_anchored = metrics.anchored
 
     def background_loops(self, settings: Settings, lease: LeaderLease | None = None) -> list[BackgroundLoop]:
         """The work one instance per deployment runs beside the API (the holder of the

@@ -18,6 +18,7 @@ from materials_api.identity.accounts import AccountService, csrf_matches
 from materials_api.identity.api_keys import Principal, authenticate
 from materials_api.identity.models import Role
 from materials_api.platform.errors import Kind
+from materials_api.platform.metrics import Metrics
 from materials_api.platform.runtime import Runtime
 from materials_api.records.service import RecordService
 from materials_api.registry.service import EnterpriseService
@@ -128,6 +129,7 @@ ConsentDep = Annotated[ConsentService, Depends(_service("consent"))]
 AccessDep = Annotated[AccessPolicy, Depends(_service("access"))]
 ViewsDep = Annotated[ScanViews, Depends(_service("views"))]
 AccountsDep = Annotated[AccountService, Depends(_service("accounts"))]
+MetricsDep = Annotated[Metrics, Depends(_service("metrics"))]
 
 # A row id in a path: what the database can hold (signed 64 bits). Beyond it the answer is a
 # 422 like any malformed input, never the driver's OverflowError.

@@ -1,12 +1,19 @@
+"""Health and metrics: what a load balancer and the operations team poll."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from chain.deploy import code_status
 from chain.errors import ChainError
-from materials_api.api.deps import RuntimeDep
+from materials_api.api.deps import MetricsDep, RuntimeDep, require
+from materials_api.identity.api_keys import Principal
+from materials_api.identity.models import Role
 
 router = APIRouter(tags=["health"])
 
@@ -38,3 +45,9 @@ def healthz(runtime: RuntimeDep):
         report["storage"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     ok = all(part["ok"] for part in report.values())
     return JSONResponse({"status": "ok" if ok else "degraded", **report}, status_code=200 if ok else 503)
+
+
+@router.get("/metrics", summary="Prometheus metrics (governor key: a scraper's bearer credentials)",
+            response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+def metrics(metrics: MetricsDep, _: Annotated[Principal, Depends(require(Role.GOVERNOR))]):
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import partial
+from typing import Callable
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -30,7 +31,7 @@ from codes.uscc import chain_key
 from materials_api.bank.models import AnchorBatch, Material, MaterialState
 from materials_api.platform.failpoints import failpoint
 from materials_api.platform.models import ChainState
-from materials_api.platform.outbox import Delivery, Outbox, Table
+from materials_api.platform.outbox import Delivery, Outbox, Table, backlog
 from materials_api.platform.runtime import ChainContext
 from materials_api.registry.models import Enterprise
 
@@ -59,6 +60,8 @@ class Anchorer:
         self.batch_size = batch_size
         self.max_wait = max_wait
         self.outbox = outbox or Outbox(sessions, chain.client, in_flight)
+        # Told of every batch confirmed: its leaf count and each material's wait from confirmation.
+        self.on_anchored: Callable[[int, list[float]], None] | None = None
         self._lock = threading.Lock()  # one pass at a time in this process
 
     # --- one pass ----------------------------------------------------------------------------
@@ -146,6 +149,12 @@ class Anchorer:
             n = s.execute(update(Material).where(Material.batch_id == batch.id,
                                                  Material.state == MaterialState.CONFIRMED.value)
                           .values(state=MaterialState.ANCHORED.value)).rowcount
+        if self.on_anchored is not None:
+            with self.sessions() as s:
+                confirmed = list(s.scalars(select(Material.confirmed_at).where(Material.batch_id == batch.id)))
+            now = datetime.now(timezone.utc)
+            self.on_anchored(batch.leaf_count, [(now - (c if c.tzinfo else c.replace(tzinfo=timezone.utc)))
+                                                .total_seconds() for c in confirmed if c is not None])
         return n
 
     def _settle_open_batches(self) -> int:
@@ -161,6 +170,10 @@ class Anchorer:
             else:
                 done += self.outbox.deliver("anchor", BATCHES, [self._delivery(batch)])
         return done
+
+    def backlog(self) -> tuple[int, float]:
+        """Confirmed materials without a proof yet, and how long the oldest has waited."""
+        return backlog(self.sessions, Material.state == MaterialState.CONFIRMED.value, Material.confirmed_at)
 
     def requeue_lost(self) -> int:
         """At start: re-anchor confirmed batches the chain no longer knows (reset or new chain)."""

@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from chain.proof import ProofBundle, ProofError
-from materials_api.api.deps import AccessDep, MaterialsDep, RowId, RuntimeDep, require, require_or_anonymous
+from materials_api.api.deps import AccessDep, MaterialsDep, MetricsDep, RowId, RuntimeDep, require, require_or_anonymous
 from materials_api.api.errors import ApiError
 from materials_api.api.upload import receive_upload
 from materials_api.bank.models import Material
@@ -175,7 +175,7 @@ def material_proof(material_id: RowId, service: MaterialsDep, access: AccessDep,
 
 
 @router.post("/verify/material", summary="Verify a file (multipart: file, bundle) or a hash (JSON) against a proof bundle")
-async def verify_material_route(request: Request, runtime: RuntimeDep, service: MaterialsDep,
+async def verify_material_route(request: Request, runtime: RuntimeDep, service: MaterialsDep, metrics: MetricsDep,
                                 _: Annotated[Principal | None, Depends(require_or_anonymous(*Role))]):
     if request.headers.get("content-type", "").startswith("multipart/"):
         upload, _name, fields = await receive_upload(request, runtime.settings.spool_dir,
@@ -200,7 +200,9 @@ async def verify_material_route(request: Request, runtime: RuntimeDep, service: 
         bundle = ProofBundle.from_json(bundle_json)
     except ProofError as exc:
         raise ApiError(Kind.INVALID, exc.code, exc.message) from None
-    return service.verify(bundle, digest).as_dict()
+    verdict = service.verify(bundle, digest)
+    metrics.verdict("material", verdict)
+    return verdict.as_dict()
 
 
 @router.get("/service-items", summary="Service items (办事事项) and the material types each requires")

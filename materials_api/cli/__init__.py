@@ -8,14 +8,16 @@ import logging
 import click
 
 from materials_api.cli import bank, codes, network, people, registry, service
+from materials_api.platform.metrics import JsonFormatter
 
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="log what happens")
 def main(verbose: bool) -> None:
     """Qiyema 企业码 · 材料银行 — operators' command line. Settings come from QIYEMA_* variables."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())  # one JSON object per line, with the request id
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
 
 
 for command in (service.init, service.serve, service.demo, service.chain, network.network, people.keys, people.users,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -46,18 +47,19 @@ def serve(host: str, port: int, workers: int) -> None:
 
     from materials_api.main import create_app
 
+    logging.getLogger().setLevel(logging.INFO)  # a server's log is its output: JSON lines on stderr
     with opened() as (runtime, services):
         click.echo(f"Qiyema on http://{host}:{port} (API docs at /docs); chain id {runtime.chain.client.chain_id}")
         if workers == 1:
             # The app's shutdown closes the runtime (and stops the node it started): uvicorn
             # re-raises SIGTERM once it has shut down, so code after `run` may never execute.
             uvicorn.run(create_app(runtime, services=services, close_runtime=True), host=host, port=port,
-                        log_level="info")
+                        log_config=None, access_log=False)
             return
         background = services.start_background(runtime)
         try:
             uvicorn.run("materials_api.main:worker_app", factory=True, workers=workers, host=host, port=port,
-                        log_level="info")
+                        log_config=None, access_log=False)
         finally:
             background.stop()
 

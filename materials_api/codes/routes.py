@@ -17,6 +17,7 @@ from materials_api.api.deps import (
     CodesDep,
     ConsentDep,
     MaterialsDep,
+    MetricsDep,
     RuntimeDep,
     ViewsDep,
     require,
@@ -90,7 +91,7 @@ def issue_dynamic_code(body: DynamicCodeCreate, service: CodesDep, consent: Cons
 
 @router.post("/verify/code", response_model=VerdictPublic,
              summary="Verify a scanned code (anyone); the answer carries the caller's role's view")
-def verify_code(body: VerifyCodeRequest, service: CodesDep, views: ViewsDep,
+def verify_code(body: VerifyCodeRequest, service: CodesDep, views: ViewsDep, metrics: MetricsDep,
                 principal: Annotated[Principal | None, Depends(require_or_anonymous(*EVERYONE))]):
     # Anonymous scans of static codes (most scans) reuse an answer while nothing behind it moved;
     # dynamic codes are always checked in full (expiry, single use).
@@ -98,8 +99,10 @@ def verify_code(body: VerifyCodeRequest, service: CodesDep, views: ViewsDep,
     if enterprise_id is not None:
         cached = views.cached_answer(body.code, enterprise_id)
         if cached is not None:
+            metrics.verdict("code", cached)
             return cached
     verdict = service.verify(body.code)
+    metrics.verdict("code", verdict)
     if verdict.status.value != "VALID":
         # Forged, copied, expired or replayed codes are security events: keep a trace.
         log.warning("code verification %s for %s by %s: %s", verdict.status.value, verdict.facts.get("uscc") or "-",

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Callable, Iterable
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import sessionmaker
 
 from chain.client import ChainClient, Receipt
@@ -119,3 +120,14 @@ class Outbox:
         with self.sessions.begin() as s:
             s.execute(update(table.model).where(table.model.id.in_(ids)).values(**values)
                       .execution_options(synchronize_session=False))
+
+
+def backlog(sessions: sessionmaker, waiting, since) -> tuple[int, float]:
+    """How many rows match `waiting` (a condition) and how long the oldest (by `since`) has waited."""
+    with sessions() as s:
+        n, oldest = s.execute(select(func.count(), func.min(since)).where(waiting)).one()
+    if not n or oldest is None:
+        return 0, 0.0
+    if oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=timezone.utc)
+    return n, max(0.0, (datetime.now(timezone.utc) - oldest).total_seconds())

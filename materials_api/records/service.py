@@ -32,7 +32,7 @@ from materials_api.identity.api_keys import Principal
 from materials_api.platform.config import Settings
 from materials_api.platform.errors import Kind, ServiceError
 from materials_api.platform.models import ChainState
-from materials_api.platform.outbox import Delivery, Outbox, Table
+from materials_api.platform.outbox import Delivery, Outbox, Table, backlog
 from materials_api.platform.runtime import FUNDING_WEI, ChainContext
 from materials_api.records.kinds import KINDS, category_of
 from materials_api.records.models import IssuerAccount, Record, RecordState
@@ -198,6 +198,10 @@ class RecordService:
         with self.sessions.begin() as s:
             s.execute(update(Record).where(Record.id == record.id).values(block_number=receipt.block_number))
         return 1
+
+    def backlog(self) -> tuple[int, float]:
+        """Records (or status changes) the chain does not witness yet, and the oldest's wait."""
+        return backlog(self.sessions, Record.chain_state != ChainState.CONFIRMED.value, Record.updated_at)
 
     def requeue_lost(self) -> int:
         """At start: records the database holds as witnessed but the chain does not know (a reset

@@ -22,7 +22,7 @@ from chain.ledger import EnterpriseStatus as ChainStatus
 from codes.uscc import chain_key, validate
 from materials_api.platform.errors import Kind, ServiceError
 from materials_api.platform.models import ChainState
-from materials_api.platform.outbox import Delivery, Outbox, Table
+from materials_api.platform.outbox import Delivery, Outbox, Table, backlog
 from materials_api.platform.runtime import ChainContext
 from materials_api.registry.models import Enterprise, EnterpriseEvent, EnterpriseStatus
 
@@ -125,6 +125,10 @@ class EnterpriseService:
             q = q.where(Enterprise.updated_at <= cutoff)
         with self.sessions() as s:
             return list(s.scalars(q.order_by(Enterprise.id).limit(limit)))
+
+    def backlog(self) -> tuple[int, float]:
+        """Enterprises the chain does not witness yet, and how long the oldest has waited."""
+        return backlog(self.sessions, Enterprise.chain_state != ChainState.CONFIRMED.value, Enterprise.updated_at)
 
     def requeue_lost(self) -> int:
         """If the chain witnesses fewer enterprises than the database says it confirmed (a new

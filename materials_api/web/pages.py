@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from chain.verdict import Status
-from materials_api.api.deps import CodesDep, ViewsDep
+from materials_api.api.deps import CodesDep, MetricsDep, ViewsDep
 from materials_api.web import labels
 from materials_api.web.render import page
 
@@ -38,10 +38,11 @@ def _record_row(item: dict, now: int) -> dict:
 
 @router.get("/V/{payload}", response_class=HTMLResponse)
 @router.get("/v/{payload}", response_class=HTMLResponse)
-def verification_page(payload: str, request: Request, service: CodesDep, views: ViewsDep):
+def verification_page(payload: str, request: Request, service: CodesDep, views: ViewsDep, metrics: MetricsDep):
     # Verify the code exactly as it was scanned: this host, this path.
     scanned = f"{request.url.scheme}://{request.url.netloc}/V/{payload}"
     verdict = service.verify(scanned)
+    metrics.verdict("code", verdict)
     view = views.view(verdict, None)
     status = verdict.status if verdict.status in (Status.VALID, Status.INVALID) else Status.ERROR
     now = int(time.time())

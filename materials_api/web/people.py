@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from chain.compile import NODE_MODULES
-from materials_api.api.deps import SESSION_COOKIE, AccountsDep
+from materials_api.api.deps import SESSION_COOKIE, AccountsDep, MetricsDep
 from materials_api.api.errors import ApiError, http_status
 from materials_api.identity.accounts import AccountError
 from materials_api.identity.models import Role
@@ -62,7 +62,7 @@ def login_page(request: Request, next: str | None = None):
 
 
 @router.post("/login")
-async def login(request: Request, accounts: AccountsDep):
+async def login(request: Request, accounts: AccountsDep, metrics: MetricsDep):
     if not _same_origin(request):
         raise ApiError(Kind.FORBIDDEN, "cross_origin", "sign-in must come from this site's own form")
     form = await request.form()
@@ -74,6 +74,7 @@ async def login(request: Request, accounts: AccountsDep):
     try:
         signed = accounts.sign_in(username, password)
     except AccountError as exc:
+        metrics.login_failures.labels(exc.code).inc()
         return _login_form(request, error=exc.message, username=username, next_=next_, status=http_status(exc.kind))
     return _signed_in_redirect(request, signed, next_)
 

@@ -1,0 +1,113 @@
+"""What the operations team watches (`GET /metrics`, Prometheus text format) and the request id
+that ties a response to its log lines.
+
+One registry per app (tests run several apps in one process). Counted as things happen: request
+latency per route template, verdicts by subject, status and first failing reason, login
+failures, anchor batch sizes and time to proof. Read at scrape time: the outbox backlog (rows
+written ahead and not yet confirmed, and the age of the oldest) of every kind that registers a
+`backlog` function, and the chain head's age."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+from chain.verdict import Status, Verdict
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+_GOOD_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")  # a caller's own id is kept only if it is this plain
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+Backlog = Callable[[], tuple[int, float]]  # (rows waiting, seconds the oldest has waited)
+
+
+class Metrics:
+    def __init__(self):
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Histogram("qiyema_http_request_seconds", "HTTP request latency by route template",
+                                  ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=r)
+        self.verdicts = Counter("qiyema_verdicts_total", "Verdicts given, by subject, status and first failing reason",
+                                ["subject", "status", "reason"], registry=r)
+        self.login_failures = Counter("qiyema_login_failures_total", "Refused sign-ins by reason", ["reason"],
+                                      registry=r)
+        self.batch_size = Histogram("qiyema_anchor_batch_size", "Leaves per anchored batch",
+                                    buckets=(1, 16, 64, 256, 1024, 4096), registry=r)
+        self.time_to_proof = Histogram("qiyema_time_to_proof_seconds", "From a material's confirmation to its proof",
+                                       buckets=(1, 2, 5, 10, 30, 60, 120, 300, 900), registry=r)
+        self.head_age = Gauge("qiyema_chain_head_age_seconds", "Age of the chain node's newest block (-1: no answer)",
+                              registry=r)
+        self._backlogs: dict[str, Backlog] = {}
+        self._head: Callable[[], int] | None = None
+        r.register(_BacklogCollector(self._backlogs))
+
+    # --- wiring -----------------------------------------------------------------------------
+    def watch_backlog(self, kind: str, backlog: Backlog) -> None:
+        self._backlogs[kind] = backlog
+
+    def watch_head(self, head_timestamp: Callable[[], int]) -> None:
+        self._head = head_timestamp
+
+    # --- as things happen -----------------------------------------------------------------------
+    def verdict(self, subject: str, verdict: Verdict | dict) -> None:
+        """Count a verdict (or a cached answer holding one) by its status and first failing reason."""
+        d = verdict.as_dict() if isinstance(verdict, Verdict) else verdict
+        failing = next((c["reason"] for c in d["checks"] if c["status"] not in (Status.VALID, Status.SKIPPED)), "ok")
+        self.verdicts.labels(subject, d["status"], failing).inc()
+
+    def anchored(self, leaves: int, waited: list[float]) -> None:
+        self.batch_size.observe(leaves)
+        for seconds in waited:
+            self.time_to_proof.observe(seconds)
+
+    # --- scrape -----------------------------------------------------------------------------------
+    def exposition(self) -> bytes:
+        if self._head is not None:
+            try:
+                self.head_age.set(max(0, int(time.time()) - self._head()))
+            except Exception:  # noqa: BLE001 - a node that does not answer is itself the figure
+                self.head_age.set(-1)
+        return generate_latest(self.registry)
+
+
+class _BacklogCollector:
+    def __init__(self, backlogs: dict[str, Backlog]):
+        self._backlogs = backlogs
+
+    def collect(self):
+        depth = GaugeMetricFamily("qiyema_outbox_depth", "Chain writes written ahead, not yet confirmed", labels=["kind"])
+        age = GaugeMetricFamily("qiyema_outbox_oldest_seconds", "How long the oldest waiting write has waited",
+                                labels=["kind"])
+        for kind, backlog in self._backlogs.items():
+            n, oldest = backlog()
+            depth.add_metric([kind], n)
+            age.add_metric([kind], oldest)
+        yield depth
+        yield age
+
+
+def new_request_id(presented: str | None) -> str:
+    return presented if presented and _GOOD_ID.match(presented) else uuid.uuid4().hex
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, the request id (and the error)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+                 "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage(),
+                 "request_id": request_id.get()}
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+JsonFormatter.converter = time.gmtime
