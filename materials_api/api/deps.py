@@ -19,6 +19,7 @@ from materials_api.identity.api_keys import Principal, authenticate
 from materials_api.identity.models import Role
 from materials_api.platform.errors import Kind
 from materials_api.platform.metrics import Metrics
+from materials_api.platform.models import ROW_ID_MAX
 from materials_api.platform.runtime import Runtime
 from materials_api.records.service import RecordService
 from materials_api.registry.service import EnterpriseService
@@ -131,6 +132,5 @@ ViewsDep = Annotated[ScanViews, Depends(_service("views"))]
 AccountsDep = Annotated[AccountService, Depends(_service("accounts"))]
 MetricsDep = Annotated[Metrics, Depends(_service("metrics"))]
 
-# A row id in a path: what the database can hold (signed 64 bits). Beyond it the answer is a
-# 422 like any malformed input, never the driver's OverflowError.
-RowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a row id")]
+# A row id in a path, bounded like RowIdValue: beyond it a 422, never the driver's overflow error.
+RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX, description="a row id")]

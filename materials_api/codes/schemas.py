@@ -6,15 +6,17 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from materials_api.platform.models import RowIdValue
+
 
 class ConsentScope(BaseModel):
     """What a bank scanning this dynamic code may see: an existing grant (`grant_id`), or a new
     grant made from these fields for `verifier_org`."""
 
-    grant_id: int | None = Field(default=None, description="an active grant of the enterprise")
+    grant_id: RowIdValue | None = Field(default=None, description="an active grant of the enterprise")
     verifier_org: str | None = Field(default=None, max_length=200, description="the organisation allowed")
     material_types: list[str] = Field(default_factory=list, max_length=50)
-    material_ids: list[int] = Field(default_factory=list, max_length=200)
+    material_ids: list[RowIdValue] = Field(default_factory=list, max_length=200)
     purpose: str | None = Field(default=None, max_length=200, examples=["开立对公账户"])
     expires_at: int | None = Field(default=None, description="unix seconds; the grant's own end")
 

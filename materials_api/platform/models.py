@@ -6,7 +6,7 @@ import enum
 from datetime import datetime, timezone
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 from sqlalchemy import BigInteger, Float, String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -24,6 +24,11 @@ def _as_utc(value: datetime) -> datetime:
 # Every time the service stores is UTC; SQLite hands them back without a zone. In an API body a
 # time always says its zone (RFC 3339), as the OpenAPI `date-time` format requires.
 UtcDateTime = Annotated[datetime, AfterValidator(_as_utc)]
+
+# A row id as a request names it: what the id columns hold (INTEGER, signed 32 bits on
+# PostgreSQL); anything beyond is refused as invalid input, never sent to the database.
+ROW_ID_MAX = 2**31 - 1
+RowIdValue = Annotated[int, Field(ge=1, le=ROW_ID_MAX)]
 
 
 class ChainState(str, enum.Enum):

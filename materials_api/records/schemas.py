@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from materials_api.platform.models import UtcDateTime
+from materials_api.platform.models import RowIdValue, UtcDateTime
 
 
 class RecordCreate(BaseModel):
@@ -27,9 +27,9 @@ class RecordStatusChange(BaseModel):
 
 class ConsentCreate(BaseModel):
     verifier_organisation: str = Field(min_length=1, max_length=200, description="the organisation allowed to read")
-    material_ids: list[int] = Field(default_factory=list, max_length=200)
+    material_ids: list[RowIdValue] = Field(default_factory=list, max_length=200)
     material_types: list[str] = Field(default_factory=list, max_length=50)
-    application_ids: list[int] = Field(default_factory=list, max_length=50,
+    application_ids: list[RowIdValue] = Field(default_factory=list, max_length=50,
                                        description="applications the organisation may read, with their materials")
     purpose: str = Field(min_length=1, max_length=200, examples=["开立对公账户"])
     expires_at: UtcDateTime
