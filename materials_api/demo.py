@@ -18,6 +18,7 @@ from materials_api.identity.api_keys import Principal, authenticate, create_key
 from materials_api.identity.models import Role
 from materials_api.platform.runtime import Runtime
 from materials_api.platform.storage import Spool
+from materials_api.records.kinds import KINDS
 from materials_api.registry.models import Enterprise, EnterpriseStatus
 from materials_api.root import Services
 
@@ -74,8 +75,6 @@ def fill(runtime: Runtime, services: Services, seed: int = 2026) -> DemoDistrict
     licence = _issuer(runtime, "licence", "杨浦区市场监管局（登记）")
     issuers: dict[str, Principal] = {}
     abnormal = _issuer(runtime, "regulatory.abnormal", "杨浦区市场监管局（信用监管）")
-    from materials_api.records.kinds import KINDS
-
     for uscc, (name, addresses, permits, is_abnormal) in zip(usccs, COMPANIES):
         enterprise = services.enterprises.register(uscc, name)
         services.records.issue(enterprise, "business_licence", licence, number=uscc, title=None,

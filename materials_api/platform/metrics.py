@@ -59,9 +59,13 @@ class Metrics:
     # --- as things happen -----------------------------------------------------------------------
     def verdict(self, subject: str, verdict: Verdict | dict) -> None:
         """Count a verdict (or a cached answer holding one) by its status and first failing reason."""
-        d = verdict.as_dict() if isinstance(verdict, Verdict) else verdict
-        failing = next((c["reason"] for c in d["checks"] if c["status"] not in (Status.VALID, Status.SKIPPED)), "ok")
-        self.verdicts.labels(subject, d["status"], failing).inc()
+        # Read in place (this runs on every scan): a Verdict's checks, or the dicts of a cached answer.
+        if isinstance(verdict, Verdict):
+            status, pairs = verdict.status.value, ((c.status, c.reason) for c in verdict.checks)
+        else:
+            status, pairs = verdict["status"], ((c["status"], c["reason"]) for c in verdict["checks"])
+        failing = next((reason for st, reason in pairs if st not in (Status.VALID, Status.SKIPPED)), "ok")
+        self.verdicts.labels(subject, status, str(failing)).inc()
 
     def anchored(self, leaves: int, waited: list[float]) -> None:
         self.batch_size.observe(leaves)
