@@ -8,6 +8,7 @@ it knows no domain (see docs/architecture.md)."""
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -107,7 +108,7 @@ class Services:
         background lease): chain reconciliation, anchoring and record witnessing."""
         interval = settings.reconcile_interval
         return [
-            BackgroundLoop("reconciler", witness_step(self.enterprises.requeue_lost,
+            BackgroundLoop("reconciler", witness_step(lambda: self.enterprises.requeue_lost() + self.codes.requeue_lost(),
                                                       pending_enterprises(self.enterprises, interval)),
                            interval, lease=lease),
             BackgroundLoop("anchorer", witness_step(self.anchorer.requeue_lost, self.anchorer.run_once),
@@ -115,6 +116,33 @@ class Services:
             BackgroundLoop("records", witness_step(self.records.requeue_lost, self.records.reconcile), interval,
                            lease=lease),
         ]
+
+    def requeue_lost(self) -> dict[str, int]:
+        """What the chain no longer knows (a reset chain, a node that lost its state, a restore
+        onto another chain), queued again: how many of each kind. Each background loop does
+        this for its own kind when it starts; `qiyema restore` does it at once, to say so."""
+        return {"enterprises": self.enterprises.requeue_lost(), "static-code keys": self.codes.requeue_lost(),
+                "records": self.records.requeue_lost(), "anchor batches": self.anchorer.requeue_lost()}
+
+    def unsettled(self) -> dict[str, int]:
+        """What the chain must witness and does not yet, by kind: enterprises, records, anchor
+        batches and material revocations (not the materials still filling their batch)."""
+        return {"enterprises": self.enterprises.backlog()[0], "records": self.records.backlog()[0],
+                "anchor batches and revocations": self.anchorer.unsettled()}
+
+    def settle(self, settings: Settings, timeout: float) -> dict[str, int]:
+        """Run the background loops' steps here until the chain witnesses everything it must
+        (`unsettled`) or `timeout` passes; for commands that run with no service, like a restore.
+        Returns what is still unsettled."""
+        steps = [loop.step for loop in self.background_loops(settings)]
+        deadline = time.monotonic() + timeout
+        while True:
+            for step in steps:
+                step()
+            left = self.unsettled()
+            if not any(left.values()) or time.monotonic() > deadline:
+                return left
+            time.sleep(0.2)
 
     def start_background(self, runtime: Runtime) -> "BackgroundWork":
         """Start the background loops; they work only while this instance holds the lease, so

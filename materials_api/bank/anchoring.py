@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
@@ -174,6 +174,14 @@ class Anchorer:
     def backlog(self) -> tuple[int, float]:
         """Confirmed materials without a proof yet, and how long the oldest has waited."""
         return backlog(self.sessions, Material.state == MaterialState.CONFIRMED.value, Material.confirmed_at)
+
+    def unsettled(self) -> int:
+        """Batches not confirmed on chain and revocations not yet witnessed there."""
+        with self.sessions() as s:
+            return (s.scalar(select(func.count()).select_from(AnchorBatch)
+                             .where(AnchorBatch.state != ChainState.CONFIRMED.value))
+                    + s.scalar(select(func.count()).select_from(Material)
+                               .where(Material.revocation_state == ChainState.PENDING.value)))
 
     def requeue_lost(self) -> int:
         """At start: re-anchor confirmed batches the chain no longer knows (reset or new chain)."""

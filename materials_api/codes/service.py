@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import secrets
 import time
@@ -33,6 +34,8 @@ from materials_api.platform.outbox import Delivery, Outbox
 from materials_api.platform.runtime import ChainContext
 from materials_api.registry.models import Enterprise, EnterpriseStatus
 from materials_api.registry.service import EnterpriseError
+
+log = logging.getLogger("qiyema")
 
 _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _ZERO = "0x" + "00" * 20
@@ -88,6 +91,27 @@ class CodeService:
                 s.execute(update(CodeKey).where(CodeKey.id == previous.id).values(
                     status="retired", retired_at=datetime.now(timezone.utc)))
         return row
+
+    def requeue_lost(self) -> int:
+        """At start: a chain that no longer gives an active static-code key its registrar role
+        was reset (or is another chain, after a restore), so it lacks every role and signer
+        granted after it: the keys get their role again and the enterprises' dynamic-code
+        signers go back to pending (each is sent again before its next code). Returns how many
+        keys were granted again."""
+        with self.sessions() as s:
+            active = list(s.scalars(select(CodeKey).where(CodeKey.status == "active")))
+        ledger = self.chain.ledger
+        lost = [key for key in active if not ledger.has_role("REGISTRAR_ROLE", key.address)]
+        for key in lost:
+            log.warning("static-code key %d has no registrar role on chain: granting it again", key.kid)
+            ledger.grant_role(self.chain.governor, "REGISTRAR_ROLE", key.address)
+            self.roles.forget(key.address)
+        if lost:
+            with self.sessions.begin() as s:
+                s.execute(update(EnterpriseCodeSigner).where(
+                    EnterpriseCodeSigner.chain_state == ChainState.CONFIRMED.value).values(
+                    chain_state=ChainState.PENDING.value))
+        return len(lost)
 
     def static_code(self, uscc: str) -> tuple[str, Enterprise]:
         code = validate(uscc)

@@ -96,6 +96,9 @@ class ObjectStore(Protocol):
 
     def exists(self, account: str, sha256: str) -> bool: ...
 
+    def iter_objects(self) -> Iterator[tuple[str, str]]:
+        """Every object's (account, sha256), in no set order (for backups)."""
+
     def open(self, account: str, sha256: str) -> Iterator[bytes]:
         """The object's bytes in chunks; raises ObjectMissing."""
 
@@ -127,6 +130,17 @@ class LocalObjectStore:
 
     def exists(self, account: str, sha256: str) -> bool:
         return self._path(account, sha256).exists()
+
+    def iter_objects(self) -> Iterator[tuple[str, str]]:
+        if not self.root.is_dir():
+            return
+        for account in sorted(os.listdir(self.root)):
+            if not _ACCOUNT.match(account):
+                continue  # the health probe and anything else that is not an account
+            for prefix in sorted(os.listdir(self.root / account)):
+                for name in sorted(os.listdir(self.root / account / prefix)):
+                    if _SHA256.match(name):
+                        yield account, name
 
     def open(self, account: str, sha256: str) -> Iterator[bytes]:
         path = self._path(account, sha256)
@@ -222,6 +236,16 @@ class S3ObjectStore:
             raise StorageError(f"object store error: {exc.code}") from None
         except self._errors() as exc:
             raise StorageError(f"object store unavailable: {type(exc).__name__}") from None
+
+    def iter_objects(self) -> Iterator[tuple[str, str]]:
+        self._ensure_bucket()
+        try:
+            for obj in self.client.list_objects(self.bucket, recursive=True):
+                account, _, sha256 = obj.object_name.partition("/")
+                if _ACCOUNT.match(account) and _SHA256.match(sha256):
+                    yield account, sha256
+        except self._errors() as exc:
+            raise StorageError(f"object store unavailable: {type(exc).__name__}: {exc}") from None
 
     def open(self, account: str, sha256: str) -> Iterator[bytes]:
         from minio.error import S3Error

@@ -1,0 +1,176 @@
+"""The backup drill, as an operations team runs it: back up a running service, lose the home,
+restore, start, and check that every proof bundle and every code still verifies; and a restore
+onto a chain that was reset in the meantime, which must re-anchor and say so."""
+
+import json
+import os
+import re
+import shutil
+import time
+
+import httpx
+import pytest
+
+from chain.node import AnvilNode
+from tests.conftest import free_port
+from tests.processes import run, start_server, stop_server
+
+pytestmark = pytest.mark.anvil
+
+
+@pytest.fixture
+def home(tmp_path):
+    env = {**os.environ, "QIYEMA_HOME": str(tmp_path / "home"), "QIYEMA_NODE_PORT": str(free_port())}
+    env.pop("QIYEMA_DATABASE_URL", None)
+    env.pop("QIYEMA_CHAIN_RPC_URL", None)
+    yield env
+    AnvilNode(tmp_path / "home" / "node", port=int(env["QIYEMA_NODE_PORT"])).stop()
+
+
+def _companies(demo_output: str) -> list[tuple[str, str]]:
+    """(uscc, static code) of every demo company, from what `qiyema demo` prints."""
+    return re.findall(r" (9\w{17}): (HTTP://\S+)", demo_output)
+
+
+def _verdict(r: httpx.Response) -> tuple:
+    assert r.status_code == 200, r.text
+    body = r.json()
+    return body["status"], sorted((c["name"], c["status"], c["reason"]) for c in body["checks"])
+
+
+def _verify_material(http, content: bytes, bundle: dict) -> tuple:
+    return _verdict(http.post("/api/v1/verify/material", files={"file": ("m.pdf", content)},
+                              data={"bundle": json.dumps(bundle)}))
+
+
+def _verify_codes(http, companies) -> dict:
+    return {uscc: _verdict(http.post("/api/v1/verify/code", json={"code": code})) for uscc, code in companies}
+
+
+def _wait_for(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError("timed out")
+
+
+def test_a_running_service_backed_up_and_restored_into_an_empty_home_verifies_as_before(home, tmp_path):
+    env = {**home, "QIYEMA_ANCHOR_MAX_WAIT": "3600"}  # materials confirmed now wait for their batch
+    companies = _companies(run(env, "demo").stdout)
+    first = companies[0][0]
+    enterprise = {"Authorization": "Bearer " + run(env, "keys", "create", "--org", "甲", "--role", "enterprise",
+                                                   "--scope", first).stdout.strip()}
+    clerk = {"Authorization": "Bearer " + run(env, "keys", "create", "--org", "窗口", "--role",
+                                              "clerk").stdout.strip()}
+    port = free_port()
+    server = start_server(env, port, log=tmp_path / "serve-1.log")
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            anchored = [m["id"] for m in http.get("/api/v1/materials", headers=enterprise).json()["items"]]
+            assert len(anchored) == 3
+            bundles = {i: http.get(f"/api/v1/materials/{i}/proof", headers=enterprise).json() for i in anchored}
+            contents = {i: http.get(f"/api/v1/materials/{i}/content", headers=enterprise).content for i in anchored}
+            # Materials in every state: revoked by a clerk, withdrawn, superseded by a new version,
+            # a new one confirmed (waiting for its batch) and one only uploaded.
+            assert http.post(f"/api/v1/materials/{anchored[1]}/revoke", json={"reason": "伪造"},
+                             headers=clerk).status_code == 200
+            assert http.post(f"/api/v1/materials/{anchored[2]}/withdraw", headers=enterprise).status_code == 200
+            newer = http.post(f"/api/v1/materials/{anchored[0]}/versions", headers=enterprise,
+                              files={"file": ("营业执照副本.pdf", contents[anchored[0]] + b"% v2\n")}).json()
+            assert http.post(f"/api/v1/materials/{newer['id']}/confirm", headers=enterprise).status_code == 200
+            waiting = http.post("/api/v1/materials", headers=enterprise,
+                                files={"file": ("授权书.pdf", b"%PDF-1.4\n% waiting\n%%EOF\n")}).json()
+            assert http.post(f"/api/v1/materials/{waiting['id']}/confirm", headers=enterprise).status_code == 200
+            uploaded = http.post("/api/v1/materials", headers=enterprise,
+                                 files={"file": ("草稿.pdf", b"%PDF-1.4\n% draft\n%%EOF\n")}).json()
+            # The revocations reach the chain (the verdicts then say so).
+            _wait_for(lambda: _verify_material(http, contents[anchored[1]], bundles[anchored[1]])[0] == "INVALID")
+            _wait_for(lambda: _verify_material(http, contents[anchored[2]], bundles[anchored[2]])[0] == "INVALID")
+            before = {i: _verify_material(http, contents[i], bundles[i]) for i in anchored}
+            codes_before = _verify_codes(http, companies)
+            states_before = {m["id"]: m["state"] for m in http.get("/api/v1/materials", headers=enterprise).json()["items"]}
+            assert set(states_before.values()) >= {"superseded", "revoked", "withdrawn", "confirmed", "uploaded"}
+            assert before[anchored[0]][0] == "VALID" and codes_before[first][0] == "VALID"
+
+            backup = tmp_path / "backup"
+            out = run(env, "backup", str(backup)).stdout  # while the service runs
+            assert "node state: yes" in out and "objects:    6 " in out
+    finally:
+        stop_server(server)
+
+    shutil.rmtree(env["QIYEMA_HOME"])  # the home is lost: database, keys, objects, the node's chain
+    again = run(env, "restore", str(backup), check=False)
+    assert again.returncode == 0, again.stderr
+    assert "the same chain" in again.stdout and "RESET" not in again.stdout
+    refused = run(env, "restore", str(backup), check=False)  # a home that holds a service is not overwritten
+    assert refused.returncode == 1 and "already holds a service" in refused.stderr
+
+    server = start_server({**env, "QIYEMA_ANCHOR_MAX_WAIT": "0.5"}, port, log=tmp_path / "serve-2.log")
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            assert {i: _verify_material(http, contents[i], bundles[i]) for i in anchored} == before
+            assert _verify_codes(http, companies) == codes_before
+            for i in anchored:
+                assert http.get(f"/api/v1/materials/{i}/content", headers=enterprise).content == contents[i]
+            # What waited for its batch at the backup is anchored now, and its proof verifies.
+            for m in (newer, waiting):
+                _wait_for(lambda: http.get(f"/api/v1/materials/{m['id']}", headers=enterprise).json()["state"]
+                          == "anchored")
+                bundle = http.get(f"/api/v1/materials/{m['id']}/proof", headers=enterprise).json()
+                content = http.get(f"/api/v1/materials/{m['id']}/content", headers=enterprise).content
+                assert _verify_material(http, content, bundle)[0] == "VALID"
+            states = {m["id"]: m["state"] for m in http.get("/api/v1/materials", headers=enterprise).json()["items"]}
+            assert states == {i: "anchored" if s == "confirmed" else s for i, s in states_before.items()}
+            assert http.get(f"/api/v1/materials/{uploaded['id']}", headers=enterprise).json()["state"] == "uploaded"
+    finally:
+        stop_server(server)
+
+
+def test_a_restore_onto_a_reset_chain_re_anchors_and_says_so(home, tmp_path):
+    chain_port = free_port()
+    node = AnvilNode(tmp_path / "chain", port=chain_port)
+    node.start()
+    env = {**home, "QIYEMA_CHAIN_RPC_URL": node.url}
+    try:
+        companies = _companies(run(env, "demo").stdout)
+        enterprise = {"Authorization": "Bearer " + run(env, "keys", "create", "--org", "甲", "--role", "enterprise",
+                                                       "--scope", companies[0][0]).stdout.strip()}
+        port = free_port()
+        server = start_server(env, port, log=tmp_path / "serve-1.log")
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+                codes_before = _verify_codes(http, companies)
+                ids = [m["id"] for m in http.get("/api/v1/materials", headers=enterprise).json()["items"]]
+        finally:
+            stop_server(server)
+        backup = tmp_path / "backup"
+        assert "node state: no (external chain)" in run(env, "backup", str(backup)).stdout
+
+        # The chain is reset (a new network, nothing on it) and the home is lost.
+        node.stop()
+        shutil.rmtree(tmp_path / "chain")
+        time.sleep(1.1)  # a genesis of another second: another chain
+        node.start()
+        shutil.rmtree(env["QIYEMA_HOME"])
+        out = run(env, "restore", str(backup)).stdout
+        assert "RESET" in out
+        assert re.search(r"queued again: 6 enterprises, 1 static-code keys, \d+ records, 1 anchor batches", out), out
+        assert "re-anchored" in out
+
+        server = start_server(env, port, log=tmp_path / "serve-2.log")
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+                assert _verify_codes(http, companies) == codes_before  # the revoked permit still shows
+                for i in ids:
+                    bundle = http.get(f"/api/v1/materials/{i}/proof", headers=enterprise).json()
+                    assert bundle["anchor"]["contract"].lower() == json.loads(
+                        (tmp_path / "home" / "deployments" / "31337.json").read_text())["address"].lower()
+                    content = http.get(f"/api/v1/materials/{i}/content", headers=enterprise).content
+                    assert _verify_material(http, content, bundle)[0] == "VALID"
+        finally:
+            stop_server(server)
+    finally:
+        node.stop()
