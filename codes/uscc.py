@@ -12,6 +12,9 @@ from eth_utils import keccak
 from chain.errors import InputError
 
 CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+# The shape of a USCC, for schemas (OpenAPI): 18 characters of the charset. The 18th is a check
+# character, which a pattern cannot express: `validate` checks it and says which it should be.
+PATTERN = "^[0-9A-HJ-NP-RTUWXY]{18}$"
 _VALUE = {c: i for i, c in enumerate(CHARSET)}
 WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
 LENGTH = 18

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Iterator
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -19,7 +19,7 @@ from materials_api.identity.api_keys import Principal, authenticate
 from materials_api.identity.models import Role
 from materials_api.platform.errors import Kind
 from materials_api.platform.metrics import Metrics
-from materials_api.platform.models import ROW_ID_MAX
+from materials_api.platform.models import ROW_ID_MAX, USCC_DESCRIPTION, USCC_SCHEMA
 from materials_api.platform.runtime import Runtime
 from materials_api.records.service import RecordService
 from materials_api.registry.service import EnterpriseService
@@ -134,3 +134,6 @@ MetricsDep = Annotated[Metrics, Depends(_service("metrics"))]
 
 # A row id in a path, bounded like RowIdValue: beyond it a 422, never the driver's overflow error.
 RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX, description="a row id")]
+UsccPath = Annotated[str, Path(description=USCC_DESCRIPTION, json_schema_extra=USCC_SCHEMA)]
+UsccQuery = Annotated[str | None, Query(description="the enterprise's USCC (staff acting for one)",
+                                        json_schema_extra=USCC_SCHEMA)]

@@ -14,6 +14,22 @@ from materials_api.platform.sniff import safe_file_name
 from materials_api.platform.storage import Spool, Spooled
 
 MAX_FIELD = 4096
+FILE_PART = {"type": "string", "format": "binary", "description": "the file's bytes (its name is kept)"}
+
+
+def multipart_body(fields: dict[str, dict], required: tuple[str, ...] = ("file",), *,
+                   json_alternative: dict | None = None) -> dict:
+    """The request body for the OpenAPI schema of a route that streams its multipart form
+    itself (`receive_upload`, not FastAPI's form parsing): a `file` part and these text fields,
+    each at most MAX_FIELD bytes (so MAX_FIELD / 4 characters of any script). Pass it as the
+    route's `openapi_extra`."""
+    properties = {"file": FILE_PART} | {name: {"type": "string", "maxLength": MAX_FIELD // 4} | schema
+                                        for name, schema in fields.items()}
+    content = {"multipart/form-data": {"schema": {"type": "object", "properties": properties,
+                                                  "required": list(required)}}}
+    if json_alternative is not None:
+        content["application/json"] = {"schema": json_alternative}
+    return {"requestBody": {"required": True, "content": content}}
 
 
 async def receive_upload(request: Request, spool_dir: Path, max_bytes: int) -> tuple[Spooled, str, dict[str, str]]:

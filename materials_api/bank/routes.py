@@ -13,9 +13,18 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from chain.proof import ProofBundle, ProofError
-from materials_api.api.deps import AccessDep, MaterialsDep, MetricsDep, RowId, RuntimeDep, require, require_or_anonymous
+from materials_api.api.deps import (
+    AccessDep,
+    MaterialsDep,
+    MetricsDep,
+    RowId,
+    RuntimeDep,
+    UsccQuery,
+    require,
+    require_or_anonymous,
+)
 from materials_api.api.errors import ApiError
-from materials_api.api.upload import receive_upload
+from materials_api.api.upload import MAX_FIELD, multipart_body, receive_upload
 from materials_api.bank.models import Material
 from materials_api.bank.schemas import (
     ApplicationCreate,
@@ -31,6 +40,7 @@ from materials_api.bank.schemas import (
 from materials_api.identity.api_keys import Principal
 from materials_api.identity.models import Role
 from materials_api.platform.errors import Kind
+from materials_api.platform.models import USCC_SCHEMA
 from materials_api.registry.models import Enterprise
 
 router = APIRouter(prefix="/api/v1", tags=["materials"])
@@ -63,8 +73,20 @@ def material_types(service: MaterialsDep, _: Annotated[Principal | None, Depends
     return [FolderPublic(code=t.code, name=t.name, count=0) for t in service.catalogue.types.values()]
 
 
+FILED_FIELDS = {
+    "title": {"description": "the material's title (kept to 200 characters); default: the file name"},
+    "valid_until": {"format": "date", "description": "the last day the material is valid, YYYY-MM-DD"},
+}
+
+
 @router.post("/materials", status_code=201, response_model=MaterialPublic,
-             summary="Upload a material (multipart: file, folder?, title?, valid_until?, uscc for clerks)")
+             summary="Upload a material (multipart: file, folder?, title?, valid_until?, uscc for clerks)",
+             responses={200: {"model": MaterialPublic, "description": "these bytes were already in this folder "
+                                                                     "(a retried upload): that material; nothing stored"}},
+             openapi_extra=multipart_body(FILED_FIELDS | {
+                 "folder": {"description": "a folder code (GET /api/v1/material-types); default: chosen from "
+                                           "the file name"},
+                 "uscc": USCC_SCHEMA | {"description": "clerks: the enterprise the material is filed for"}}))
 async def upload_material(request: Request, runtime: RuntimeDep, service: MaterialsDep, access: AccessDep,
                           principal: Annotated[Principal, Depends(require(*OWNERS))]):
     upload, file_name, fields = await receive_upload(request, runtime.settings.spool_dir,
@@ -88,7 +110,7 @@ async def upload_material(request: Request, runtime: RuntimeDep, service: Materi
 @router.get("/materials", response_model=MaterialList, summary="An enterprise's materials by folder")
 def list_materials(service: MaterialsDep, access: AccessDep,
                    principal: Annotated[Principal, Depends(require(*OWNERS))],
-                   uscc: str | None = None, folder: str | None = None, state: str | None = None):
+                   uscc: UsccQuery = None, folder: str | None = None, state: str | None = None):
     enterprise = access.acting_for(principal, uscc, "materials_list")
     if folder and folder not in service.catalogue.types:
         raise ApiError(Kind.INVALID, "unknown_folder", f"no material folder {folder!r}")
@@ -117,7 +139,7 @@ def confirm_material(material_id: RowId, service: MaterialsDep, access: AccessDe
 
 
 @router.post("/materials/{material_id}/versions", status_code=201, response_model=MaterialPublic,
-             summary="Upload a new version of a material (same folder)")
+             summary="Upload a new version of a material (same folder)", openapi_extra=multipart_body(FILED_FIELDS))
 async def new_version(material_id: RowId, request: Request, runtime: RuntimeDep, service: MaterialsDep,
                       access: AccessDep, principal: Annotated[Principal, Depends(require(*OWNERS))]):
     # Refused before the body is read: nothing is spooled, the connection closes.
@@ -153,7 +175,10 @@ def revoke_material(material_id: RowId, body: RevokeBody, service: MaterialsDep,
     return _public(service.revoke(material, body.reason), enterprise, service)
 
 
-@router.get("/materials/{material_id}/content", summary="Download a material's bytes (owner, clerk, consented bank)")
+@router.get("/materials/{material_id}/content", summary="Download a material's bytes (owner, clerk, consented bank)",
+            response_class=StreamingResponse, responses={200: {
+                "description": "the bytes as stored, with the type found at upload (PDF, OFD, JPEG, PNG, …)",
+                "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}})
 def download_material(material_id: RowId, service: MaterialsDep, access: AccessDep,
                       principal: Annotated[Principal, Depends(require(*OWNERS, Role.BANK))]):
     material, _ = access.material(principal, material_id, "material_download")
@@ -174,7 +199,11 @@ def material_proof(material_id: RowId, service: MaterialsDep, access: AccessDep,
     return service.bundle(material).to_json()
 
 
-@router.post("/verify/material", summary="Verify a file (multipart: file, bundle) or a hash (JSON) against a proof bundle")
+@router.post("/verify/material", summary="Verify a file (multipart: file, bundle) or a hash (JSON) against a proof bundle",
+             openapi_extra=multipart_body(
+                 {"bundle": {"maxLength": MAX_FIELD, "contentMediaType": "application/json",
+                             "description": "the proof bundle (JSON text), as GET /materials/{id}/proof gives it"}},
+                 ("file", "bundle"), json_alternative=VerifyHashBody.model_json_schema()))
 async def verify_material_route(request: Request, runtime: RuntimeDep, service: MaterialsDep, metrics: MetricsDep,
                                 _: Annotated[Principal | None, Depends(require_or_anonymous(*Role))]):
     if request.headers.get("content-type", "").startswith("multipart/"):
@@ -232,7 +261,7 @@ def create_application(body: ApplicationCreate, service: MaterialsDep, access: A
 @router.get("/applications", response_model=list[ApplicationPublic],
             summary="An enterprise's applications, newest first (its own; clerks name the uscc)")
 def list_applications(service: MaterialsDep, access: AccessDep,
-                      principal: Annotated[Principal, Depends(require(*OWNERS))], uscc: str | None = None):
+                      principal: Annotated[Principal, Depends(require(*OWNERS))], uscc: UsccQuery = None):
     enterprise = access.acting_for(principal, uscc, "applications_list")
     return [_application_public(service, *service.application(a)) for a in service.application_ids(enterprise)]
 

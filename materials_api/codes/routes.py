@@ -19,6 +19,7 @@ from materials_api.api.deps import (
     MaterialsDep,
     MetricsDep,
     RuntimeDep,
+    UsccPath,
     ViewsDep,
     require,
     require_or_anonymous,
@@ -50,7 +51,7 @@ def _own_code_only(principal: Principal, uscc: str) -> None:
 
 @router.get("/enterprises/{uscc}/code.{fmt}", summary="The static code as PNG or SVG",
             responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}})
-def static_code_image(uscc: str, fmt: Literal["png", "svg"], service: CodesDep,
+def static_code_image(uscc: UsccPath, fmt: Literal["png", "svg"], service: CodesDep,
                       principal: Annotated[Principal, Depends(require(Role.REGISTRAR, Role.CLERK, Role.GOVERNOR,
                                                                         Role.ENTERPRISE))]):
     _own_code_only(principal, uscc)

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, Field
 from sqlalchemy import BigInteger, Float, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from codes import uscc
 from materials_api.platform.db import Base
 
 
@@ -29,6 +30,12 @@ UtcDateTime = Annotated[datetime, AfterValidator(_as_utc)]
 # PostgreSQL); anything beyond is refused as invalid input, never sent to the database.
 ROW_ID_MAX = 2**31 - 1
 RowIdValue = Annotated[int, Field(ge=1, le=ROW_ID_MAX)]
+# A USCC as a request names it. The pattern is documented, not enforced by the schema layer, so
+# a wrong one gets the domain's reason (`uscc_length`, `uscc_illegal_character` with its
+# position, `uscc_check_character` with the expected character).
+USCC_SCHEMA = {"pattern": uscc.PATTERN, "examples": ["91350100M000100Y43"]}
+USCC_DESCRIPTION = "统一社会信用代码 (GB 32100-2015): 18 characters, the last a check character"
+UsccValue = Annotated[str, Field(description=USCC_DESCRIPTION, json_schema_extra=USCC_SCHEMA)]
 
 
 class ChainState(str, enum.Enum):

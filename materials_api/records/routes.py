@@ -21,17 +21,18 @@ from materials_api.api.deps import (
     RecordsDep,
     RowId,
     RuntimeDep,
+    UsccQuery,
     require,
     require_or_anonymous,
 )
 from materials_api.api.errors import ApiError
-from materials_api.api.upload import receive_upload
+from materials_api.api.upload import multipart_body, receive_upload
 from materials_api.bank.access import grant_active
 from materials_api.codes.views import record_item
 from materials_api.identity.api_keys import Principal
 from materials_api.identity.models import Role
 from materials_api.platform.errors import Kind
-from materials_api.platform.models import ChainState
+from materials_api.platform.models import USCC_SCHEMA, ChainState
 from materials_api.platform.sniff import sniff
 from materials_api.records.kinds import CATEGORIES, KINDS
 from materials_api.records.schemas import ConsentCreate, RecordCreate, RecordStatusChange
@@ -83,7 +84,7 @@ async def change_record_status(record_id: RowId, body: RecordStatusChange, runti
 @router.get("/records", summary="An enterprise's records with their verdicts")
 def list_records(records: RecordsDep, access: AccessDep,
                  principal: Annotated[Principal, Depends(require(Role.ENTERPRISE, Role.INSPECTOR, Role.ISSUER))],
-                 uscc: str | None = None):
+                 uscc: UsccQuery = None):
     enterprise = access.acting_for(principal, uscc, "records_list")
     viewer = audience(principal, enterprise.uscc)
     out = []
@@ -129,7 +130,8 @@ def revoke_consent(grant_id: RowId, consent: ConsentDep, access: AccessDep,
     return _grant_public(consent.revoke(enterprise, principal, grant_id))
 
 
-@router.get("/access-log", summary="Who read the enterprise's non-public data (JSON or ?format=csv)")
+@router.get("/access-log", summary="Who read the enterprise's non-public data (JSON or ?format=csv)",
+            responses={200: {"content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}}}})
 def access_log(access: AccessDep, principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))],
                format: Literal["json", "csv"] = "json"):
     enterprise = access.acting_for(principal, None, "access_log")
@@ -159,7 +161,13 @@ INSPECTION_RESULTS = {"passed": "未发现问题", "rectify": "责令整改", "c
 
 
 @router.post("/inspections", status_code=201,
-             summary="Record an on-site inspection: multipart uscc, result, findings and a photo (inspectors)")
+             summary="Record an on-site inspection: multipart uscc, result, findings and a photo (inspectors)",
+             openapi_extra=multipart_body({
+                 "uscc": USCC_SCHEMA | {"description": "the inspected enterprise"},
+                 "result": {"enum": list(INSPECTION_RESULTS), "description": "; ".join(
+                     f"{k}: {v}" for k, v in INSPECTION_RESULTS.items())},
+                 "findings": {"minLength": 1, "description": "what the inspector found"}},
+                 ("file", "uscc", "result", "findings")))
 async def record_inspection(request: Request, runtime: RuntimeDep, records: RecordsDep, access: AccessDep,
                             principal: Annotated[Principal, Depends(require(Role.INSPECTOR))]):
     upload, file_name, fields = await receive_upload(request, runtime.settings.spool_dir, 32 * 1024 * 1024)
@@ -187,7 +195,10 @@ async def record_inspection(request: Request, runtime: RuntimeDep, records: Reco
     return JSONResponse(item, status_code=201 if record.chain_state == ChainState.CONFIRMED.value else 202)
 
 
-@router.get("/inspections/{record_id}/photo", summary="An inspection's photo (inspectors; the inspected enterprise)")
+@router.get("/inspections/{record_id}/photo", summary="An inspection's photo (inspectors; the inspected enterprise)",
+            response_class=StreamingResponse, responses={200: {"description": "the photo as witnessed", "content": {
+                "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                "image/png": {"schema": {"type": "string", "format": "binary"}}}}})
 def inspection_photo(record_id: RowId, runtime: RuntimeDep, access: AccessDep,
                      principal: Annotated[Principal, Depends(require(Role.INSPECTOR, Role.ENTERPRISE))]):
     record, _ = access.record(principal, record_id, "inspection_photo", kind="inspection")

@@ -7,11 +7,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from materials_api.platform.models import RowIdValue, UtcDateTime
+from materials_api.platform.models import RowIdValue, UsccValue, UtcDateTime
 
 
 class RecordCreate(BaseModel):
-    uscc: str
+    uscc: UsccValue
     kind: str = Field(description="a record kind code, see GET /api/v1/record-kinds")
     number: str | None = Field(default=None, max_length=100, description="证号 / decision number")
     title: str | None = Field(default=None, max_length=200)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from materials_api.api.deps import EnterprisesDep, SessionDep, require
+from materials_api.api.deps import EnterprisesDep, SessionDep, UsccPath, require
 from materials_api.identity.api_keys import Principal
 from materials_api.identity.models import Role
 from materials_api.platform.models import ChainState
@@ -70,7 +70,7 @@ def list_enterprises(session: SessionDep, service: EnterprisesDep,
 
 
 @router.get("/{uscc}", response_model=EnterprisePublic, summary="One enterprise (every role)")
-def get_enterprise(uscc: str, session: SessionDep, service: EnterprisesDep,
+def get_enterprise(uscc: UsccPath, session: SessionDep, service: EnterprisesDep,
                    _: Annotated[Principal, Depends(require(*READERS))]):
     return to_public(service.get(session, uscc), service.chain.deployment)
 
@@ -78,7 +78,7 @@ def get_enterprise(uscc: str, session: SessionDep, service: EnterprisesDep,
 @router.post("/{uscc}/status", response_model=EnterprisePublic,
              responses={202: {"description": "stored; chain write pending"}, 404: {}, 409: {}},
              summary="Change an enterprise's status (registrar)")
-def change_status(uscc: str, body: StatusChange, service: EnterprisesDep,
+def change_status(uscc: UsccPath, body: StatusChange, service: EnterprisesDep,
                   principal: Annotated[Principal, Depends(require(Role.REGISTRAR))]):
     enterprise = service.set_status(uscc, body.status, body.reason, actor_key_id=principal.key_id)
     return _respond(enterprise, service, created=False)

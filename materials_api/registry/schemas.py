@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from materials_api.platform.models import ChainState, UtcDateTime
+from materials_api.platform.models import ChainState, UsccValue, UtcDateTime
 from materials_api.registry.models import EnterpriseStatus
 
 
 class EnterpriseCreate(BaseModel):
-    uscc: str = Field(description="统一社会信用代码, 18 characters (GB 32100-2015)", examples=["91350100M000100Y43"])
+    uscc: UsccValue
     name: str = Field(min_length=1, max_length=200, examples=["福建示例科技有限公司"])
 
 

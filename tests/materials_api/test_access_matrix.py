@@ -33,8 +33,6 @@ ROLE_OF = {"enterprise_b": Role.ENTERPRISE, "bank_none": Role.BANK, "bank_other"
            "bank_expired": Role.BANK, "anonymous": None}
 ORG_OF = {"enterprise_b": "乙公司", "bank_none": "未授权银行", "bank_other": "另有授权银行", "bank_expired": "过期授权银行",
           "anonymous": "(anonymous)"}
-# Multipart routes parse their form themselves, so the schema cannot show that they take a USCC.
-MULTIPART_USCC = {"POST /api/v1/materials", "POST /api/v1/inspections"}
 
 
 def _photo() -> bytes:
@@ -66,9 +64,13 @@ def id_taking_routes() -> set[str]:
                 continue
             params = [p.name for p in route.dependant.path_params + route.dependant.query_params]
             bodies = [p.field_info.annotation for p in route.dependant.body_params]
+            # Multipart routes parse their form themselves; their schema names the parts.
+            form = ((route.openapi_extra or {}).get("requestBody", {}).get("content", {})
+                    .get("multipart/form-data", {}).get("schema", {}).get("properties", {}))
+            params += list(form)
             if any(p == "uscc" or p.endswith("_id") for p in params) or any(_takes_id(b) for b in bodies):
                 found |= {f"{m} {route.path}" for m in route.methods}
-    return found | MULTIPART_USCC
+    return found
 
 
 def _admitted(route: APIRoute) -> set:
