@@ -147,6 +147,12 @@ def test_code_render_scan_and_offline_verification_from_the_command_line(home, t
     out = run(home, "code", "render-batch", str(batch), "-o", str(tmp_path / "codes"), check=False)
     assert out.returncode == 1 and "rendered 1 of 2" in out.stdout
     assert (tmp_path / "codes" / "91350100M000100Y43.svg").exists()
+    texts = run(home, "code", "render-batch", str(batch), "-o", str(tmp_path / "texts"), "--format", "txt", check=False)
+    assert texts.returncode == 1
+    text = (tmp_path / "texts" / "91350100M000100Y43.txt").read_text().strip()
+    from codes.scan import scan
+
+    assert text == scan(png.read_bytes())[0]  # the same code the printed image carries
 
 
 def test_several_workers_share_one_node_without_nonce_collisions(home):
@@ -196,3 +202,54 @@ def test_demo_fills_a_fresh_home_once_and_prints_how_to_look(home):
         {"demo_enterprise", "demo_clerk", "demo_inspector", "demo_bank"}
     again = run(home, "demo").stdout
     assert "already" in again and "/login as" not in again  # nothing created twice, no new passwords
+
+
+def test_metrics_of_several_workers_and_of_the_background_work_add_up(home):
+    """`serve --workers 2`: a scrape answered by either worker counts the requests of both and
+    the anchoring done in the parent process (batch sizes, time to proof)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    run(home, "init")
+    governor = {"Authorization": "Bearer " + open(os.path.join(home["QIYEMA_HOME"], "governor.key")).read().strip()}
+    registrar = {"Authorization": "Bearer " + run(home, "keys", "create", "--org", "市场监管局", "--role",
+                                                  "registrar").stdout.strip()}
+    enterprise = {"Authorization": "Bearer " + run(home, "keys", "create", "--org", "示例", "--role", "enterprise",
+                                                   "--scope", "91350100M000100Y43").stdout.strip()}
+    port = free_port()
+    server = start_server({**home, "QIYEMA_ANCHOR_MAX_WAIT": "0.5"}, port, "--workers", "2")
+
+    def scrape() -> dict:
+        with httpx.Client(timeout=30) as c:  # a new connection: either worker answers
+            text = c.get(f"http://127.0.0.1:{port}/metrics", headers=governor).text
+        samples = {}
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                key = (s.name, tuple(sorted((k, v) for k, v in s.labels.items() if k != "pid")))
+                samples[key] = samples.get(key, 0) + s.value
+        return samples
+
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            assert http.post("/api/v1/enterprises", headers=registrar,
+                             json={"uscc": "91350100M000100Y43", "name": "福建示例科技有限公司"}).status_code == 201
+            m = http.post("/api/v1/materials", headers=enterprise,
+                          files={"file": ("合同.pdf", b"%PDF-1.4\n% metrics\n%%EOF\n")}).json()
+            assert http.post(f"/api/v1/materials/{m['id']}/confirm", headers=enterprise).status_code == 200
+        for _ in range(40):  # each on a new connection, spread over both workers
+            with httpx.Client(timeout=30) as c:
+                assert c.post(f"http://127.0.0.1:{port}/api/v1/verify/code", json={"code": "x"}).status_code == 200
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            samples = scrape()
+            if samples.get(("qiyema_anchor_batch_size_count", ()), 0) >= 1:
+                break
+            time.sleep(0.5)
+        assert samples[("qiyema_anchor_batch_size_count", ())] == 1  # anchored in the parent, seen here
+        assert samples[("qiyema_time_to_proof_seconds_count", ())] == 1
+        for _ in range(5):  # whichever worker answers, the counts are the same: all processes' sum
+            assert scrape()[("qiyema_http_request_seconds_count", (
+                ("method", "POST"), ("route", "/api/v1/verify/code"), ("status", "200")))] == 40
+            assert scrape()[("qiyema_verdicts_total", (
+                ("reason", "code_not_qiyema"), ("status", "INVALID"), ("subject", "code")))] == 40
+    finally:
+        stop_server(server)

@@ -21,7 +21,9 @@ def _write_code(service, uscc_text: str, out: Path) -> None:
     from codes import render
 
     url, enterprise = service.static_code(uscc_text)
-    if out.suffix.lower() == ".svg":
+    if out.suffix.lower() == ".txt":  # the code's text, for a print shop's own layout
+        out.write_text(url + "\n", encoding="utf-8")
+    elif out.suffix.lower() == ".svg":
         out.write_text(render.render_svg(url, enterprise.name, enterprise.uscc), encoding="utf-8")
     else:
         out.write_bytes(render.render_png(url, enterprise.name, enterprise.uscc))
@@ -49,7 +51,8 @@ def code_render(uscc_text: str, out: Path) -> None:
 @code.command("render-batch")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["svg", "png"]), default="svg", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["svg", "png", "txt"]), default="svg", show_default=True,
+              help="txt: the code's text alone")
 def code_render_batch(csv_file: Path, out_dir: Path, fmt: str) -> None:
     """Render the codes of every company in a CSV (a uscc column) into DIR/<USCC>.<format>."""
     from tqdm import tqdm

@@ -46,6 +46,7 @@ def serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
     from materials_api.main import create_app
+    from materials_api.platform.metrics import Metrics, share_between_processes
 
     logging.getLogger().setLevel(logging.INFO)  # a server's log is its output: JSON lines on stderr
     with opened() as (runtime, services):
@@ -56,6 +57,9 @@ def serve(host: str, port: int, workers: int) -> None:
             uvicorn.run(create_app(runtime, services=services, close_runtime=True), host=host, port=port,
                         log_config=None, access_log=False)
             return
+        # Counts of every process (workers, and this one's anchoring) add up in any worker's scrape.
+        share_between_processes(runtime.settings.home / "metrics")
+        services.observe(Metrics(), runtime)
         background = services.start_background(runtime)
         try:
             uvicorn.run("materials_api.main:worker_app", factory=True, workers=workers, host=host, port=port,

@@ -46,9 +46,10 @@ HOME = "home"
 NODE_STATE = "node/anvil-state.json"
 RESTORING = ".restoring"  # in the home while a restore is under way: the backup it comes from
 # Not the home's to copy as files: the database (snapshotted), the store (copied object by
-# object), the spool (unacknowledged uploads) and the node (its state is dumped from the node).
-_NOT_HOME_FILES = {"objects", "spool", "node", "qiyema.db", "qiyema.db-wal", "qiyema.db-shm", "qiyema.db-journal",
-                   RESTORING}
+# object), the spool (unacknowledged uploads), the node (its state is dumped from the node) and
+# the counts of running processes (metrics).
+_NOT_HOME_FILES = {"objects", "spool", "node", "metrics", "qiyema.db", "qiyema.db-wal", "qiyema.db-shm",
+                   "qiyema.db-journal", RESTORING}
 
 Progress = Callable[[str, int], None]  # (what, how many so far)
 

@@ -5,20 +5,29 @@ One registry per app (tests run several apps in one process). Counted as things 
 latency per route template, verdicts by subject, status and first failing reason, login
 failures, anchor batch sizes and time to proof. Read at scrape time: the outbox backlog (rows
 written ahead and not yet confirmed, and the age of the oldest) of every kind that registers a
-`backlog` function, and the chain head's age."""
+`backlog` function, and the chain head's age.
+
+Several processes (`qiyema serve --workers N`: HTTP workers, and the parent doing the background
+work, anchoring included) count into files of one directory (prometheus_client's multiprocess
+mode, `share_between_processes`); a scrape answered by any worker adds up every process's counts
+and reads the scrape-time figures itself."""
 
 from __future__ import annotations
 
 import contextvars
 import json
 import logging
+import os
 import re
+import shutil
 import time
 import uuid
+from pathlib import Path
 from typing import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from chain.verdict import Status, Verdict
 
@@ -27,6 +36,16 @@ _GOOD_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")  # a caller's own id is kept on
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 Backlog = Callable[[], tuple[int, float]]  # (rows waiting, seconds the oldest has waited)
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own variable; workers inherit it
+
+
+def share_between_processes(directory: Path) -> None:
+    """From now on this process, and every process it starts, counts into files in `directory`
+    (emptied first: counts start with the server). Call before any `Metrics` is made."""
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ[MULTIPROCESS_DIR] = str(directory)
+    values.ValueClass = values.get_value_class()  # chosen at import time; choose again
 
 
 class Metrics:
@@ -43,18 +62,18 @@ class Metrics:
                                     buckets=(1, 16, 64, 256, 1024, 4096), registry=r)
         self.time_to_proof = Histogram("qiyema_time_to_proof_seconds", "From a material's confirmation to its proof",
                                        buckets=(1, 2, 5, 10, 30, 60, 120, 300, 900), registry=r)
-        self.head_age = Gauge("qiyema_chain_head_age_seconds", "Age of the chain node's newest block (-1: no answer)",
-                              registry=r)
         self._backlogs: dict[str, Backlog] = {}
-        self._head: Callable[[], int] | None = None
-        r.register(_BacklogCollector(self._backlogs))
+        self._head: list[Callable[[], int]] = []
+        # Read at scrape time, by the process that answers the scrape.
+        self._now = _ScrapeTimeCollector(self._backlogs, self._head)
+        r.register(self._now)
 
     # --- wiring -----------------------------------------------------------------------------
     def watch_backlog(self, kind: str, backlog: Backlog) -> None:
         self._backlogs[kind] = backlog
 
     def watch_head(self, head_timestamp: Callable[[], int]) -> None:
-        self._head = head_timestamp
+        self._head[:] = [head_timestamp]
 
     # --- as things happen -----------------------------------------------------------------------
     def verdict(self, subject: str, verdict: Verdict | dict) -> None:
@@ -74,19 +93,27 @@ class Metrics:
 
     # --- scrape -----------------------------------------------------------------------------------
     def exposition(self) -> bytes:
-        if self._head is not None:
-            try:
-                self.head_age.set(max(0, int(time.time()) - self._head()))
-            except Exception:  # noqa: BLE001 - a node that does not answer is itself the figure
-                self.head_age.set(-1)
-        return generate_latest(self.registry)
+        if not os.environ.get(MULTIPROCESS_DIR):
+            return generate_latest(self.registry)
+        everyone = CollectorRegistry()
+        MultiProcessCollector(everyone)  # every process's counts, added up
+        everyone.register(self._now)
+        return generate_latest(everyone)
 
 
-class _BacklogCollector:
-    def __init__(self, backlogs: dict[str, Backlog]):
+class _ScrapeTimeCollector:
+    def __init__(self, backlogs: dict[str, Backlog], head: list[Callable[[], int]]):
         self._backlogs = backlogs
+        self._head = head
 
     def collect(self):
+        if self._head:
+            try:
+                age = max(0, int(time.time()) - self._head[0]())
+            except Exception:  # noqa: BLE001 - a node that does not answer is itself the figure
+                age = -1
+            yield GaugeMetricFamily("qiyema_chain_head_age_seconds",
+                                    "Age of the chain node's newest block (-1: no answer)", value=age)
         depth = GaugeMetricFamily("qiyema_outbox_depth", "Chain writes written ahead, not yet confirmed", labels=["kind"])
         age = GaugeMetricFamily("qiyema_outbox_oldest_seconds", "How long the oldest waiting write has waited",
                                 labels=["kind"])
