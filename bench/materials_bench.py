@@ -190,11 +190,18 @@ _UPLOAD_LUA = r"""
 local boundary = "qiyemabench"
 local filler = string.rep("x", SIZE)
 local counter = 0
+local keys = {KEYS}
+local cdf = {CDF}  -- Zipf (s = 1.1) over the enterprises: a few upload a lot, most a little
 wrk.method = "POST"
-wrk.headers["Authorization"] = "Bearer KEY"
 wrk.headers["Content-Type"] = "multipart/form-data; boundary=" .. boundary
 request = function()
   counter = counter + 1
+  local r, lo, hi = math.random(), 1, #cdf
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if cdf[mid] < r then lo = mid + 1 else hi = mid end
+  end
+  wrk.headers["Authorization"] = "Bearer " .. keys[lo]
   local body = "--" .. boundary .. "\r\nContent-Disposition: form-data; name=\"folder\"\r\n\r\nlease_contract\r\n" ..
     "--" .. boundary .. "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"lease.pdf\"\r\n" ..
     "Content-Type: application/pdf\r\n\r\n%PDF-1.7 " .. tostring(math.random(1, 2147483647)) .. "-" ..
@@ -208,9 +215,47 @@ end
 """
 
 
-def bench_uploads_wrk(seconds: int, connections: int, size: int, workers: int) -> None:
+def enterprise_keys(env: dict, home: Path, n: int) -> list[str]:
+    """n enterprises registered by the bulk import, and an API key for each."""
+    import random
+
+    from codes.uscc import generate
+    from materials_api.identity.api_keys import create_key
+    from materials_api.identity.models import Role
+    from materials_api.platform.config import Settings
+    from materials_api.platform.db import make_engine, session_factory
+
+    rng = random.Random(n)
+    usccs = list(dict.fromkeys(generate(rng, "310110") for _ in range(n * 2)))[:n]
+    (home.parent / "enterprises.csv").write_text("uscc,name\n" + "".join(f"{u},企业{i}\n" for i, u in enumerate(usccs)))
+    run(env, "enterprises", "import", str(home.parent / "enterprises.csv"), timeout=1800)
+    engine = make_engine(Settings(home=home, database_url=env.get("QIYEMA_DATABASE_URL")).db_url)
+    sessions = session_factory(engine)
+    with sessions.begin() as s:
+        keys = [create_key(s, u, Role.ENTERPRISE, u)[1] for u in usccs]
+    engine.dispose()
+    return keys
+
+
+def fresh_postgres_database(admin_url: str) -> str:
+    """A new, empty database on the PostgreSQL server of `admin_url`."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    name = f"qiyema_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return f"{admin_url.rsplit('/', 1)[0]}/{name}"
+
+
+def bench_uploads_wrk(seconds: int, connections: int, size: int, workers: int, enterprises: int = 1,
+                      postgres: str | None = None) -> None:
     """Uploads per second with wrk as the load generator (C, one process), so the measurement is
-    the server's, not a Python client's: each request carries different bytes."""
+    the server's, not a Python client's: each request carries different bytes, from one of
+    `enterprises` enterprises drawn with a Zipf distribution."""
     import re
     import shutil
 
@@ -218,11 +263,22 @@ def bench_uploads_wrk(seconds: int, connections: int, size: int, workers: int) -
         sys.exit("wrk is needed: apt-get install wrk")
     with tempfile.TemporaryDirectory() as tmp:
         home, port = Path(tmp) / "home", free_port()
-        server = _server(home, port, workers=workers)
+        extra = {"QIYEMA_DATABASE_URL": fresh_postgres_database(postgres)} if postgres else {}
+        server = _server(home, port, extra, workers=workers)
         try:
-            enterprise = enterprise_key(bench_env(home), port)
+            if enterprises == 1:
+                keys = [enterprise_key(bench_env(home, extra), port)]
+            else:
+                keys = enterprise_keys(bench_env(home, extra), home, enterprises)
+            weights = [1 / (k + 1) ** 1.1 for k in range(len(keys))]
+            total, acc, cdf = sum(weights), 0.0, []
+            for w in weights:
+                acc += w
+                cdf.append(acc / total)
             lua = Path(tmp) / "upload.lua"
-            lua.write_text(_UPLOAD_LUA.replace("SIZE", str(size - 64)).replace("KEY", enterprise))
+            lua.write_text(_UPLOAD_LUA.replace("SIZE", str(size - 64))
+                           .replace("{KEYS}", "{" + ",".join(f'"{k}"' for k in keys) + "}")
+                           .replace("{CDF}", "{" + ",".join(f"{c:.9f}" for c in cdf[:-1]) + ",1.0}"))
             out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(lua),
                                   f"http://127.0.0.1:{port}"], check=True, capture_output=True, text=True)
             if out.stderr.strip():
@@ -231,7 +287,8 @@ def bench_uploads_wrk(seconds: int, connections: int, size: int, workers: int) -
             rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
             bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
             lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
-            print(f"wrk, {connections} connections, {size // 1000} KB uploads, {workers} worker(s): {rps:,.0f} uploads/s, "
+            print(f"wrk, {connections} connections, {size // 1000} KB uploads from {len(keys):,} enterprise(s), "
+                  f"{'PostgreSQL' if postgres else 'SQLite'}, {workers} worker(s): {rps:,.0f} uploads/s, "
                   f"median {lat.get('50')}, p99 {lat.get('99')}, non-2xx {int(bad.group(1)) if bad else 0}")
         finally:
             stop_server(server)
@@ -330,6 +387,8 @@ def main() -> None:
     ap.add_argument("--procs", type=int, default=3, help="client processes")
     ap.add_argument("--workers", type=int, default=1, help="qiyema serve --workers")
     ap.add_argument("--size-kb", type=int, default=100)
+    ap.add_argument("--enterprises", type=int, default=1, help="uploads-wrk: enterprises uploading (Zipf, s = 1.1)")
+    ap.add_argument("--postgres", metavar="URL", help="uploads-wrk: a PostgreSQL server to use (a new database)")
     ap.add_argument("--size-mb", type=int, default=1024)
     a = ap.parse_args()
     if a.what == "gas":
@@ -339,7 +398,7 @@ def main() -> None:
     elif a.what == "uploads":
         bench_uploads(a.n, a.clients, a.size_kb * 1000, a.procs, a.workers)
     elif a.what == "uploads-wrk":
-        bench_uploads_wrk(a.seconds, a.connections, a.size_kb * 1000, a.workers)
+        bench_uploads_wrk(a.seconds, a.connections, a.size_kb * 1000, a.workers, a.enterprises, a.postgres)
     elif a.what == "hashing":
         bench_hashing(a.size_mb)
     else:

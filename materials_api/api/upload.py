@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 
 from materials_api.api.errors import ApiError
@@ -117,7 +118,9 @@ async def receive_upload(request: Request, spool_dir: Path, max_bytes: int) -> t
             raise ApiError(Kind.INVALID, "file_missing", "no 'file' part in the upload")
         if not state["ended"]:
             raise ApiError(Kind.MALFORMED, "upload_truncated", "the upload was cut off before its end")
-        return spool[0].finish(), safe_file_name(state["file_name"]), fields
+        # The fsync waits on the disk: off the event loop, so other requests go on meanwhile
+        # (and concurrent fsyncs share the file system's journal commits).
+        return await run_in_threadpool(spool[0].finish), safe_file_name(state["file_name"]), fields
     except BaseException:
         for s in spool:
             s.abort()

@@ -121,10 +121,12 @@ class MaterialService:
             if supersedes is None:
                 values["lineage_id"] = material_id  # a first version starts its own lineage
             with self.sessions.begin() as s:
-                s.execute(update(_M).where(_M.c.id == material_id).values(**values))
+                row = s.execute(update(_M).where(_M.c.id == material_id).values(**values)
+                                .returning(*_M.c)).one()
             if filed_by_clerk and supersedes is not None:
                 self._supersede(supersedes.id)
-            return self.get(material_id)
+                return self.get(material_id)
+            return Material(**row._mapping)  # as stored, without reading it back
         finally:
             upload.discard()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from materials_api.identity.models import ApiKey
@@ -31,6 +31,8 @@ class TrustLabel(str, enum.Enum):
 
 class Material(Base):
     __tablename__ = "materials"
+    # An upload's idempotency check: these bytes in this enterprise's bank already?
+    __table_args__ = (Index("ix_materials_enterprise_sha256", "enterprise_id", "sha256"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     enterprise_id: Mapped[int] = mapped_column(ForeignKey(Enterprise.id), index=True)
     type_code: Mapped[str] = mapped_column(String(32), index=True)

@@ -47,6 +47,7 @@ def serve(host: str, port: int, workers: int) -> None:
 
     from materials_api.main import create_app
     from materials_api.platform.metrics import Metrics, share_between_processes
+    from materials_api.workers import run_workers
 
     logging.getLogger().setLevel(logging.INFO)  # a server's log is its output: JSON lines on stderr
     with opened() as (runtime, services):
@@ -62,10 +63,11 @@ def serve(host: str, port: int, workers: int) -> None:
         services.observe(Metrics(), runtime)
         background = services.start_background(runtime)
         try:
-            uvicorn.run("materials_api.main:worker_app", factory=True, workers=workers, host=host, port=port,
-                        log_config=None, access_log=False)
+            status = run_workers(host, port, workers)
         finally:
             background.stop()
+    if status:
+        sys.exit(status)
 
 
 @click.group()
