@@ -16,7 +16,8 @@ expected answer is an error (a verdict of ERROR included).
 Reports, per minute: requests, throughput, errors, p50 and p99 (all requests, and scans alone);
 at the end the RSS of every process (server, its workers, the node) after the first minute of
 load and at the end, and the growth between the two. Exit status 1 when there was any error or
-a process grew by more than 10%.
+a service process grew by more than 10% (anvil keeps the whole chain in memory, so its growth is
+the chain's own and is shown, not judged).
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def seed(env: dict, home: Path, companies: int, keyed: int, base: str) -> dict:
 
 
 # --- load (a separate process) ------------------------------------------------------------------
-def load(plan_file: Path, out_file: Path, seconds: float, rate: float, threads: int, seed_: int) -> None:
+def load(plan_file: Path, out_file: Path, seconds: float, rate: float, threads: int, part: int, parts: int) -> None:
     plan = json.loads(plan_file.read_text())
     deadline = time.monotonic() + seconds
     lock = threading.Lock()
@@ -122,10 +123,10 @@ def load(plan_file: Path, out_file: Path, seconds: float, rate: float, threads: 
     per_thread = rate / threads
 
     def worker(t: int) -> None:
-        rng = random.Random(seed_ * 1000 + t)
+        rng = random.Random(part * 1000 + t)
         company = zipf_sampler(len(plan["codes"]), 1.1, rng)
         enterprise = zipf_sampler(len(plan["enterprise_keys"]), 1.1, rng)
-        permits = plan["permits"][t::threads]  # each thread changes its own permits only
+        permits = plan["permits"][part * threads + t::parts * threads]  # each thread changes its own only
         suspended: set[int] = set()
         uploaded: list[tuple[str, int]] = []
         ops, weights = list(MIX), list(MIX.values())
@@ -220,6 +221,8 @@ def name_of(pid: int) -> str:
     text = " ".join(a.decode(errors="replace") for a in cmd if a)
     if "anvil" in text:
         return "anvil node"
+    if "resource_tracker" in text:
+        return "multiprocessing resource tracker"
     if "multiprocessing" in text or "spawn_main" in text:
         return "HTTP worker"
     if "serve" in text:
@@ -243,12 +246,12 @@ def main() -> None:
     ap.add_argument("--procs", type=int, default=2)
     ap.add_argument("--threads", type=int, default=6, help="per load process")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--load", nargs=5, metavar=("PLAN", "OUT", "SECONDS", "RATE", "THREADS"), help=argparse.SUPPRESS)
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--load", nargs=7, metavar=("PLAN", "OUT", "SECONDS", "RATE", "THREADS", "PART", "PARTS"),
+                    help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.load:
-        plan, out, seconds, rate, threads = a.load
-        load(Path(plan), Path(out), float(seconds), float(rate), int(threads), a.seed)
+        plan, out, seconds, rate, threads, part, parts = a.load
+        load(Path(plan), Path(out), float(seconds), float(rate), int(threads), int(part), int(parts))
         return
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -266,9 +269,9 @@ def main() -> None:
                   f"enterprises with a granted material ({time.monotonic() - t:,.0f} s)", flush=True)
             (tmp / "plan.json").write_text(json.dumps(plan))
             seconds = a.minutes * 60
-            loaders = [subprocess.Popen([sys.executable, "-m", "bench.soak", "--seed", str(a.seed + i), "--load",
-                                         str(tmp / "plan.json"), str(tmp / f"load-{i}.jsonl"), str(seconds),
-                                         str(a.rate / a.procs), str(a.threads)]) for i in range(a.procs)]
+            loaders = [subprocess.Popen([sys.executable, "-m", "bench.soak", "--load", str(tmp / "plan.json"),
+                                         str(tmp / f"load-{i}.jsonl"), str(seconds), str(a.rate / a.procs),
+                                         str(a.threads), str(i), str(a.procs)]) for i in range(a.procs)]
             started = time.time()
             rss: dict[int, list[int]] = {}
             names: dict[int, str] = {}
@@ -299,8 +302,9 @@ def main() -> None:
         if not window:
             continue
         ms = [r["ms"] for r in window]
+        length = min(60.0, max(r["t"] for r in rows) - lo)
         scans = [r["ms"] for r in window if r["op"] == "scan"]
-        print(f"{minute + 1:>6} {len(window):>9,} {len(window) / 60:>7.1f} {sum(not r['ok'] for r in window):>7} "
+        print(f"{minute + 1:>6} {len(window):>9,} {len(window) / length:>7.1f} {sum(not r['ok'] for r in window):>7} "
               f"{statistics.median(ms):>8.1f} {percentile(ms, 0.99):>8.1f} {percentile(scans, 0.99):>9.1f}")
     by_op = {op: [r["ms"] for r in rows if r["op"] == op] for op in MIX}
     print("by operation: " + ", ".join(f"{op} {len(v):,} (p99 {percentile(v, 0.99):.0f} ms)" for op, v in by_op.items()))
@@ -316,7 +320,9 @@ def main() -> None:
             continue
         first, last = series[samples_per_minute], series[-1]
         growth = (last - first) / first if first else 0.0
-        grew |= growth > 0.10
+        # The development node holds the whole chain in memory: its growth is the chain's
+        # (blocks, receipts), shown but not judged; a real node keeps them on disk.
+        grew |= growth > 0.10 and names[pid] != "anvil node"
         print(f"{names[pid]:<32} {pid:>7} {first / 1024:>10.0f} MB {last / 1024:>8.0f} MB {growth:>+7.1%}")
     if errors:
         print("\nserver log (tail):\n" + log_tail)
