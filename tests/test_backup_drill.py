@@ -174,3 +174,25 @@ def test_a_restore_onto_a_reset_chain_re_anchors_and_says_so(home, tmp_path):
             stop_server(server)
     finally:
         node.stop()
+
+
+def test_bad_input_to_backup_and_restore_is_a_message_and_an_exit_code(home, tmp_path):
+    empty = run(home, "backup", str(tmp_path / "nothing"), check=False)
+    assert empty.returncode == 1 and "nothing to back up" in empty.stderr
+    run(home, "init")
+    backup = tmp_path / "backup"
+    run(home, "backup", str(backup))
+    again = run(home, "backup", str(backup), check=False)
+    assert again.returncode == 1 and "not empty" in again.stderr and "Traceback" not in again.stderr
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(backup, damaged)
+    key = damaged / "home" / "keys" / "notary.eth"
+    key.chmod(0o600)
+    key.write_text(key.read_text().replace("0", "1", 1))
+    target = {**home, "QIYEMA_HOME": str(tmp_path / "other-home"), "QIYEMA_NODE_PORT": str(free_port())}
+    refused = run(target, "restore", str(damaged), check=False)
+    assert refused.returncode == 1 and "home/keys/notary.eth does not match the manifest" in refused.stderr
+    assert not (tmp_path / "other-home" / "keys").exists()  # nothing was written
+    missing = run(target, "restore", str(tmp_path / "no-such-backup"), check=False)
+    assert missing.returncode == 1 and "is not a backup" in missing.stderr

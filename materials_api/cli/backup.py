@@ -88,7 +88,10 @@ def restore(src: Path, wait: float) -> None:
             click.echo(f"chain: the same chain (id {d.chain_id}, genesis {d.genesis_hash[:10]}…), "
                        f"Qiyema at {d.address}")
         else:
-            was = f"{before['address']} on genesis {before['genesis_hash'][:10]}…" if before else "not deployed"
+            if before:
+                was = f"{before['address']} on genesis {before['genesis_hash'][:10]}…"
+            else:  # the backup's deployments are on other chain ids (or it had none)
+                was = "on chain id " + ", ".join(map(str, summary.deployments)) if summary.deployments else "not deployed"
             click.echo(f"chain: RESET — the contract was {was}; deployed again at {d.address} "
                        f"(genesis {d.genesis_hash[:10]}…)")
         try:
