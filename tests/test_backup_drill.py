@@ -3,7 +3,6 @@ restore, start, and check that every proof bundle and every code still verifies;
 onto a chain that was reset in the meantime, which must re-anchor and say so."""
 
 import json
-import os
 import re
 import shutil
 import time
@@ -14,17 +13,9 @@ import pytest
 from chain.node import AnvilNode
 from tests.conftest import free_port
 from tests.processes import run, start_server, stop_server
+from tests.test_e2e_anvil import home  # noqa: F401 - the fixture: a fresh home with its own node port
 
 pytestmark = pytest.mark.anvil
-
-
-@pytest.fixture
-def home(tmp_path):
-    env = {**os.environ, "QIYEMA_HOME": str(tmp_path / "home"), "QIYEMA_NODE_PORT": str(free_port())}
-    env.pop("QIYEMA_DATABASE_URL", None)
-    env.pop("QIYEMA_CHAIN_RPC_URL", None)
-    yield env
-    AnvilNode(tmp_path / "home" / "node", port=int(env["QIYEMA_NODE_PORT"])).stop()
 
 
 def _companies(demo_output: str) -> list[tuple[str, str]]:

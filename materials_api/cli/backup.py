@@ -26,26 +26,33 @@ def _progress(what: str, n: int) -> None:
     click.echo(f"  … {n:,} {what}", err=True)
 
 
-@click.command()
-@click.argument("dest", type=click.Path(path_type=Path))
-def backup(dest: Path) -> None:
-    """Copy the database, the objects, keys, deployments and the managed node's state into DEST
-    (a new directory), consistently, while the service runs."""
+def _carry_out(step, s, engine, store, path: Path):
+    """Run a backup or restore step: its refusals are a message and exit 1, a store that is
+    down exit 3."""
     from materials_api.platform.backup import BackupError
-    from materials_api.platform.backup import backup as make_backup
     from materials_api.platform.storage import StorageError
 
-    s, engine, store = _parts()
-    if s.db_url.startswith("sqlite") and not Path(s.db_url.split("///", 1)[-1]).exists():
-        fail(f"nothing to back up: no database in {s.home}")
     try:
-        summary = make_backup(s, engine, store, dest, _progress)
+        return step(s, engine, store, path, _progress)
     except BackupError as exc:
         fail(exc.message)
     except StorageError as exc:
         fail(f"storage: {exc}", 3)
     finally:
         engine.dispose()
+
+
+@click.command()
+@click.argument("dest", type=click.Path(path_type=Path))
+def backup(dest: Path) -> None:
+    """Copy the database, the objects, keys, deployments and the managed node's state into DEST
+    (a new directory), consistently, while the service runs."""
+    from materials_api.platform.backup import backup as make_backup
+
+    s, engine, store = _parts()
+    if s.db_url.startswith("sqlite") and not Path(s.db_url.split("///", 1)[-1]).exists():
+        fail(f"nothing to back up: no database in {s.home}")
+    summary = _carry_out(make_backup, s, engine, store, dest)
     click.echo(f"backup written to {summary.path}")
     click.echo(f"  database:   {summary.database}")
     click.echo(f"  objects:    {summary.objects:,} ({summary.object_bytes:,} bytes)")
@@ -62,19 +69,10 @@ def restore(src: Path, wait: float) -> None:
     """Restore a backup into an empty home (and empty database), then check the chain: whatever
     it lacks (a reset chain, another chain) is queued again and re-sent."""
     from chain.errors import ChainError
-    from materials_api.platform.backup import BackupError
     from materials_api.platform.backup import restore as run_restore
-    from materials_api.platform.storage import StorageError
 
     s, engine, store = _parts()
-    try:
-        summary = run_restore(s, engine, store, src, _progress)
-    except BackupError as exc:
-        fail(exc.message)
-    except StorageError as exc:
-        fail(f"storage: {exc}", 3)
-    finally:
-        engine.dispose()
+    summary = _carry_out(run_restore, s, engine, store, src)
     click.echo(f"restored the backup of {summary.backup_created_at} into {s.home}")
     click.echo(f"  database:   {summary.database}")
     click.echo(f"  objects:    {summary.objects:,}")

@@ -7,7 +7,7 @@ import json
 import uuid
 
 import pytest
-from sqlalchemy import create_engine, func, inspect, select, text
+from sqlalchemy import func, inspect, select, text
 
 from materials_api.bank.models import Material
 from materials_api.platform.backup import MANIFEST, BackupError, backup, read_manifest, restore
@@ -15,7 +15,7 @@ from materials_api.platform.config import Settings
 from materials_api.platform.db import make_engine
 from materials_api.platform.runtime import Runtime
 from materials_api.platform.storage import open_store
-from tests.conftest import POSTGRES_URL
+from tests.conftest import postgres_database
 from tests.materials_api.test_materials import PDF, anchor, bank, settings, upload  # noqa: F401 - fixtures
 
 
@@ -25,14 +25,8 @@ def empty_database(database_url, tmp_path):
     if database_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'restored' / 'qiyema.db'}"
         return
-    name = f"qiyema_restore_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    yield f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with postgres_database() as url:
+        yield url
 
 
 def _target(settings: Settings, tmp_path, database_url: str) -> Settings:
