@@ -8,6 +8,7 @@ confirmations, and raises typed errors (`chain.errors`) with custom errors decod
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -17,16 +18,18 @@ import requests
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from web3 import Web3
-from web3.middleware import ExtraDataToPOAMiddleware
 from web3.exceptions import (
     ContractCustomError,
     ContractLogicError,
     TransactionNotFound,
     Web3RPCError,
 )
+from web3.middleware import ExtraDataToPOAMiddleware
 
-from .errors import ChainError, ChainTimeout, ChainUnreachable, TransactionReverted
+from .errors import ChainError, ChainNotAnswering, ChainTimeout, ChainUnreachable, TransactionReverted
 from .reverts import Reverts, TesterReverted
+
+log = logging.getLogger("qiyema.chain")
 
 T = TypeVar("T")
 
@@ -81,6 +84,8 @@ class ChainClient:
         retries: int = 4,
         gas_multiplier: float = 1.25,
         nonces: NonceStore | None = None,
+        request_timeout: float = 3.0,
+        breaker_cooldown: float = 5.0,
     ):
         if confirmations < 1:
             raise ValueError("confirmations counts the including block: it is at least 1")
@@ -90,6 +95,15 @@ class ChainClient:
         self.poll_interval = poll_interval
         self.retries = retries
         self.gas_multiplier = gas_multiplier
+        # Bounded waiting: one request waits at most `request_timeout` (the HTTP provider's
+        # time-out, and the budget for retrying a refused connection). A node that did not answer
+        # in time is not asked again for `breaker_cooldown` seconds (the circuit is open: every
+        # call fails at once); then one call probes it, and an answer closes the circuit.
+        self.request_timeout = request_timeout
+        self.breaker_cooldown = breaker_cooldown
+        self._breaker_lock = threading.Lock()
+        self._open_until = 0.0  # monotonic; 0: closed
+        self._opened_because = ""
         self._nonce_lock = threading.Lock()
         self._local_nonces: dict[str, int] = {}
         # Several processes sending from one account share a `NonceStore`; alone, this process
@@ -104,7 +118,7 @@ class ChainClient:
 
     # --- construction -------------------------------------------------------------------
     @classmethod
-    def from_url(cls, url: str, *, request_timeout: float = 10.0, **kw) -> "ChainClient":
+    def from_url(cls, url: str, *, request_timeout: float = 3.0, **kw) -> "ChainClient":
         provider = Web3.HTTPProvider(
             url,
             request_kwargs={"timeout": request_timeout},
@@ -120,7 +134,7 @@ class ChainClient:
             w3.middleware_onion.remove(name)
         # Proof-of-authority chains (Clique, QBFT) carry seals in extraData beyond 32 bytes.
         w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
-        return cls(w3, **kw)
+        return cls(w3, request_timeout=request_timeout, **kw)
 
     @classmethod
     def in_process(cls, **kw) -> "ChainClient":
@@ -286,20 +300,53 @@ class ChainClient:
 
     # --- internals ------------------------------------------------------------------------
     def _rpc(self, call: Callable[[], T]) -> T:
-        """Run one RPC, retrying transient transport errors with backoff."""
-        delay = 0.2
+        """Run one RPC: a refused or reset connection is retried with backoff within the request
+        time-out; a node that does not answer in time opens the circuit (see __init__)."""
+        self._pass_breaker()
+        started, delay = time.monotonic(), 0.2
         for attempt in range(self.retries + 1):
             try:
                 if self._serial is not None:
                     with self._serial:
-                        return call()
-                return call()
+                        result = call()
+                else:
+                    result = call()
+                if self._open_until:
+                    self._close_breaker()
+                return result
+            except (requests.Timeout, TimeoutError) as exc:
+                self._open_breaker(f"it did not answer within {self.request_timeout:g} s ({type(exc).__name__})")
+                raise ChainNotAnswering(f"chain node did not answer within {self.request_timeout:g} s") from None
             except _TRANSIENT as exc:
-                if attempt == self.retries:
+                if attempt == self.retries or time.monotonic() - started + delay > self.request_timeout:
                     raise ChainUnreachable(f"chain node unreachable: {type(exc).__name__}: {exc}") from None
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _pass_breaker(self) -> None:
+        if not self._open_until:
+            return
+        with self._breaker_lock:
+            now = time.monotonic()
+            if now < self._open_until:
+                raise ChainNotAnswering(f"chain node not asked: {self._opened_because}; "
+                                        f"asked again in {self._open_until - now:.1f} s")
+            # Half-open: this call probes the node; the others fail at once until it answers.
+            self._open_until = now + self.request_timeout
+
+    def _open_breaker(self, because: str) -> None:
+        with self._breaker_lock:
+            if not self._open_until:
+                log.warning("chain node not answering: %s; not asked for %g s", because, self.breaker_cooldown)
+            self._open_until = time.monotonic() + self.breaker_cooldown
+            self._opened_because = because
+
+    def _close_breaker(self) -> None:
+        with self._breaker_lock:
+            if self._open_until:
+                log.warning("chain node answers again")
+            self._open_until = 0.0
 
     @contextlib.contextmanager
     def _reserve(self, address: str):

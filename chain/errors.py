@@ -55,6 +55,11 @@ class ChainUnreachable(ChainError):
     """The node did not answer (connection refused, reset, DNS, 5xx)."""
 
 
+class ChainNotAnswering(ChainUnreachable):
+    """The node accepted the connection but did not answer within the request time-out (a hung
+    or overloaded node), or it did so a moment ago and is not asked again yet (circuit open)."""
+
+
 class ChainTimeout(ChainError):
     """The node answered, but what we waited for (receipt, confirmations) did not come in time."""
 

@@ -15,7 +15,7 @@ from .client import ChainClient
 from .compile import artifact
 from .errors import ChainError
 from .proof import ProofBundle
-from .verdict import Check, CheckName, Reason, Source, SourceUnavailable, Status, Step, Verdict, run
+from .verdict import Check, CheckName, Reason, Source, SourceUnavailable, Status, Step, Verdict, chain_unavailable, run
 
 NOTARY_ROLE = keccak(text="qiyema.notary")  # the contract's constant; a test checks they agree
 
@@ -43,14 +43,14 @@ class _Material:
         try:
             return self.client.call(fn)
         except ChainError as exc:
-            raise SourceUnavailable(f"could not ask the chain: {exc}") from None
+            raise chain_unavailable(exc) from None
 
     def contract(self):
         if self.ledger is None:
             try:
                 chain_id = self.client.chain_id
             except ChainError as exc:
-                raise SourceUnavailable(f"could not ask the chain: {exc}") from None
+                raise chain_unavailable(exc) from None
             if chain_id != self.bundle.anchor.chain_id:
                 raise SourceUnavailable(f"the node serves chain {chain_id}, the proof is for chain "
                                         f"{self.bundle.anchor.chain_id}", Source.CHAIN, Reason.WRONG_CHAIN)
@@ -102,7 +102,7 @@ def _liveness(m: _Material) -> Check:
     try:
         age = m.now - m.client.head_timestamp()
     except ChainError as exc:
-        raise SourceUnavailable(f"could not ask the chain: {exc}") from None
+        raise chain_unavailable(exc) from None
     if age > m.max_head_age:
         return Check(CheckName.LIVENESS, Status.ERROR, Reason.CHAIN_HALTED,
                      f"the newest block is {age} s old: the chain has halted, so a revocation sent since cannot be seen")

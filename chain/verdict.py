@@ -19,7 +19,9 @@ import enum
 from dataclasses import dataclass, field
 from typing import Callable, Generic, Iterable, TypeVar
 
-VERDICT_VERSION = 1
+from .errors import ChainNotAnswering
+
+VERDICT_VERSION = 2  # 2: chain_timeout
 
 
 class Status(enum.StrEnum):
@@ -115,6 +117,7 @@ class Reason(enum.StrEnum):
     CHAIN_HALTED = "chain_halted"
     # a source could not answer, or was not asked
     CHAIN_UNAVAILABLE = "chain_unavailable"
+    CHAIN_TIMEOUT = "chain_timeout"  # (v2) the node did not answer in time, or is not asked yet
     DATABASE_UNAVAILABLE = "database_unavailable"
     WRONG_CHAIN = "wrong_chain"
     NO_CHAIN = "no_chain"
@@ -139,6 +142,14 @@ class SourceUnavailable(Exception):
         super().__init__(message)
         self.source = source
         self.reason = reason or UNAVAILABLE[source]
+
+
+def chain_unavailable(exc: Exception) -> SourceUnavailable:
+    """The chain could not answer `exc`'s call: `chain_timeout` when the node accepted the call
+    but did not answer in time (or, having just done so, is not asked again yet), else
+    `chain_unavailable` (refused, reset, a node error)."""
+    reason = Reason.CHAIN_TIMEOUT if isinstance(exc, ChainNotAnswering) else Reason.CHAIN_UNAVAILABLE
+    return SourceUnavailable(f"could not ask the chain: {exc}", Source.CHAIN, reason)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,6 @@ def material_verify(file: Path, proof_file: Path, rpc: str | None, as_json: bool
         fail(f"{proof_file}: {getattr(exc, 'message', exc)}", 2)
     s = settings()
     url = rpc or s.chain_rpc_url or f"http://127.0.0.1:{s.node_port}"
-    client = ChainClient.from_url(url, retries=1, request_timeout=5)
+    client = ChainClient.from_url(url, retries=1, request_timeout=s.chain_request_timeout)
     verdict = verify_material(bundle, content_sha256=sha256_of(file), client=client)
     print_verdict(verdict, as_json)

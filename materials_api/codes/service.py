@@ -22,7 +22,7 @@ from sqlalchemy.orm import sessionmaker
 from chain import keys as key_files
 from chain.client import Receipt
 from chain.errors import ChainError
-from chain.verdict import Source, SourceUnavailable, Verdict
+from chain.verdict import Source, SourceUnavailable, Verdict, chain_unavailable
 from codes import token as tokens
 from codes.uscc import chain_key, validate
 from codes.verify import EnterpriseInfo, KeyInfo, KeySet, verify
@@ -255,13 +255,13 @@ class OnlineSource:
         try:
             return self.service.roles.get(address, lambda: self.service.chain.ledger.has_role("REGISTRAR_ROLE", address))
         except ChainError as exc:
-            raise SourceUnavailable(f"chain: {exc}") from None
+            raise chain_unavailable(exc) from None
 
     def enterprise_signer(self, uscc: str):
         try:
             signer = self.service.chain.ledger.enterprise(chain_key(uscc)).code_signer
         except ChainError as exc:
-            raise SourceUnavailable(f"chain: {exc}") from None
+            raise chain_unavailable(exc) from None
         return None if signer == _ZERO else signer
 
     def enterprise(self, uscc: str):

@@ -21,7 +21,11 @@ class Settings(BaseSettings):
     node_state_interval: int = 60
     chain_id: int = 31337
     confirmations: int = 1
-    chain_timeout: float = 60.0
+    chain_timeout: float = 60.0  # waiting for a transaction's receipt and confirmations
+    # One request to the node waits at most this long; a node that did not answer in time is not
+    # asked again for `chain_breaker_cooldown` seconds (verdicts say ERROR chain_timeout at once).
+    chain_request_timeout: float = 3.0
+    chain_breaker_cooldown: float = 5.0
     # Database: SQLAlchemy URL; none means SQLite at $QIYEMA_HOME/qiyema.db.
     database_url: str | None = None
     # Storage: "local" (content-addressed folder under $QIYEMA_HOME/objects) or "s3".

@@ -53,7 +53,9 @@ def connect_chain(settings: Settings, client: ChainClient | None = None) -> Chai
     if client is not None:
         return client
     url = settings.chain_rpc_url or f"http://127.0.0.1:{settings.node_port}"
-    return ChainClient.from_url(url, confirmations=settings.confirmations, timeout=settings.chain_timeout)
+    return ChainClient.from_url(url, confirmations=settings.confirmations, timeout=settings.chain_timeout,
+                                request_timeout=settings.chain_request_timeout,
+                                breaker_cooldown=settings.chain_breaker_cooldown)
 
 
 def setup_chain(settings: Settings, client: ChainClient) -> ChainContext:

@@ -26,7 +26,18 @@ from chain.client import Receipt
 from chain.errors import ChainError
 from chain.ledger import RecordStatus
 from chain.proof import Anchor, LeafInput, ProofBundle
-from chain.verdict import Check, CheckName, Reason, Source, SourceUnavailable, Status, Step, Verdict, run
+from chain.verdict import (
+    Check,
+    CheckName,
+    Reason,
+    Source,
+    SourceUnavailable,
+    Status,
+    Step,
+    Verdict,
+    chain_unavailable,
+    run,
+)
 from codes.uscc import chain_key
 from materials_api.identity.api_keys import Principal
 from materials_api.platform.config import Settings
@@ -251,12 +262,12 @@ class RecordService:
     def _chain(self, check: "_RecordCheck", key, cache: TtlCache, read):
         """A chain read through its cache; after one failure the rest of this verdict does not ask again."""
         if check.chain_error is not None:
-            raise SourceUnavailable(check.chain_error)
+            raise check.chain_error
         try:
             return cache.get(key, read)
         except ChainError as exc:
-            check.chain_error = str(exc)
-            raise SourceUnavailable(check.chain_error) from None
+            check.chain_error = chain_unavailable(exc)
+            raise check.chain_error from None
 
 
 @dataclass
@@ -266,7 +277,7 @@ class _RecordCheck:
     uscc: str
     now: int
     anchorer: str | None = None
-    chain_error: str | None = None
+    chain_error: SourceUnavailable | None = None
 
 
 def _record_integrity(c: _RecordCheck) -> Check:
@@ -317,8 +328,8 @@ def _record_status(c: _RecordCheck) -> Check:
     service = c.service
     try:
         onchain = service._chain(c, r.leaf, service._chain_status, lambda: service.chain.ledger.record_of(r.leaf))
-    except SourceUnavailable:
-        return Check(CheckName.STATUS, Status.ERROR, Reason.CHAIN_UNAVAILABLE, "the chain's view could not be read")
+    except SourceUnavailable as exc:
+        return Check(CheckName.STATUS, Status.ERROR, exc.reason, "the chain's view could not be read")
     if onchain.status in (RecordStatus.SUSPENDED, RecordStatus.REVOKED):
         return Check(CheckName.STATUS, Status.INVALID, Reason.RECORD_REVOKED_ON_CHAIN, "the chain holds it as not in force")
     return Check(CheckName.STATUS, Status.VALID, Reason.IN_FORCE, "in force")

@@ -1,0 +1,86 @@
+"""Bounded waiting on a hung chain node (stopped with SIGSTOP: it accepts connections and never
+answers, unlike a closed port): verification says ERROR `chain_timeout` within the request
+time-out, the next ones at once (circuit open), and VALID again once the node answers."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from chain.node import AnvilNode
+from materials_api.identity.api_keys import create_key
+from materials_api.identity.models import Role
+from materials_api.main import create_app
+from materials_api.platform.config import Settings
+from materials_api.platform.runtime import Runtime
+from tests.conftest import free_port
+from tests.processes import CLI
+
+pytestmark = pytest.mark.anvil
+
+USCC = "91350100M000100Y43"
+PDF = b"%PDF-1.7\n" + b"contract " * 200 + b"\n%%EOF\n"
+
+
+def _reasons(verdict: dict) -> set[str]:
+    return {c["reason"] for c in verdict["checks"] if c["status"] == "ERROR"}
+
+
+def test_a_hung_node_costs_one_time_out_then_answers_come_at_once(tmp_path):
+    node = AnvilNode(tmp_path / "chain", port=free_port())
+    node.start()
+    settings = Settings(home=tmp_path / "home", chain_rpc_url=node.url, chain_request_timeout=2.0,
+                        chain_breaker_cooldown=3.0)
+    runtime = Runtime.open(settings)
+    try:
+        with runtime.sessions.begin() as s:
+            registrar = "Bearer " + create_key(s, "市场监管局", Role.REGISTRAR)[1]
+            enterprise = "Bearer " + create_key(s, "示例", Role.ENTERPRISE, USCC)[1]
+        with TestClient(create_app(runtime, reconcile=False)) as api:
+            assert api.post("/api/v1/enterprises", json={"uscc": USCC, "name": "福建示例科技有限公司"},
+                            headers={"Authorization": registrar}).status_code == 201
+            m = api.post("/api/v1/materials", headers={"Authorization": enterprise},
+                         files={"file": ("合同.pdf", PDF)}).json()
+            api.post(f"/api/v1/materials/{m['id']}/confirm", headers={"Authorization": enterprise})
+            assert api.app.state.anchorer.run_once(force=True).anchored == 1
+            bundle = api.get(f"/api/v1/materials/{m['id']}/proof", headers={"Authorization": enterprise}).json()
+            (tmp_path / "m.pdf").write_bytes(PDF)
+            (tmp_path / "m.proof.json").write_text(json.dumps(bundle))
+
+            def verify():
+                started = time.monotonic()
+                r = api.post("/api/v1/verify/material", files={"file": ("m.pdf", PDF)},
+                             data={"bundle": json.dumps(bundle)})
+                assert r.status_code == 200
+                return r.json(), time.monotonic() - started
+
+            assert verify()[0]["status"] == "VALID"
+            os.kill(node.pid(), signal.SIGSTOP)
+            try:
+                first, took = verify()
+                assert first["status"] == "ERROR" and "chain_timeout" in _reasons(first)
+                assert took < 2.0 + 1.0  # one request time-out, not one per check (it was 53 s)
+                second, took = verify()
+                assert second["status"] == "ERROR" and "chain_timeout" in _reasons(second)
+                assert took < 0.5  # the circuit is open: the node is not asked
+                # The standalone verifier (what a bank runs against its node) is bounded too.
+                started = time.monotonic()
+                out = subprocess.run(CLI + ["material", "verify", str(tmp_path / "m.pdf"), "--proof",
+                                            str(tmp_path / "m.proof.json"), "--rpc", node.url],
+                                     env={**os.environ, "QIYEMA_HOME": str(tmp_path / "cli-home"),
+                                          "QIYEMA_CHAIN_REQUEST_TIMEOUT": "2"},
+                                     capture_output=True, text=True, timeout=60)
+                assert out.returncode != 0 and "chain_timeout" in out.stdout + out.stderr
+                assert time.monotonic() - started < 15  # python's start-up plus one time-out
+            finally:
+                os.kill(node.pid(), signal.SIGCONT)
+            time.sleep(3.2)  # the cool-down: then one call probes the node, and it answers
+            again, took = verify()
+            assert again["status"] == "VALID" and took < 2.0
+    finally:
+        runtime.close()
+        node.stop()
