@@ -27,6 +27,7 @@ from codes import token as tokens
 from codes.uscc import chain_key, validate
 from codes.verify import EnterpriseInfo, KeyInfo, KeySet, verify
 from materials_api.codes.models import CodeKey, DynamicCode, EnterpriseCodeSigner
+from materials_api.platform.cache import TtlCache
 from materials_api.platform.config import Settings
 from materials_api.platform.errors import Kind
 from materials_api.platform.models import ChainState
@@ -56,8 +57,6 @@ class CodeService:
         self._master: bytes | None = None
         # The registrar role of a code signer, re-read from the chain every 10 s (a rotation
         # also clears it at once, below).
-        from materials_api.records.service import TtlCache
-
         self.roles = TtlCache(10.0)
 
     # --- registrar keys for static codes ------------------------------------------------------

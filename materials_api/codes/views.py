@@ -8,6 +8,7 @@ import json
 from chain.verdict import Verdict
 from materials_api.bank.access import AccessPolicy
 from materials_api.identity.api_keys import Principal
+from materials_api.platform.cache import TtlCache
 from materials_api.records.kinds import CATEGORIES, KINDS, mask
 from materials_api.records.visibility import GROUPS, audience, record_visible
 
@@ -44,8 +45,10 @@ class ScanViews:
         self.records = records
         self.access = access
         self.materials = materials
-        self._public: dict[int, tuple[float, tuple, dict]] = {}
-        self._answers: dict[str, tuple[float, tuple, dict]] = {}
+        # Bounded (least recently used first out): (stamp, view) per enterprise, (stamp, answer)
+        # per static code; their age is the cache's own.
+        self._public = TtlCache(self.PUBLIC_TTL, max_entries=20_000)
+        self._answers = TtlCache(self.PUBLIC_TTL, max_entries=20_000)
         self._refreshing: set[str] = set()
         import threading
 
@@ -74,25 +77,22 @@ class ScanViews:
         answer, so a busy code never sends every request to rebuild at once."""
         import time as _time
 
-        hit = self._answers.get(code)
+        hit = self._answers.peek(code)
         if hit is None or enterprise_id is None:
             return None
-        if hit[1] != self._stamp(enterprise_id):
+        kept_at, (stamp, answer) = hit
+        if stamp != self._stamp(enterprise_id):
             return None
-        if _time.monotonic() - hit[0] < self.PUBLIC_TTL:
-            return hit[2]
+        if _time.monotonic() - kept_at < self.PUBLIC_TTL:
+            return answer
         with self._refresh_lock:
             if code in self._refreshing:
-                return hit[2]
+                return answer
             self._refreshing.add(code)
         return None
 
     def remember_answer(self, code: str, enterprise_id: int, answer: dict) -> None:
-        import time as _time
-
-        if len(self._answers) > 10_000:
-            self._answers.clear()
-        self._answers[code] = (_time.monotonic(), self._stamp(enterprise_id), answer)
+        self._answers.put(code, (self._stamp(enterprise_id), answer))
         with self._refresh_lock:
             self._refreshing.discard(code)
 
@@ -115,11 +115,11 @@ class ScanViews:
             import time as _time
 
             stamp = self._stamp(enterprise.id)
-            hit = self._public.get(enterprise.id)
-            if hit and hit[1] == stamp and _time.monotonic() - hit[0] < self.PUBLIC_TTL:
-                return hit[2]
+            hit = self._public.peek(enterprise.id)
+            if hit and hit[1][0] == stamp and _time.monotonic() - hit[0] < self.PUBLIC_TTL:
+                return hit[1][1]
             view = self._build(enterprise, who, principal, verdict)
-            self._public[enterprise.id] = (_time.monotonic(), stamp, view)
+            self._public.put(enterprise.id, (stamp, view))
             return view
         return self._build(enterprise, who, principal, verdict)
 

@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -40,6 +39,7 @@ from chain.verdict import (
 )
 from codes.uscc import chain_key
 from materials_api.identity.api_keys import Principal
+from materials_api.platform.cache import TtlCache
 from materials_api.platform.config import Settings
 from materials_api.platform.errors import Kind, ServiceError
 from materials_api.platform.models import ChainState
@@ -68,28 +68,6 @@ def content_hash(uscc: str, kind: str, number: str | None, data: dict, valid_fro
     canonical = json.dumps({"uscc": uscc, "kind": kind, "number": number, "data": data, "valid_from": valid_from,
                             "valid_until": valid_until}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-class TtlCache:
-    def __init__(self, ttl: float):
-        self.ttl = ttl
-        self._data: dict = {}
-        self._lock = threading.Lock()
-
-    def get(self, key, compute):
-        now = time.monotonic()
-        with self._lock:
-            hit = self._data.get(key)
-        if hit and (self.ttl is None or now - hit[0] < self.ttl):
-            return hit[1]
-        value = compute()
-        with self._lock:
-            self._data[key] = (now, value)
-        return value
-
-    def forget(self, key) -> None:
-        with self._lock:
-            self._data.pop(key, None)
 
 
 class RecordService:

@@ -1,0 +1,50 @@
+"""The one in-process cache: values kept `ttl` seconds (None: for ever) and at most
+`max_entries` of them, the least recently used going first. Bounded whatever the number of keys:
+a city scans millions of companies and records, and a cache that only grows is a leak (the soak
+found one: a worker's memory rising for as long as new companies were scanned)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from typing import Any, Callable
+
+
+class TtlCache:
+    def __init__(self, ttl: float | None, max_entries: int = 50_000):
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._data: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key, compute: Callable[[], Any]):
+        """The cached value, or `compute()`'s (then kept)."""
+        hit = self.peek(key)
+        if hit is not None and (self.ttl is None or time.monotonic() - hit[0] < self.ttl):
+            return hit[1]
+        value = compute()
+        self.put(key, value)
+        return value
+
+    def peek(self, key) -> tuple[float, Any] | None:
+        """(when it was kept, the value), however old, or None."""
+        with self._lock:
+            hit = self._data.get(key)
+            if hit is not None:
+                self._data.move_to_end(key)
+            return hit
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._data[key] = (time.monotonic(), value)
+            self._data.move_to_end(key)
+            while len(self._data) > self.max_entries:
+                self._data.popitem(last=False)
+
+    def forget(self, key) -> None:
+        with self._lock:
+            self._data.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._data)
