@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chain.errors import ChainError, Kind, QiyemaError
@@ -90,6 +91,13 @@ def install(app: FastAPI) -> None:
     async def _chain(_: Request, exc: ChainError):
         log.warning("chain error: %s", exc)
         return _json(503, "chain_unavailable", f"the chain could not be reached or refused: {exc}")
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError):
+        # The database refused a value the request carried (PostgreSQL: a NUL character in
+        # text); the statement's transaction is rolled back, nothing was written.
+        log.info("refused by the database: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
+        return _json(422, "invalid_text", "a value cannot be stored as given (text may not contain NUL characters)")
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception):
