@@ -156,7 +156,7 @@ class GethNetwork:
                     "--ipcdisable"]
         return cmd
 
-    def start_node(self, name: str, timeout: float = 60.0) -> bool:
+    def start_node(self, name: str, timeout: float = 120.0) -> bool:
         """Start one node unless it runs; True if this call started it."""
         spec = self.spec()
         node = spec.node(name)
@@ -203,12 +203,29 @@ class GethNetwork:
         others = [n for n in spec.nodes if n.name != node.name and not n.retired and self.pid(n.name)]
         if not others:
             return
+        # geth starts a sync only every 10 s and may drop a peer after a failed one, then redials
+        # static peers only after a back-off: ask it to dial them again while it lags.
+        nudge_at = time.monotonic() + 15
         while time.monotonic() < deadline:
             target = max((self._head(n) or 0) for n in others)
             if (self._peer_count(node) or 0) >= 1 and (self._head(node) or 0) >= target:
                 return
+            if time.monotonic() > nudge_at:
+                for other in others:
+                    self._try_call(node, "admin_addPeer", [other.enode])
+                nudge_at = time.monotonic() + 15
             time.sleep(0.2)
-        raise NetworkError(f"geth {node.name} did not catch up with its peers; see its geth.log")
+        raise NetworkError(f"geth {node.name} did not catch up with its peers (head {self._head(node)}, "
+                           f"peers {self._peer_count(node)}, their heads "
+                           f"{ {n.name: self._head(n) for n in others} }); the end of its geth.log:\n"
+                           + self.log_tail(node.name))
+
+    def log_tail(self, name: str, lines: int = 25) -> str:
+        try:
+            text = (self.datadir(name) / "geth.log").read_text(errors="replace")
+        except FileNotFoundError:
+            return "(no geth.log)"
+        return "\n".join(text.splitlines()[-lines:])
 
     def stop_node(self, name: str) -> bool:
         pid = self.pid(name)
@@ -337,6 +354,12 @@ class GethNetwork:
         if "error" in reply:
             raise NetworkError(f"{node.name} {method}: {reply['error'].get('message')}")
         return reply.get("result")
+
+    def _try_call(self, node: NodeSpec, method: str, params: list):
+        try:
+            return self._call(node, method, params)
+        except NetworkError:
+            return None
 
     def _answers(self, node: NodeSpec) -> bool:
         return self._call(node, "eth_blockNumber", []) is not None

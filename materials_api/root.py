@@ -102,6 +102,7 @@ class Services:
         metrics.watch_backlog("materials", self.anchorer.backlog)
         metrics.watch_head(runtime.chain.client.head_timestamp)
         self.anchorer.on_anchored = metrics.anchored
+        self.views.on_lookup = metrics.cache_lookup
 
     def background_loops(self, settings: Settings, lease: LeaderLease | None = None) -> list[BackgroundLoop]:
         """The work one instance per deployment runs beside the API (the holder of the

@@ -4,6 +4,7 @@ see of an enterprise, each item with its own verdict."""
 from __future__ import annotations
 
 import json
+from typing import Callable
 
 from chain.verdict import Verdict
 from materials_api.bank.access import AccessPolicy
@@ -50,6 +51,8 @@ class ScanViews:
         self._public = TtlCache(self.PUBLIC_TTL, max_entries=20_000)
         self._answers = TtlCache(self.PUBLIC_TTL, max_entries=20_000)
         self._refreshing: set[str] = set()
+        # Told of every look-up in the two caches (`/metrics` counts hits and misses).
+        self.on_lookup: Callable[[str, bool], None] = lambda cache, hit: None
         import threading
 
         self._refresh_lock = threading.Lock()
@@ -75,6 +78,11 @@ class ScanViews:
         (enterprise status, its records, key rotations) has moved since. After 2 s one caller
         rebuilds it (the chain-side facts are re-read) while the others keep the stamp-valid
         answer, so a busy code never sends every request to rebuild at once."""
+        answer = self._cached_answer(code, enterprise_id)
+        self.on_lookup("scan_answer", answer is not None)
+        return answer
+
+    def _cached_answer(self, code: str, enterprise_id: int | None) -> dict | None:
         import time as _time
 
         hit = self._answers.peek(code)
@@ -116,7 +124,9 @@ class ScanViews:
 
             stamp = self._stamp(enterprise.id)
             hit = self._public.peek(enterprise.id)
-            if hit and hit[1][0] == stamp and _time.monotonic() - hit[0] < self.PUBLIC_TTL:
+            fresh = hit is not None and hit[1][0] == stamp and _time.monotonic() - hit[0] < self.PUBLIC_TTL
+            self.on_lookup("public_view", fresh)
+            if fresh:
                 return hit[1][1]
             view = self._build(enterprise, who, principal, verdict)
             self._public.put(enterprise.id, (stamp, view))

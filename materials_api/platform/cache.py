@@ -36,11 +36,20 @@ class TtlCache:
             return hit
 
     def put(self, key, value) -> None:
+        now = time.monotonic()
         with self._lock:
-            self._data[key] = (time.monotonic(), value)
+            self._data[key] = (now, value)
             self._data.move_to_end(key)
             while len(self._data) > self.max_entries:
                 self._data.popitem(last=False)
+            # Least recently used entries that have also expired go now, a few per put: memory
+            # then follows the keys in use within `ttl`, not every key seen since the start.
+            if self.ttl is not None:
+                for _ in range(4):
+                    oldest = next(iter(self._data.items()), None)
+                    if oldest is None or oldest[0] == key or now - oldest[1][0] < self.ttl:
+                        break
+                    self._data.popitem(last=False)
 
     def forget(self, key) -> None:
         with self._lock:

@@ -62,6 +62,10 @@ class Metrics:
                                     buckets=(1, 16, 64, 256, 1024, 4096), registry=r)
         self.time_to_proof = Histogram("qiyema_time_to_proof_seconds", "From a material's confirmation to its proof",
                                        buckets=(1, 2, 5, 10, 30, 60, 120, 300, 900), registry=r)
+        self.cache_lookups = Counter("qiyema_cache_lookups_total",
+                                     "Look-ups in the scan caches (scan_answer: whole answers to anonymous "
+                                     "scans of static codes; public_view: an enterprise's public view), by outcome",
+                                     ["cache", "outcome"], registry=r)
         self._backlogs: dict[str, Backlog] = {}
         self._head: list[Callable[[], int]] = []
         # Read at scrape time, by the process that answers the scrape.
@@ -76,6 +80,9 @@ class Metrics:
         self._head[:] = [head_timestamp]
 
     # --- as things happen -----------------------------------------------------------------------
+    def cache_lookup(self, cache: str, hit: bool) -> None:
+        self.cache_lookups.labels(cache, "hit" if hit else "miss").inc()
+
     def verdict(self, subject: str, verdict: Verdict | dict) -> None:
         """Count a verdict (or a cached answer holding one) by its status and first failing reason."""
         # Read in place (this runs on every scan): a Verdict's checks, or the dicts of a cached answer.

@@ -77,3 +77,23 @@ def test_refused_sign_ins_are_counted(api, keys, runtime):
         api.post("/login", data={"username": "li.si", "password": "wrong"}, follow_redirects=False)
     samples = scrape(api, keys)
     assert sum(v for (name, labels), v in samples.items() if name == "qiyema_login_failures_total") == 2
+
+
+def test_scan_cache_hits_and_misses_are_counted(api, keys):
+    from tests.materials_api.test_codes_api import NAME, USCC, static_url
+
+    r = api.post("/api/v1/enterprises", json={"uscc": USCC, "name": NAME}, headers={"Authorization": keys["registrar"]})
+    assert r.status_code == 201
+    url = static_url(api, keys)
+    before = scrape(api, keys)
+    for _ in range(3):
+        assert api.post("/api/v1/verify/code", json={"code": url}).json()["status"] == "VALID"
+    after = scrape(api, keys)
+
+    def moved(cache, outcome):
+        return (value(after, "qiyema_cache_lookups_total", cache=cache, outcome=outcome)
+                - value(before, "qiyema_cache_lookups_total", cache=cache, outcome=outcome))
+
+    # The first scan builds the answer (and the public view); the next two are served whole.
+    assert moved("scan_answer", "miss") == 1 and moved("scan_answer", "hit") == 2
+    assert moved("public_view", "miss") == 1 and moved("public_view", "hit") == 0

@@ -27,3 +27,14 @@ def test_a_value_is_computed_again_after_its_time():
     assert cache.get("k", compute) == 2
     cache.forget("k")
     assert cache.get("k", compute) == 3
+
+
+def test_expired_entries_leave_as_new_ones_come_so_memory_follows_the_keys_in_use():
+    cache = TtlCache(0.05, max_entries=50_000)
+    for n in range(1_000):
+        cache.put(("old", n), n)
+    time.sleep(0.06)
+    for n in range(400):  # each put drops a few of the expired ones
+        cache.put(("new", n), n)
+    assert len(cache) <= 1_000 + 400 - 4 * 250
+    assert cache.peek(("new", 399))[1] == 399

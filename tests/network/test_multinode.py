@@ -158,6 +158,18 @@ def material(c, instance, material_id):
     return r.json()
 
 
+def restart(c, *names):
+    """Start every named node even when one fails, so the cluster stays whole for the next test."""
+    errors = []
+    for name in names:
+        try:
+            c.net.start_node(name)
+        except Exception as exc:  # noqa: BLE001 - reported below, after the others were started
+            errors.append(exc)
+    if errors:
+        raise errors[0]
+
+
 def wait_anchored(c, ids, timeout=90):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -244,7 +256,7 @@ def test_one_signer_down_anchoring_continues(cluster):
         assert head(c) > before + 2
         assert verify(c, "b", material_id, content)["status"] == "VALID"
     finally:
-        c.net.start_node("signer-1")
+        restart(c, "signer-1")
 
 
 def test_two_signers_down_halts_the_chain_uploads_queue_and_are_anchored_on_return(cluster):
@@ -268,8 +280,7 @@ def test_two_signers_down_halts_the_chain_uploads_queue_and_are_anchored_on_retu
         assert checks["liveness"]["status"] == "ERROR" and checks["liveness"]["reason"] == "chain_halted"
         assert checks["integrity"]["status"] == "VALID" and checks["anchor"]["status"] == "VALID"
     finally:
-        c.net.start_node("signer-1")
-        c.net.start_node("signer-2")
+        restart(c, "signer-1", "signer-2")
     wait_anchored(c, [i for i, _ in queued], timeout=120)
     for material_id, body in queued:
         assert verify(c, "a", material_id, body)["status"] == "VALID"
