@@ -245,6 +245,21 @@ def name_of(pid: int) -> str:
     return text[:40]
 
 
+def cache_hits(env: dict, base: str) -> dict[str, tuple[float, float]]:
+    """(hits, misses) per scan cache, from the server's /metrics (every worker's counts)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    governor = run(env, "keys", "create", "--org", "运维", "--role", "governor").stdout.strip()
+    text = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {governor}"}, timeout=30).text
+    counts: dict[str, list[float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "qiyema_cache_lookups_total":
+                pair = counts.setdefault(sample.labels["cache"], [0.0, 0.0])
+                pair[sample.labels["outcome"] != "hit"] += sample.value
+    return {k: (v[0], v[1]) for k, v in counts.items()}
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
@@ -300,6 +315,7 @@ def main() -> None:
                         names.setdefault(pid, name_of(pid))
                     except OSError:
                         pass
+            hits = cache_hits(env, base)
             rows = []
             for i in range(a.procs):
                 rows += [json.loads(line) for line in (tmp / f"load-{i}.jsonl").read_text().splitlines() if line]
@@ -324,6 +340,8 @@ def main() -> None:
     by_op = {op: [r["ms"] for r in rows if r["op"] == op] for op in MIX}
     print("by operation: " + ", ".join(f"{op} {len(v):,} (p99 {percentile(v, 0.99):.0f} ms)" for op, v in by_op.items()))
     print(f"errors: {len(errors)}")
+    for cache, (hit, miss) in sorted(hits.items()):
+        print(f"cache {cache}: {hit:,.0f} hits, {miss:,.0f} misses, hit rate {hit / max(1, hit + miss):.1%}")
     for r in errors[:10]:
         print(f"  {r['op']}: {r['detail']}")
     # Memory: after the first minute of load (imports, pools and caches warm) and at the end.
