@@ -28,6 +28,7 @@ from web3.middleware import ExtraDataToPOAMiddleware
 
 from .errors import ChainError, ChainNotAnswering, ChainTimeout, ChainUnreachable, TransactionReverted
 from .reverts import Reverts, TesterReverted
+from .rpc import JsonRpc, RpcError
 
 log = logging.getLogger("qiyema.chain")
 
@@ -115,6 +116,7 @@ class ChainClient:
         self._chain_key: str | None = None
         self._fee_cache: tuple[float, dict] | None = None
         self._serial: threading.RLock | None = None
+        self._raw: JsonRpc | None = None  # plain keep-alive JSON-RPC (nodes reached by URL)
 
     # --- construction -------------------------------------------------------------------
     @classmethod
@@ -134,7 +136,9 @@ class ChainClient:
             w3.middleware_onion.remove(name)
         # Proof-of-authority chains (Clique, QBFT) carry seals in extraData beyond 32 bytes.
         w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
-        return cls(w3, request_timeout=request_timeout, **kw)
+        client = cls(w3, request_timeout=request_timeout, **kw)
+        client._raw = JsonRpc(url, timeout=request_timeout)
+        return client
 
     @classmethod
     def in_process(cls, **kw) -> "ChainClient":
@@ -182,6 +186,36 @@ class ChainClient:
             return self._rpc(lambda: fn.call(block_identifier=block))
         except _REVERTS as exc:
             raise self.reverts.from_call(exc) from None
+
+    def request(self, method: str, params: list):
+        """One plain JSON-RPC call (hex in, hex out: no web3 formatting), with this client's
+        retries and circuit breaker. The read path of verification."""
+        if self._raw is not None:
+            return self._rpc(lambda: self._raw.request(method, params))
+        reply = self._rpc(lambda: self.w3.provider.make_request(method, params))  # an in-process chain
+        if reply.get("error"):
+            err = reply["error"]
+            raise RpcError(int(err.get("code", -32603)), str(err.get("message", err)), err.get("data"))
+        return reply.get("result")
+
+    def eth_call(self, to: str, data: bytes, block: int | str = "latest") -> bytes:
+        """A view call with calldata encoded by the caller; reverts become `TransactionReverted`."""
+        tag = hex(block) if isinstance(block, int) else block
+        try:
+            if self._raw is None:  # an in-process chain: through web3 (it fills in what py-evm needs)
+                return bytes(self._rpc(lambda: self.w3.eth.call({"to": Web3.to_checksum_address(to), "data": data},
+                                                                 block_identifier=block)))
+            result = self.request("eth_call", [{"to": to, "data": "0x" + data.hex()}, tag])
+        except RpcError as exc:
+            if isinstance(exc.data, str) and exc.data.startswith("0x") and len(exc.data) >= 10:
+                name, args = self.reverts.decode(exc.data)
+                raise TransactionReverted(name, args, raw=exc.data) from None
+            if "revert" in exc.message.lower():
+                raise TransactionReverted("Reverted", ()) from None
+            raise
+        except _REVERTS as exc:
+            raise self.reverts.from_call(exc) from None
+        return bytes.fromhex((result or "0x").removeprefix("0x"))
 
     # --- writes ---------------------------------------------------------------------------
     def send(self, account: LocalAccount, fn=None, *, tx: dict | None = None, gas: int | None = None) -> str:

@@ -8,12 +8,13 @@ import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterable
 
 from eth_utils import keccak
 
 from .client import ChainClient
-from .compile import artifact
 from .errors import ChainError
+from .leaf_status import LeafStatus, read_leaf_status, read_leaf_statuses
 from .proof import ProofBundle
 from .verdict import Check, CheckName, Reason, Source, SourceUnavailable, Status, Step, Verdict, chain_unavailable, run
 
@@ -35,18 +36,14 @@ class _Material:
     client: ChainClient | None
     now: int
     max_head_age: float
-    ledger: object = None
-    anchorer: str | None = None
+    leaf: LeafStatus | None = None  # read once, in one call, by the first step that needs the chain
     anchor_invalid: bool = False
+    failure: SourceUnavailable | None = None  # a batch read that failed for every item in it
 
-    def call(self, fn):
-        try:
-            return self.client.call(fn)
-        except ChainError as exc:
-            raise chain_unavailable(exc) from None
-
-    def contract(self):
-        if self.ledger is None:
+    def status(self) -> LeafStatus:
+        if self.failure is not None:
+            raise self.failure
+        if self.leaf is None:
             try:
                 chain_id = self.client.chain_id
             except ChainError as exc:
@@ -54,8 +51,12 @@ class _Material:
             if chain_id != self.bundle.anchor.chain_id:
                 raise SourceUnavailable(f"the node serves chain {chain_id}, the proof is for chain "
                                         f"{self.bundle.anchor.chain_id}", Source.CHAIN, Reason.WRONG_CHAIN)
-            self.ledger = self.client.contract(self.bundle.anchor.contract, artifact().abi)
-        return self.ledger
+            try:
+                self.leaf = read_leaf_status(self.client, self.bundle.anchor.contract, self.bundle.root,
+                                             self.bundle.leaf.index, NOTARY_ROLE)
+            except (ChainError, ValueError) as exc:
+                raise chain_unavailable(exc) from None
+        return self.leaf
 
 
 _NO_CHAIN = "no chain node given"
@@ -79,30 +80,27 @@ def _proof(m: _Material) -> Check:
 def _anchor(m: _Material) -> Check:
     if m.client is None:
         return Check(CheckName.ANCHOR, Status.SKIPPED, Reason.NO_CHAIN, _NO_CHAIN)
-    anchorer, leaf_count, anchored_at = m.call(m.contract().functions.anchorOf(m.bundle.root))
+    st = m.status()
     m.anchor_invalid = True
-    if anchored_at == 0:
+    if not st.anchored:
         return Check(CheckName.ANCHOR, Status.INVALID, Reason.ROOT_NOT_ANCHORED, "the chain does not know this root")
-    if m.bundle.leaf.index >= leaf_count:
+    if m.bundle.leaf.index >= st.leaf_count:
         return Check(CheckName.ANCHOR, Status.INVALID, Reason.INDEX_OUT_OF_BATCH, "the leaf index is outside its batch")
-    m.anchor_invalid, m.anchorer = False, anchorer
+    m.anchor_invalid = False
     return Check(CheckName.ANCHOR, Status.VALID, Reason.ROOT_ANCHORED,
-                 f"anchored at {time.strftime('%Y-%m-%d %H:%M:%SZ', time.gmtime(anchored_at))} by {anchorer}")
+                 f"anchored at {time.strftime('%Y-%m-%d %H:%M:%SZ', time.gmtime(st.anchored_at))} by {st.anchorer}")
 
 
 def _issuer(m: _Material) -> Check:
     if m.client is None:
         return Check(CheckName.ISSUER, Status.SKIPPED, Reason.NO_CHAIN, _NO_CHAIN)
-    if m.call(m.contract().functions.hasRole(NOTARY_ROLE, m.anchorer)):
+    if m.status().anchorer_holds_role:
         return Check(CheckName.ISSUER, Status.VALID, Reason.NOTARY, "the anchorer holds the notary role")
     return Check(CheckName.ISSUER, Status.INVALID, Reason.NOT_NOTARY, "the anchorer no longer holds the notary role")
 
 
 def _liveness(m: _Material) -> Check:
-    try:
-        age = m.now - m.client.head_timestamp()
-    except ChainError as exc:
-        raise chain_unavailable(exc) from None
+    age = m.now - m.status().block_timestamp
     if age > m.max_head_age:
         return Check(CheckName.LIVENESS, Status.ERROR, Reason.CHAIN_HALTED,
                      f"the newest block is {age} s old: the chain has halted, so a revocation sent since cannot be seen")
@@ -111,7 +109,7 @@ def _liveness(m: _Material) -> Check:
 
 def _status(m: _Material) -> Check:
     expired = m.bundle.leaf.valid_until and m.bundle.leaf.valid_until < m.now
-    if m.client is not None and m.call(m.contract().functions.isRevoked(m.bundle.root, m.bundle.leaf.index)):
+    if m.client is not None and m.status().revoked:
         return Check(CheckName.STATUS, Status.INVALID, Reason.REVOKED, "the material was revoked or withdrawn")
     if expired:
         return Check(CheckName.STATUS, Status.INVALID, Reason.EXPIRED, "the material's validity date has passed")
@@ -131,6 +129,55 @@ STEPS: tuple[Step[_Material], ...] = (
 )
 
 
+def _verdict(m: _Material) -> Verdict:
+    verdict = run(STEPS, m)
+    if m.leaf is not None:  # every chain check above rests on this one block
+        verdict.facts["block"] = {"number": m.leaf.block_number, "timestamp": m.leaf.block_timestamp}
+    return verdict
+
+
+def verify_materials(items: Iterable[tuple[ProofBundle, bytes | None]], *, client: ChainClient | None,
+                     now: int | None = None, max_head_age: float = 0, chunk: int = 500,
+                     on_progress: Callable[[int], None] | None = None) -> list[Verdict]:
+    """Batch verification: one verdict per (bundle, content SHA-256 or None), the same checks as
+    `verify_material`, with the chain read in one `eth_call` per `chunk` leaves of one contract
+    (each verdict still rests on one block: the block of its chunk's call)."""
+    now = int(time.time()) if now is None else now
+    ms = [_Material(bundle, digest, client, now, max_head_age) for bundle, digest in items]
+    if client is not None and ms:
+        try:
+            chain_id = client.chain_id
+        except ChainError as exc:
+            chain_id, down = None, chain_unavailable(exc)
+            for m in ms:
+                m.failure = down
+        groups: dict[str, list[_Material]] = {}
+        for m in ms:
+            if chain_id is not None and m.bundle.anchor.chain_id == chain_id:  # others: WRONG_CHAIN, one by one
+                groups.setdefault(m.bundle.anchor.contract.lower(), []).append(m)
+        for contract, members in groups.items():
+            for at in range(0, len(members), chunk):
+                part = members[at:at + chunk]
+                try:
+                    statuses = read_leaf_statuses(client, part[0].bundle.anchor.contract,
+                                                  [(m.bundle.root, m.bundle.leaf.index) for m in part], NOTARY_ROLE)
+                except (ChainError, ValueError) as exc:
+                    down = chain_unavailable(exc)
+                    for m in part:
+                        m.failure = down
+                    continue
+                for m, st in zip(part, statuses):
+                    m.leaf = st
+    verdicts = []
+    for i, m in enumerate(ms):
+        verdicts.append(_verdict(m))
+        if on_progress is not None and (i + 1) % 100 == 0:
+            on_progress(100)
+    if on_progress is not None and len(ms) % 100:
+        on_progress(len(ms) % 100)
+    return verdicts
+
+
 def verify_material(bundle: ProofBundle, *, content_sha256: bytes | None, client: ChainClient | None,
                     now: int | None = None, max_head_age: float = 0) -> Verdict:
     """Checks: integrity (bytes match the leaf), proof (leaf leads to root), anchor (root on
@@ -138,4 +185,4 @@ def verify_material(bundle: ProofBundle, *, content_sha256: bytes | None, client
     with `max_head_age` > 0 on a chain that seals blocks on a clock, liveness (the node's newest
     block is recent; on a halted chain a revocation sent since cannot be seen)."""
     now = int(time.time()) if now is None else now
-    return run(STEPS, _Material(bundle, content_sha256, client, now, max_head_age))
+    return _verdict(_Material(bundle, content_sha256, client, now, max_head_age))

@@ -54,6 +54,38 @@ abstract contract AnchorLedger is RoleRegistry, IAnchorLedger {
         return _revoked[root][index >> 8] & (1 << (index & 0xff)) != 0;
     }
 
+    /// @inheritdoc IAnchorLedger
+    function leafStatus(bytes32 root, uint256 index, bytes32 role) external view returns (LeafStatus memory) {
+        return _leafStatus(root, index, role);
+    }
+
+    /// @inheritdoc IAnchorLedger
+    function leafStatuses(bytes32[] calldata roots, uint256[] calldata indexes, bytes32 role)
+        external
+        view
+        returns (LeafStatus[] memory statuses)
+    {
+        if (roots.length != indexes.length) revert LengthMismatch(roots.length, indexes.length);
+        statuses = new LeafStatus[](roots.length);
+        for (uint256 i = 0; i < roots.length; ) {
+            statuses[i] = _leafStatus(roots[i], indexes[i], role);
+            unchecked {
+                ++i;
+            }
+        }
+    }
+
+    function _leafStatus(bytes32 root, uint256 index, bytes32 role) private view returns (LeafStatus memory s) {
+        Anchor memory a = _anchors[root];
+        s.anchorer = a.anchorer;
+        s.leafCount = a.leafCount;
+        s.anchoredAt = a.anchoredAt;
+        s.revoked = _revoked[root][index >> 8] & (1 << (index & 0xff)) != 0;
+        s.anchorerHoldsRole = a.anchoredAt != 0 && hasRole(role, a.anchorer);
+        s.blockNumber = uint64(block.number);
+        s.blockTimestamp = uint64(block.timestamp);
+    }
+
     /// @dev Shared by notaries' batches and issuers' record batches.
     function _anchor(bytes32 root, uint32 leafCount) internal {
         if (root == bytes32(0) || leafCount == 0) revert InvalidBatch(root, leafCount);

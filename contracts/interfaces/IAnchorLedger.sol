@@ -16,6 +16,17 @@ interface IAnchorLedger {
         uint64 anchoredAt;
     }
 
+    /// @notice Everything a verifier asks about one leaf, read in one call at one block.
+    struct LeafStatus {
+        address anchorer; // zero if the root was never anchored
+        uint32 leafCount;
+        uint64 anchoredAt;
+        bool revoked;
+        bool anchorerHoldsRole; // whether the anchorer holds the role asked about, at this block
+        uint64 blockNumber; // the block the answer was read at
+        uint64 blockTimestamp;
+    }
+
     /// @notice `root` was anchored before.
     error RootAlreadyAnchored(bytes32 root);
     /// @notice `root` was never anchored.
@@ -28,6 +39,8 @@ interface IAnchorLedger {
     error LeafAlreadyRevoked(bytes32 root, uint256 index);
     /// @notice `index` is not below the batch's leaf count.
     error LeafIndexOutOfRange(bytes32 root, uint256 index, uint32 leafCount);
+    /// @notice A batch query needs as many indexes as roots.
+    error LengthMismatch(uint256 roots, uint256 indexes);
 
     /// @notice A batch root was anchored.
     event BatchAnchored(bytes32 indexed root, address indexed anchorer, uint32 leafCount);
@@ -55,4 +68,15 @@ interface IAnchorLedger {
 
     /// @notice Whether the leaf at `index` of `root` was revoked.
     function isRevoked(bytes32 root, uint256 index) external view returns (bool);
+
+    /// @notice A leaf's whole status in one call: its batch's anchor, its revocation bit,
+    /// whether the anchorer holds `role` (the notary role for materials, the category's issuer
+    /// role for records) and the block it was read at, so a verdict rests on one block.
+    function leafStatus(bytes32 root, uint256 index, bytes32 role) external view returns (LeafStatus memory);
+
+    /// @notice `leafStatus` for many leaves at once (batch verification), all at one block.
+    function leafStatuses(bytes32[] calldata roots, uint256[] calldata indexes, bytes32 role)
+        external
+        view
+        returns (LeafStatus[] memory statuses);
 }

@@ -17,7 +17,7 @@ from typing import Iterator
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from chain.material_verify import verify_material
+from chain.material_verify import verify_material, verify_materials
 from chain.proof import Anchor, LeafInput, ProofBundle
 from chain.verdict import Verdict
 from codes.uscc import chain_key
@@ -248,6 +248,9 @@ class MaterialService:
     def verify(self, bundle: ProofBundle, content_sha256: bytes | None) -> Verdict:
         return verify_material(bundle, content_sha256=content_sha256, client=self.chain.client,
                                max_head_age=self.max_head_age)
+
+    def verify_many(self, items: list[tuple[ProofBundle, bytes | None]]) -> list[Verdict]:
+        return verify_materials(items, client=self.chain.client, max_head_age=self.max_head_age)
 
     # --- reuse ----------------------------------------------------------------------------------
     def newest_usable(self, session: Session, enterprise_id: int, type_code: str) -> Material | None:

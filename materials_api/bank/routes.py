@@ -27,6 +27,7 @@ from materials_api.api.errors import ApiError
 from materials_api.api.upload import MAX_FIELD, multipart_body, receive_upload
 from materials_api.bank.models import Material
 from materials_api.bank.schemas import (
+    MAX_BATCH_VERIFY,
     ApplicationCreate,
     ApplicationItemPublic,
     ApplicationPublic,
@@ -35,6 +36,8 @@ from materials_api.bank.schemas import (
     MaterialList,
     MaterialPublic,
     RevokeBody,
+    VerifyBatchBody,
+    VerifyBatchPublic,
     VerifyHashBody,
 )
 from materials_api.identity.api_keys import Principal
@@ -232,6 +235,25 @@ async def verify_material_route(request: Request, runtime: RuntimeDep, service: 
     verdict = service.verify(bundle, digest)
     metrics.verdict("material", verdict)
     return verdict.as_dict()
+
+
+@router.post("/verify/materials", response_model=VerifyBatchPublic,
+             summary=f"Verify up to {MAX_BATCH_VERIFY} proof bundles (each with its file's SHA-256) in one call")
+def verify_materials_route(body: VerifyBatchBody, service: MaterialsDep, metrics: MetricsDep,
+                           _: Annotated[Principal | None, Depends(require_or_anonymous(*Role))]):
+    items = []
+    for i, item in enumerate(body.items):
+        try:
+            bundle = ProofBundle.from_json(item.bundle)
+        except ProofError as exc:
+            raise ApiError(Kind.INVALID, exc.code, f"items[{i}]: {exc.message}") from None
+        items.append((bundle, bytes.fromhex(item.sha256.removeprefix("0x")) if item.sha256 else None))
+    verdicts = service.verify_many(items)
+    counts: dict[str, int] = {}
+    for verdict in verdicts:
+        metrics.verdict("material", verdict)
+        counts[verdict.status.value] = counts.get(verdict.status.value, 0) + 1
+    return VerifyBatchPublic(verdicts=[v.as_dict() for v in verdicts], counts=counts)
 
 
 @router.get("/service-items", summary="Service items (办事事项) and the material types each requires")

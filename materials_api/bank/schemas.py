@@ -52,6 +52,19 @@ class VerifyHashBody(BaseModel):
     bundle: dict
 
 
+MAX_BATCH_VERIFY = 1000
+
+
+class VerifyBatchBody(BaseModel):
+    items: list[VerifyHashBody] = Field(min_length=1, max_length=MAX_BATCH_VERIFY,
+                                        description="bundles with the SHA-256 of their files, each verified apart")
+
+
+class VerifyBatchPublic(BaseModel):
+    verdicts: list[dict] = Field(description="one verdict per item, in the order sent")
+    counts: dict[str, int] = Field(description="how many verdicts of each status")
+
+
 class ApplicationCreate(BaseModel):
     service_item: str
 

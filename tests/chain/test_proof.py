@@ -101,3 +101,21 @@ def test_the_verifiers_notary_role_is_the_contracts(evm):
         record, _ = deploy(evm, governor, Path(tmp))
         contract = evm.contract(record.address, artifact().abi)
         assert evm.call(contract.functions.NOTARY_ROLE()) == NOTARY_ROLE
+
+
+def test_the_leaf_encoding_is_abi_encode_and_out_of_range_numbers_are_refused():
+    from eth_abi import encode
+    from eth_utils import keccak
+
+    from chain.proof import LEAF_DOMAIN, LeafInput, ProofError
+
+    leaf = LeafInput(b"\x01" * 32, b"\x02" * 32, "lease_contract", 3, 2**64 - 1, 2**32 - 1, b"\x03" * 32)
+    expected = keccak(keccak(encode(
+        ["bytes32", "bytes32", "bytes32", "bytes32", "uint32", "uint64", "uint32", "bytes32"],
+        [LEAF_DOMAIN, leaf.content_sha256, leaf.entity, b"lease_contract".ljust(32, b"\0"), 3, 2**64 - 1,
+         2**32 - 1, leaf.salt])))
+    assert leaf.hash() == expected
+    for field, value in (("material_version", 2**32), ("valid_until", 2**64), ("index", -1)):
+        bad = LeafInput(**{**leaf.__dict__, field: value})
+        with pytest.raises(ProofError):
+            bad.hash()

@@ -116,7 +116,7 @@ describe("RoleRegistry", function () {
       }
       expect(await q.supportsInterface(ethers.toBeHex(id, 4)), name).to.equal(true);
     }
-    expect(await q.version()).to.equal("1.1.0");
+    expect(await q.version()).to.equal("1.2.0");
   });
 });
 
@@ -308,6 +308,35 @@ describe("AnchorLedger", function () {
       .to.be.revertedWithCustomError(q, "LeafIndexOutOfRange").withArgs(root, 1024, 1024);
     await expect(q.connect(notary).revokeLeaves(ethers.id("nope"), [1], b32("x")))
       .to.be.revertedWithCustomError(q, "RootNotAnchored");
+  });
+
+  it("answers a leaf's whole status in one call, at the block it was read", async function () {
+    const { q, notary, governor } = await loadFixture(deploy);
+    const root = ethers.id("batch of 8");
+    await q.connect(notary).anchor(root, 8);
+    await q.connect(notary).revokeLeaves(root, [3], b32("withdrawn"));
+    const NOTARY = await q.NOTARY_ROLE();
+    const s = await q.leafStatus(root, 3, NOTARY);
+    const block = await ethers.provider.getBlock("latest");
+    expect(s.anchorer).to.equal(notary.address);
+    expect(s.leafCount).to.equal(8n);
+    expect(s.revoked).to.equal(true);
+    expect(s.anchorerHoldsRole).to.equal(true);
+    expect(s.blockNumber).to.equal(BigInt(block.number));
+    expect(s.blockTimestamp).to.equal(BigInt(block.timestamp));
+    expect((await q.leafStatus(root, 4, NOTARY)).revoked).to.equal(false);
+    // Another role, a root never anchored: nothing held, nothing anchored.
+    expect((await q.leafStatus(root, 4, await q.REGISTRAR_ROLE())).anchorerHoldsRole).to.equal(false);
+    const none = await q.leafStatus(ethers.id("nope"), 0, NOTARY);
+    expect(none.anchoredAt).to.equal(0n);
+    expect(none.anchorerHoldsRole).to.equal(false);
+    // The notary retired: its anchors say so.
+    await q.connect(governor).revokeRole(NOTARY, notary.address);
+    const many = await q.leafStatuses([root, root, ethers.id("nope")], [3, 4, 0], NOTARY);
+    expect(many.map((x) => x.revoked)).to.deep.equal([true, false, false]);
+    expect(many.map((x) => x.anchorerHoldsRole)).to.deep.equal([false, false, false]);
+    await expect(q.leafStatuses([root], [1, 2], NOTARY))
+      .to.be.revertedWithCustomError(q, "LengthMismatch").withArgs(1, 2);
   });
 });
 

@@ -1,0 +1,105 @@
+"""The one-call leaf view: the hand codec agrees with eth_abi (vectors) and with the deployed
+contract, in process and on a real node over plain JSON-RPC, and a verdict names its block."""
+
+import time
+
+import pytest
+from eth_abi import decode, encode
+
+from chain.client import ChainClient
+from chain.deploy import deploy
+from chain.errors import TransactionReverted
+from chain.keys import load_or_create
+from chain.leaf_status import (
+    LEAF_STATUS,
+    LEAF_STATUSES,
+    decode_leaf_status,
+    decode_leaf_statuses,
+    encode_leaf_status,
+    encode_leaf_statuses,
+    read_leaf_status,
+    read_leaf_statuses,
+)
+from chain.ledger import QiyemaLedger
+from chain.material_verify import NOTARY_ROLE
+from chain.node import AnvilNode
+from tests.conftest import free_port
+
+ROOT = bytes.fromhex("11" * 32)
+ROLE = bytes.fromhex("22" * 32)
+STATUS_TYPES = "(address,uint32,uint64,bool,bool,uint64,uint64)"
+
+
+def test_vectors_calldata_matches_the_abi():
+    assert LEAF_STATUS.hex() == "%08x" % int.from_bytes(LEAF_STATUS, "big")  # 4 bytes
+    call = encode_leaf_status(ROOT, 7, ROLE)
+    assert call[4:] == encode(["bytes32", "uint256", "bytes32"], [ROOT, 7, ROLE])
+    leaves = [(ROOT, 0), (bytes.fromhex("33" * 32), 4095)]
+    many = encode_leaf_statuses(leaves, ROLE)
+    assert many[:4] == LEAF_STATUSES
+    assert many[4:] == encode(["bytes32[]", "uint256[]", "bytes32"], [[r for r, _ in leaves], [i for _, i in leaves], ROLE])
+    assert encode_leaf_statuses([], ROLE)[4:] == encode(["bytes32[]", "uint256[]", "bytes32"], [[], [], ROLE])
+
+
+def test_vectors_answers_decode_as_the_abi_says():
+    row = ("0x" + "ab" * 20, 1024, 1_700_000_000, True, False, 12345, 1_700_000_100)
+    st = decode_leaf_status(encode([STATUS_TYPES], [row]))
+    assert (st.anchorer.lower(), st.leaf_count, st.anchored_at, st.revoked, st.anchorer_holds_role,
+            st.block_number, st.block_timestamp) == row
+    rows = [row, ("0x" + "00" * 20, 0, 0, False, False, 12345, 1_700_000_100)]
+    out = decode_leaf_statuses(encode([f"{STATUS_TYPES}[]"], [rows]))
+    assert [s.revoked for s in out] == [True, False] and out[1].anchorer is None and not out[1].anchored
+    with pytest.raises(ValueError):
+        decode_leaf_status(b"\0" * 64)  # an older contract's shorter answer
+    assert decode([f"{STATUS_TYPES}[]"], encode([f"{STATUS_TYPES}[]"], [rows]))[0][0][1] == 1024
+
+
+def _deployed(client, tmp_path):
+    gov = load_or_create(tmp_path / "gov.eth")
+    notary = load_or_create(tmp_path / "notary.eth")
+    for a in (gov, notary):
+        client.fund(a.address, 10**20)
+    record, _ = deploy(client, gov, tmp_path / "deployments", grants={"NOTARY_ROLE": [notary.address]})
+    return QiyemaLedger(client, record), record.address, gov, notary
+
+
+def _check_against_contract(client, tmp_path):
+    ledger, address, gov, notary = _deployed(client, tmp_path)
+    root = bytes.fromhex("44" * 32)
+    ledger.anchor(notary, root, 300)
+    ledger.revoke_leaves(notary, root, [1, 299])
+    head = client.w3.eth.get_block("latest")
+    st = read_leaf_status(client, address, root, 1, NOTARY_ROLE)
+    assert st.anchorer == notary.address and st.leaf_count == 300 and st.revoked and st.anchorer_holds_role
+    assert st.block_number == head["number"]
+    many = read_leaf_statuses(client, address, [(root, 0), (root, 1), (root, 299), (bytes(31) + b"\1", 0)],
+                              NOTARY_ROLE)
+    assert [s.revoked for s in many] == [False, True, True, False]
+    assert [s.anchored for s in many] == [True, True, True, False]
+    assert len({s.block_number for s in many}) == 1  # one call, one block
+    # Pinned to a block: before the revocations, nothing was revoked.
+    assert not read_leaf_status(client, address, root, 1, NOTARY_ROLE, block=head["number"] - 1).revoked
+    ledger.revoke_role(gov, "NOTARY_ROLE", notary.address)
+    assert not read_leaf_status(client, address, root, 0, NOTARY_ROLE).anchorer_holds_role
+    with pytest.raises(TransactionReverted) as err:
+        client.eth_call(address, encode_leaf_statuses([(root, 0)], NOTARY_ROLE)[:-32])  # malformed calldata
+    assert err.value is not None
+    return st, head
+
+
+def test_the_view_in_process(evm, tmp_path):
+    _check_against_contract(evm, tmp_path)
+
+
+@pytest.mark.anvil
+def test_the_view_on_anvil_over_plain_json_rpc(tmp_path):
+    node = AnvilNode(tmp_path / "chain", port=free_port())
+    node.start()
+    try:
+        client = ChainClient.from_url(node.url)
+        st, head = _check_against_contract(client, tmp_path)
+        # The answer's time is the block's own (what the liveness check compares with now).
+        assert abs(st.block_timestamp - head["timestamp"]) <= 1
+        assert abs(st.block_timestamp - time.time()) < 60
+    finally:
+        node.stop()
