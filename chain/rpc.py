@@ -21,7 +21,7 @@ class RpcError(ChainError):
 
     def __init__(self, code: int, message: str, data=None):
         super().__init__(f"{message} (JSON-RPC error {code})")
-        self.code = code
+        self.rpc_code = code  # the JSON-RPC error code (a refusal of the node, not of Qiyema)
         self.message = message
         self.data = data.get("data") if isinstance(data, dict) else data
 

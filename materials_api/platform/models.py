@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
-from sqlalchemy import BigInteger, Float, String
+from sqlalchemy import BigInteger, Float, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from codes import uscc
@@ -67,3 +67,40 @@ class Lease(Base):
     expires_at: Mapped[float] = mapped_column(Float)  # unix seconds
     acquired_at: Mapped[float] = mapped_column(Float)
 
+
+
+class ChainEvent(Base):
+    """The chain mirror: every event of the deployed contract that a verdict depends on, one
+    row each (a `LeavesRevoked` gives one row per leaf). Append-only and keyed by position, so
+    re-reading a block range changes nothing and a reorg is undone by deleting from a block on.
+    kind / subject / item / account / value:
+      anchored          root / -          / anchorer / leaf count   (at: the block's time)
+      leaf_revoked      root / leaf index / -        / -
+      record_status     record id (leaf) / - / -     / status (IRecordRegistry.RecordStatus)
+      enterprise        uscc key / -      / code signer / status (registered: Active)
+      enterprise_status uscc key / -      / -        / status
+      code_signer       uscc key / -      / signer   / -
+      role              role id  / -      / account  / 1 granted, 0 revoked"""
+
+    __tablename__ = "chain_events"
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    log_index: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    item: Mapped[int] = mapped_column(BigInteger, primary_key=True, default=-1)  # -1: not per leaf
+    kind: Mapped[str] = mapped_column(String(20))
+    subject: Mapped[str] = mapped_column(String(66))  # 0x + 32 bytes, lower case
+    account: Mapped[str | None] = mapped_column(String(42), nullable=True)  # checksummed
+    value: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # block time (anchors)
+
+    __table_args__ = (Index("ix_chain_events_lookup", "kind", "subject", "item", "block_number"),)
+
+
+class ChainMirrorBlock(Base):
+    """Blocks the mirror has read, newest ones kept (hash and parent) to find where a reorg
+    forked; the highest is how far the mirror has reached."""
+
+    __tablename__ = "chain_mirror_blocks"
+    number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hash: Mapped[str] = mapped_column(String(66))
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    read_at: Mapped[float] = mapped_column(Float)  # unix seconds: when the mirror last saw this as its head
