@@ -24,6 +24,7 @@ from materials_api.platform.background import BackgroundLoop
 from materials_api.platform.config import Settings
 from materials_api.platform.coordination import LeaderLease
 from materials_api.platform.metrics import Metrics
+from materials_api.platform.mirror import ChainMirror, MirrorHead, MirrorView
 from materials_api.platform.outbox import Outbox
 from materials_api.platform.runtime import Runtime
 from materials_api.records.service import RecordService
@@ -60,6 +61,9 @@ def pending_enterprises(service: EnterpriseService, interval: float) -> Callable
     return deliver
 
 
+_NO_HEAD = MirrorHead(-1, "", 0, 0.0)
+
+
 @dataclass
 class Services:
     enterprises: EnterpriseService
@@ -71,6 +75,8 @@ class Services:
     consent: ConsentService
     views: ScanViews
     accounts: AccountService
+    mirror: ChainMirror
+    mirror_view: MirrorView
 
     @classmethod
     def build(cls, runtime: Runtime) -> "Services":
@@ -93,6 +99,9 @@ class Services:
             accounts=AccountService(sessions, session_ttl=settings.session_ttl,
                                     max_failures=settings.login_max_failures,
                                     lockout_seconds=settings.login_lockout_seconds),
+            mirror=ChainMirror(sessions, chain.client, chain.deployment.address, chain.deployment.block_number,
+                               confirmations=settings.confirmations, batch_blocks=settings.mirror_batch_blocks),
+            mirror_view=MirrorView(sessions),
         )
 
     def observe(self, metrics: Metrics, runtime: Runtime) -> None:
@@ -103,6 +112,12 @@ class Services:
         metrics.watch_head(runtime.chain.client.head_timestamp)
         self.anchorer.on_anchored = metrics.anchored
         self.views.on_lookup = metrics.cache_lookup
+        metrics.watch_gauge("qiyema_chain_mirror_block", "The newest block the chain mirror has read (-1: none)",
+                            lambda: (self.mirror_view.head() or _NO_HEAD).block_number)
+        metrics.watch_gauge("qiyema_chain_mirror_synced_age_seconds",
+                            "Seconds since the chain mirror was last at the node's head (-1: never)",
+                            lambda: time.time() - head.synced_at if (head := self.mirror_view.head()) and head.synced_at
+                            else -1)
 
     def background_loops(self, settings: Settings, lease: LeaderLease | None = None) -> list[BackgroundLoop]:
         """The work one instance per deployment runs beside the API (the holder of the
@@ -116,6 +131,7 @@ class Services:
                            min(0.5, settings.anchor_max_wait / 2), lease=lease),
             BackgroundLoop("records", witness_step(self.records.requeue_lost, self.records.reconcile), interval,
                            lease=lease),
+            BackgroundLoop("mirror", self.mirror.follow, settings.mirror_interval, lease=lease),
         ]
 
     def requeue_lost(self) -> dict[str, int]:

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     # Enterprise import and reconciliation.
     register_batch_size: int = 500
     reconcile_interval: float = 5.0
+    # The chain mirror's follower: how often it reads on, and how many blocks per read when
+    # catching up (eth_getLogs ranges).
+    mirror_interval: float = 0.5
+    mirror_batch_blocks: int = 2000
     # Several instances: the background worker's lease; a dead holder is replaced after this.
     leader_lease_ttl: float = 10.0
     # Verification: a head block older than this (seconds) means the chain has halted, so

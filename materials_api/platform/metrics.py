@@ -69,12 +69,17 @@ class Metrics:
         self._backlogs: dict[str, Backlog] = {}
         self._head: list[Callable[[], int]] = []
         # Read at scrape time, by the process that answers the scrape.
-        self._now = _ScrapeTimeCollector(self._backlogs, self._head)
+        self._gauges: dict[str, tuple[str, Callable[[], float]]] = {}
+        self._now = _ScrapeTimeCollector(self._backlogs, self._head, self._gauges)
         r.register(self._now)
 
     # --- wiring -----------------------------------------------------------------------------
     def watch_backlog(self, kind: str, backlog: Backlog) -> None:
         self._backlogs[kind] = backlog
+
+    def watch_gauge(self, name: str, help_text: str, read: Callable[[], float]) -> None:
+        """A figure read at scrape time (a read that fails gives -1)."""
+        self._gauges[name] = (help_text, read)
 
     def watch_head(self, head_timestamp: Callable[[], int]) -> None:
         self._head[:] = [head_timestamp]
@@ -109,11 +114,18 @@ class Metrics:
 
 
 class _ScrapeTimeCollector:
-    def __init__(self, backlogs: dict[str, Backlog], head: list[Callable[[], int]]):
+    def __init__(self, backlogs: dict[str, Backlog], head: list[Callable[[], int]], gauges: dict):
         self._backlogs = backlogs
         self._head = head
+        self._gauges = gauges
 
     def collect(self):
+        for name, (help_text, read) in self._gauges.items():
+            try:
+                value = read()
+            except Exception:  # noqa: BLE001 - a part that does not answer is itself the figure
+                value = -1
+            yield GaugeMetricFamily(name, help_text, value=value)
         if self._head:
             try:
                 age = max(0, int(time.time()) - self._head[0]())

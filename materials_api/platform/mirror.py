@@ -146,6 +146,17 @@ class ChainMirror:
             s.execute(delete(_B).where(_B.c.number <= end - self.keep_blocks))
         return end - start + 1
 
+    def follow(self, budget: float = 5.0) -> int:
+        """Steps until the mirror is at the node's head or `budget` seconds have passed (the
+        background loop's step: catching up from far behind does not wait between ranges)."""
+        deadline, total = time.monotonic() + budget, 0
+        while time.monotonic() < deadline:
+            read = self.step()
+            total += read
+            if not read:
+                break
+        return total
+
     def _last(self):
         with self.sessions() as s:
             return s.execute(select(_B).order_by(_B.c.number.desc()).limit(1)).first()

@@ -35,6 +35,7 @@ def test_metrics_need_the_governor_and_count_requests_verdicts_and_backlog(bank,
     assert value(after, "qiyema_http_request_seconds_count", method="POST", route="/api/v1/verify/code",
                  status="200") >= 3  # counted by route template, not by the path sent
     assert value(after, "qiyema_chain_head_age_seconds") >= 0
+    assert ("qiyema_chain_mirror_block", ()) in after  # -1 here: no follower runs in this test
     # A confirmed material waits in the outbox until its batch is anchored.
     m = upload(bank, keys["enterprise"]).json()
     bank.post(f"/api/v1/materials/{m['id']}/confirm", headers={"Authorization": keys["enterprise"]})

@@ -21,8 +21,7 @@ def _mirror(runtime, **kw):
 
 
 def _follow(mirror):
-    while mirror.step():
-        pass
+    mirror.follow(budget=60)
 
 
 def test_the_mirror_agrees_with_the_chain(api, keys, runtime, world):
