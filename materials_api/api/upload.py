@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Callable, TypeVar
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
@@ -14,6 +15,7 @@ from materials_api.platform.errors import Kind
 from materials_api.platform.sniff import safe_file_name
 from materials_api.platform.storage import Spool, Spooled
 
+T = TypeVar("T")
 MAX_FIELD = 4096
 FILE_PART = {"type": "string", "format": "binary", "description": "the file's bytes (its name is kept)"}
 
@@ -33,7 +35,12 @@ def multipart_body(fields: dict[str, dict], required: tuple[str, ...] = ("file",
     return {"requestBody": {"required": True, "content": content}}
 
 
-async def receive_upload(request: Request, spool_dir: Path, max_bytes: int) -> tuple[Spooled, str, dict[str, str]]:
+async def receive_upload(request: Request, spool_dir: Path, max_bytes: int, *, durable: bool = True,
+                         then: Callable[[Spooled, str, dict[str, str]], T] | None = None) -> tuple[Any, str, dict[str, str]]:
+    """Stream a multipart upload to the spool; returns (the spooled file, its name, the text
+    fields). `durable`: fsync it (not for bytes only checked and thrown away). `then(spooled,
+    name, fields)`: what the caller does with it next (storing), run in the same worker thread
+    as the fsync, its result returned in place of the spooled file (discarded if it fails)."""
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     boundary = params.get(b"boundary")
     if ctype != b"multipart/form-data" or not boundary:
@@ -119,8 +126,21 @@ async def receive_upload(request: Request, spool_dir: Path, max_bytes: int) -> t
         if not state["ended"]:
             raise ApiError(Kind.MALFORMED, "upload_truncated", "the upload was cut off before its end")
         # The fsync waits on the disk: off the event loop, so other requests go on meanwhile
-        # (and concurrent fsyncs share the file system's journal commits).
-        return await run_in_threadpool(spool[0].finish), safe_file_name(state["file_name"]), fields
+        # (and concurrent fsyncs share the file system's journal commits); storing follows in
+        # the same thread hop.
+        name = safe_file_name(state["file_name"])
+
+        def finish():
+            spooled = spool[0].finish(durable)
+            if then is None:
+                return spooled
+            try:
+                return then(spooled, name, fields)
+            except BaseException:
+                spooled.discard()
+                raise
+
+        return await run_in_threadpool(finish), name, fields
     except BaseException:
         for s in spool:
             s.abort()

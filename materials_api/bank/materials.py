@@ -80,24 +80,24 @@ class MaterialService:
                 classified = True
             if type_code not in self.catalogue.types:
                 raise MaterialError(Kind.INVALID, "unknown_folder", f"no material folder {type_code!r}")
-            if supersedes is None:
-                # Idempotent: the same bytes into the same folder again (a retry after a lost
-                # response or a crash) is the material already there.
-                with self.sessions() as s:
-                    existing_id = s.execute(select(_M.c.id).where(
-                        _M.c.enterprise_id == enterprise.id, _M.c.sha256 == upload.sha256,
-                        _M.c.type_code == type_code,
-                        _M.c.state.in_(LIVE + (MaterialState.UPLOADED.value,))).limit(1)).scalar()
-                if existing_id is not None:
-                    existing = self.get(existing_id)
-                    existing.already_present = True
-                    return existing
             if valid_until is None:
                 days = self.catalogue.types[type_code].validity_days
                 valid_until = int(time.time()) + days * 86400 if days else None
             elif valid_until <= int(time.time()):
                 raise MaterialError(Kind.INVALID, "already_expired", "the validity date is in the past")
             with self.sessions.begin() as s:  # write-ahead: the row exists before the bytes do
+                if supersedes is None:
+                    # Idempotent: the same bytes into the same folder again (a retry after a lost
+                    # response or a crash) is the material already there.
+                    existing_id = s.execute(select(_M.c.id).where(
+                        _M.c.enterprise_id == enterprise.id, _M.c.sha256 == upload.sha256,
+                        _M.c.type_code == type_code,
+                        _M.c.state.in_(LIVE + (MaterialState.UPLOADED.value,))).limit(1)).scalar()
+                    if existing_id is not None:
+                        existing = s.get(Material, existing_id)
+                        s.expunge(existing)
+                        existing.already_present = True
+                        return existing
                 lineage = (supersedes.lineage_id or supersedes.id) if supersedes else None
                 material_id = s.execute(insert(_M).values(
                     enterprise_id=enterprise.id, type_code=type_code, classified=classified,

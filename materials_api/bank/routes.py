@@ -9,7 +9,6 @@ from datetime import time as dtime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from chain.proof import ProofBundle, ProofError
@@ -92,19 +91,17 @@ FILED_FIELDS = {
                  "uscc": USCC_SCHEMA | {"description": "clerks: the enterprise the material is filed for"}}))
 async def upload_material(request: Request, runtime: RuntimeDep, service: MaterialsDep, access: AccessDep,
                           principal: Annotated[Principal, Depends(require(*OWNERS))]):
-    upload, file_name, fields = await receive_upload(request, runtime.settings.spool_dir,
-                                                     runtime.settings.max_upload_bytes)
-    try:
+    def store(upload, file_name, fields):
+        # Storing (fsync, object store, database) blocks: in the worker thread of the fsync.
         enterprise = access.acting_for(principal, fields.get("uscc"), "material_file", read=False)
         valid_until = _valid_until(fields.get("valid_until"))
-    except BaseException:
-        upload.discard()
-        raise
-    # Storing (fsync, object store, database) blocks: keep it off the event loop.
-    material = await run_in_threadpool(
-        service.ingest, enterprise, upload, file_name=file_name, title=fields.get("title") or None,
-        type_code=fields.get("folder") or None, valid_until=valid_until, actor_key_id=principal.key_id,
-        filed_by_clerk=principal.role is Role.CLERK)
+        return enterprise, service.ingest(
+            enterprise, upload, file_name=file_name, title=fields.get("title") or None,
+            type_code=fields.get("folder") or None, valid_until=valid_until, actor_key_id=principal.key_id,
+            filed_by_clerk=principal.role is Role.CLERK)
+
+    (enterprise, material), _, _ = await receive_upload(request, runtime.settings.spool_dir,
+                                                        runtime.settings.max_upload_bytes, then=store)
     body = _public(material, enterprise, service).model_dump()
     # 200: these bytes were already in this folder (a retried upload); nothing new was stored.
     return JSONResponse(body, status_code=200 if getattr(material, "already_present", False) else 201)
@@ -149,16 +146,14 @@ async def new_version(material_id: RowId, request: Request, runtime: RuntimeDep,
     material, enterprise = access.material(principal, material_id, "material_version")
     if material.state in ("withdrawn", "revoked", "superseded"):
         raise ApiError(Kind.CONFLICT, "not_current", f"material {material_id} is {material.state}; version its successor")
-    upload, file_name, fields = await receive_upload(request, runtime.settings.spool_dir,
-                                                     runtime.settings.max_upload_bytes)
-    try:
-        valid_until = _valid_until(fields.get("valid_until"))
-    except BaseException:
-        upload.discard()
-        raise
-    created = await run_in_threadpool(service.ingest, enterprise, upload, file_name=file_name, title=fields.get("title") or material.title,
-                             type_code=None, valid_until=valid_until, actor_key_id=principal.key_id,
-                             filed_by_clerk=principal.role is Role.CLERK, supersedes=material)
+    def store(upload, file_name, fields):
+        return service.ingest(enterprise, upload, file_name=file_name, title=fields.get("title") or material.title,
+                              type_code=None, valid_until=_valid_until(fields.get("valid_until")),
+                              actor_key_id=principal.key_id, filed_by_clerk=principal.role is Role.CLERK,
+                              supersedes=material)
+
+    created, _, _ = await receive_upload(request, runtime.settings.spool_dir, runtime.settings.max_upload_bytes,
+                                         then=store)
     return _public(created, enterprise, service)
 
 
@@ -211,7 +206,7 @@ async def verify_material_route(request: Request, runtime: RuntimeDep, service: 
                                 _: Annotated[Principal | None, Depends(require_or_anonymous(*Role))]):
     if request.headers.get("content-type", "").startswith("multipart/"):
         upload, _name, fields = await receive_upload(request, runtime.settings.spool_dir,
-                                                     runtime.settings.max_upload_bytes)
+                                                     runtime.settings.max_upload_bytes, durable=False)
         upload.discard()
         digest = bytes.fromhex(upload.sha256)
         raw_bundle = fields.get("bundle")

@@ -76,9 +76,11 @@ class Spool:
         self._sm3.update(chunk)
         self._file.write(chunk)
 
-    def finish(self) -> Spooled:
+    def finish(self, durable: bool = True) -> Spooled:
+        """The spooled file, fsynced unless only read and thrown away (a verification)."""
         self._file.flush()
-        os.fsync(self._file.fileno())
+        if durable:
+            os.fsync(self._file.fileno())
         self._file.close()
         return Spooled(self.path, self.size, self._sha256.hexdigest(), self._sm3.hexdigest(), bytes(self._head))
 

@@ -103,3 +103,56 @@ def test_the_view_on_anvil_over_plain_json_rpc(tmp_path):
         assert abs(st.block_timestamp - time.time()) < 60
     finally:
         node.stop()
+
+
+@pytest.mark.anvil
+def test_verify_batch_from_the_command_line_against_a_node(tmp_path):
+    """`qiyema material verify-batch` on a folder and on a manifest, over JSON-RPC to anvil."""
+    import hashlib
+    import json
+    import secrets
+
+    from click.testing import CliRunner
+
+    from chain.proof import Anchor, LeafInput, MerkleTree, ProofBundle
+    from materials_api.cli import main as cli
+
+    node = AnvilNode(tmp_path / "chain", port=free_port())
+    node.start()
+    try:
+        client = ChainClient.from_url(node.url)
+        ledger, address, gov, notary = _deployed(client, tmp_path)
+        contents = [b"%PDF-1.7\n" + secrets.token_bytes(40) for _ in range(3)]
+        leaves = [LeafInput(hashlib.sha256(c).digest(), b"\1" * 32, "lease_contract", 1, 0, i, secrets.token_bytes(32))
+                  for i, c in enumerate(contents)]
+        tree = MerkleTree([leaf.hash() for leaf in leaves])
+        receipt = ledger.anchor(notary, tree.root, 3)
+        ledger.revoke_leaves(notary, tree.root, [0])
+        anchor = Anchor(client.chain_id, address, receipt.tx_hash, receipt.block_number)
+        folder = tmp_path / "docs"
+        folder.mkdir()
+        for i, (c, leaf) in enumerate(zip(contents, leaves)):
+            (folder / f"m{i}.pdf").write_bytes(c if i != 1 else c + b"altered")
+            (folder / f"m{i}.pdf.proof.json").write_text(ProofBundle(leaf, tree.proof(i), tree.root, anchor).dumps())
+        (folder / "lost.pdf.proof.json").write_text((folder / "m2.pdf.proof.json").read_text())  # no file beside it
+        result = CliRunner().invoke(cli, ["material", "verify-batch", str(folder), "--rpc", node.url])
+        assert result.exit_code == 1, result.output
+        status = {line.split()[1].rsplit("/", 1)[-1]: line.split()[0] for line in result.stdout.splitlines()}
+        assert status == {"lost.pdf": "UNREADABLE", "m0.pdf": "INVALID", "m1.pdf": "INVALID", "m2.pdf": "VALID"}
+        assert "4 verified: 2 INVALID, 1 UNREADABLE, 1 VALID" in result.stderr
+        # A manifest (CSV) of the good one: exit 0, one JSON verdict per line naming its block.
+        (tmp_path / "list.csv").write_text("file,proof\ndocs/m2.pdf,docs/m2.pdf.proof.json\n")
+        result = CliRunner().invoke(cli, ["material", "verify-batch", str(tmp_path / "list.csv"), "--json",
+                                          "--rpc", node.url])
+        assert result.exit_code == 0, result.output
+        line = json.loads(result.stdout.splitlines()[0])
+        assert line["status"] == "VALID" and line["block"]["number"] == client.block_number()
+        # Unreadable input: a clear message and exit 2.
+        (tmp_path / "bad.jsonl").write_text("{not json\n")
+        result = CliRunner().invoke(cli, ["material", "verify-batch", str(tmp_path / "bad.jsonl"), "--rpc", node.url])
+        assert result.exit_code == 2 and "not a JSON line" in result.stderr
+        (tmp_path / "empty").mkdir()
+        result = CliRunner().invoke(cli, ["material", "verify-batch", str(tmp_path / "empty"), "--rpc", node.url])
+        assert result.exit_code == 2 and "no proof bundles" in result.stderr
+    finally:
+        node.stop()

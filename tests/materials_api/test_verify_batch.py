@@ -1,14 +1,10 @@
 """Batch verification: many bundles, one verdict each, the chain read once per chunk; through the
-API and the CLI (`qiyema material verify-batch`), with bad input refused clearly."""
+API, with bad input refused clearly (the CLI, against a real node: tests/chain/test_leaf_status.py)."""
 
 import hashlib
-import json
-
-from click.testing import CliRunner
 
 from chain.material_verify import verify_material, verify_materials
 from chain.proof import ProofBundle
-from materials_api.cli import main as cli
 from tests.materials_api.test_materials import PDF, anchor, bank, upload  # noqa: F401 - the fixture
 
 
@@ -61,35 +57,3 @@ def test_batch_through_the_api(bank, keys):
     assert bank.post("/api/v1/verify/materials", json={"items": []}).status_code == 422
     too_many = {"items": [body["items"][2]] * 1001}
     assert bank.post("/api/v1/verify/materials", json=too_many).status_code == 422
-
-
-def test_batch_from_the_command_line(bank, keys, runtime, tmp_path, monkeypatch):
-    contents, bundles = _anchored(bank, keys, 3)
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    for i, (c, b) in enumerate(zip(contents, bundles)):
-        (folder / f"m{i}.pdf").write_bytes(c)
-        (folder / f"m{i}.pdf.proof.json").write_text(json.dumps(b))
-    (folder / "lost.pdf.proof.json").write_text(json.dumps(bundles[2]))  # its file is missing
-    # The CLI reads the chain through JSON-RPC; the in-process chain has none: verify against a
-    # node is covered on anvil (tests/chain/test_leaf_status.py). Here: what it reads and says.
-    monkeypatch.setattr("chain.client.ChainClient.from_url", classmethod(lambda cls, url, **kw: runtime.chain.client))
-    result = CliRunner().invoke(cli, ["material", "verify-batch", str(folder)])
-    lines = result.stdout.splitlines()
-    assert result.exit_code == 1, result.output
-    status = {line.split()[1].rsplit("/", 1)[-1]: line.split()[0] for line in lines if line.split()}
-    assert status == {"lost.pdf": "UNREADABLE", "m0.pdf": "INVALID", "m1.pdf": "INVALID", "m2.pdf": "VALID"}
-    assert "4 verified: 2 INVALID, 1 UNREADABLE, 1 VALID" in result.stderr
-    # A manifest (CSV) of only the good one: exit 0; JSON lines out.
-    (tmp_path / "list.csv").write_text("file,proof\ndocs/m2.pdf,docs/m2.pdf.proof.json\n")
-    result = CliRunner().invoke(cli, ["material", "verify-batch", str(tmp_path / "list.csv"), "--json"])
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout.splitlines()[0])["status"] == "VALID"
-    # Unreadable input: a clear message and exit 2.
-    (tmp_path / "bad.jsonl").write_text("{not json\n")
-    result = CliRunner().invoke(cli, ["material", "verify-batch", str(tmp_path / "bad.jsonl")])
-    assert result.exit_code == 2 and "not a JSON line" in result.stderr
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    result = CliRunner().invoke(cli, ["material", "verify-batch", str(empty)])
-    assert result.exit_code == 2 and "no proof bundles" in result.stderr
