@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
 
 from .client import ChainClient, Receipt
 from .compile import artifact
@@ -57,6 +58,15 @@ def _b32(text: str) -> bytes:
     if len(raw) > 32:
         raise ValueError(f"{text!r} is longer than 32 bytes")
     return raw.ljust(32, b"\0")
+
+
+_ISSUER_DOMAIN = _b32("qiyema.issuer")
+
+
+def issuer_role(category: str) -> bytes:
+    """RoleRegistry.issuerRole(category), computed here: keccak256(abi.encode(bytes32
+    "qiyema.issuer", bytes32 category)), both static words."""
+    return keccak(_ISSUER_DOMAIN + _b32(category))
 
 
 class QiyemaLedger:

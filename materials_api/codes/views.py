@@ -61,14 +61,18 @@ class ScanViews:
         from sqlalchemy import func, select
 
         from materials_api.codes.models import CodeKey
+        from materials_api.platform.mirror import STATUS_CHANGED
+        from materials_api.platform.models import ChainMirrorMark
         from materials_api.records.models import Record
         from materials_api.registry.models import Enterprise
 
-        e, r, k = Enterprise.__table__, Record.__table__, CodeKey.__table__
+        e, r, k, m = Enterprise.__table__, Record.__table__, CodeKey.__table__, ChainMirrorMark.__table__
         q = select(e.c.status, e.c.updated_at, select(func.max(r.c.updated_at)).where(
             r.c.enterprise_id == e.c.id).scalar_subquery(), select(func.count()).where(
             r.c.enterprise_id == e.c.id).scalar_subquery(), select(func.count()).where(
-            k.c.status != "active").scalar_subquery()).where(e.c.id == enterprise_id)
+            k.c.status != "active").scalar_subquery(),
+            # a status change the chain mirror saw (made on chain by another instance or system)
+            select(m.c.changes).where(m.c.name == STATUS_CHANGED).scalar_subquery()).where(e.c.id == enterprise_id)
         with self.sessions() as s:
             return tuple(s.execute(q).first() or ())
 

@@ -26,7 +26,7 @@ from eth_utils import keccak, to_checksum_address
 from sqlalchemy import and_, delete, func, insert, select
 
 from chain.client import ChainClient
-from materials_api.platform.models import ChainEvent, ChainMirrorBlock
+from materials_api.platform.models import ChainEvent, ChainMirrorBlock, ChainMirrorMark
 
 log = logging.getLogger("qiyema.mirror")
 
@@ -43,7 +43,8 @@ _SIGNATURES = {
 }
 TOPICS = {"0x" + keccak(text=sig).hex(): kind for sig, kind in _SIGNATURES.items()}
 ACTIVE = 1  # IEnterpriseRegistry.EnterpriseStatus.Active
-_E, _B = ChainEvent.__table__, ChainMirrorBlock.__table__
+_E, _B, _MARK = ChainEvent.__table__, ChainMirrorBlock.__table__, ChainMirrorMark.__table__
+STATUS_CHANGED = "status_changed"
 
 
 def _hex(value) -> str:
@@ -141,6 +142,9 @@ class ChainMirror:
         with self.sessions.begin() as s:
             if rows:
                 s.execute(insert(_E), rows)
+            changed = [r["block_number"] for r in rows if r["kind"] != "anchored"]
+            if changed:
+                _move_mark(s, max(changed))
             s.execute(insert(_B), [{"number": n, "hash": _hex(b["hash"]), "timestamp": int(b["timestamp"]),
                                     "read_at": now} for n, b in blocks.items() if n > end - self.keep_blocks])
             s.execute(delete(_B).where(_B.c.number <= end - self.keep_blocks))
@@ -175,11 +179,19 @@ class ChainMirror:
         with self.sessions.begin() as s:
             dropped = s.execute(delete(_E).where(_E.c.block_number > floor)).rowcount
             s.execute(delete(_B).where(_B.c.number > floor))
+            _move_mark(s, floor)
         log.warning("chain reorg: the mirror went back to block %s (%s events dropped) and reads on from there",
                     floor, dropped)
 
 
 _ANCHOR_TOPICS = {t for t, k in TOPICS.items() if k == "anchored"}
+
+
+def _move_mark(s, block: int) -> None:
+    moved = s.execute(_MARK.update().where(_MARK.c.name == STATUS_CHANGED)
+                      .values(block_number=block, changes=_MARK.c.changes + 1)).rowcount
+    if not moved:
+        s.execute(insert(_MARK).values(name=STATUS_CHANGED, block_number=block, changes=1))
 
 
 @dataclass(frozen=True)

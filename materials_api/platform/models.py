@@ -104,3 +104,15 @@ class ChainMirrorBlock(Base):
     hash: Mapped[str] = mapped_column(String(66))
     timestamp: Mapped[int] = mapped_column(BigInteger)
     read_at: Mapped[float] = mapped_column(Float)  # unix seconds: when the mirror last saw this as its head
+
+
+class ChainMirrorMark(Base):
+    """Named block marks of the mirror. `status_changed`: the newest block in which the mirror
+    saw a status change (a revocation, a record's or an enterprise's status, a role or a code
+    signer), or a reorg undone: cached scan answers are keyed by it, so such a change shows in the
+    very next scan."""
+
+    __tablename__ = "chain_mirror_marks"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    changes: Mapped[int] = mapped_column(BigInteger, default=0)  # how many times it moved (a reorg may lower it)

@@ -23,25 +23,14 @@ from sqlalchemy.orm import sessionmaker
 from chain import keys as key_files
 from chain.client import Receipt
 from chain.errors import ChainError
-from chain.ledger import RecordStatus
+from chain.ledger import RecordStatus, issuer_role
 from chain.proof import Anchor, LeafInput, ProofBundle
-from chain.verdict import (
-    Check,
-    CheckName,
-    Reason,
-    Source,
-    SourceUnavailable,
-    Status,
-    Step,
-    Verdict,
-    chain_unavailable,
-    run,
-)
+from chain.verdict import Check, CheckName, Reason, Status, Step, Verdict, run
 from codes.uscc import chain_key
 from materials_api.identity.api_keys import Principal
-from materials_api.platform.cache import TtlCache
 from materials_api.platform.config import Settings
 from materials_api.platform.errors import Kind, ServiceError
+from materials_api.platform.mirror import MirrorView
 from materials_api.platform.models import ChainState
 from materials_api.platform.outbox import Delivery, Outbox, Table, backlog
 from materials_api.platform.runtime import FUNDING_WEI, ChainContext
@@ -75,12 +64,11 @@ class RecordService:
         self.sessions = sessions
         self.chain = chain
         self.settings = settings
-        # Anchors never change once made; roles may, so they are re-read every few seconds. A
-        # record's chain status is re-read after 2 s: a change made through this service is in
-        # the database (the record) and shows at once; the chain only confirms it.
-        self._anchors = TtlCache(None)
-        self._roles = TtlCache(10.0)
-        self._chain_status = TtlCache(2.0)
+        # Verification reads the chain mirror, never the node: what the chain says (anchors,
+        # the issuer's role, status changes made on chain) as of the mirror's head. The database
+        # is the record: a change made through this service shows in the next scan; the mirror
+        # can only make an answer stricter.
+        self.mirror = MirrorView(sessions)
         self._granted: set[tuple[int, str]] = set()
         self.outbox = outbox or Outbox(sessions, chain.client)
 
@@ -237,16 +225,6 @@ class RecordService:
         now = int(time.time()) if now is None else now
         return run(RECORD_STEPS, _RecordCheck(self, record, uscc, now))
 
-    def _chain(self, check: "_RecordCheck", key, cache: TtlCache, read):
-        """A chain read through its cache; after one failure the rest of this verdict does not ask again."""
-        if check.chain_error is not None:
-            raise check.chain_error
-        try:
-            return cache.get(key, read)
-        except ChainError as exc:
-            check.chain_error = chain_unavailable(exc)
-            raise check.chain_error from None
-
 
 @dataclass
 class _RecordCheck:
@@ -254,8 +232,8 @@ class _RecordCheck:
     record: Record
     uscc: str
     now: int
-    anchorer: str | None = None
-    chain_error: SourceUnavailable | None = None
+    anchorer: str | None = None  # as the mirror saw it anchor the record's batch
+    own: bool = False  # witnessed by this service, not yet seen by the mirror
 
 
 def _record_integrity(c: _RecordCheck) -> Check:
@@ -268,21 +246,26 @@ def _record_integrity(c: _RecordCheck) -> Check:
 
 
 def _record_anchor(c: _RecordCheck) -> Check:
-    service, root = c.service, c.record.root
-    anchor = service._chain(c, root, service._anchors, lambda: service.chain.ledger.anchor_of(root))
-    if anchor is None:
-        service._anchors.forget(root)  # not yet: ask again next time
-        if c.record.chain_state != ChainState.CONFIRMED.value:
-            return Check(CheckName.ANCHOR, Status.ERROR, Reason.NOT_ON_CHAIN_YET, "the chain does not (yet) hold this record")
-        return Check(CheckName.ANCHOR, Status.INVALID, Reason.ROOT_NOT_ANCHORED, "the chain does not (yet) hold this record")
-    c.anchorer = anchor.anchorer
-    return Check(CheckName.ANCHOR, Status.VALID, Reason.ROOT_ANCHORED, f"anchored by {anchor.anchorer}")
+    r = c.record
+    anchor = c.service.mirror.anchor(r.root)
+    if anchor is not None:
+        c.anchorer = anchor.anchorer
+        return Check(CheckName.ANCHOR, Status.VALID, Reason.ROOT_ANCHORED,
+                     f"anchored in block {anchor.block_number} by {anchor.anchorer}")
+    if r.chain_state != ChainState.CONFIRMED.value:
+        return Check(CheckName.ANCHOR, Status.ERROR, Reason.NOT_ON_CHAIN_YET, "the chain does not (yet) hold this record")
+    head = c.service.mirror.head()
+    if head is not None and head.block_number >= (r.block_number or 0):
+        return Check(CheckName.ANCHOR, Status.INVALID, Reason.ROOT_NOT_ANCHORED,
+                     f"the chain (block {head.block_number}) does not hold this record")
+    c.own = True  # confirmed by this service's own receipt; the mirror has not read that block yet
+    return Check(CheckName.ANCHOR, Status.VALID, Reason.ROOT_ANCHORED,
+                 f"anchored in block {r.block_number} (this service's receipt)")
 
 
 def _record_issuer(c: _RecordCheck) -> Check:
-    service, category = c.service, c.record.category
-    if service._chain(c, (category, c.anchorer), service._roles,
-                      lambda: service.chain.ledger.has_role(f"issuer:{category}", c.anchorer)):
+    category = c.record.category
+    if c.own or c.service.mirror.has_role(issuer_role(category), c.anchorer):
         return Check(CheckName.ISSUER, Status.VALID, Reason.CATEGORY_ISSUER, f"issued by a holder of the {category} issuer role")
     return Check(CheckName.ISSUER, Status.INVALID, Reason.NOT_CATEGORY_ISSUER,
                  f"the anchorer does not hold the {category} issuer role")
@@ -303,19 +286,14 @@ def _record_status(c: _RecordCheck) -> Check:
         return Check(CheckName.STATUS, Status.INVALID, Reason.RECORD_EXPIRED, "the validity window has ended")
     if r.valid_from and r.valid_from > c.now:
         return Check(CheckName.STATUS, Status.INVALID, Reason.RECORD_NOT_YET_VALID, "the validity window has not begun")
-    service = c.service
-    try:
-        onchain = service._chain(c, r.leaf, service._chain_status, lambda: service.chain.ledger.record_of(r.leaf))
-    except SourceUnavailable as exc:
-        return Check(CheckName.STATUS, Status.ERROR, exc.reason, "the chain's view could not be read")
-    if onchain.status in (RecordStatus.SUSPENDED, RecordStatus.REVOKED):
+    if c.service.mirror.record_status(r.leaf) in (RecordStatus.SUSPENDED, RecordStatus.REVOKED):
         return Check(CheckName.STATUS, Status.INVALID, Reason.RECORD_REVOKED_ON_CHAIN, "the chain holds it as not in force")
     return Check(CheckName.STATUS, Status.VALID, Reason.IN_FORCE, "in force")
 
 
 RECORD_STEPS: tuple[Step[_RecordCheck], ...] = (
     Step(CheckName.INTEGRITY, _record_integrity),
-    Step(CheckName.ANCHOR, _record_anchor, needs=Source.CHAIN),
-    Step(CheckName.ISSUER, _record_issuer, needs=Source.CHAIN, applies=lambda c: c.anchorer is not None or c.chain_error is not None),
-    Step(CheckName.STATUS, _record_status),  # asks the chain itself: the database decides first
+    Step(CheckName.ANCHOR, _record_anchor),
+    Step(CheckName.ISSUER, _record_issuer, applies=lambda c: c.anchorer is not None or c.own),
+    Step(CheckName.STATUS, _record_status),  # the database decides first, then the mirror
 )

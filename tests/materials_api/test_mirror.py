@@ -4,7 +4,7 @@ the chain read directly; it catches up after being away; it follows a reorg on a
 import pytest
 
 from chain.client import ChainClient
-from chain.ledger import RecordStatus
+from chain.ledger import RecordStatus, issuer_role
 from chain.material_verify import NOTARY_ROLE
 from chain.node import AnvilNode
 from codes.uscc import chain_key
@@ -57,6 +57,7 @@ def test_the_mirror_agrees_with_the_chain(api, keys, runtime, world):
         permit, licence = s.get(Record, world["permit"]["id"]), s.get(Record, world["licence"]["id"])
     assert view.record_status(permit.leaf) == RecordStatus.SUSPENDED == ledger.record_of(permit.leaf).status
     assert view.record_status(licence.leaf) is None  # issued, never changed
+    assert issuer_role("licence") == ledger.role("issuer:licence")  # computed here as the contract does
     issuer = view.anchor(licence.root)
     assert issuer is not None and view.has_role(ledger.role("issuer:licence"), issuer.anchorer)
     assert not view.has_role(ledger.role("issuer:permit.food"), issuer.anchorer)
@@ -118,3 +119,29 @@ def test_the_mirror_follows_a_reorg_on_anvil(tmp_path):
         engine.dispose()
     finally:
         node.stop()
+
+
+def test_a_change_made_on_chain_by_another_instance_shows_in_the_next_scan(api, keys, runtime, world):
+    """Scans read the mirror, not the node: a suspension written straight to the chain (by
+    another instance, or the authority's own system) shows once mined and mirrored, though this
+    service's database still says valid; what this service itself wrote shows at once."""
+    from tests.materials_api.test_scan_roles import code_of, item, verify
+
+    code = code_of(api, keys)
+    mirror = _mirror(runtime)
+    _follow(mirror)
+    permit = item(verify(api, code)["view"], "permit", world["permit"]["id"])
+    assert permit["verdict"]["status"] == "VALID"
+    assert {c["name"]: c["message"] for c in permit["verdict"]["checks"]}["anchor"].startswith("anchored in block")
+    with runtime.sessions() as s:
+        record = s.get(Record, world["permit"]["id"])
+    issuer = api.app.state.records.issuer_account(record.issuer_organisation_id, record.category)
+    runtime.chain.client.wait(runtime.chain.ledger.send_set_record_status(
+        issuer, record.category, record.leaf, RecordStatus.SUSPENDED, "other-instance"))
+    # Mined, not yet mirrored: the database and the mirror both say in force.
+    assert item(verify(api, code)["view"], "permit", world["permit"]["id"])["verdict"]["status"] == "VALID"
+    _follow(mirror)
+    permit = item(verify(api, code)["view"], "permit", world["permit"]["id"])
+    assert permit["status"] == "valid"  # the register still says so: the chain is stricter
+    assert permit["verdict"]["status"] == "INVALID"
+    assert {c["name"]: c["reason"] for c in permit["verdict"]["checks"]}["status"] == "record_revoked_on_chain"

@@ -33,9 +33,16 @@ def upgrade() -> None:
     sa.Column('read_at', sa.Float(), nullable=False),
     sa.PrimaryKeyConstraint('number')
     )
+    op.create_table('chain_mirror_marks',
+    sa.Column('name', sa.String(length=40), nullable=False),
+    sa.Column('block_number', sa.BigInteger(), nullable=False),
+    sa.Column('changes', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('name')
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('chain_mirror_marks')
     op.drop_table('chain_mirror_blocks')
     op.drop_index('ix_chain_events_lookup', table_name='chain_events')
     op.drop_table('chain_events')
