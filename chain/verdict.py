@@ -21,7 +21,7 @@ from typing import Callable, Generic, Iterable, TypeVar
 
 from .errors import ChainNotAnswering
 
-VERDICT_VERSION = 2  # 2: chain_timeout
+VERDICT_VERSION = 3  # 2: chain_timeout; 3: mirror_current, mirror_behind
 
 
 class Status(enum.StrEnum):
@@ -115,6 +115,8 @@ class Reason(enum.StrEnum):
     INDEX_OUT_OF_BATCH = "index_out_of_batch"
     CHAIN_LIVE = "chain_live"
     CHAIN_HALTED = "chain_halted"
+    MIRROR_CURRENT = "mirror_current"  # (v3) the chain mirror read the node's head lately
+    MIRROR_BEHIND = "mirror_behind"  # (v3) it has not: a change made on chain since may be missing
     # a source could not answer, or was not asked
     CHAIN_UNAVAILABLE = "chain_unavailable"
     CHAIN_TIMEOUT = "chain_timeout"  # (v2) the node did not answer in time, or is not asked yet

@@ -65,7 +65,9 @@ def evm() -> ChainClient:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(home=tmp_path / "home", database_url=database_url, chain_rpc_url="in-process",
+    # No follower runs beside these in-process apps (as no anchorer does): no mirror-age check;
+    # the mirror's own tests step it and check the age (tests/materials_api/test_mirror.py).
+    return Settings(home=tmp_path / "home", database_url=database_url, chain_rpc_url="in-process", mirror_max_age=0,
                     register_batch_size=50)
 
 

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     # catching up (eth_getLogs ranges).
     mirror_interval: float = 0.5
     mirror_batch_blocks: int = 2000
+    # A record verdict checked against a mirror not at the node's head within this many seconds
+    # says ERROR mirror_behind (0: no such check, for apps that run no follower).
+    mirror_max_age: float = 30.0
     # Several instances: the background worker's lease; a dead holder is replaced after this.
     leader_lease_ttl: float = 10.0
     # Verification: a head block older than this (seconds) means the chain has halted, so

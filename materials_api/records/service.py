@@ -263,6 +263,17 @@ def _record_anchor(c: _RecordCheck) -> Check:
                  f"anchored in block {r.block_number} (this service's receipt)")
 
 
+def _record_liveness(c: _RecordCheck) -> Check:
+    head, max_age = c.service.mirror.head(), c.service.settings.mirror_max_age
+    age = c.now - head.synced_at if head is not None and head.synced_at else None
+    if age is None or age > max_age:
+        seen = f"{age:.0f} s ago" if age is not None else "never"
+        return Check(CheckName.LIVENESS, Status.ERROR, Reason.MIRROR_BEHIND,
+                     f"the chain mirror was last at the node's head {seen} (allowed: {max_age:g} s)")
+    return Check(CheckName.LIVENESS, Status.VALID, Reason.MIRROR_CURRENT,
+                 f"checked against block {head.block_number}, the node's head {age:.0f} s ago")
+
+
 def _record_issuer(c: _RecordCheck) -> Check:
     category = c.record.category
     if c.own or c.service.mirror.has_role(issuer_role(category), c.anchorer):
@@ -295,5 +306,6 @@ RECORD_STEPS: tuple[Step[_RecordCheck], ...] = (
     Step(CheckName.INTEGRITY, _record_integrity),
     Step(CheckName.ANCHOR, _record_anchor),
     Step(CheckName.ISSUER, _record_issuer, applies=lambda c: c.anchorer is not None or c.own),
+    Step(CheckName.LIVENESS, _record_liveness, applies=lambda c: c.service.settings.mirror_max_age > 0),
     Step(CheckName.STATUS, _record_status),  # the database decides first, then the mirror
 )

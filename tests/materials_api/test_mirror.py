@@ -145,3 +145,22 @@ def test_a_change_made_on_chain_by_another_instance_shows_in_the_next_scan(api, 
     assert permit["status"] == "valid"  # the register still says so: the chain is stricter
     assert permit["verdict"]["status"] == "INVALID"
     assert {c["name"]: c["reason"] for c in permit["verdict"]["checks"]}["status"] == "record_revoked_on_chain"
+
+
+def test_a_record_verdict_says_error_when_the_mirror_is_behind(api, keys, runtime, world):
+    import time
+
+    records = api.app.state.records
+    records.settings = records.settings.model_copy(update={"mirror_max_age": 5.0})
+    with runtime.sessions() as s:
+        permit = s.get(Record, world["permit"]["id"])
+    verdict = records.verify(permit, USCC)
+    checks = {c.name.value: (c.status.value, c.reason.value) for c in verdict.checks}
+    assert verdict.status.value == "ERROR" and checks["liveness"] == ("ERROR", "mirror_behind")  # never followed
+    mirror = _mirror(runtime)
+    _follow(mirror)
+    verdict = records.verify(permit, USCC)
+    assert verdict.status.value == "VALID"
+    assert {c.name.value: c.reason.value for c in verdict.checks}["liveness"] == "mirror_current"
+    later = records.verify(permit, USCC, now=int(time.time()) + 60)  # the follower stopped a minute ago
+    assert {c.name.value: c.reason.value for c in later.checks}["liveness"] == "mirror_behind"
