@@ -287,9 +287,19 @@ def bench_uploads_wrk(seconds: int, connections: int, size: int, workers: int, e
             rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
             bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
             lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
+            done = int(re.search(r"(\d+) requests in", out).group(1))
+            # Every acknowledged upload is a stored material and an object (nothing counted twice).
+            from sqlalchemy import create_engine, text
+
+            engine = create_engine(extra.get("QIYEMA_DATABASE_URL") or f"sqlite:///{home / 'qiyema.db'}")
+            with engine.connect() as c:
+                stored = c.execute(text("select count(*) from materials where state = 'uploaded'")).scalar()
+            engine.dispose()
+            objects = sum(1 for p in (home / "objects").rglob("*") if p.is_file() and len(p.name) == 64)
             print(f"wrk, {connections} connections, {size // 1000} KB uploads from {len(keys):,} enterprise(s), "
                   f"{'PostgreSQL' if postgres else 'SQLite'}, {workers} worker(s): {rps:,.0f} uploads/s, "
-                  f"median {lat.get('50')}, p99 {lat.get('99')}, non-2xx {int(bad.group(1)) if bad else 0}")
+                  f"median {lat.get('50')}, p99 {lat.get('99')}, non-2xx {int(bad.group(1)) if bad else 0}; "
+                  f"{done:,} requests answered, {stored:,} materials and {objects:,} objects stored")
         finally:
             stop_server(server)
 
