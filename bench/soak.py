@@ -347,7 +347,9 @@ def main() -> None:
     # Memory: after the first minute of load (imports, pools and caches warm) and at the end.
     samples_per_minute = 12
     grew = False
-    print(f"\n{'process':<32} {'pid':>7} {'RSS at 1 min':>13} {'RSS at end':>11} {'growth':>7}")
+    marks = [m for m in (1, 5, 10, 15, 20, 25, 30, 45, 60) if m < a.minutes]
+    print(f"\n{'process':<32} {'pid':>7} " + " ".join(f"{f'{m} min':>7}" for m in marks)
+          + f" {'end':>7} {'growth':>7}  (RSS, MB)")
     for pid, series in sorted(rss.items()):
         if len(series) <= samples_per_minute:
             continue
@@ -356,7 +358,9 @@ def main() -> None:
         # The development node holds the whole chain in memory: its growth is the chain's
         # (blocks, receipts), shown but not judged; a real node keeps them on disk.
         grew |= growth > 0.10 and names[pid] != "anvil node"
-        print(f"{names[pid]:<32} {pid:>7} {first / 1024:>10.0f} MB {last / 1024:>8.0f} MB {growth:>+7.1%}")
+        trend = [series[min(len(series) - 1, m * samples_per_minute)] for m in marks]
+        print(f"{names[pid]:<32} {pid:>7} " + " ".join(f"{v / 1024:>7.0f}" for v in trend)
+              + f" {last / 1024:>7.0f} {growth:>+7.1%}")
     if errors:
         print("\nserver log (tail):\n" + log_tail)
     sys.exit(1 if errors or grew else 0)
