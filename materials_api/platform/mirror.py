@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
 from sqlalchemy import and_, delete, func, insert, select
+from web3.exceptions import BlockNotFound
 
 from chain.client import ChainClient
 from materials_api.platform.models import ChainEvent, ChainMirrorBlock, ChainMirrorMark
@@ -104,17 +105,19 @@ class ChainMirror:
         self.confirmations = max(1, confirmations)
         self.batch_blocks = batch_blocks
         self.keep_blocks = keep_blocks
+        self._contract_checked = False
 
     def step(self) -> int:
         """Read on from where the mirror stopped (after undoing a reorg below it), at most
         `batch_blocks` blocks; returns how many blocks were read (0: at the node's head, or the
         node changed its blocks while they were read: read again next time)."""
         w3 = self.client.w3
+        self._ensure_contract()
         target = self.client.block_number() - (self.confirmations - 1)
         last = self._last()
         if last is not None:
-            on_chain = self.client._rpc(lambda: w3.eth.get_block(last.number))
-            if _hex(on_chain["hash"]) != last.hash:
+            on_chain = self._block(last.number)
+            if on_chain is None or _hex(on_chain["hash"]) != last.hash:
                 self._undo_reorg()
                 last = self._last()
         start = (last.number + 1) if last is not None else self.start_block
@@ -129,7 +132,11 @@ class ChainMirror:
         # Hashes of the newest blocks read (to find a fork later), times of blocks with anchors.
         wanted = set(range(max(start, end - self.keep_blocks + 1), end + 1))
         wanted |= {int(e["blockNumber"]) for e in logs if _hex(e["topics"][0]) in _ANCHOR_TOPICS}
-        blocks = {n: self.client._rpc(lambda n=n: w3.eth.get_block(n)) for n in sorted(wanted)}
+        blocks = {}
+        for n in sorted(wanted):
+            blocks[n] = self._block(n)
+            if blocks[n] is None:
+                return 0  # the node just lost a block it had said it has: a reorg; next step
         for e in logs:  # a log from a block the node no longer has: a reorg while reading
             b = blocks.get(int(e["blockNumber"]))
             if b is not None and _hex(b["hash"]) != _hex(e["blockHash"]):
@@ -161,20 +168,47 @@ class ChainMirror:
                 break
         return total
 
+    def _block(self, number: int):
+        """The node's block `number`, or None when it has none (a shorter chain: reset, restored)."""
+        try:
+            return self.client._rpc(lambda: self.client.w3.eth.get_block(number))
+        except BlockNotFound:
+            return None
+
+    def _ensure_contract(self) -> None:
+        """The tables mirror this deployment's contract; another one's (a new deployment on a
+        reset chain) are dropped once, and the mirror reads again from this one's block."""
+        if self._contract_checked:
+            return
+        mark = f"contract:{self.contract.lower()}"
+        with self.sessions.begin() as s:
+            known = s.execute(select(_MARK.c.name).where(_MARK.c.name.like("contract:%"))).scalars().all()
+            if known != [mark]:
+                if known:
+                    log.warning("the chain mirror followed %s; it now follows %s from block %s",
+                                ", ".join(k.removeprefix("contract:") for k in known), self.contract, self.start_block)
+                s.execute(delete(_E))
+                s.execute(delete(_B))
+                s.execute(delete(_MARK).where(_MARK.c.name.like("contract:%")))
+                s.execute(insert(_MARK).values(name=mark, block_number=self.start_block, changes=0))
+                _move_mark(s, self.start_block)
+        self._contract_checked = True
+
     def _last(self):
         with self.sessions() as s:
             return s.execute(select(_B).order_by(_B.c.number.desc()).limit(1)).first()
 
     def _undo_reorg(self) -> None:
         """Walk back to the newest kept block the node still has; drop everything above it."""
-        w3 = self.client.w3
         with self.sessions() as s:
             kept = s.execute(select(_B.c.number, _B.c.hash).order_by(_B.c.number.desc())).all()
         common = None
         for number, hash_ in kept:
-            if _hex(self.client._rpc(lambda n=number: w3.eth.get_block(n))["hash"]) == hash_:
+            block = self._block(number)
+            if block is not None and _hex(block["hash"]) == hash_:
                 common = number
                 break
+        # No kept block in common: the fork is deeper than the kept hashes: read from the start.
         floor = common if common is not None else self.start_block - 1
         with self.sessions.begin() as s:
             dropped = s.execute(delete(_E).where(_E.c.block_number > floor)).rowcount

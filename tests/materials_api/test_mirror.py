@@ -164,3 +164,18 @@ def test_a_record_verdict_says_error_when_the_mirror_is_behind(api, keys, runtim
     assert {c.name.value: c.reason.value for c in verdict.checks}["liveness"] == "mirror_current"
     later = records.verify(permit, USCC, now=int(time.time()) + 60)  # the follower stopped a minute ago
     assert {c.name.value: c.reason.value for c in later.checks}["liveness"] == "mirror_behind"
+
+
+def test_a_mirror_of_another_deployment_starts_over(api, keys, runtime, world):
+    """After a reset chain brings a new deployment, the old contract's events are not kept."""
+    view = MirrorView(runtime.sessions)
+    _follow(_mirror(runtime))
+    assert view.event_count() > 0
+    d = runtime.chain.deployment
+    other = ChainMirror(runtime.sessions, runtime.chain.client, "0x" + "12" * 20, runtime.chain.client.block_number())
+    _follow(other)
+    assert view.event_count() == 0 and view.head().block_number == runtime.chain.client.block_number()
+    _follow(ChainMirror(runtime.sessions, runtime.chain.client, d.address, d.block_number))
+    with runtime.sessions() as s:
+        licence = s.get(Record, world["licence"]["id"])
+    assert view.anchor(licence.root) is not None  # read again from its deployment block
