@@ -19,6 +19,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from web3 import Web3
 from web3.exceptions import (
+    BlockNotFound,
     ContractCustomError,
     ContractLogicError,
     TransactionNotFound,
@@ -161,6 +162,19 @@ class ChainClient:
 
     def head_timestamp(self) -> int:
         return self._rpc(lambda: self.w3.eth.get_block("latest")["timestamp"])
+
+    def block(self, number: int):
+        """Block `number`'s header (hash, parentHash, timestamp, ...), or None when the node has
+        no such block (a shorter chain after a reset or a reorg)."""
+        try:
+            return self._rpc(lambda: self.w3.eth.get_block(number))
+        except BlockNotFound:
+            return None
+
+    def logs(self, address: str, from_block: int, to_block: int) -> list:
+        """Every log the contract at `address` emitted in the block range (raw, undecoded)."""
+        return self._rpc(lambda: self.w3.eth.get_logs({"address": Web3.to_checksum_address(address),
+                                                       "fromBlock": from_block, "toBlock": to_block}))
 
     def code_at(self, address: str) -> bytes:
         return bytes(self._rpc(lambda: self.w3.eth.get_code(Web3.to_checksum_address(address))))

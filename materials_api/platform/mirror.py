@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
 from sqlalchemy import and_, delete, func, insert, select
-from web3.exceptions import BlockNotFound
 
 from chain.client import ChainClient
 from materials_api.platform.models import ChainEvent, ChainMirrorBlock, ChainMirrorMark
@@ -111,7 +110,6 @@ class ChainMirror:
         """Read on from where the mirror stopped (after undoing a reorg below it), at most
         `batch_blocks` blocks; returns how many blocks were read (0: at the node's head, or the
         node changed its blocks while they were read: read again next time)."""
-        w3 = self.client.w3
         self._ensure_contract()
         target = self.client.block_number() - (self.confirmations - 1)
         last = self._last()
@@ -127,8 +125,7 @@ class ChainMirror:
                     s.execute(_B.update().where(_B.c.number == last.number).values(read_at=time.time()))
             return 0
         end = min(target, start + self.batch_blocks - 1)
-        logs = self.client._rpc(lambda: w3.eth.get_logs({"address": self.contract, "fromBlock": start,
-                                                         "toBlock": end}))
+        logs = self.client.logs(self.contract, start, end)
         # Hashes of the newest blocks read (to find a fork later), times of blocks with anchors.
         wanted = set(range(max(start, end - self.keep_blocks + 1), end + 1))
         wanted |= {int(e["blockNumber"]) for e in logs if _hex(e["topics"][0]) in _ANCHOR_TOPICS}
@@ -170,10 +167,7 @@ class ChainMirror:
 
     def _block(self, number: int):
         """The node's block `number`, or None when it has none (a shorter chain: reset, restored)."""
-        try:
-            return self.client._rpc(lambda: self.client.w3.eth.get_block(number))
-        except BlockNotFound:
-            return None
+        return self.client.block(number)
 
     def _ensure_contract(self) -> None:
         """The tables mirror this deployment's contract; another one's (a new deployment on a

@@ -113,6 +113,6 @@ class ChainMirrorMark(Base):
     very next scan."""
 
     __tablename__ = "chain_mirror_marks"
-    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)  # also "contract:<address>"
     block_number: Mapped[int] = mapped_column(BigInteger)
     changes: Mapped[int] = mapped_column(BigInteger, default=0)  # how many times it moved (a reorg may lower it)

@@ -34,7 +34,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('number')
     )
     op.create_table('chain_mirror_marks',
-    sa.Column('name', sa.String(length=40), nullable=False),
+    sa.Column('name', sa.String(length=80), nullable=False),
     sa.Column('block_number', sa.BigInteger(), nullable=False),
     sa.Column('changes', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('name')
