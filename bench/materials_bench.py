@@ -264,6 +264,9 @@ def bench_uploads_wrk(seconds: int, connections: int, size: int, workers: int, e
     with tempfile.TemporaryDirectory() as tmp:
         home, port = Path(tmp) / "home", free_port()
         extra = {"QIYEMA_DATABASE_URL": fresh_postgres_database(postgres)} if postgres else {}
+        # The commands run beside the server must name its node (port) too, or they start
+        # another one on the same home and the server's own is left behind at the end.
+        extra["QIYEMA_NODE_PORT"] = str(free_port())
         server = _server(home, port, extra, workers=workers)
         try:
             if enterprises == 1:
