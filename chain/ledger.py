@@ -155,6 +155,15 @@ class QiyemaLedger:
         anchorer, count, at = self.client.call(self.contract.functions.anchorOf(root))
         return None if at == 0 else OnChainAnchor(anchorer, count, at)
 
+    def anchoring(self, root: bytes) -> tuple[int, str] | None:
+        """(block number, transaction hash) of the `BatchAnchored` event of `root`, read from the
+        chain's logs: for a batch whose own receipt was lost (another sender's transaction, or
+        one sent before a crash, is the one the chain holds)."""
+        for event in self.client.events(self.contract.events.BatchAnchored, self.deployment.block_number,
+                                        argument_filters={"root": root}):
+            return event["blockNumber"], event["transactionHash"].to_0x_hex()
+        return None
+
     # record registry --------------------------------------------------------------------------
     def send_issue_records(self, issuer: LocalAccount, category: str, root: bytes, leaves: list[bytes]) -> str:
         return self.client.send(issuer, self.contract.functions.issueRecords(_b32(category), root, leaves))

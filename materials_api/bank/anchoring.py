@@ -142,10 +142,19 @@ class Anchorer:
         onchain = self.chain.ledger.anchor_of(batch.root)  # the anchoring time, and that it is there
         if onchain is None:
             return 0
-        block = receipt.block_number if receipt is not None else batch.block_number
+        values = {"state": ChainState.CONFIRMED.value, "anchored_at": onchain.anchored_at}
+        if receipt is not None:
+            values["block_number"] = receipt.block_number
+        elif batch.block_number is None:
+            # The chain already held the root (this transaction reverted RootAlreadyAnchored: an
+            # earlier one, sent before a crash or by the instance this one took over from, was
+            # mined): the proof names the block and transaction that anchored it.
+            found = self.chain.ledger.anchoring(batch.root)
+            if found is None:
+                return 0
+            values["block_number"], values["tx_hash"] = found
         with self.sessions.begin() as s:
-            s.execute(update(AnchorBatch).where(AnchorBatch.id == batch.id).values(
-                state=ChainState.CONFIRMED.value, anchored_at=onchain.anchored_at, block_number=block))
+            s.execute(update(AnchorBatch).where(AnchorBatch.id == batch.id).values(**values))
             n = s.execute(update(Material).where(Material.batch_id == batch.id,
                                                  Material.state == MaterialState.CONFIRMED.value)
                           .values(state=MaterialState.ANCHORED.value)).rowcount
