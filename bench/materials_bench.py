@@ -282,8 +282,10 @@ def bench_uploads_wrk(seconds: int, connections: int, size: int, workers: int, e
             lua.write_text(_UPLOAD_LUA.replace("SIZE", str(size - 64))
                            .replace("{KEYS}", "{" + ",".join(f'"{k}"' for k in keys) + "}")
                            .replace("{CDF}", "{" + ",".join(f"{c:.9f}" for c in cdf[:-1]) + ",1.0}"))
+            cpu_before = _tree_cpu_seconds(server.pid)
             out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(lua),
                                   f"http://127.0.0.1:{port}"], check=True, capture_output=True, text=True)
+            cpu = {pid: t - cpu_before.get(pid, 0.0) for pid, t in _tree_cpu_seconds(server.pid).items()}
             if out.stderr.strip():
                 print("first refusal:", out.stderr.strip()[:300])
             out = out.stdout
@@ -303,8 +305,35 @@ def bench_uploads_wrk(seconds: int, connections: int, size: int, workers: int, e
                   f"{'PostgreSQL' if postgres else 'SQLite'}, {workers} worker(s): {rps:,.0f} uploads/s, "
                   f"median {lat.get('50')}, p99 {lat.get('99')}, non-2xx {int(bad.group(1)) if bad else 0}; "
                   f"{done:,} requests answered, {stored:,} materials and {objects:,} objects stored")
+            # CPU per upload does not depend on how the kernel spread wrk's few connections over
+            # the workers (which moves the throughput of a short run by ±15%).
+            busy = sorted((t for t in cpu.values() if t > 0.05 * seconds), reverse=True)
+            print(f"server CPU per upload {sum(cpu.values()) / max(done, 1) * 1000:.2f} ms; busy processes at "
+                  + ", ".join(f"{t / seconds:.0%}" for t in busy) + " of a core")
         finally:
             stop_server(server)
+
+
+def _tree_cpu_seconds(root: int) -> dict[int, float]:
+    """User + system CPU seconds of `root` and every process below it (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    found, todo = {}, [root]
+    while todo:
+        pid = todo.pop()
+        found[pid] = times.get(pid, 0.0)
+        todo.extend(children.get(pid, []))
+    return found
 
 
 def bench_hashing(size_mb: int) -> None:

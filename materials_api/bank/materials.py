@@ -14,7 +14,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from chain.material_verify import verify_material, verify_materials
@@ -41,6 +41,12 @@ from materials_api.registry.models import Enterprise
 
 LIVE = (MaterialState.CONFIRMED.value, MaterialState.ANCHORED.value)
 _M = Material.__table__  # Core on the upload path: it runs for every upload
+# Built once: SQLAlchemy then reuses their compiled form without building a cache key each time.
+_SAME_BYTES = (select(_M).where(_M.c.enterprise_id == bindparam("enterprise"), _M.c.sha256 == bindparam("sha256"),
+                                _M.c.type_code == bindparam("folder"),
+                                _M.c.state.in_(LIVE + (MaterialState.UPLOADED.value,))).limit(1))
+_WRITE_AHEAD = insert(_M).returning(_M.c.id)
+_STORED = update(_M).where(_M.c.id == bindparam("material_id")).returning(*_M.c)
 
 
 class MaterialError(ServiceError):
@@ -56,6 +62,7 @@ class MaterialService:
                  *, max_head_age: float = 0):
         self.max_head_age = max_head_age
         self.sessions = sessions
+        self._engine = sessions.kw["bind"]  # Core connections on the upload path, no ORM session
         self.chain = chain
         self.store = store
         self.catalogue = catalogue
@@ -85,34 +92,31 @@ class MaterialService:
                 valid_until = int(time.time()) + days * 86400 if days else None
             elif valid_until <= int(time.time()):
                 raise MaterialError(Kind.INVALID, "already_expired", "the validity date is in the past")
-            with self.sessions.begin() as s:  # write-ahead: the row exists before the bytes do
+            with self._engine.begin() as c:  # write-ahead: the row exists before the bytes do
                 if supersedes is None:
                     # Idempotent: the same bytes into the same folder again (a retry after a lost
                     # response or a crash) is the material already there.
-                    existing_id = s.execute(select(_M.c.id).where(
-                        _M.c.enterprise_id == enterprise.id, _M.c.sha256 == upload.sha256,
-                        _M.c.type_code == type_code,
-                        _M.c.state.in_(LIVE + (MaterialState.UPLOADED.value,))).limit(1)).scalar()
-                    if existing_id is not None:
-                        existing = s.get(Material, existing_id)
-                        s.expunge(existing)
-                        existing.already_present = True
-                        return existing
+                    existing = c.execute(_SAME_BYTES, {"enterprise": enterprise.id, "sha256": upload.sha256,
+                                                       "folder": type_code}).first()
+                    if existing is not None:
+                        material = Material(**existing._mapping)
+                        material.already_present = True
+                        return material
                 lineage = (supersedes.lineage_id or supersedes.id) if supersedes else None
-                material_id = s.execute(insert(_M).values(
+                material_id = c.execute(_WRITE_AHEAD, dict(
                     enterprise_id=enterprise.id, type_code=type_code, classified=classified,
                     title=(title or file_name)[:200], file_name=file_name, content_type=content_type,
                     size=upload.size, sha256=upload.sha256, sm3=upload.sm3, valid_until=valid_until,
                     state=MaterialState.STORING.value, uploaded_by_key_id=actor_key_id,
                     version=supersedes.version + 1 if supersedes else 1, lineage_id=lineage,
                     supersedes_id=supersedes.id if supersedes else None, reuse_count=0,
-                ).returning(_M.c.id)).scalar_one()
+                )).scalar_one()
             failpoint("upload.after_db")
             try:
                 self.store.put_file(account_of(enterprise), upload.sha256, upload.path, content_type)
             except StorageError:
-                with self.sessions.begin() as s:
-                    s.execute(delete(Material).where(Material.id == material_id))
+                with self._engine.begin() as c:
+                    c.execute(delete(_M).where(_M.c.id == material_id))
                 raise
             failpoint("upload.after_store")
             values = {"state": MaterialState.UPLOADED.value}
@@ -120,9 +124,8 @@ class MaterialService:
                 values = self._confirmation(TrustLabel.ORIGINAL_CHECKED, actor_key_id)
             if supersedes is None:
                 values["lineage_id"] = material_id  # a first version starts its own lineage
-            with self.sessions.begin() as s:
-                row = s.execute(update(_M).where(_M.c.id == material_id).values(**values)
-                                .returning(*_M.c)).one()
+            with self._engine.begin() as c:
+                row = c.execute(_STORED, {"material_id": material_id, **values}).one()
             if filed_by_clerk and supersedes is not None:
                 self._supersede(supersedes.id)
                 return self.get(material_id)

@@ -57,8 +57,11 @@ class Spool:
     def __init__(self, directory: Path, max_bytes: int):
         self.directory = Path(directory)
         self.max_bytes = max_bytes
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self.directory, prefix="upload-")
+        try:
+            fd, name = tempfile.mkstemp(dir=self.directory, prefix="upload-")
+        except FileNotFoundError:  # the first upload (a mkdir on every upload costs more than this)
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=self.directory, prefix="upload-")
         self._file = os.fdopen(fd, "wb")
         self.path = Path(name)
         self._sha256 = hashlib.sha256()
@@ -122,13 +125,22 @@ class LocalObjectStore:
         if final.exists():
             Path(path).unlink(missing_ok=True)
             return False
-        final.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(path, 0o444)  # write-once: nobody rewrites an object in place
         try:
             os.replace(path, final)  # atomic; the spool is on the same file system
+        except FileNotFoundError:  # the prefix folder's first object
+            final.parent.mkdir(parents=True, exist_ok=True)
+            self._move(path, final)
         except OSError:
             shutil.move(str(path), final)
         return True
+
+    @staticmethod
+    def _move(path: Path, final: Path) -> None:
+        try:
+            os.replace(path, final)
+        except OSError:  # another file system
+            shutil.move(str(path), final)
 
     def exists(self, account: str, sha256: str) -> bool:
         return self._path(account, sha256).exists()
