@@ -27,6 +27,7 @@ from materials_api.platform.metrics import Metrics
 from materials_api.platform.mirror import ChainMirror, MirrorHead, MirrorView
 from materials_api.platform.outbox import Outbox
 from materials_api.platform.runtime import Runtime
+from materials_api.records.feed import RecordFeed
 from materials_api.records.service import RecordService
 from materials_api.registry.service import EnterpriseService
 
@@ -70,6 +71,7 @@ class Services:
     codes: CodeService
     materials: MaterialService
     records: RecordService
+    record_feed: RecordFeed
     anchorer: Anchorer
     access: AccessPolicy
     consent: ConsentService
@@ -91,6 +93,7 @@ class Services:
             codes=CodeService(sessions, chain, settings, outbox),
             materials=materials,
             records=records,
+            record_feed=RecordFeed(sessions),
             anchorer=Anchorer(sessions, chain, batch_size=settings.anchor_batch_size,
                               max_wait=settings.anchor_max_wait, outbox=outbox),
             access=access,

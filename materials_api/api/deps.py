@@ -21,6 +21,7 @@ from materials_api.platform.errors import Kind
 from materials_api.platform.metrics import Metrics
 from materials_api.platform.models import ROW_ID_MAX, USCC_DESCRIPTION, USCC_SCHEMA
 from materials_api.platform.runtime import Runtime
+from materials_api.records.feed import RecordFeed
 from materials_api.records.service import RecordService
 from materials_api.registry.service import EnterpriseService
 
@@ -128,6 +129,7 @@ EnterprisesDep = Annotated[EnterpriseService, Depends(_service("enterprises"))]
 CodesDep = Annotated[CodeService, Depends(_service("codes"))]
 MaterialsDep = Annotated[MaterialService, Depends(_service("materials"))]
 RecordsDep = Annotated[RecordService, Depends(_service("records"))]
+RecordFeedDep = Annotated[RecordFeed, Depends(_service("record_feed"))]
 ConsentDep = Annotated[ConsentService, Depends(_service("consent"))]
 AccessDep = Annotated[AccessPolicy, Depends(_service("access"))]
 ViewsDep = Annotated[ScanViews, Depends(_service("views"))]

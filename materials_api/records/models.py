@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from materials_api.identity.models import ApiKey, Organisation
@@ -60,6 +60,43 @@ class Record(Base):
     chain_status: Mapped[str | None] = mapped_column(String(12), nullable=True)  # last status witnessed
     tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
     block_number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Where the record came from in its issuer's own system (the feed and the bulk import): one
+    # record per (issuer, source_id), its newest version held; an amendment is a new record that
+    # supersedes the old one (whose leaf is then revoked on chain).
+    source_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    source_version: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("records.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (Index("ix_records_source", "issuer_organisation_id", "source_id", "source_version", unique=True),)
+
+
+class RecordImport(Base):
+    """A bulk import of one file by one issuer organisation, with its checkpoint (the first line
+    not yet written ahead), so an interrupted import resumes where it stopped."""
+
+    __tablename__ = "record_imports"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey(Organisation.id))
+    source_sha256: Mapped[str] = mapped_column(String(64))
+    source_name: Mapped[str] = mapped_column(String(500))
+    next_line: Mapped[int] = mapped_column(Integer, default=1)
+    applied: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_record_imports_source", "organisation_id", "source_sha256", unique=True),)
+
+
+class RecordImportRejection(Base):
+    __tablename__ = "record_import_rejections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey(RecordImport.id), index=True)
+    line: Mapped[int] = mapped_column(Integer)
+    source_id: Mapped[str] = mapped_column(String(100))
+    reason_code: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
 

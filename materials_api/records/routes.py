@@ -18,6 +18,7 @@ from materials_api.api.deps import (
     AccessDep,
     ConsentDep,
     MaterialsDep,
+    RecordFeedDep,
     RecordsDep,
     RowId,
     RuntimeDep,
@@ -35,7 +36,14 @@ from materials_api.platform.errors import Kind
 from materials_api.platform.models import USCC_SCHEMA, ChainState
 from materials_api.platform.sniff import sniff
 from materials_api.records.kinds import CATEGORIES, KINDS
-from materials_api.records.schemas import ConsentCreate, RecordCreate, RecordStatusChange
+from materials_api.records.schemas import (
+    ChangeResultPublic,
+    ConsentCreate,
+    RecordBatch,
+    RecordBatchResult,
+    RecordCreate,
+    RecordStatusChange,
+)
 from materials_api.records.visibility import audience
 
 router = APIRouter(prefix="/api/v1", tags=["records", "consent"])
@@ -71,6 +79,20 @@ async def issue_record(body: RecordCreate, runtime: RuntimeDep, records: Records
         valid_from=_ts(body.valid_from, False), valid_until=_ts(body.valid_until, True))
     item = _record_public(record, runtime, records, enterprise.uscc)
     return JSONResponse(item, status_code=201 if record.chain_state == ChainState.CONFIRMED.value else 202)
+
+
+@router.post("/records/batch", response_model=RecordBatchResult,
+             summary="Apply up to 10,000 changes from an issuer's own system (the live feed); idempotent by "
+                     "(issuer, source_id, source_version)",
+             responses={403: {"description": "the key's organisation issues no records"}})
+async def record_batch(body: RecordBatch, feed: RecordFeedDep,
+                       principal: Annotated[Principal, Depends(require(*WRITERS))]):
+    # Answered once every change is written ahead (durable); the chain witnesses them afterwards.
+    results = await run_in_threadpool(feed.apply, principal, body.changes)
+    counts = {"applied": 0, "unchanged": 0, "refused": 0}
+    for r in results:
+        counts[r.outcome if r.outcome in counts else "applied"] += 1
+    return RecordBatchResult(**counts, items=[ChangeResultPublic(**r.as_dict()) for r in results])
 
 
 @router.post("/records/{record_id}/status", summary="Suspend, revoke, restore or remove a record (its issuer)")

@@ -20,6 +20,28 @@ class RecordCreate(BaseModel):
     valid_until: date | None = None
 
 
+class RecordBatch(BaseModel):
+    changes: list[dict] = Field(min_length=1, max_length=10_000, description=(
+        "changes from the issuer's own system, applied in order; each: uscc, kind, source_id, source_version "
+        "(a whole number that grows with every change there), and number, title, data, valid_from, valid_until "
+        "(YYYY-MM-DD), status (valid | suspended | revoked | removed), reason as they apply"))
+
+
+class ChangeResultPublic(BaseModel):
+    index: int = Field(description="the change's position in the call, from 0")
+    outcome: Literal["created", "amended", "status_changed", "updated", "unchanged", "refused"]
+    record_id: int | None = None
+    reason: str | None = Field(default=None, description="why a change was refused (a reason code)")
+    message: str | None = None
+
+
+class RecordBatchResult(BaseModel):
+    applied: int = Field(description="changes that changed something (created, amended, status_changed, updated)")
+    unchanged: int = Field(description="replays of a version already held")
+    refused: int
+    items: list[ChangeResultPublic]
+
+
 class RecordStatusChange(BaseModel):
     status: Literal["valid", "suspended", "revoked", "removed"]
     reason: str | None = Field(default=None, max_length=200)

@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from functools import partial
 
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import sessionmaker
 
 from chain import keys as key_files
 from chain.client import Receipt
 from chain.errors import ChainError
 from chain.ledger import RecordStatus, issuer_role
-from chain.proof import Anchor, LeafInput, ProofBundle
+from chain.proof import Anchor, LeafInput, MerkleTree, ProofBundle
 from chain.verdict import Check, CheckName, Reason, Status, Step, Verdict, run
 from codes.uscc import chain_key
 from materials_api.identity.api_keys import Principal
@@ -46,6 +46,8 @@ TO_CHAIN = {"valid": RecordStatus.VALID, "suspended": RecordStatus.SUSPENDED, "r
 
 
 RECORDS = Table(Record)
+MAX_BATCH = 1024  # records per Merkle batch, issued in one `issueRecords` transaction
+RECONCILE_CHUNK = 8192
 
 
 class RecordError(ServiceError):
@@ -57,6 +59,21 @@ def content_hash(uscc: str, kind: str, number: str | None, data: dict, valid_fro
     canonical = json.dumps({"uscc": uscc, "kind": kind, "number": number, "data": data, "valid_from": valid_from,
                             "valid_until": valid_until}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def seal(rows: list[dict], usccs: list[str]) -> None:
+    """Give new record rows (with `kind`, `content_sha256`, `valid_until`) their salted leaves,
+    MAX_BATCH to a Merkle batch: `salt`, `leaf_index`, `leaf`, `root`, `proof`. Done when they are
+    written ahead, so a batch is the same whenever and however often it is sent."""
+    for start in range(0, len(rows), MAX_BATCH):
+        chunk = rows[start:start + MAX_BATCH]
+        for index, (row, uscc) in enumerate(zip(chunk, usccs[start:start + MAX_BATCH])):
+            row.update(salt=secrets.token_bytes(32), leaf_index=index)
+            row["leaf"] = LeafInput(bytes.fromhex(row["content_sha256"]), chain_key(uscc), row["kind"], 1,
+                                    row["valid_until"] or 0, index, row["salt"]).hash()
+        tree = MerkleTree([row["leaf"] for row in chunk])
+        for index, row in enumerate(chunk):
+            row.update(root=tree.root, proof=json.dumps([p.hex() for p in tree.proof(index)]))
 
 
 class RecordService:
@@ -103,20 +120,15 @@ class RecordService:
                               f"{principal.organisation} may issue {allowed or 'no'} records, not {kind.category}")
         if valid_from and valid_until and valid_until <= valid_from:
             raise RecordError(Kind.INVALID, "validity_window", "valid_until must be after valid_from")
-        digest = content_hash(enterprise.uscc, kind.code, number, data, valid_from, valid_until)
-        salt = secrets.token_bytes(32)
-        leaf = LeafInput(bytes.fromhex(digest), chain_key(enterprise.uscc), kind.code, 1, valid_until or 0, 0,
-                         salt).hash()
+        row = dict(enterprise_id=enterprise.id, kind=kind.code, category=kind.category, number=number,
+                   title=(title or kind.name)[:200], data=json.dumps(data, sort_keys=True, ensure_ascii=False),
+                   valid_from=valid_from, valid_until=valid_until, status="valid",
+                   issuer_organisation_id=principal.organisation_id, issuer_key_id=principal.key_id,
+                   content_sha256=content_hash(enterprise.uscc, kind.code, number, data, valid_from, valid_until),
+                   chain_state=ChainState.PENDING.value)
+        seal([row], [enterprise.uscc])
         with self.sessions.begin() as s:
-            record = Record(enterprise_id=enterprise.id, kind=kind.code, category=kind.category, number=number,
-                            title=(title or kind.name)[:200], data=json.dumps(data, sort_keys=True, ensure_ascii=False),
-                            valid_from=valid_from, valid_until=valid_until, status="valid",
-                            issuer_organisation_id=principal.organisation_id, issuer_key_id=principal.key_id,
-                            content_sha256=digest, salt=salt, leaf=leaf, leaf_index=0, root=leaf, proof="[]",
-                            chain_state=ChainState.PENDING.value)
-            s.add(record)
-            s.flush()
-            record_id = record.id
+            record_id = s.execute(insert(Record).returning(Record.id), [row]).scalar_one()
         self._witness(record_id)
         return self.get(record_id)
 
@@ -143,38 +155,71 @@ class RecordService:
             log.warning("record %d: chain write deferred: %s", record_id, exc)
 
     def reconcile(self, ids: list[int] | None = None) -> int:
-        """Make the chain witness each record as the database holds it; idempotent. Issuances
-        go first (one outbox window), then the status changes the chain still lacks."""
+        """Make the chain witness each record as the database holds it; idempotent. Batches not
+        yet issued go first (one `issueRecords` each, several in flight), then the status changes
+        the chain still lacks. At most RECONCILE_CHUNK records a call (the loop calls again)."""
         with self.sessions() as s:
             q = select(Record).where(Record.chain_state != ChainState.CONFIRMED.value)
             if ids is not None:
                 q = q.where(Record.id.in_(ids))
-            rows = list(s.scalars(q.order_by(Record.id)))
+            rows = list(s.scalars(q.order_by(Record.id).limit(RECONCILE_CHUNK)))
+        if not rows:
+            return 0
         ledger = self.chain.ledger
-        accounts = {r.id: self.issuer_account(r.issuer_organisation_id, r.category) for r in rows}
-        onchain = {r.id: ledger.record_of(r.leaf).status for r in rows}
+        by_root: dict[bytes, list[Record]] = {}
+        for r in rows:
+            by_root.setdefault(r.root, []).append(r)
+        onchain: dict[int, RecordStatus] = {}
+        unissued: list[bytes] = []
+        for root, members in by_root.items():
+            # A batch is issued whole in one transaction: its first record says for all of them.
+            first = ledger.record_of(members[0].leaf).status
+            if first == RecordStatus.NONE:
+                unissued.append(root)
+            else:
+                onchain[members[0].id] = first
+                for m in members[1:]:
+                    onchain[m.id] = ledger.record_of(m.leaf).status
+        batches: dict[bytes, list[Record]] = {}
+        if unissued:
+            with self.sessions() as s:  # every record of each batch, also those past this chunk
+                for r in s.scalars(select(Record).where(Record.root.in_(unissued)).order_by(Record.leaf_index)):
+                    batches.setdefault(r.root, []).append(r)
+                    onchain[r.id] = RecordStatus.NONE
+            seen = {r.id for r in rows}
+            rows += [r for members in batches.values() for r in members if r.id not in seen]
+        accounts = {(r.issuer_organisation_id, r.category): None for r in rows}
+        for org, category in accounts:
+            accounts[(org, category)] = self.issuer_account(org, category)
+        account = lambda r: accounts[(r.issuer_organisation_id, r.category)]  # noqa: E731
         self.outbox.deliver("records", RECORDS, [
-            Delivery([r.id], partial(ledger.send_issue_records, accounts[r.id], r.category, r.root, [r.leaf]),
-                     partial(self._issued, r, onchain), already=("RecordAlreadyIssued", "RootAlreadyAnchored"))
-            for r in rows if onchain[r.id] == RecordStatus.NONE])
+            Delivery([m.id for m in members],
+                     partial(ledger.send_issue_records, account(members[0]), members[0].category, root,
+                             [m.leaf for m in members]),
+                     partial(self._issued, members, onchain), already=("RecordAlreadyIssued", "RootAlreadyAnchored"))
+            for root, members in batches.items()])
         self.outbox.deliver("record-status", None, [
-            Delivery([r.id], partial(ledger.send_set_record_status, accounts[r.id], r.category, r.leaf,
+            Delivery([r.id], partial(ledger.send_set_record_status, account(r), r.category, r.leaf,
                                      TO_CHAIN[r.status], r.status), lambda _receipt: 1)
             for r in rows if onchain[r.id] != TO_CHAIN[r.status]])
-        for r in rows:
-            with self.sessions.begin() as s:
-                s.execute(update(Record).where(Record.id == r.id, Record.status == r.status).values(
-                    chain_state=ChainState.CONFIRMED.value, chain_status=r.status))
+        with self.sessions.begin() as s:
+            # Only as the row still is: a status changed meanwhile stays pending for the next pass.
+            s.execute(update(Record.__table__).where(Record.id == bindparam("rid"), Record.status == bindparam("st"))
+                      .values(chain_state=ChainState.CONFIRMED.value, chain_status=bindparam("st")),
+                      [{"rid": r.id, "st": r.status} for r in rows])
         return len(rows)
 
-    def _issued(self, record: Record, onchain: dict, receipt: Receipt | None) -> int:
+    def _issued(self, members: list[Record], onchain: dict, receipt: Receipt | None) -> int:
         if receipt is None:  # issued meanwhile by someone else: read what the chain holds
-            onchain[record.id] = self.chain.ledger.record_of(record.leaf).status
+            for m in members:
+                onchain[m.id] = self.chain.ledger.record_of(m.leaf).status
             return 0
-        onchain[record.id] = RecordStatus.VALID  # what issueRecords sets
+        for m in members:
+            onchain[m.id] = RecordStatus.VALID  # what issueRecords sets
         with self.sessions.begin() as s:
-            s.execute(update(Record).where(Record.id == record.id).values(block_number=receipt.block_number))
-        return 1
+            s.execute(update(Record).where(Record.id.in_([m.id for m in members]))
+                      .values(block_number=receipt.block_number))
+        return len(members)
 
     def backlog(self) -> tuple[int, float]:
         """Records (or status changes) the chain does not witness yet, and the oldest's wait."""
@@ -204,7 +249,9 @@ class RecordService:
 
     def for_enterprise(self, enterprise_id: int) -> list[Record]:
         with self.sessions() as s:
-            return list(s.scalars(select(Record).where(Record.enterprise_id == enterprise_id)
+            # An amended record's earlier version is history, not one of the enterprise's records.
+            return list(s.scalars(select(Record).where(Record.enterprise_id == enterprise_id,
+                                                       Record.superseded_by_id.is_(None))
                                   .order_by(Record.category, Record.id)))
 
     def bundle(self, record: Record, uscc: str) -> ProofBundle:

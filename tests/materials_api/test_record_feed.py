@@ -1,0 +1,174 @@
+"""The live feed: an authority's system pushes its changes (`POST /api/v1/records/batch`),
+idempotent by (issuer, source_id, source_version); records land in Merkle batches on chain."""
+
+import json
+import random
+
+import pytest
+
+from chain.ledger import RecordStatus
+from chain.proof import ProofBundle, fold
+from codes.scan import scan
+from codes.uscc import generate
+from materials_api.identity.api_keys import create_key
+from materials_api.identity.models import Role
+from materials_api.records.models import Record
+
+USCCS = [generate(random.Random(n)) for n in range(5)]
+
+
+@pytest.fixture
+def feed(api, keys, runtime):
+    """Five registered enterprises and two issuer keys (food permits, business licences)."""
+    for n, uscc in enumerate(USCCS):
+        r = api.post("/api/v1/enterprises", json={"uscc": uscc, "name": f"示例企业{n}"},
+                     headers={"Authorization": keys["registrar"]})
+        assert r.status_code == 201, r.text
+    with runtime.sessions.begin() as s:
+        for name, org, scope in (("food", "市场监管局食品科", "permit.food"), ("licence", "市场监管局登记科", "licence")):
+            _, plain = create_key(s, org, Role.ISSUER, scope)
+            keys[name] = f"Bearer {plain}"
+
+    def send(who, changes, status=200):
+        r = api.post("/api/v1/records/batch", json={"changes": changes}, headers={"Authorization": keys[who]})
+        assert r.status_code == status, r.text
+        return r.json()
+
+    return send
+
+
+def permit(n, version=1, **extra):
+    return {"uscc": USCCS[n % len(USCCS)], "kind": "food_business", "number": f"JY1310110{n:07d}",
+            "data": {"items": "热食类食品制售"}, "valid_until": "2030-12-31", "source_id": f"FP-{n}",
+            "source_version": version, **extra}
+
+
+def rows(runtime, **where):
+    with runtime.sessions() as s:
+        q = s.query(Record).filter_by(**where).order_by(Record.id)
+        return q.all()
+
+
+def settle(api):
+    records = api.app.state.records
+    while records.reconcile():
+        pass
+
+
+def public_view(api, keys, uscc):
+    png = api.get(f"/api/v1/enterprises/{uscc}/code.png", headers={"Authorization": keys["registrar"]})
+    r = api.post("/api/v1/verify/code", json={"code": scan(png.content)[0]})
+    assert r.status_code == 200, r.text
+    return r.json()["view"]
+
+
+def test_a_call_writes_every_valid_change_and_refuses_the_rest_with_reasons(api, runtime, feed):
+    bad = [
+        {**permit(90), "uscc": "91350100M000100Y4X"},  # check character wrong
+        {**permit(91), "kind": "no_such_kind"},
+        {**permit(92), "valid_until": "31/12/2030"},
+        {**permit(93), "kind": "business_licence"},  # another category's kind
+        {**permit(94), "uscc": generate(random.Random(99))},  # valid, but not registered
+        {**permit(95), "source_version": 0},
+        {k: v for k, v in permit(96).items() if k != "source_id"},
+    ]
+    changes = [permit(n) for n in range(20)]
+    changes[3:3] = bad
+    out = feed("food", changes)
+    assert (out["applied"], out["unchanged"], out["refused"]) == (20, 0, 7)
+    refused = {i["index"]: i["reason"] for i in out["items"] if i["outcome"] == "refused"}
+    assert refused == {3: "uscc_check_character", 4: "unknown_record_kind", 5: "date_format", 6: "category_forbidden",
+                       7: "enterprise_not_found", 8: "source_version_invalid", 9: "source_id_missing"}
+    stored = rows(runtime, issuer_organisation_id=rows(runtime, source_id="FP-0")[0].issuer_organisation_id)
+    assert len(stored) == 20 and all(r.chain_state == "pending" for r in stored)
+    # One Merkle batch for the call: every record's proof leads to the batch's root.
+    assert len({r.root for r in stored}) == 1
+    assert all(fold(r.leaf, [bytes.fromhex(p) for p in json.loads(r.proof)]) == r.root for r in stored)
+
+
+def test_the_chain_witnesses_a_batch_in_one_transaction(api, runtime, feed):
+    out = feed("food", [permit(n) for n in range(30)])
+    assert out["applied"] == 30
+    settle(api)
+    stored = rows(runtime, kind="food_business")
+    assert {r.chain_state for r in stored} == {"confirmed"}
+    assert len({r.tx_hash for r in stored}) == 1
+    ledger = runtime.chain.ledger
+    assert all(ledger.record_of(r.leaf).status == RecordStatus.VALID for r in stored)
+    # The proof bundle a verifier gets: the record's place in the batch, a path to the anchored root.
+    bundle = ProofBundle.from_json(api.get(f"/api/v1/records/{stored[7].id}/proof").json())
+    assert bundle.leaf.index == 7 and len(bundle.proof) == 5
+    assert fold(bundle.leaf.hash(), bundle.proof) == bundle.root == stored[7].root
+    assert bundle.anchor.tx_hash == stored[7].tx_hash
+
+
+def test_a_replayed_call_changes_nothing(api, runtime, feed):
+    changes = [permit(n) for n in range(10)]
+    first = feed("food", changes)
+    again = feed("food", changes)
+    assert (again["applied"], again["unchanged"], again["refused"]) == (0, 10, 0)
+    assert [i["record_id"] for i in again["items"]] == [i["record_id"] for i in first["items"]]
+    assert len(rows(runtime, kind="food_business")) == 10
+
+
+def test_versions_older_or_reused_are_refused_and_a_newer_one_supersedes(api, keys, runtime, feed):
+    feed("food", [permit(1, version=5)])
+    out = feed("food", [permit(1, version=4), {**permit(1, version=5), "number": "JY-OTHER"}])
+    assert [i["reason"] for i in out["items"]] == ["stale_version", "source_version_reused"]
+    settle(api)
+    original = rows(runtime, source_id="FP-1")[0]
+
+    # A newer version suspending it: in place, in the very next scan, then on chain.
+    out = feed("food", [permit(1, version=6, status="suspended", reason="停业整顿")])
+    assert out["items"][0]["outcome"] == "status_changed" and out["items"][0]["record_id"] == original.id
+    view = public_view(api, keys, USCCS[1])
+    shown = next(i for i in view["permit"] if i["id"] == original.id)
+    assert shown["status"] == "suspended" and shown["verdict"]["status"] == "INVALID"
+    settle(api)
+    assert runtime.chain.ledger.record_of(original.leaf).status == RecordStatus.SUSPENDED
+
+    # A newer version with other content: a new record; the old one is revoked, on chain too.
+    out = feed("food", [permit(1, version=7, data={"items": "冷食类食品制售"})])
+    assert out["items"][0]["outcome"] == "amended"
+    new_id = out["items"][0]["record_id"]
+    assert new_id != original.id
+    old = rows(runtime, id=original.id)[0]
+    assert (old.status, old.superseded_by_id) == ("revoked", new_id)
+    settle(api)
+    ledger = runtime.chain.ledger
+    assert ledger.record_of(old.leaf).status == RecordStatus.REVOKED
+    assert ledger.record_of(rows(runtime, id=new_id)[0].leaf).status == RecordStatus.VALID
+    listed = api.get("/api/v1/records", params={"uscc": USCCS[1]}, headers={"Authorization": keys["food"]}).json()
+    assert [r["id"] for r in listed if r.get("kind") == "food_business"] == [new_id]
+
+
+def test_changes_within_one_call_apply_in_order(api, runtime, feed):
+    out = feed("food", [permit(2, 1), permit(2, 2, status="suspended"), permit(2, 3, data={"items": "x"}),
+                        permit(2, 4, data={"items": "x"}, status="revoked")])
+    assert [i["outcome"] for i in out["items"]] == ["created", "status_changed", "amended", "status_changed"]
+    first, second = rows(runtime, source_id="FP-2")
+    assert (first.status, first.superseded_by_id, second.status, second.source_version) == \
+        ("revoked", second.id, "revoked", 4)
+    settle(api)
+    ledger = runtime.chain.ledger
+    assert ledger.record_of(first.leaf).status == ledger.record_of(second.leaf).status == RecordStatus.REVOKED
+
+
+def test_an_issuer_touches_only_its_own_category_and_its_own_sources(api, keys, runtime, feed):
+    feed("food", [permit(3)])
+    licence = {"uscc": USCCS[3], "kind": "business_licence", "number": USCCS[3], "source_id": "FP-3",
+               "source_version": 2}
+    out = feed("licence", [licence, {**permit(3, version=2), "status": "revoked"}])
+    assert out["items"][0]["outcome"] == "created"  # the same source id in another issuer's system
+    assert out["items"][1]["reason"] == "category_forbidden"
+    assert rows(runtime, source_id="FP-3", kind="food_business")[0].status == "valid"
+    feed("enterprise", [permit(4)], status=403)
+    assert feed("bank", [permit(4)])["items"][0]["reason"] == "category_forbidden"  # banks write receipts only
+
+
+def test_a_malformed_call_is_refused_whole(api, feed):
+    assert feed("food", [], status=422)
+    assert feed("food", [permit(n) for n in range(10_001)], status=422)
+    out = feed("food", [permit(1), "not an object"], status=422)
+    assert out["errors"][0]["loc"] == ["body", "changes", 1]
+    assert rows(api.app.state.runtime, kind="food_business") == []  # nothing of a refused call is kept
