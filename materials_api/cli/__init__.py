@@ -7,7 +7,7 @@ import logging
 
 import click
 
-from materials_api.cli import backup, bank, codes, network, people, registry, service
+from materials_api.cli import backup, bank, codes, network, people, records, registry, service
 from materials_api.platform.metrics import JsonFormatter
 
 
@@ -21,6 +21,6 @@ def main(verbose: bool) -> None:
 
 
 for command in (service.init, service.serve, service.demo, service.chain, network.network, people.keys, people.users,
-                registry.enterprises, registry.uscc, codes.code, bank.material, backup.backup,
+                registry.enterprises, registry.uscc, records.records, codes.code, bank.material, backup.backup,
                 backup.restore):
     main.add_command(command)

@@ -19,9 +19,10 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from datetime import time as dtime
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
 
 from codes.uscc import UsccError, validate
 from materials_api.identity.api_keys import Principal
@@ -39,10 +40,11 @@ _R = Record.__table__
 _LOOKUP_CHUNK = 2_000  # values in one IN (…): well inside every database's limit
 
 
-class ChangeRefused(ValueError):
+class ChangeRefused(RecordError):
+    """One change refused (reported in its result; the others go on)."""
+
     def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code, self.message = code, message
+        super().__init__(Kind.INVALID, code, message)
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,8 @@ def _day(raw: dict, name: str, end: bool) -> int | None:
 
 def parse_change(raw: Any, category: str) -> RecordChange:
     """A change checked for form and for the caller's category; raises ChangeRefused."""
+    if isinstance(raw, ChangeRefused):  # refused before it got here (an import's unreadable line)
+        raise raw
     if not isinstance(raw, dict):
         raise ChangeRefused("change_not_object", "a change is a JSON object")
     unknown = sorted(set(raw) - set(FIELDS))
@@ -161,8 +165,11 @@ class RecordFeed:
     def __init__(self, sessions):
         self.sessions = sessions
 
-    def apply(self, principal: Principal, changes: Sequence[Any]) -> list[ChangeResult]:
-        """Apply `changes` in order, all written ahead in one transaction; a result per change."""
+    def apply(self, principal: Principal, changes: Sequence[Any],
+              then: Callable[[Session, list[ChangeResult]], None] | None = None) -> list[ChangeResult]:
+        """Apply `changes` in order, all written ahead in one transaction; a result per change.
+        `then(session, results)` runs in that same transaction (an import's checkpoint, a
+        follower's cursor), so it commits with the changes or not at all."""
         category = category_of(principal)
         if category is None:
             raise RecordError(Kind.FORBIDDEN, "category_forbidden", f"{principal.organisation} issues no records")
@@ -265,4 +272,7 @@ class RecordFeed:
                     superseded_by_id=ids[position], status_reason=note, **retire))
             for record_id, values in in_place.items():
                 s.execute(update(_R).where(_R.c.id == record_id).values(**values))
-        return [r for r in results if r is not None]
+            done = [r for r in results if r is not None]
+            if then is not None:
+                then(s, done)
+        return done

@@ -100,3 +100,14 @@ class RecordImportRejection(Base):
     reason_code: Mapped[str] = mapped_column(String(40))
     message: Mapped[str] = mapped_column(Text)
 
+
+
+class RecordSourceCursor(Base):
+    """How far `qiyema records follow` has read a source's change list, per issuer."""
+
+    __tablename__ = "record_source_cursors"
+    organisation_id: Mapped[int] = mapped_column(ForeignKey(Organisation.id), primary_key=True)
+    source_url: Mapped[str] = mapped_column(String(500), primary_key=True)
+    cursor: Mapped[str] = mapped_column(String(200))
+    applied: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

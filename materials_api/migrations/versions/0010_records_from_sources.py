@@ -1,4 +1,4 @@
-"""records from the authorities' systems: source ids and versions, superseding, import checkpoints
+"""records from the authorities' systems: source ids and versions, superseding, import checkpoints, follower cursors
 
 Revision ID: 0010
 Revises: 0009
@@ -47,9 +47,19 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     op.create_index(op.f('ix_record_import_rejections_import_id'), 'record_import_rejections', ['import_id'])
+    op.create_table('record_source_cursors',
+    sa.Column('organisation_id', sa.Integer(), nullable=False),
+    sa.Column('source_url', sa.String(length=500), nullable=False),
+    sa.Column('cursor', sa.String(length=200), nullable=False),
+    sa.Column('applied', sa.BigInteger(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['organisation_id'], ['organisations.id']),
+    sa.PrimaryKeyConstraint('organisation_id', 'source_url')
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('record_source_cursors')
     op.drop_index(op.f('ix_record_import_rejections_import_id'), table_name='record_import_rejections')
     op.drop_table('record_import_rejections')
     op.drop_index('ix_record_imports_source', table_name='record_imports')

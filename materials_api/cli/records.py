@@ -1,0 +1,113 @@
+"""`qiyema records`: records from the authorities' own systems, in bulk or by following a change list."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from materials_api.cli.common import fail, opened
+
+
+@click.group()
+def records() -> None:
+    """Records from the authorities' systems: import a file, follow a change list."""
+
+
+KEY_HELP = "a file holding the issuing organisation's API key (default: the QIYEMA_API_KEY variable)"
+
+
+def _principal(runtime, key_file: Path | None):
+    """The issuer the command acts as, authenticated by its API key like any API call."""
+    from materials_api.identity.api_keys import authenticate
+    from materials_api.records.kinds import category_of
+
+    if key_file is not None:
+        try:
+            key = key_file.read_text().strip()
+        except OSError as exc:
+            fail(f"{key_file}: {exc.strerror}", 2)
+    else:
+        key = os.environ.get("QIYEMA_API_KEY", "").strip()
+        if not key:
+            fail("name the issuer's API key: --key-file FILE or the QIYEMA_API_KEY variable", 2)
+    with runtime.sessions() as s:
+        principal = authenticate(s, key)
+    if principal is None:
+        fail("the API key is unknown, malformed or revoked", 2)
+    if category_of(principal) is None:
+        fail(f"{principal.organisation} ({principal.role.value}) issues no records", 2)
+    return principal
+
+
+@records.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--key-file", type=click.Path(path_type=Path), help=KEY_HELP)
+@click.option("--chunk", type=click.IntRange(1, 10_000), default=2_000, show_default=True,
+              help="lines written ahead per transaction")
+def records_import(file: Path, key_file: Path | None, chunk: int) -> None:
+    """Import a file of records (JSON Lines, or CSV with the same field names as columns):
+    validated line by line, written ahead with a checkpoint, issued on chain in Merkle batches;
+    run it again after an interruption to resume. Rejected lines go to FILE.rejected.csv."""
+    from tqdm import tqdm
+
+    from chain.errors import ChainError
+    from materials_api.records.importer import ImportFileError, count_lines, import_file
+
+    if not file.is_file():
+        fail(f"{file}: no such file", 2)
+    with opened() as (runtime, services):
+        principal = _principal(runtime, key_file)
+        with tqdm(total=count_lines(file), unit="line", desc="import", file=sys.stderr) as bar:
+            try:
+                report = import_file(file, services.record_feed, principal, witness=services.records.reconcile,
+                                     chunk=chunk, progress=bar.update)
+            except ImportFileError as exc:
+                fail(str(exc), 2)
+            except ChainError as exc:
+                fail(f"chain: {exc}; what was read is written ahead and will be issued by the service's records "
+                     "loop, or run the same command again", 3)
+    if report.already_finished:
+        click.echo(f"this file was imported already (import {report.import_id}); nothing to do")
+    click.echo(f"lines {report.lines}: applied {report.applied}, unchanged {report.unchanged}, "
+               f"rejected {report.rejected}" + (" (resumed)" if report.resumed and not report.already_finished else ""))
+    if report.rejections_file:
+        click.echo(f"rejected lines and reasons: {report.rejections_file}")
+
+
+@records.command("follow")
+@click.argument("url")
+@click.option("--key-file", type=click.Path(path_type=Path), help=KEY_HELP)
+@click.option("--interval", type=click.FloatRange(0.1), default=5.0, show_default=True, help="seconds between polls")
+@click.option("--once", is_flag=True, help="read what the source has now, then stop")
+def records_follow(url: str, key_file: Path | None, interval: float, once: bool) -> None:
+    """Poll a source's change list (GET URL?after=CURSOR → JSON Lines {"cursor", "change"}) and
+    apply it; the cursor is kept in the database, so a restart goes on where it stopped."""
+    from chain.errors import ChainError
+    from materials_api.records.importer import SourceError, follow_once
+
+    if not url.startswith(("http://", "https://")):
+        fail(f"{url}: an http:// or https:// URL", 2)
+    with opened() as (runtime, services):
+        principal = _principal(runtime, key_file)
+        while True:
+            try:
+                read, refused = follow_once(url, services.record_feed, principal)
+                if read:
+                    click.echo(f"{read} change(s) read, {refused} refused")
+                while services.records.reconcile():
+                    pass
+            except SourceError as exc:
+                if once:
+                    fail(str(exc), 1)
+                click.echo(f"warning: {exc}; trying again in {interval:g} s", err=True)
+            except ChainError as exc:
+                if once:
+                    fail(f"chain: {exc}; the changes are written ahead", 3)
+                click.echo(f"warning: chain: {exc}; the changes are written ahead", err=True)
+            if once:
+                return
+            time.sleep(interval)

@@ -1,0 +1,241 @@
+"""Records in bulk from an authority's own system: `qiyema records import FILE` (a file, once,
+resumable) and `qiyema records follow URL` (a change list, polled). Both apply their changes
+through the feed (`records.feed.RecordFeed`), so a line means the same as a change pushed to
+`POST /api/v1/records/batch`.
+
+Import: the file (JSON Lines, or CSV with the feed's field names as columns, `data` as JSON text)
+is read in chunks; each chunk's changes are written ahead together with the import's checkpoint
+(the next line) and its rejections in one transaction, then the chain witnesses them in Merkle
+batches. Killed at any point, the same command resumes from the checkpoint: a chunk is in the
+database whole or not at all, and the feed's idempotency (issuer, source_id, source_version) and
+the reconciliation's look at the chain mean nothing is written or issued twice.
+
+Follow: `GET URL?after=CURSOR` answers JSON Lines `{"cursor": "…", "change": {…}}`, oldest first;
+each page's changes are applied with the last cursor of the page in one transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from materials_api.identity.api_keys import Principal
+from materials_api.platform.failpoints import failpoint
+from materials_api.records.feed import FIELDS, ChangeRefused, ChangeResult, RecordFeed
+from materials_api.records.models import RecordImport, RecordImportRejection, RecordSourceCursor
+
+CHUNK = 2_000  # lines written ahead per transaction
+
+
+class ImportFileError(ValueError):
+    """The file itself cannot be imported (not UTF-8, not JSON Lines or CSV, no usable columns)."""
+
+
+@dataclass
+class ImportReport:
+    import_id: int
+    lines: int
+    applied: int
+    unchanged: int
+    rejected: int
+    resumed: bool
+    already_finished: bool
+    rejections_file: Path | None
+
+
+def _lines(path: Path, start: int) -> Iterator[tuple[int, object]]:
+    """(line number, the change as a dict) from line `start` on; CSV lines are numbered as in
+    the file (the header is line 1)."""
+    if path.suffix.lower() == ".csv":
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            columns = [c.strip() for c in reader.fieldnames or []]
+            missing = {"uscc", "kind", "source_id", "source_version"} - set(columns)
+            if missing:
+                raise ImportFileError(f"the CSV lacks column(s) {', '.join(sorted(missing))}; "
+                                      f"its columns are {', '.join(FIELDS)}")
+            for row in reader:
+                if reader.line_num >= start:
+                    yield reader.line_num, {k.strip(): v for k, v in row.items() if k and v not in (None, "")}
+        return
+    with open(path, encoding="utf-8-sig") as f:
+        for number, line in enumerate(f, start=1):
+            if number < start or not line.strip():
+                continue
+            try:
+                yield number, json.loads(line)
+            except ValueError:
+                yield number, ChangeRefused("line_not_json", "the line is not a JSON object")
+
+
+def count_lines(path: Path) -> int:
+    with open(path, "rb") as f:
+        return sum(1 for line in f if line.strip()) - (1 if path.suffix.lower() == ".csv" else 0)
+
+
+def _check_readable(path: Path) -> None:
+    if not path.is_file():
+        raise ImportFileError(f"{path}: no such file")
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            head = f.read(65536)
+    except UnicodeDecodeError:
+        raise ImportFileError(f"{path}: not UTF-8 text") from None
+    if path.suffix.lower() == ".csv":
+        next(_lines(path, 10**12), None)  # checks the header
+    elif head.strip() and not head.lstrip().startswith("{"):
+        raise ImportFileError(f"{path}: neither JSON Lines (one object a line) nor a .csv file")
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def import_file(path: Path, feed: RecordFeed, principal: Principal, *, witness: Callable[[], int] | None = None,
+                chunk: int = CHUNK, progress: Callable[[int], None] | None = None) -> ImportReport:
+    """Import a file's changes as `principal` (an issuer's key). `witness()`: make the chain
+    witness what is written (called after every chunk and at the end; returns 0 once nothing is
+    pending)."""
+    path = Path(path)
+    _check_readable(path)
+    sessions: sessionmaker = feed.sessions
+    digest = _digest(path)
+    with sessions.begin() as s:
+        job = s.scalar(select(RecordImport).where(RecordImport.organisation_id == principal.organisation_id,
+                                                  RecordImport.source_sha256 == digest))
+        resumed = job is not None
+        if job is None:
+            job = RecordImport(organisation_id=principal.organisation_id, source_sha256=digest, source_name=path.name,
+                               next_line=1, applied=0, unchanged=0, rejected=0)
+            s.add(job)
+            s.flush()
+        job_id, next_line, finished = job.id, job.next_line, job.finished_at is not None
+    rejections_file = path.with_name(path.name + ".rejected.csv")
+    if finished:
+        return _report(sessions, job_id, path, resumed=True, finished=True, rejections_file=rejections_file)
+    if progress and next_line > 1:
+        progress(next_line - 1)
+
+    def flush(batch: list[tuple[int, object]]) -> None:
+        numbers = [n for n, _ in batch]
+
+        def checkpoint(s: Session, results: list[ChangeResult]) -> None:
+            counts = {"applied": 0, "unchanged": 0, "rejected": 0}
+            rejected = []
+            for r in results:
+                if r.outcome == "refused":
+                    counts["rejected"] += 1
+                    raw = batch[r.index][1]
+                    source = str(raw.get("source_id", "")) if isinstance(raw, dict) else ""
+                    rejected.append(dict(import_id=job_id, line=numbers[r.index], source_id=source[:100],
+                                         reason_code=r.reason, message=r.message))
+                else:
+                    counts["unchanged" if r.outcome == "unchanged" else "applied"] += 1
+            if rejected:
+                s.execute(insert(RecordImportRejection), rejected)
+            s.execute(update(RecordImport).where(RecordImport.id == job_id).values(
+                next_line=numbers[-1] + 1, applied=RecordImport.applied + counts["applied"],
+                unchanged=RecordImport.unchanged + counts["unchanged"],
+                rejected=RecordImport.rejected + counts["rejected"]))
+            failpoint("records.import.before_commit")
+
+        feed.apply(principal, [raw for _, raw in batch], then=checkpoint)
+        failpoint("records.import.after_chunk")
+        if progress:
+            progress(len(batch))
+        if witness:
+            witness()
+
+    batch: list[tuple[int, object]] = []
+    for number, raw in _lines(path, next_line):
+        batch.append((number, raw))
+        if len(batch) >= chunk:
+            flush(batch)
+            batch = []
+    if batch:
+        flush(batch)
+    if witness:
+        while witness():
+            pass
+    with sessions.begin() as s:
+        s.execute(update(RecordImport).where(RecordImport.id == job_id).values(finished_at=datetime.now(timezone.utc)))
+    return _report(sessions, job_id, path, resumed=resumed, finished=False, rejections_file=rejections_file)
+
+
+def _report(sessions: sessionmaker, job_id: int, path: Path, *, resumed: bool, finished: bool,
+            rejections_file: Path) -> ImportReport:
+    with sessions() as s:
+        job = s.get(RecordImport, job_id)
+        rejections = list(s.scalars(select(RecordImportRejection).where(RecordImportRejection.import_id == job_id)
+                                    .order_by(RecordImportRejection.line)))
+    written = None
+    if rejections:
+        with open(rejections_file, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["line", "source_id", "reason_code", "message"])
+            for r in rejections:
+                w.writerow([r.line, r.source_id, r.reason_code, r.message])
+        written = rejections_file
+    return ImportReport(job_id, count_lines(path), job.applied, job.unchanged, job.rejected, resumed, finished, written)
+
+
+# --- follow ---------------------------------------------------------------------------------------
+class SourceError(RuntimeError):
+    """The source did not answer a readable change list."""
+
+
+def follow_once(url: str, feed: RecordFeed, principal: Principal, *, limit: int = 1_000,
+                timeout: float = 10.0) -> tuple[int, int]:
+    """Read the source's changes after the stored cursor, page by page, until it has none;
+    returns (changes read, changes refused)."""
+    read = refused = 0
+    while True:
+        with feed.sessions() as s:
+            row = s.get(RecordSourceCursor, (principal.organisation_id, url))
+            cursor = row.cursor if row else ""
+        query = urllib.parse.urlencode({"after": cursor, "limit": limit})
+        try:
+            with urllib.request.urlopen(f"{url}{'&' if '?' in url else '?'}{query}", timeout=timeout) as answer:
+                body = answer.read()
+        except (urllib.error.URLError, OSError) as exc:
+            raise SourceError(f"{url}: {getattr(exc, 'reason', exc)}") from None
+        entries = []
+        for number, line in enumerate(io.StringIO(body.decode("utf-8", "replace")), start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                entries.append((str(entry["cursor"]), entry["change"]))
+            except (ValueError, KeyError, TypeError):
+                raise SourceError(f"{url}: line {number} is not {{\"cursor\": …, \"change\": {{…}}}}") from None
+        if not entries:
+            return read, refused
+        last = entries[-1][0][:200]
+
+        def advance(s: Session, results: list[ChangeResult]) -> None:
+            held = s.get(RecordSourceCursor, (principal.organisation_id, url))
+            if held is None:
+                s.add(RecordSourceCursor(organisation_id=principal.organisation_id, source_url=url, cursor=last,
+                                         applied=len(results)))
+            else:
+                held.cursor, held.applied = last, held.applied + len(results)
+
+        results = feed.apply(principal, [change for _, change in entries], then=advance)
+        read += len(results)
+        refused += sum(1 for r in results if r.outcome == "refused")
