@@ -44,6 +44,11 @@ class ChainState(str, enum.Enum):
     CONFIRMED = "confirmed"  # the chain shows what the database holds
 
 
+# What the chain does not witness yet: asked for by value (not `!= confirmed`) so the database
+# answers from the chain_state index instead of reading every row.
+UNWITNESSED = (ChainState.PENDING.value, ChainState.SENT.value)
+
+
 class ChainNonce(Base):
     """The next nonce each sending account may use, shared by every service instance: instances
     may talk to different nodes, whose pending pools lag each other, so the node alone cannot

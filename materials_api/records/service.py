@@ -31,7 +31,7 @@ from materials_api.identity.api_keys import Principal
 from materials_api.platform.config import Settings
 from materials_api.platform.errors import Kind, ServiceError
 from materials_api.platform.mirror import MirrorView
-from materials_api.platform.models import ChainState
+from materials_api.platform.models import UNWITNESSED, ChainState
 from materials_api.platform.outbox import Delivery, Outbox, Table, backlog
 from materials_api.platform.runtime import FUNDING_WEI, ChainContext
 from materials_api.records.kinds import KINDS, category_of
@@ -46,7 +46,7 @@ TO_CHAIN = {"valid": RecordStatus.VALID, "suspended": RecordStatus.SUSPENDED, "r
 
 
 RECORDS = Table(Record)
-MAX_BATCH = 1024  # records per Merkle batch, issued in one `issueRecords` transaction
+MAX_BATCH = 256  # records per Merkle batch, issued in one `issueRecords` transaction (~62,500 gas a record)
 RECONCILE_CHUNK = 8192
 
 
@@ -159,7 +159,7 @@ class RecordService:
         yet issued go first (one `issueRecords` each, several in flight), then the status changes
         the chain still lacks. At most RECONCILE_CHUNK records a call (the loop calls again)."""
         with self.sessions() as s:
-            q = select(Record).where(Record.chain_state != ChainState.CONFIRMED.value)
+            q = select(Record).where(Record.chain_state.in_(UNWITNESSED))
             if ids is not None:
                 q = q.where(Record.id.in_(ids))
             rows = list(s.scalars(q.order_by(Record.id).limit(RECONCILE_CHUNK)))
@@ -223,7 +223,7 @@ class RecordService:
 
     def backlog(self) -> tuple[int, float]:
         """Records (or status changes) the chain does not witness yet, and the oldest's wait."""
-        return backlog(self.sessions, Record.chain_state != ChainState.CONFIRMED.value, Record.updated_at)
+        return backlog(self.sessions, Record.chain_state.in_(UNWITNESSED), Record.updated_at)
 
     def requeue_lost(self) -> int:
         """At start: records the database holds as witnessed but the chain does not know (a reset

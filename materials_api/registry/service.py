@@ -21,7 +21,7 @@ from chain.errors import ChainError, TransactionReverted
 from chain.ledger import EnterpriseStatus as ChainStatus
 from codes.uscc import chain_key, validate
 from materials_api.platform.errors import Kind, ServiceError
-from materials_api.platform.models import ChainState
+from materials_api.platform.models import UNWITNESSED, ChainState
 from materials_api.platform.outbox import Delivery, Outbox, Table, backlog
 from materials_api.platform.runtime import ChainContext
 from materials_api.registry.models import Enterprise, EnterpriseEvent, EnterpriseStatus
@@ -120,7 +120,7 @@ class EnterpriseService:
         """Enterprises the chain does not yet witness, untouched for `older_than` seconds
         (so the reconciler leaves a request's own fresh row to that request)."""
         cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than)
-        q = select(Enterprise.id).where(Enterprise.chain_state != ChainState.CONFIRMED.value)
+        q = select(Enterprise.id).where(Enterprise.chain_state.in_(UNWITNESSED))
         if older_than:
             q = q.where(Enterprise.updated_at <= cutoff)
         with self.sessions() as s:
@@ -128,7 +128,7 @@ class EnterpriseService:
 
     def backlog(self) -> tuple[int, float]:
         """Enterprises the chain does not witness yet, and how long the oldest has waited."""
-        return backlog(self.sessions, Enterprise.chain_state != ChainState.CONFIRMED.value, Enterprise.updated_at)
+        return backlog(self.sessions, Enterprise.chain_state.in_(UNWITNESSED), Enterprise.updated_at)
 
     def requeue_lost(self) -> int:
         """If the chain witnesses fewer enterprises than the database says it confirmed (a new

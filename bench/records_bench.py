@@ -1,0 +1,139 @@
+"""Records from the authorities' systems at city scale.
+
+    .venv/bin/python -m bench.records_bench import --companies 200000 --records 1000000
+    .venv/bin/python -m bench.records_bench feed --companies 2000 --calls 100 --size 1000
+
+`import`: a fresh home with its managed anvil node; the companies registered by
+`qiyema enterprises import`; generated records (a business licence per company, then permits of
+the 24 kinds, penalties, abnormal listings and credit grades spread over the companies, realistic
+numbers, addresses and dates) written one file per issuing authority and loaded by
+`qiyema records import FILE` as that authority (its API key), end to end: validated, written
+ahead, issued on chain in Merkle batches, confirmed. Prints records/s per file and overall.
+
+`feed`: `qiyema serve --workers 2` with the records loop running; a separate process sends
+`--calls` calls of `--size` changes to `POST /api/v1/records/batch`, each with one revocation of
+a record issued earlier, and right after each call returns, scans that company's code until the
+revoked record shows INVALID: the distribution of that delay is the figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.chain_bench import free_port
+from bench.materials_bench import bench_env
+from codes.uscc import generate
+from materials_api.records.kinds import KINDS, PERMIT_KINDS
+from tests.processes import run, start_server, stop_server
+
+STREETS = ["国定路", "政立路", "黄兴路", "控江路", "长阳路", "大连路", "平凉路", "淞沪路", "翔殷路", "五角场"]
+SCOPES = ["餐饮服务", "技术开发、技术咨询", "日用百货销售", "货物进出口", "建设工程施工", "医疗器械经营"]
+
+
+def companies(n: int) -> list[str]:
+    rng, seen, out = random.Random(n), set(), []
+    while len(out) < n:
+        code = generate(rng, "310110")
+        if code not in seen:
+            seen.add(code)
+            out.append(code)
+    return out
+
+
+def generate_records(usccs: list[str], total: int, rng: random.Random) -> dict[str, list[dict]]:
+    """Records by category: a licence each, then other kinds drawn at random until `total`."""
+    by_category: dict[str, list[dict]] = {}
+
+    def add(kind_code: str, uscc: str, n: int, **fields) -> None:
+        kind = KINDS[kind_code]
+        start = 2015 + rng.randrange(10)
+        by_category.setdefault(kind.category, []).append({
+            "uscc": uscc, "kind": kind_code, "source_id": f"{kind_code}-{n}", "source_version": 1,
+            "valid_from": f"{start}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}", **fields})
+
+    for i, uscc in enumerate(usccs):
+        address = f"上海市杨浦区{rng.choice(STREETS)}{rng.randrange(1, 2000)}号"
+        add("business_licence", uscc, i, number=uscc, title="营业执照", data={
+            "name": f"杨浦示例企业{i}有限公司", "legal_representative": "张" + "伟芳娜敏静丽强磊军洋"[i % 10],
+            "legal_representative_id": f"31011019{rng.randrange(60, 99)}0101{rng.randrange(1000, 9999)}",
+            "addresses": [address] + ([f"上海市杨浦区{rng.choice(STREETS)}{rng.randrange(1, 2000)}号"]
+                                      if rng.random() < 0.2 else []),
+            "scope": rng.choice(SCOPES), "registered_capital_wan_yuan": rng.choice([10, 50, 100, 500, 1000])})
+    others = [k.code for k in PERMIT_KINDS] + ["administrative_penalty", "abnormal_listing", "credit_grade"]
+    for n in range(total - len(usccs)):
+        kind, uscc = rng.choice(others), usccs[rng.randrange(len(usccs))]
+        if kind == "administrative_penalty":
+            add(kind, uscc, n, number=f"沪市监杨处〔2025〕{n}号", data={
+                "fact": "超范围经营", "amount_yuan": rng.choice([2000, 5000, 10000, 50000]),
+                "party_id": f"31011019{rng.randrange(60, 99)}0101{rng.randrange(1000, 9999)}"})
+        elif kind == "abnormal_listing":
+            add(kind, uscc, n, data={"reason": "未按规定报送年度报告", "decided_by": "杨浦区市场监管局"})
+        elif kind == "credit_grade":
+            add(kind, uscc, n, data={"grade": rng.choice("ABCD"), "year": 2025})
+        else:
+            add(kind, uscc, n, number=f"{kind[:2].upper()}{rng.randrange(10**13, 10**14)}",
+                valid_until=f"{2027 + rng.randrange(5)}-12-31",
+                data={"items": KINDS[kind].name, "address": f"上海市杨浦区{rng.choice(STREETS)}{rng.randrange(1, 2000)}号"})
+    return by_category
+
+
+def bench_import(n_companies: int, n_records: int, chunk: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "home"
+        env = bench_env(home, {"QIYEMA_NODE_PORT": str(free_port())})
+        run(env, "init")
+        usccs = companies(n_companies)
+        csv = Path(tmp) / "companies.csv"
+        csv.write_text("uscc,name\n" + "".join(f"{u},杨浦示例企业{i}有限公司\n" for i, u in enumerate(usccs)))
+        t = time.monotonic()
+        run(env, "enterprises", "import", str(csv), timeout=7200)
+        print(f"{n_companies:,} companies registered (enterprises import) in {time.monotonic() - t:.1f} s")
+        t = time.monotonic()
+        files = {}
+        for category, lines in generate_records(usccs, n_records, random.Random(n_records)).items():
+            path = Path(tmp) / f"{category}.jsonl"
+            with open(path, "w", encoding="utf-8") as f:
+                for line in lines:
+                    f.write(json.dumps(line, ensure_ascii=False) + "\n")
+            files[category] = (path, len(lines))
+        size = sum(p.stat().st_size for p, _ in files.values())
+        print(f"{n_records:,} records generated in {len(files)} files ({size / 1e6:,.0f} MB) in "
+              f"{time.monotonic() - t:.1f} s")
+        total_time = 0.0
+        for category, (path, count) in sorted(files.items(), key=lambda kv: -kv[1][1]):
+            key = run(env, "keys", "create", "--org", f"杨浦区{category}发证机关", "--role", "issuer",
+                      "--scope", category).stdout.strip()
+            t = time.monotonic()
+            out = run({**env, "QIYEMA_API_KEY": key}, "records", "import", str(path), "--chunk", str(chunk),
+                      timeout=14400)
+            took = time.monotonic() - t
+            total_time += took
+            print(f"  {category:28s} {count:>9,} records in {took:7.1f} s: {count / took:7,.0f} records/s "
+                  f"({out.stdout.strip().splitlines()[-1]})", flush=True)
+        print(f"import of {n_records:,} records for {n_companies:,} companies, end to end (validated, written ahead, "
+              f"issued in Merkle batches, confirmed) on anvil: {n_records / total_time:,.0f} records/s "
+              f"({total_time:.1f} s, chunks of {chunk:,} lines)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=["import"])
+    ap.add_argument("--companies", type=int, default=20_000)
+    ap.add_argument("--records", type=int, default=100_000)
+    ap.add_argument("--chunk", type=int, default=2_000)
+    a = ap.parse_args()
+    if a.records < a.companies:
+        sys.exit("--records must be at least --companies (a licence each)")
+    bench_import(a.companies, a.records, a.chunk)
+
+
+if __name__ == "__main__":
+    main()
