@@ -123,16 +123,101 @@ def bench_import(n_companies: int, n_records: int, chunk: int) -> None:
               f"({total_time:.1f} s, chunks of {chunk:,} lines)")
 
 
+def _permit(uscc: str, n: int, version: int = 1, **extra) -> dict:
+    return {"uscc": uscc, "kind": "food_business", "number": f"JY{n:014d}", "valid_until": "2030-12-31",
+            "data": {"items": "热食类食品制售", "address": f"上海市杨浦区国定路{n}号"}, "source_id": f"JY-{n}",
+            "source_version": version, **extra}
+
+
+def bench_feed(n_companies: int, calls: int, size: int, workers: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        home, port = Path(tmp) / "home", free_port()
+        env = bench_env(home, {"QIYEMA_NODE_PORT": str(free_port())})
+        run(env, "init")
+        usccs = companies(n_companies)
+        (Path(tmp) / "companies.csv").write_text(
+            "uscc,name\n" + "".join(f"{u},杨浦示例企业{i}有限公司\n" for i, u in enumerate(usccs)))
+        run(env, "enterprises", "import", str(Path(tmp) / "companies.csv"), timeout=7200)
+        key = run(env, "keys", "create", "--org", "杨浦区市场监管局（食品）", "--role", "issuer",
+                  "--scope", "permit.food").stdout.strip()
+        # A food permit for every company first (the records to revoke later), by the bulk import.
+        first = Path(tmp) / "permits.jsonl"
+        first.write_text("".join(json.dumps(_permit(u, i), ensure_ascii=False) + "\n" for i, u in enumerate(usccs)))
+        run({**env, "QIYEMA_API_KEY": key}, "records", "import", str(first), timeout=7200)
+        (Path(tmp) / "usccs.csv").write_text("uscc\n" + "\n".join(usccs) + "\n")
+        run(env, "code", "render-batch", str(Path(tmp) / "usccs.csv"), "-o", str(Path(tmp) / "codes"), "--format",
+            "txt", timeout=3600)
+        plan = {"base": f"http://127.0.0.1:{port}", "key": key, "usccs": usccs, "calls": calls, "size": size,
+                "codes": [(Path(tmp) / "codes" / f"{u}.txt").read_text().strip() for u in usccs]}
+        (Path(tmp) / "plan.json").write_text(json.dumps(plan))
+        server = start_server(env, port, "--workers", str(workers), log=home / "serve.log")
+        try:
+            out = subprocess.run([sys.executable, "-m", "bench.records_bench", "feed-load", str(Path(tmp) / "plan.json")],
+                                 check=True, capture_output=True, text=True, timeout=7200)
+            print(out.stdout.strip())
+        finally:
+            stop_server(server)
+
+
+def feed_load(plan_file: Path) -> None:
+    """The authority's system: `calls` calls of `size` changes, each revoking one earlier permit;
+    after each call, scans of that company's code until the permit shows revoked."""
+    import httpx
+
+    plan = json.loads(plan_file.read_text())
+    rng, usccs, codes = random.Random(1), plan["usccs"], plan["codes"]
+    h = {"Authorization": f"Bearer {plan['key']}"}
+    call_times, visible, applied, n = [], [], 0, len(usccs)
+    with httpx.Client(base_url=plan["base"], timeout=300) as c:
+        for call in range(plan["calls"]):
+            target = rng.randrange(n)
+            changes = [_permit(usccs[target], target, 2, status="revoked", reason="食品安全检查不合格")]
+            changes += [_permit(usccs[(n + k) % len(usccs)], n + k) for k in range(plan["size"] - 1)]
+            n += plan["size"] - 1
+            t = time.monotonic()
+            r = c.post("/api/v1/records/batch", json={"changes": changes}, headers=h)
+            returned = time.monotonic()
+            r.raise_for_status()
+            applied += r.json()["applied"]
+            call_times.append(returned - t)
+            while True:  # the very next scans, until the revocation shows
+                view = c.post("/api/v1/verify/code", json={"code": codes[target]}).json()["view"]
+                permit = next(i for i in view.get("permit", []) if i["number"] == f"JY{target:014d}")
+                if permit["status"] == "revoked" and permit["verdict"]["status"] == "INVALID":
+                    visible.append(time.monotonic() - returned)
+                    break
+                if time.monotonic() - returned > 30:
+                    visible.append(float("inf"))
+                    break
+    q = lambda xs, p: sorted(xs)[min(len(xs) - 1, int(p * len(xs)))]  # noqa: E731
+    total = sum(call_times)
+    print(f"feed: {plan['calls']} calls of {plan['size']:,} changes ({applied:,} applied): {applied / total:,.0f} "
+          f"changes/s while calls ran; a call took median {statistics.median(call_times) * 1000:.0f} ms, "
+          f"p99 {q(call_times, 0.99) * 1000:.0f} ms")
+    print(f"revocation visible to a scan after its call returned: median {statistics.median(visible) * 1000:.1f} ms, "
+          f"p90 {q(visible, 0.9) * 1000:.1f} ms, p99 {q(visible, 0.99) * 1000:.1f} ms, max {max(visible) * 1000:.1f} ms "
+          f"(target ≤ 1 s)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["import"])
+    ap.add_argument("what", choices=["import", "feed", "feed-load"])
+    ap.add_argument("plan", nargs="?", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--companies", type=int, default=20_000)
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--chunk", type=int, default=2_000)
+    ap.add_argument("--calls", type=int, default=100)
+    ap.add_argument("--size", type=int, default=1_000)
+    ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args()
-    if a.records < a.companies:
-        sys.exit("--records must be at least --companies (a licence each)")
-    bench_import(a.companies, a.records, a.chunk)
+    if a.what == "feed-load":
+        feed_load(a.plan)
+    elif a.what == "feed":
+        bench_feed(a.companies, a.calls, a.size, a.workers)
+    else:
+        if a.records < a.companies:
+            sys.exit("--records must be at least --companies (a licence each)")
+        bench_import(a.companies, a.records, a.chunk)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,9 @@ every company with a Zipf distribution (s = 1.1), from wrk (a separate C process
 
     .venv/bin/python -m bench.scan_bench --companies 2000 --seconds 20 --connections 16 --workers 2
 
-Set-up through the real paths (bench/soak.py's `seed`): companies by the bulk import, a business
-licence each and a food permit for a third, issued on chain; their static codes rendered by
-`qiyema code render-batch`. The server is `qiyema serve --workers N` (SQLite, embedded store,
+Set-up through the paths a city uses (`seed_city`): companies by `qiyema enterprises import`, a
+business licence and 1–3 permits each by `qiyema records import` as each issuing authority,
+issued on chain in Merkle batches; their static codes rendered by `qiyema code render-batch`. The server is `qiyema serve --workers N` (SQLite, embedded store,
 managed anvil) with the chain mirror's follower running. Reports requests/s, median and p99, the
 scan caches' hit rates (from /metrics), and as a second row the same load on one code.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import re
 import shutil
 import subprocess
@@ -26,12 +27,18 @@ import httpx
 
 from bench.chain_bench import free_port
 from bench.materials_bench import bench_env
-from bench.soak import cache_hits, seed
+from bench.records_bench import companies
+from bench.soak import cache_hits
+from materials_api.records.kinds import PERMIT_KINDS
 from tests.processes import run, start_server, stop_server
 
 _LUA = r"""
-local codes = {CODES}
-local cdf = {CDF}
+-- The codes (one a line) and their Zipf weights (s = 1.1) are read once per wrk thread.
+local codes, cdf = {}, {}
+for line in io.lines("{CODES_FILE}") do codes[#codes + 1] = line end
+local total = 0
+for k = 1, #codes do total = total + 1 / k ^ 1.1; cdf[k] = total end
+for k = 1, #codes do cdf[k] = cdf[k] / total end
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 request = function()
@@ -47,16 +54,6 @@ response = function(status, headers, body)
   if status ~= 200 and not shown then shown = true; io.stderr:write(status .. " " .. body .. "\n") end
 end
 """
-
-
-def zipf_cdf(n: int, s: float = 1.1) -> list[float]:
-    weights = [1.0 / (k + 1) ** s for k in range(n)]
-    total, acc, cdf = sum(weights), 0.0, []
-    for w in weights:
-        acc += w
-        cdf.append(acc / total)
-    cdf[-1] = 1.0
-    return cdf
 
 
 def wrk(lua: Path, base: str, seconds: int, connections: int) -> dict:
@@ -78,6 +75,36 @@ def delta(before: dict, after: dict) -> str:
     return ", ".join(parts)
 
 
+def seed_city(env: dict, tmp: Path, n: int) -> tuple[list[str], int]:
+    """The district through the paths a city uses: companies by `qiyema enterprises import`, a
+    business licence and 1–3 permits each (of the 24 kinds) by `qiyema records import` as each
+    issuing authority, static codes by `qiyema code render-batch`. Returns (codes, records)."""
+    rng = random.Random(n)
+    usccs = companies(n)
+    (tmp / "companies.csv").write_text("uscc,name\n" + "".join(f"{u},杨浦示例企业{i}有限公司\n"
+                                                               for i, u in enumerate(usccs)))
+    run(env, "enterprises", "import", str(tmp / "companies.csv"), timeout=7200)
+    by_category: dict[str, list[dict]] = {}
+    for i, uscc in enumerate(usccs):
+        by_category.setdefault("licence", []).append({
+            "uscc": uscc, "kind": "business_licence", "number": uscc, "source_id": f"L-{i}", "source_version": 1,
+            "data": {"name": f"杨浦示例企业{i}有限公司", "addresses": [f"上海市杨浦区国定路{i}号"], "scope": "餐饮服务"}})
+        for j, kind in enumerate(rng.sample(PERMIT_KINDS, rng.randint(1, 3))):
+            by_category.setdefault(kind.category, []).append({
+                "uscc": uscc, "kind": kind.code, "number": f"P{i:08d}{j}", "source_id": f"P-{i}-{j}",
+                "source_version": 1, "valid_until": "2030-12-31", "data": {"address": f"上海市杨浦区国定路{i}号"}})
+    for category, lines in by_category.items():
+        path = tmp / f"{category}.jsonl"
+        path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
+        key = run(env, "keys", "create", "--org", f"杨浦区{category}发证机关", "--role", "issuer",
+                  "--scope", category).stdout.strip()
+        run({**env, "QIYEMA_API_KEY": key}, "records", "import", str(path), timeout=7200)
+    (tmp / "usccs.csv").write_text("uscc\n" + "\n".join(usccs) + "\n")
+    run(env, "code", "render-batch", str(tmp / "usccs.csv"), "-o", str(tmp / "codes"), "--format", "txt",
+        timeout=7200)
+    return [(tmp / "codes" / f"{u}.txt").read_text().strip() for u in usccs], sum(map(len, by_category.values()))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--companies", type=int, default=2000)
@@ -96,18 +123,17 @@ def main() -> None:
         server = start_server(env, port, "--workers", str(a.workers), log=tmp / "serve.log")
         try:
             t = time.monotonic()
-            plan = seed(env, home, a.companies, 0, base)
-            print(f"set-up: {a.companies:,} companies, {len(plan['permits']):,} food permits "
+            codes, records = seed_city(env, tmp, a.companies)
+            print(f"set-up: {a.companies:,} companies, {records:,} records (a licence and 1–3 permits each) "
                   f"({time.monotonic() - t:,.0f} s)", flush=True)
-            codes = plan["codes"]
             sample = httpx.post(f"{base}/api/v1/verify/code", json={"code": codes[0]}, timeout=30).json()
             assert sample["status"] == "VALID", sample
             time.sleep(2)  # the follower is at the head
             rows = []
             for label, chosen in ((f"Zipf over {len(codes):,} companies", codes), ("one code (hot key)", codes[:1])):
-                lua = tmp / "scan.lua"
-                lua.write_text(_LUA.replace("{CODES}", "{" + ",".join(json.dumps(c) for c in chosen) + "}")
-                               .replace("{CDF}", "{" + ",".join(f"{x:.9f}" for x in zipf_cdf(len(chosen))) + "}"))
+                lua, listed = tmp / "scan.lua", tmp / "codes.txt"
+                listed.write_text("\n".join(chosen) + "\n")
+                lua.write_text(_LUA.replace("{CODES_FILE}", str(listed)))
                 before = cache_hits(env, base)
                 figures = wrk(lua, base, a.seconds, a.connections)
                 rows.append((label, figures, delta(before, cache_hits(env, base))))

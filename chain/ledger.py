@@ -165,16 +165,17 @@ class QiyemaLedger:
         return None
 
     # record registry --------------------------------------------------------------------------
-    def send_issue_records(self, issuer: LocalAccount, category: str, root: bytes, leaves: list[bytes]) -> str:
-        return self.client.send(issuer, self.contract.functions.issueRecords(_b32(category), root, leaves))
+    def send_issue_records(self, issuer: LocalAccount, category: str, root: bytes, count: int) -> str:
+        return self.client.send(issuer, self.contract.functions.issueRecords(_b32(category), root, count))
 
-    def send_set_record_status(self, issuer: LocalAccount, category: str, leaf: bytes, status: RecordStatus,
+    def send_set_record_status(self, issuer: LocalAccount, root: bytes, index: int, status: RecordStatus,
                                reason_code: str = "") -> str:
         return self.client.send(issuer, self.contract.functions.setRecordStatus(
-            _b32(category), leaf, int(status), _b32(reason_code)))
+            root, index, int(status), _b32(reason_code)))
 
-    def record_of(self, leaf: bytes) -> OnChainRecord:
-        category, status, issued_at = self.client.call(self.contract.functions.recordOf(leaf))
+    def record_of(self, root: bytes, index: int) -> OnChainRecord:
+        """Record `index` of batch `root` as the chain holds it (status NONE: never issued)."""
+        category, status, issued_at = self.client.call(self.contract.functions.recordStatus(root, index))
         return OnChainRecord(category.rstrip(b"\0").decode("ascii", "replace"), RecordStatus(status), issued_at)
 
     def is_revoked(self, root: bytes, index: int) -> bool:

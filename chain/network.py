@@ -204,7 +204,10 @@ class GethNetwork:
         if not others:
             return
         # geth starts a sync only every 10 s and may drop a peer after a failed one, then redials
-        # static peers only after a back-off: ask it to dial them again while it lags.
+        # static peers only after a back-off; and a sync that began while the node was starting
+        # can stall with its peers still connected ("Syncing, discarded propagated block", then
+        # nothing). While it lags: drop and dial its peers again — a new handshake with a peer
+        # ahead of it starts a fresh sync.
         nudge_at = time.monotonic() + 15
         while time.monotonic() < deadline:
             target = max((self._head(n) or 0) for n in others)
@@ -212,6 +215,7 @@ class GethNetwork:
                 return
             if time.monotonic() > nudge_at:
                 for other in others:
+                    self._try_call(node, "admin_removePeer", [other.enode])
                     self._try_call(node, "admin_addPeer", [other.enode])
                 nudge_at = time.monotonic() + 15
             time.sleep(0.2)

@@ -40,7 +40,7 @@ abstract contract AnchorLedger is RoleRegistry, IAnchorLedger {
     }
 
     /// @inheritdoc IAnchorLedger
-    function anchorOf(bytes32 root) external view returns (Anchor memory) {
+    function anchorOf(bytes32 root) public view returns (Anchor memory) {
         return _anchors[root];
     }
 
@@ -96,7 +96,7 @@ abstract contract AnchorLedger is RoleRegistry, IAnchorLedger {
         emit BatchAnchored(root, msg.sender, leafCount);
     }
 
-    function _anchored(bytes32 root) private view returns (uint32 leafCount) {
+    function _anchored(bytes32 root) internal view returns (uint32 leafCount) {
         Anchor storage a = _anchors[root];
         if (a.anchoredAt == 0) revert RootNotAnchored(root);
         return a.leafCount;

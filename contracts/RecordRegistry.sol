@@ -5,49 +5,44 @@ import {AnchorLedger} from "./AnchorLedger.sol";
 import {IRecordRegistry} from "./interfaces/IRecordRegistry.sol";
 
 abstract contract RecordRegistry is AnchorLedger, IRecordRegistry {
-    mapping(bytes32 recordId => Record) private _records;
+    mapping(bytes32 root => bytes32 category) private _categories;
+    /// @dev Two bits a record, 128 records a word: 0 as issued (Valid), 1 Suspended, 2 Revoked.
+    mapping(bytes32 root => mapping(uint256 word => uint256 bits)) private _statuses;
 
-    modifier onlyIssuerOf(bytes32 category) {
+    /// @inheritdoc IRecordRegistry
+    function issueRecords(bytes32 category, bytes32 root, uint32 count) external {
         _checkRole(issuerRole(category));
-        _;
+        _anchor(root, count);
+        _categories[root] = category;
+        emit RecordsIssued(category, root, msg.sender, count);
     }
 
     /// @inheritdoc IRecordRegistry
-    function issueRecords(bytes32 category, bytes32 root, bytes32[] calldata recordIds)
-        external
-        onlyIssuerOf(category)
-    {
-        uint256 n = recordIds.length;
-        _anchor(root, uint32(n));
-        for (uint256 i = 0; i < n; ) {
-            Record storage r = _records[recordIds[i]];
-            if (r.status != RecordStatus.None) revert RecordAlreadyIssued(recordIds[i]);
-            r.category = category;
-            r.status = RecordStatus.Valid;
-            r.issuedAt = uint64(block.timestamp);
-            unchecked {
-                ++i;
-            }
+    function setRecordStatus(bytes32 root, uint256 index, RecordStatus status, bytes32 reasonCode) external {
+        bytes32 category = _categories[root];
+        if (category == bytes32(0)) revert RecordNotIssued(root, index);
+        _checkRole(issuerRole(category));
+        if (index >= _anchored(root)) revert RecordNotIssued(root, index);
+        uint256 word = _statuses[root][index >> 7];
+        uint256 shift = (index & 0x7f) << 1;
+        RecordStatus previous = RecordStatus(((word >> shift) & 3) + 1);
+        if (status == RecordStatus.None || status == previous) {
+            revert InvalidRecordStatus(root, index, previous, status);
         }
-        emit RecordsIssued(category, root, msg.sender, uint32(n));
+        _statuses[root][index >> 7] = (word & ~(uint256(3) << shift)) | (uint256(uint8(status) - 1) << shift);
+        emit RecordStatusChanged(root, index, category, previous, status, reasonCode);
     }
 
     /// @inheritdoc IRecordRegistry
-    function setRecordStatus(bytes32 category, bytes32 recordId, RecordStatus status, bytes32 reasonCode)
+    function recordStatus(bytes32 root, uint256 index)
         external
-        onlyIssuerOf(category)
+        view
+        returns (bytes32 category, RecordStatus status, uint64 issuedAt)
     {
-        Record storage r = _records[recordId];
-        if (r.status == RecordStatus.None) revert RecordNotIssued(recordId);
-        if (r.category != category) revert RecordCategoryMismatch(recordId, category, r.category);
-        RecordStatus previous = r.status;
-        if (status == RecordStatus.None || status == previous) revert InvalidRecordStatus(recordId, previous, status);
-        r.status = status;
-        emit RecordStatusChanged(recordId, category, previous, status, reasonCode);
-    }
-
-    /// @inheritdoc IRecordRegistry
-    function recordOf(bytes32 recordId) external view returns (Record memory) {
-        return _records[recordId];
+        category = _categories[root];
+        Anchor memory a = anchorOf(root);
+        if (category == bytes32(0) || index >= a.leafCount) return (category, RecordStatus.None, 0);
+        status = RecordStatus(((_statuses[root][index >> 7] >> ((index & 0x7f) << 1)) & 3) + 1);
+        issuedAt = a.anchoredAt;
     }
 }

@@ -84,7 +84,7 @@ def test_an_import_killed_then_run_again_issues_every_line_once(tmp_path, node, 
         assert sorted(r.source_id for r in records) == sorted(f"FP-{n}" for n in range(LINES) if n not in BAD)
         assert {r.chain_state for r in records} == {"confirmed"}
         ledger = runtime.chain.ledger
-        assert all(ledger.record_of(r.leaf).status == RecordStatus.VALID for r in records)
+        assert all(ledger.record_of(r.root, r.leaf_index).status == RecordStatus.VALID for r in records)
         # Issued once: one RecordsIssued event per batch, and as many batches as roots held.
         issued = runtime.chain.ledger.contract.events.RecordsIssued().get_logs(from_block=0)
         assert len(issued) == len({r.root for r in records})

@@ -3,10 +3,12 @@ pragma solidity ^0.8.24;
 
 /// @title Qiyema record registry
 /// @notice Licences, e-permits, regulatory and credit records, inspections and bank receipts.
-/// Each record is a salted leaf (its id); a batch of one category is issued in one transaction
-/// by an account holding that category's issuer role, and its root is anchored in the anchor
-/// ledger with the issuer as anchorer. Every record stays bound to its category, so the issuer
-/// of one category can never change a record of another.
+/// Each record is a salted leaf of a Merkle batch of one category; the batch is issued in one
+/// transaction by an account holding that category's issuer role, which anchors its root in the
+/// anchor ledger with the issuer as anchorer. The chain keeps one slot per batch, not per record:
+/// a record is named by its batch's root and its index there, and its status is two bits of a
+/// word shared by 128 records (as issued, suspended or revoked). A batch stays bound to its
+/// category, so the issuer of one category can never change a record of another.
 interface IRecordRegistry {
     enum RecordStatus {
         None,
@@ -15,39 +17,35 @@ interface IRecordRegistry {
         Revoked
     }
 
-    struct Record {
-        bytes32 category;
-        RecordStatus status;
-        uint64 issuedAt;
-    }
+    /// @notice No batch of records was issued with `root`, or it has no record `index`.
+    error RecordNotIssued(bytes32 root, uint256 index);
+    /// @notice The status of record `index` of `root` cannot go from `current` to `requested`.
+    error InvalidRecordStatus(bytes32 root, uint256 index, RecordStatus current, RecordStatus requested);
 
-    /// @notice `recordId` was issued before.
-    error RecordAlreadyIssued(bytes32 recordId);
-    /// @notice `recordId` was never issued.
-    error RecordNotIssued(bytes32 recordId);
-    /// @notice `recordId` belongs to `expected`, not to `category`.
-    error RecordCategoryMismatch(bytes32 recordId, bytes32 category, bytes32 expected);
-    /// @notice The status cannot go from `current` to `requested`.
-    error InvalidRecordStatus(bytes32 recordId, RecordStatus current, RecordStatus requested);
-
-    /// @notice A batch of records of one category was issued; its root is anchored.
+    /// @notice A batch of `count` records of one category was issued; its root is anchored.
     event RecordsIssued(bytes32 indexed category, bytes32 indexed root, address indexed issuer, uint32 count);
     /// @notice A record's status changed (suspended, revoked, restored).
     event RecordStatusChanged(
-        bytes32 indexed recordId,
+        bytes32 indexed root,
+        uint256 indexed index,
         bytes32 indexed category,
         RecordStatus previous,
         RecordStatus current,
         bytes32 reasonCode
     );
 
-    /// @notice Issue records of `category` whose leaves form the tree of `root`. Issuer of
-    /// `category` only. `recordIds` are the leaves themselves (salted, they reveal nothing).
-    function issueRecords(bytes32 category, bytes32 root, bytes32[] calldata recordIds) external;
+    /// @notice Issue the `count` records of `category` whose leaves form the tree of `root`
+    /// (they stay off chain: salted, the proof bundle carries them). Issuer of `category` only.
+    function issueRecords(bytes32 category, bytes32 root, uint32 count) external;
 
-    /// @notice Suspend, revoke or restore (Valid) a record. Issuer of its category only.
-    function setRecordStatus(bytes32 category, bytes32 recordId, RecordStatus status, bytes32 reasonCode) external;
+    /// @notice Suspend, revoke or restore (Valid) record `index` of batch `root`. Issuer of the
+    /// batch's category only.
+    function setRecordStatus(bytes32 root, uint256 index, RecordStatus status, bytes32 reasonCode) external;
 
-    /// @notice The record (status `None` if never issued).
-    function recordOf(bytes32 recordId) external view returns (Record memory);
+    /// @notice Record `index` of batch `root`: its category, status (`None` if never issued) and
+    /// the time its batch was issued.
+    function recordStatus(bytes32 root, uint256 index)
+        external
+        view
+        returns (bytes32 category, RecordStatus status, uint64 issuedAt);
 }

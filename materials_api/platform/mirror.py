@@ -34,7 +34,7 @@ _SIGNATURES = {
     "BatchAnchored(bytes32,address,uint32)": "anchored",
     "LeafRevoked(bytes32,uint256,bytes32,bytes32)": "leaf_revoked",
     "LeavesRevoked(bytes32,uint256[],bytes32)": "leaves_revoked",
-    "RecordStatusChanged(bytes32,bytes32,uint8,uint8,bytes32)": "record_status",
+    "RecordStatusChanged(bytes32,uint256,bytes32,uint8,uint8,bytes32)": "record_status",
     "EnterpriseRegistered(bytes32,address)": "enterprise",
     "EnterpriseStatusChanged(bytes32,uint8,uint8,bytes32)": "enterprise_status",
     "CodeSignerRotated(bytes32,address,address)": "code_signer",
@@ -75,7 +75,7 @@ def decode_log(entry, timestamps: dict[int, int]) -> list[dict]:
         return [{**row, "kind": "leaf_revoked", "item": int(i)} for i in indexes]
     if kind == "record_status":
         _previous, current, _reason = abi_decode(["uint8", "uint8", "bytes32"], data)
-        return [{**row, "kind": kind, "value": current}]
+        return [{**row, "kind": kind, "item": int(topics[2], 16), "value": current}]
     if kind == "enterprise":
         return [{**row, "kind": kind, "account": _topic_address(topics[2]), "value": ACTIVE}]
     if kind == "enterprise_status":
@@ -252,17 +252,18 @@ class MirrorView:
             return s.execute(select(_E.c.block_number).where(
                 _E.c.kind == "leaf_revoked", _E.c.subject == _hex(root), _E.c.item == index).limit(1)).first() is not None
 
-    def _latest(self, s, kinds: tuple[str, ...], subject: str, extra=None):
+    def _latest(self, s, kinds: tuple[str, ...], subject: str, extra=None, item: int = -1):
         q = select(_E.c.kind, _E.c.account, _E.c.value, _E.c.block_number).where(
-            _E.c.kind.in_(kinds), _E.c.subject == subject, _E.c.item == -1)
+            _E.c.kind.in_(kinds), _E.c.subject == subject, _E.c.item == item)
         if extra is not None:
             q = q.where(extra)
         return s.execute(q.order_by(_E.c.block_number.desc(), _E.c.log_index.desc()).limit(1)).first()
 
-    def record_status(self, record_id: bytes) -> int | None:
-        """The record's status as last changed on chain (None: never changed since issuance)."""
+    def record_status(self, root: bytes, index: int) -> int | None:
+        """Record `index` of batch `root`: its status as last changed on chain (None: never
+        changed since issuance)."""
         with self.sessions() as s:
-            row = self._latest(s, ("record_status",), _hex(record_id))
+            row = self._latest(s, ("record_status",), _hex(root), item=index)
         return row.value if row else None
 
     def enterprise(self, uscc_key: bytes) -> tuple[int, str | None] | None:

@@ -81,7 +81,7 @@ class ChainEvent(Base):
     kind / subject / item / account / value:
       anchored          root / -          / anchorer / leaf count   (at: the block's time)
       leaf_revoked      root / leaf index / -        / -
-      record_status     record id (leaf) / - / -     / status (IRecordRegistry.RecordStatus)
+      record_status     root / record index / -      / status (IRecordRegistry.RecordStatus)
       enterprise        uscc key / -      / code signer / status (registered: Active)
       enterprise_status uscc key / -      / -        / status
       code_signer       uscc key / -      / signer   / -

@@ -17,11 +17,14 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from materials_api.api.deps import (
     AccessDep,
     ConsentDep,
+    EnterprisesDep,
     MaterialsDep,
     RecordFeedDep,
     RecordsDep,
     RowId,
     RuntimeDep,
+    SessionDep,
+    UsccPath,
     UsccQuery,
     require,
     require_or_anonymous,
@@ -118,6 +121,45 @@ def list_records(records: RecordsDep, access: AccessDep,
         if item:
             out.append(item)
     return out
+
+
+PUBLIC_FIELDS = ["id", "kind", "kind_name", "category_name", "number", "title", "valid_from", "valid_until", "status",
+                 "verdict", "data", "proof"]
+
+
+@router.get("/enterprises/{uscc}/public-records", summary="The 公示 part of an enterprise's records, as a file "
+                                                          "(JSON or ?format=csv); anyone",
+            responses={200: {"content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}}}})
+def public_records(uscc: UsccPath, session: SessionDep, enterprises: EnterprisesDep, records: RecordsDep,
+                   _: Annotated[Principal | None, Depends(require_or_anonymous(*Role))],
+                   format: Literal["json", "csv"] = "json"):
+    # What a counterparty downloads: the records anyone may see (public kinds, personal fields
+    # masked), each with its verdict now and where its proof bundle is; the same for every caller.
+    enterprise = enterprises.get(session, uscc)
+    items = []
+    for r in records.for_enterprise(enterprise.id):
+        item = record_item(r, "public", records.verify(r, enterprise.uscc), None)
+        if item is None:
+            continue
+        item["valid_from"] = _day(item["valid_from"])
+        item["valid_until"] = _day(item["valid_until"])
+        item["verdict"] = item["verdict"]["status"]
+        items.append({k: item[k] for k in PUBLIC_FIELDS})
+    name = f"{enterprise.uscc}-public-records"
+    if format == "csv":
+        out = io.StringIO()
+        w = csv.DictWriter(out, fieldnames=PUBLIC_FIELDS)
+        w.writeheader()
+        w.writerows({**i, "data": json.dumps(i["data"], ensure_ascii=False, sort_keys=True)} for i in items)
+        return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    body = {"uscc": enterprise.uscc, "name": enterprise.name, "status": enterprise.status,
+            "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "records": items}
+    return JSONResponse(body, headers={"Content-Disposition": f'attachment; filename="{name}.json"'})
+
+
+def _day(ts: int | None) -> str | None:
+    return datetime.fromtimestamp(ts, timezone.utc).date().isoformat() if ts else None
 
 
 @router.get("/records/{record_id}/proof", summary="A record's proof bundle (public records: anyone)")

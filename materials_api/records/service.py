@@ -18,6 +18,7 @@ from functools import partial
 
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import sessionmaker
 
 from chain import keys as key_files
@@ -46,8 +47,11 @@ TO_CHAIN = {"valid": RecordStatus.VALID, "suspended": RecordStatus.SUSPENDED, "r
 
 
 RECORDS = Table(Record)
-MAX_BATCH = 256  # records per Merkle batch, issued in one `issueRecords` transaction (~62,500 gas a record)
+MAX_BATCH = 1024  # records per Merkle batch: one `issueRecords` transaction, one slot on chain (~72 gas a record)
 RECONCILE_CHUNK = 8192
+# What witnessing a record needs (not its data): read for thousands of records a pass.
+_WITNESS_COLUMNS = (Record.id, Record.root, Record.leaf_index, Record.category, Record.status,
+                    Record.issuer_organisation_id)
 
 
 class RecordError(ServiceError):
@@ -159,31 +163,32 @@ class RecordService:
         yet issued go first (one `issueRecords` each, several in flight), then the status changes
         the chain still lacks. At most RECONCILE_CHUNK records a call (the loop calls again)."""
         with self.sessions() as s:
-            q = select(Record).where(Record.chain_state.in_(UNWITNESSED))
+            q = select(*_WITNESS_COLUMNS).where(Record.chain_state.in_(UNWITNESSED))
             if ids is not None:
                 q = q.where(Record.id.in_(ids))
-            rows = list(s.scalars(q.order_by(Record.id).limit(RECONCILE_CHUNK)))
+            rows = list(s.execute(q.order_by(Record.id).limit(RECONCILE_CHUNK)))
         if not rows:
             return 0
         ledger = self.chain.ledger
-        by_root: dict[bytes, list[Record]] = {}
+        by_root: dict[bytes, list[Row]] = {}
         for r in rows:
             by_root.setdefault(r.root, []).append(r)
         onchain: dict[int, RecordStatus] = {}
         unissued: list[bytes] = []
         for root, members in by_root.items():
             # A batch is issued whole in one transaction: its first record says for all of them.
-            first = ledger.record_of(members[0].leaf).status
+            first = ledger.record_of(root, members[0].leaf_index).status
             if first == RecordStatus.NONE:
                 unissued.append(root)
             else:
                 onchain[members[0].id] = first
                 for m in members[1:]:
-                    onchain[m.id] = ledger.record_of(m.leaf).status
-        batches: dict[bytes, list[Record]] = {}
+                    onchain[m.id] = ledger.record_of(root, m.leaf_index).status
+        batches: dict[bytes, list[Row]] = {}
         if unissued:
             with self.sessions() as s:  # every record of each batch, also those past this chunk
-                for r in s.scalars(select(Record).where(Record.root.in_(unissued)).order_by(Record.leaf_index)):
+                for r in s.execute(select(*_WITNESS_COLUMNS).where(Record.root.in_(unissued))
+                                   .order_by(Record.leaf_index)):
                     batches.setdefault(r.root, []).append(r)
                     onchain[r.id] = RecordStatus.NONE
             seen = {r.id for r in rows}
@@ -195,11 +200,11 @@ class RecordService:
         self.outbox.deliver("records", RECORDS, [
             Delivery([m.id for m in members],
                      partial(ledger.send_issue_records, account(members[0]), members[0].category, root,
-                             [m.leaf for m in members]),
-                     partial(self._issued, members, onchain), already=("RecordAlreadyIssued", "RootAlreadyAnchored"))
+                             len(members)),
+                     partial(self._issued, members, onchain), already=("RootAlreadyAnchored",))
             for root, members in batches.items()])
         self.outbox.deliver("record-status", None, [
-            Delivery([r.id], partial(ledger.send_set_record_status, account(r), r.category, r.leaf,
+            Delivery([r.id], partial(ledger.send_set_record_status, account(r), r.root, r.leaf_index,
                                      TO_CHAIN[r.status], r.status), lambda _receipt: 1)
             for r in rows if onchain[r.id] != TO_CHAIN[r.status]])
         with self.sessions.begin() as s:
@@ -209,10 +214,10 @@ class RecordService:
                       [{"rid": r.id, "st": r.status} for r in rows])
         return len(rows)
 
-    def _issued(self, members: list[Record], onchain: dict, receipt: Receipt | None) -> int:
+    def _issued(self, members: list[Row], onchain: dict, receipt: Receipt | None) -> int:
         if receipt is None:  # issued meanwhile by someone else: read what the chain holds
             for m in members:
-                onchain[m.id] = self.chain.ledger.record_of(m.leaf).status
+                onchain[m.id] = self.chain.ledger.record_of(m.root, m.leaf_index).status
             return 0
         for m in members:
             onchain[m.id] = RecordStatus.VALID  # what issueRecords sets
@@ -229,9 +234,14 @@ class RecordService:
         """At start: records the database holds as witnessed but the chain does not know (a reset
         chain, a node that lost its latest state) go back to pending, to be issued again."""
         with self.sessions() as s:
-            rows = list(s.execute(select(Record.id, Record.leaf).where(
-                Record.chain_state == ChainState.CONFIRMED.value)))
-        lost = [r.id for r in rows if self.chain.ledger.record_of(r.leaf).status == RecordStatus.NONE]
+            roots = list(s.scalars(select(Record.root).where(Record.chain_state == ChainState.CONFIRMED.value)
+                                   .distinct()))
+        # A batch is issued whole: one look at the chain per batch.
+        gone = [root for root in roots if self.chain.ledger.anchor_of(root) is None]
+        lost: list[int] = []
+        for k in range(0, len(gone), 1000):
+            with self.sessions() as s:
+                lost += s.scalars(select(Record.id).where(Record.root.in_(gone[k:k + 1000]))).all()
         if lost:
             log.warning("%d record(s) unknown to the chain: issuing them again", len(lost))
             with self.sessions.begin() as s:
@@ -344,7 +354,7 @@ def _record_status(c: _RecordCheck) -> Check:
         return Check(CheckName.STATUS, Status.INVALID, Reason.RECORD_EXPIRED, "the validity window has ended")
     if r.valid_from and r.valid_from > c.now:
         return Check(CheckName.STATUS, Status.INVALID, Reason.RECORD_NOT_YET_VALID, "the validity window has not begun")
-    if c.service.mirror.record_status(r.leaf) in (RecordStatus.SUSPENDED, RecordStatus.REVOKED):
+    if c.service.mirror.record_status(r.root, r.leaf_index) in (RecordStatus.SUSPENDED, RecordStatus.REVOKED):
         return Check(CheckName.STATUS, Status.INVALID, Reason.RECORD_REVOKED_ON_CHAIN, "the chain holds it as not in force")
     return Check(CheckName.STATUS, Status.VALID, Reason.IN_FORCE, "in force")
 

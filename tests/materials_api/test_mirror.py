@@ -55,8 +55,9 @@ def test_the_mirror_agrees_with_the_chain(api, keys, runtime, world):
     assert view.has_role(NOTARY_ROLE, mirrored.anchorer)
     with runtime.sessions() as s:
         permit, licence = s.get(Record, world["permit"]["id"]), s.get(Record, world["licence"]["id"])
-    assert view.record_status(permit.leaf) == RecordStatus.SUSPENDED == ledger.record_of(permit.leaf).status
-    assert view.record_status(licence.leaf) is None  # issued, never changed
+    assert view.record_status(permit.root, permit.leaf_index) == RecordStatus.SUSPENDED == \
+        ledger.record_of(permit.root, permit.leaf_index).status
+    assert view.record_status(licence.root, licence.leaf_index) is None  # issued, never changed
     assert issuer_role("licence") == ledger.role("issuer:licence")  # computed here as the contract does
     issuer = view.anchor(licence.root)
     assert issuer is not None and view.has_role(ledger.role("issuer:licence"), issuer.anchorer)
@@ -70,7 +71,7 @@ def test_the_mirror_agrees_with_the_chain(api, keys, runtime, world):
     api.post(f"/api/v1/records/{world['permit']['id']}/status", json={"status": "valid", "reason": "整改完成"},
              headers={"Authorization": keys["food"]})
     _follow(mirror)
-    assert view.record_status(permit.leaf) == RecordStatus.VALID
+    assert view.record_status(permit.root, permit.leaf_index) == RecordStatus.VALID
 
 
 @pytest.mark.anvil
@@ -137,7 +138,7 @@ def test_a_change_made_on_chain_by_another_instance_shows_in_the_next_scan(api, 
         record = s.get(Record, world["permit"]["id"])
     issuer = api.app.state.records.issuer_account(record.issuer_organisation_id, record.category)
     runtime.chain.client.wait(runtime.chain.ledger.send_set_record_status(
-        issuer, record.category, record.leaf, RecordStatus.SUSPENDED, "other-instance"))
+        issuer, record.root, record.leaf_index, RecordStatus.SUSPENDED, "other-instance"))
     # Mined, not yet mirrored: the database and the mirror both say in force.
     assert item(verify(api, code)["view"], "permit", world["permit"]["id"])["verdict"]["status"] == "VALID"
     _follow(mirror)

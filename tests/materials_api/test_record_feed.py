@@ -94,7 +94,7 @@ def test_the_chain_witnesses_a_batch_in_one_transaction(api, runtime, feed):
     assert {r.chain_state for r in stored} == {"confirmed"}
     assert len({r.tx_hash for r in stored}) == 1
     ledger = runtime.chain.ledger
-    assert all(ledger.record_of(r.leaf).status == RecordStatus.VALID for r in stored)
+    assert all(ledger.record_of(r.root, r.leaf_index).status == RecordStatus.VALID for r in stored)
     # The proof bundle a verifier gets: the record's place in the batch, a path to the anchored root.
     bundle = ProofBundle.from_json(api.get(f"/api/v1/records/{stored[7].id}/proof").json())
     assert bundle.leaf.index == 7 and len(bundle.proof) == 5
@@ -125,7 +125,7 @@ def test_versions_older_or_reused_are_refused_and_a_newer_one_supersedes(api, ke
     shown = next(i for i in view["permit"] if i["id"] == original.id)
     assert shown["status"] == "suspended" and shown["verdict"]["status"] == "INVALID"
     settle(api)
-    assert runtime.chain.ledger.record_of(original.leaf).status == RecordStatus.SUSPENDED
+    assert runtime.chain.ledger.record_of(original.root, original.leaf_index).status == RecordStatus.SUSPENDED
 
     # A newer version with other content: a new record; the old one is revoked, on chain too.
     out = feed("food", [permit(1, version=7, data={"items": "冷食类食品制售"})])
@@ -136,8 +136,9 @@ def test_versions_older_or_reused_are_refused_and_a_newer_one_supersedes(api, ke
     assert (old.status, old.superseded_by_id) == ("revoked", new_id)
     settle(api)
     ledger = runtime.chain.ledger
-    assert ledger.record_of(old.leaf).status == RecordStatus.REVOKED
-    assert ledger.record_of(rows(runtime, id=new_id)[0].leaf).status == RecordStatus.VALID
+    assert ledger.record_of(old.root, old.leaf_index).status == RecordStatus.REVOKED
+    new = rows(runtime, id=new_id)[0]
+    assert ledger.record_of(new.root, new.leaf_index).status == RecordStatus.VALID
     listed = api.get("/api/v1/records", params={"uscc": USCCS[1]}, headers={"Authorization": keys["food"]}).json()
     assert [r["id"] for r in listed if r.get("kind") == "food_business"] == [new_id]
 
@@ -151,7 +152,7 @@ def test_changes_within_one_call_apply_in_order(api, runtime, feed):
         ("revoked", second.id, "revoked", 4)
     settle(api)
     ledger = runtime.chain.ledger
-    assert ledger.record_of(first.leaf).status == ledger.record_of(second.leaf).status == RecordStatus.REVOKED
+    assert ledger.record_of(first.root, first.leaf_index).status == ledger.record_of(second.root, second.leaf_index).status == RecordStatus.REVOKED
 
 
 def test_an_issuer_touches_only_its_own_category_and_its_own_sources(api, keys, runtime, feed):

@@ -63,7 +63,7 @@ def test_a_json_lines_file_goes_in_with_its_bad_lines_reported(api, runtime, iss
     records = stored(runtime)
     assert len(records) == 21 and {r.chain_state for r in records} == {"confirmed"}
     ledger = runtime.chain.ledger
-    assert all(ledger.record_of(r.leaf).status == RecordStatus.VALID for r in records)
+    assert all(ledger.record_of(r.root, r.leaf_index).status == RecordStatus.VALID for r in records)
     assert len({r.root for r in records}) == 4  # one Merkle batch per chunk of 7 lines
     again = import_file(path, api.app.state.record_feed, issuer)
     assert again.already_finished and len(stored(runtime)) == 21
@@ -83,7 +83,7 @@ def test_a_csv_file_is_the_same_changes(api, runtime, issuer, tmp_path):
     assert (report.lines, report.applied, report.rejected) == (7, 7, 0)
     suspended = [r for r in stored(runtime) if r.source_id == "FP-1"]
     assert [(r.status, r.source_version) for r in suspended] == [("suspended", 2)]
-    assert runtime.chain.ledger.record_of(suspended[0].leaf).status == RecordStatus.SUSPENDED
+    assert runtime.chain.ledger.record_of(suspended[0].root, suspended[0].leaf_index).status == RecordStatus.SUSPENDED
 
 
 def test_an_unusable_file_is_refused_whole(api, issuer, tmp_path):

@@ -72,8 +72,8 @@ def test_records_are_issued_on_chain_by_their_category_issuer_only(api, keys, ru
 
     with runtime.sessions() as s:
         permit = s.get(Record, world["permit"]["id"])
-    assert ledger.record_of(permit.leaf).status == RecordStatus.VALID
-    assert ledger.record_of(permit.leaf).category == "permit.food"
+    assert ledger.record_of(permit.root, permit.leaf_index).status == RecordStatus.VALID
+    assert ledger.record_of(permit.root, permit.leaf_index).category == "permit.food"
     r = api.post("/api/v1/records", json={"uscc": USCC, "kind": "measurement_standard", "data": {}},
                  headers={"Authorization": keys["food"]})
     assert r.status_code == 403 and r.json()["code"] == "category_forbidden"
@@ -82,7 +82,7 @@ def test_records_are_issued_on_chain_by_their_category_issuer_only(api, keys, ru
     assert r.status_code == 403 and r.json()["code"] == "category_forbidden"
     assert api.post("/api/v1/records", json={"uscc": USCC, "kind": "food_business", "data": {}},
                     headers={"Authorization": keys["enterprise"]}).status_code == 403
-    assert ledger.record_of(permit.leaf).status == RecordStatus.VALID
+    assert ledger.record_of(permit.root, permit.leaf_index).status == RecordStatus.VALID
 
 
 def test_public_sees_public_data_only_with_personal_data_masked(api, keys, world):
@@ -114,8 +114,8 @@ def test_revoking_a_permit_shows_in_the_next_scan(api, keys, runtime, world):
     from materials_api.records.models import Record
 
     with runtime.sessions() as s:
-        leaf = s.get(Record, world["permit"]["id"]).leaf
-    assert runtime.chain.ledger.record_of(leaf).status == RecordStatus.REVOKED
+        permit = s.get(Record, world["permit"]["id"])
+    assert runtime.chain.ledger.record_of(permit.root, permit.leaf_index).status == RecordStatus.REVOKED
     r = api.post(f"/api/v1/records/{world['permit']['id']}/status", json={"status": "valid", "reason": "整改完成"},
                  headers={"Authorization": keys["food"]})
     assert item(verify(api, code)["view"], "permit", world["permit"]["id"])["verdict"]["status"] == "VALID"
@@ -258,8 +258,36 @@ def test_records_lost_by_a_reset_chain_are_issued_again(api, keys, runtime, worl
         assert records.requeue_lost() == 4
         assert records.reconcile() == 4
         with again.sessions() as s:
-            leaves = [r.leaf for r in s.query(Record).all()]
-        assert {again.chain.ledger.record_of(leaf).status for leaf in leaves} == {RecordStatus.VALID}
+            places = [(r.root, r.leaf_index) for r in s.query(Record).all()]
+        assert {again.chain.ledger.record_of(*place).status for place in places} == {RecordStatus.VALID}
         assert records.requeue_lost() == 0
     finally:
         again.close()
+
+
+def test_the_public_records_download_as_json_and_csv_for_anyone(api, keys, world):
+    import csv
+    import io
+    import random
+
+    from codes.uscc import generate
+
+    r = api.get(f"/api/v1/enterprises/{USCC}/public-records")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-disposition"] == f'attachment; filename="{USCC}-public-records.json"'
+    body = r.json()
+    assert body["uscc"] == USCC and body["status"] == "active"
+    by_kind = {i["kind"]: i for i in body["records"]}
+    assert set(by_kind) == {"business_licence", "food_business", "administrative_penalty"}  # no credit grade
+    assert by_kind["business_licence"]["data"]["legal_representative_id"] == "3501**********1234"
+    assert by_kind["food_business"]["valid_until"] == "2030-12-31"
+    assert {i["verdict"] for i in body["records"]} == {"VALID"}
+    r = api.get(f"/api/v1/enterprises/{USCC}/public-records", params={"format": "csv"},
+                headers={"Authorization": keys["bank"]})  # the same file for every caller
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.text.lstrip("\ufeff"))))
+    assert sorted(row["kind"] for row in rows) == sorted(by_kind)
+    assert "350102199001011234" not in r.text
+    assert api.get("/api/v1/enterprises/91350100M000200Y4X/public-records").status_code == 422
+    missing = api.get(f"/api/v1/enterprises/{generate(random.Random(5))}/public-records")
+    assert missing.status_code == 404 and missing.json()["code"] == "enterprise_not_found"
