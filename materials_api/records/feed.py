@@ -21,7 +21,7 @@ from datetime import date, datetime, timezone
 from datetime import time as dtime
 from typing import Any, Callable, Sequence
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from codes.uscc import UsccError, validate
@@ -267,11 +267,15 @@ class RecordFeed:
                     results[i] = ChangeResult(i, results[i].outcome, ids[position])
             for old_id, old_position, position in superseded:
                 note = f"amended: superseded by version {new_rows[position]['source_version']}"
-                old = old_id if old_id is not None else ids[old_position]
-                s.execute(update(_R).where(_R.c.id == old).values(
-                    superseded_by_id=ids[position], status_reason=note, **retire))
+                in_place.setdefault(old_id if old_id is not None else ids[old_position], {}).update(
+                    superseded_by_id=ids[position], status_reason=note, **retire)
+            # One statement per shape of change, many rows each (a call may change thousands).
+            shapes: dict[tuple[str, ...], list[dict]] = {}
             for record_id, values in in_place.items():
-                s.execute(update(_R).where(_R.c.id == record_id).values(**values))
+                shapes.setdefault(tuple(sorted(values)), []).append({"record_id": record_id, **values})
+            for columns, params in shapes.items():
+                s.execute(update(_R).where(_R.c.id == bindparam("record_id"))
+                          .values({c: bindparam(c) for c in columns}), params)
             done = [r for r in results if r is not None]
             if then is not None:
                 then(s, done)
