@@ -20,6 +20,7 @@ import csv
 import hashlib
 import io
 import json
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -159,23 +160,67 @@ def import_file(path: Path, feed: RecordFeed, principal: Principal, *, witness: 
         failpoint("records.import.after_chunk")
         if progress:
             progress(len(batch))
-        if witness:
-            witness()
 
-    batch: list[tuple[int, object]] = []
-    for number, raw in _lines(path, next_line):
-        batch.append((number, raw))
-        if len(batch) >= chunk:
+    # The chain witnesses what is written ahead while the next chunks are read and written: the
+    # waiting for receipts overlaps the validating and writing.
+    chain = _Witnessing(witness) if witness else None
+    try:
+        batch: list[tuple[int, object]] = []
+        for number, raw in _lines(path, next_line):
+            batch.append((number, raw))
+            if len(batch) >= chunk:
+                flush(batch)
+                batch = []
+                chain and chain.check()
+        if batch:
             flush(batch)
-            batch = []
-    if batch:
-        flush(batch)
-    if witness:
-        while witness():
-            pass
+    except BaseException:
+        if chain:
+            chain.abandon()  # what is written ahead stays for the next run or the service's loop
+        raise
+    if chain:
+        chain.finish()
     with sessions.begin() as s:
         s.execute(update(RecordImport).where(RecordImport.id == job_id).values(finished_at=datetime.now(timezone.utc)))
     return _report(sessions, job_id, path, resumed=resumed, finished=False, rejections_file=rejections_file)
+
+
+class _Witnessing:
+    """`witness()` in a thread until told to finish and nothing is left; its failure is raised
+    in the importing thread (at the next chunk, or at the end)."""
+
+    def __init__(self, witness: Callable[[], int]):
+        self._witness = witness
+        self._done = threading.Event()
+        self._failure: list[BaseException] = []
+        self._abandoned = False
+        self._thread = threading.Thread(target=self._run, name="records-witness", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._abandoned:
+                finishing = self._done.is_set()
+                if self._witness() == 0:
+                    if finishing:
+                        return
+                    self._done.wait(0.05)
+        except BaseException as exc:  # noqa: BLE001 - handed to the importing thread
+            self._failure.append(exc)
+
+    def check(self) -> None:
+        if self._failure:
+            raise self._failure[0]
+
+    def abandon(self) -> None:
+        self._abandoned = True
+        self._done.set()
+        self._thread.join()
+
+    def finish(self) -> None:
+        self._done.set()
+        self._thread.join()
+        self.check()
 
 
 def _report(sessions: sessionmaker, job_id: int, path: Path, *, resumed: bool, finished: bool,
