@@ -56,6 +56,7 @@ class RecordChange:
     number: str | None
     title: str | None
     data: dict
+    data_json: str  # canonical: keys sorted
     valid_from: int | None
     valid_until: int | None
     status: str
@@ -135,7 +136,8 @@ def parse_change(raw: Any, category: str) -> RecordChange:
             raise ChangeRefused("data_not_object", "data is a JSON object") from None
     if not isinstance(data, dict):
         raise ChangeRefused("data_not_object", "data is a JSON object")
-    if len(json.dumps(data, ensure_ascii=False)) > 20_000:
+    data_json = json.dumps(data, sort_keys=True, ensure_ascii=False)  # as stored
+    if len(data_json) > 20_000:
         raise ChangeRefused("field_too_long", "data is longer than 20,000 characters")
     valid_from, valid_until = _day(raw, "valid_from", False), _day(raw, "valid_until", True)
     if valid_from and valid_until and valid_until <= valid_from:
@@ -145,8 +147,8 @@ def parse_change(raw: Any, category: str) -> RecordChange:
         raise ChangeRefused("unknown_status", f"status is one of {', '.join(STATUSES)}")
     if status == "removed" and kind.code != "abnormal_listing":
         raise ChangeRefused("unknown_status", "only an abnormal-list entry is removed; revoke other records")
-    return RecordChange(uscc, kind.code, _text(raw, "number", 100), _text(raw, "title", 200), data, valid_from,
-                        valid_until, status, _text(raw, "reason", 200), source_id, version)
+    return RecordChange(uscc, kind.code, _text(raw, "number", 100), _text(raw, "title", 200), data, data_json,
+                        valid_from, valid_until, status, _text(raw, "reason", 200), source_id, version)
 
 
 @dataclass
@@ -207,7 +209,7 @@ class RecordFeed:
                 new_rows.append(dict(
                     enterprise_id=enterprise_id, kind=c.kind, category=category, number=c.number,
                     title=(c.title or KINDS[c.kind].name)[:200],
-                    data=json.dumps(c.data, sort_keys=True, ensure_ascii=False), valid_from=c.valid_from,
+                    data=c.data_json, valid_from=c.valid_from,
                     valid_until=c.valid_until, status=c.status, status_reason=c.reason,
                     issuer_organisation_id=org, issuer_key_id=principal.key_id, content_sha256=digest,
                     chain_state=ChainState.PENDING.value, source_id=c.source_id, source_version=c.source_version))

@@ -47,6 +47,7 @@ TO_CHAIN = {"valid": RecordStatus.VALID, "suspended": RecordStatus.SUSPENDED, "r
 
 
 RECORDS = Table(Record)
+_R = Record.__table__
 MAX_BATCH = 1024  # records per Merkle batch: one `issueRecords` transaction, one slot on chain (~72 gas a record)
 RECONCILE_CHUNK = 8192
 # What witnessing a record needs (not its data): read for thousands of records a pass.
@@ -71,8 +72,9 @@ def seal(rows: list[dict], usccs: list[str]) -> None:
     written ahead, so a batch is the same whenever and however often it is sent."""
     for start in range(0, len(rows), MAX_BATCH):
         chunk = rows[start:start + MAX_BATCH]
+        salts = secrets.token_bytes(32 * len(chunk))  # one read of the system's CSPRNG a batch
         for index, (row, uscc) in enumerate(zip(chunk, usccs[start:start + MAX_BATCH])):
-            row.update(salt=secrets.token_bytes(32), leaf_index=index)
+            row.update(salt=salts[32 * index:32 * index + 32], leaf_index=index)
             row["leaf"] = LeafInput(bytes.fromhex(row["content_sha256"]), chain_key(uscc), row["kind"], 1,
                                     row["valid_until"] or 0, index, row["salt"]).hash()
         tree = MerkleTree([row["leaf"] for row in chunk])
@@ -83,6 +85,7 @@ def seal(rows: list[dict], usccs: list[str]) -> None:
 class RecordService:
     def __init__(self, sessions: sessionmaker, chain: ChainContext, settings: Settings, outbox: Outbox | None = None):
         self.sessions = sessions
+        self._engine = sessions.kw["bind"]  # Core connections where thousands of rows change at once
         self.chain = chain
         self.settings = settings
         # Verification reads the chain mirror, never the node: what the chain says (anchors,
@@ -207,9 +210,9 @@ class RecordService:
             Delivery([r.id], partial(ledger.send_set_record_status, account(r), r.root, r.leaf_index,
                                      TO_CHAIN[r.status], r.status), lambda _receipt: 1)
             for r in rows if onchain[r.id] != TO_CHAIN[r.status]])
-        with self.sessions.begin() as s:
+        with self._engine.begin() as c:
             # Only as the row still is: a status changed meanwhile stays pending for the next pass.
-            s.execute(update(Record.__table__).where(Record.id == bindparam("rid"), Record.status == bindparam("st"))
+            c.execute(update(_R).where(_R.c.id == bindparam("rid"), _R.c.status == bindparam("st"))
                       .values(chain_state=ChainState.CONFIRMED.value, chain_status=bindparam("st")),
                       [{"rid": r.id, "st": r.status} for r in rows])
         return len(rows)
@@ -221,9 +224,8 @@ class RecordService:
             return 0
         for m in members:
             onchain[m.id] = RecordStatus.VALID  # what issueRecords sets
-        with self.sessions.begin() as s:
-            s.execute(update(Record).where(Record.id.in_([m.id for m in members]))
-                      .values(block_number=receipt.block_number))
+        with self._engine.begin() as c:
+            c.execute(update(_R).where(_R.c.id.in_([m.id for m in members])).values(block_number=receipt.block_number))
         return len(members)
 
     def backlog(self) -> tuple[int, float]:
