@@ -97,8 +97,10 @@ def verify_code(body: VerifyCodeRequest, service: CodesDep, views: ViewsDep, met
     # Anonymous scans of static codes (most scans) reuse an answer while nothing behind it moved;
     # dynamic codes are always checked in full (expiry, single use).
     enterprise_id = service.static_enterprise_id(body.code) if principal is None else None
+    stamp = None
     if enterprise_id is not None:
-        cached = views.cached_answer(body.code, enterprise_id)
+        stamp = views.stamp(enterprise_id)  # read once, before anything is built from it
+        cached = views.cached_answer(body.code, enterprise_id, stamp)
         if cached is not None:
             metrics.verdict("code", cached)
             return cached
@@ -110,11 +112,11 @@ def verify_code(body: VerifyCodeRequest, service: CodesDep, views: ViewsDep, met
                     principal.organisation if principal else "anonymous",
                     ",".join(c.reason for c in verdict.checks if c.status.value != "VALID"))
     out = verdict.as_dict()
-    out["view"] = views.view(verdict, principal)
+    out["view"] = views.view(verdict, principal, {enterprise_id: stamp} if stamp is not None else None)
     if enterprise_id is not None:
         # Remembered whatever the verdict (also clears this code's "refreshing" mark); the stamp
         # check makes any change behind it visible to the next scan.
-        views.remember_answer(body.code, enterprise_id, out)
+        views.remember_answer(body.code, enterprise_id, out, stamp)
     return out
 
 

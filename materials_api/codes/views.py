@@ -77,23 +77,27 @@ class ScanViews:
             return tuple(s.execute(q).first() or ())
 
     # --- whole answers for anonymous scans of static codes -------------------------------------
-    def cached_answer(self, code: str, enterprise_id: int | None) -> dict | None:
+    def stamp(self, enterprise_id: int) -> tuple:
+        """What a cached answer or view of this enterprise is keyed by; read once a scan."""
+        return self._stamp(enterprise_id)
+
+    def cached_answer(self, code: str, enterprise_id: int | None, stamp: tuple | None = None) -> dict | None:
         """The answer given to this exact static code, if nothing that could change it
         (enterprise status, its records, key rotations) has moved since. After 2 s one caller
         rebuilds it (the chain-side facts are re-read) while the others keep the stamp-valid
         answer, so a busy code never sends every request to rebuild at once."""
-        answer = self._cached_answer(code, enterprise_id)
+        answer = self._cached_answer(code, enterprise_id, stamp)
         self.on_lookup("scan_answer", answer is not None)
         return answer
 
-    def _cached_answer(self, code: str, enterprise_id: int | None) -> dict | None:
+    def _cached_answer(self, code: str, enterprise_id: int | None, stamp: tuple | None) -> dict | None:
         import time as _time
 
         hit = self._answers.peek(code)
         if hit is None or enterprise_id is None:
             return None
-        kept_at, (stamp, answer) = hit
-        if stamp != self._stamp(enterprise_id):
+        kept_at, (kept_stamp, answer) = hit
+        if kept_stamp != (stamp if stamp is not None else self._stamp(enterprise_id)):
             return None
         if _time.monotonic() - kept_at < self.PUBLIC_TTL:
             return answer
@@ -103,12 +107,15 @@ class ScanViews:
             self._refreshing.add(code)
         return None
 
-    def remember_answer(self, code: str, enterprise_id: int, answer: dict) -> None:
-        self._answers.put(code, (self._stamp(enterprise_id), answer))
+    def remember_answer(self, code: str, enterprise_id: int, answer: dict, stamp: tuple | None = None) -> None:
+        """Keep the answer under the stamp read before it was built (a change made meanwhile
+        then moves the stamp, and the next scan builds it again)."""
+        self._answers.put(code, (stamp if stamp is not None else self._stamp(enterprise_id), answer))
         with self._refresh_lock:
             self._refreshing.discard(code)
 
-    def view(self, verdict, principal: Principal | None) -> dict | None:
+    def view(self, verdict, principal: Principal | None, stamps: dict[int, tuple] | None = None) -> dict | None:
+        """`stamps`: enterprise id -> its stamp, as already read by the caller for this scan."""
         from sqlalchemy import select
 
         from materials_api.registry.models import Enterprise
@@ -126,7 +133,7 @@ class ScanViews:
         if who == "public":
             import time as _time
 
-            stamp = self._stamp(enterprise.id)
+            stamp = (stamps or {}).get(enterprise.id) or self._stamp(enterprise.id)
             hit = self._public.peek(enterprise.id)
             fresh = hit is not None and hit[1][0] == stamp and _time.monotonic() - hit[0] < self.PUBLIC_TTL
             self.on_lookup("public_view", fresh)
@@ -139,8 +146,9 @@ class ScanViews:
 
     def _build(self, enterprise, who: str, principal: Principal | None, verdict) -> dict:
         items = []
-        for record in self.records.for_enterprise(enterprise.id):
-            item = record_item(record, who, self.records.verify(record, enterprise.uscc), principal)
+        records = self.records.for_enterprise(enterprise.id)
+        for record, checked in zip(records, self.records.verify_all(records, enterprise.uscc)):
+            item = record_item(record, who, checked, principal)
             if item:
                 items.append(item)
         view = {"audience": who, "enterprise": {"uscc": enterprise.uscc, "name": enterprise.name,

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     # A record verdict checked against a mirror not at the node's head within this many seconds
     # says ERROR mirror_behind (0: no such check, for apps that run no follower).
     mirror_max_age: float = 30.0
+    # Scans: how long a worker keeps what thousands of records share from the mirror (a batch's
+    # anchor, an issuer holding its role; positive answers only) and, a quarter of it, the
+    # mirror's head. The same bound as the scan answers' own cache (2 s); 0: read every time.
+    mirror_cache_ttl: float = 2.0
     # Several instances: the background worker's lease; a dead holder is replaced after this.
     leader_lease_ttl: float = 10.0
     # Verification: a head block older than this (seconds) means the chain has halted, so

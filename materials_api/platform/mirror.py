@@ -26,6 +26,7 @@ from eth_utils import keccak, to_checksum_address
 from sqlalchemy import and_, delete, func, insert, select
 
 from chain.client import ChainClient
+from materials_api.platform.cache import TtlCache
 from materials_api.platform.models import ChainEvent, ChainMirrorBlock, ChainMirrorMark
 
 log = logging.getLogger("qiyema.mirror")
@@ -231,17 +232,47 @@ class MirroredAnchor:
 
 
 class MirrorView:
-    """Reads of the mirror: what the chain said, as of the mirror's head."""
+    """Reads of the mirror: what the chain said, as of the mirror's head.
 
-    def __init__(self, sessions):
+    With `cache_ttl` (the scan path), the facts every scan asks again and that thousands of
+    records share — a batch's anchor, an issuer's role, the mirror's head — are kept that long in
+    the process: positive answers only (a new anchor or grant shows at once), the head for a
+    quarter of it. A record's own status is never kept: it is read for all of an enterprise's
+    records in one query (`record_statuses`)."""
+
+    def __init__(self, sessions, cache_ttl: float = 0.0):
         self.sessions = sessions
+        self._ttl = cache_ttl
+        self._anchors = TtlCache(cache_ttl, max_entries=100_000) if cache_ttl else None
+        self._roles = TtlCache(cache_ttl, max_entries=10_000) if cache_ttl else None
+        self._head = TtlCache(cache_ttl / 4, max_entries=1) if cache_ttl else None
 
     def head(self) -> MirrorHead | None:
+        if self._head is not None:
+            hit = self._head.peek("head")
+            if hit is not None and time.monotonic() - hit[0] < self._ttl / 4:
+                return hit[1]
+        head = self._read_head()
+        if head is not None and self._head is not None:
+            self._head.put("head", head)
+        return head
+
+    def _read_head(self) -> MirrorHead | None:
         with self.sessions() as s:
             row = s.execute(select(_B).order_by(_B.c.number.desc()).limit(1)).first()
         return MirrorHead(row.number, row.hash, row.timestamp, row.read_at) if row else None
 
     def anchor(self, root: bytes) -> MirroredAnchor | None:
+        if self._anchors is not None:
+            hit = self._anchors.peek(root)
+            if hit is not None and time.monotonic() - hit[0] < self._ttl:
+                return hit[1]
+        found = self._read_anchor(root)
+        if found is not None and self._anchors is not None:
+            self._anchors.put(root, found)
+        return found
+
+    def _read_anchor(self, root: bytes) -> MirroredAnchor | None:
         with self.sessions() as s:
             row = s.execute(select(_E.c.account, _E.c.value, _E.c.at, _E.c.block_number).where(
                 _E.c.kind == "anchored", _E.c.subject == _hex(root), _E.c.item == -1).limit(1)).first()
@@ -258,6 +289,22 @@ class MirrorView:
         if extra is not None:
             q = q.where(extra)
         return s.execute(q.order_by(_E.c.block_number.desc(), _E.c.log_index.desc()).limit(1)).first()
+
+    def record_statuses(self, places: list[tuple[bytes, int]]) -> dict[tuple[bytes, int], int]:
+        """The status last set on chain of each record (root, index) that had one (one query)."""
+        if not places:
+            return {}
+        wanted = {(_hex(root), index): (root, index) for root, index in places}
+        q = (select(_E.c.subject, _E.c.item, _E.c.value).where(
+            _E.c.kind == "record_status", _E.c.subject.in_({subject for subject, _ in wanted}),
+            _E.c.item.in_({index for _, index in wanted})).order_by(_E.c.block_number, _E.c.log_index))
+        out: dict[tuple[bytes, int], int] = {}
+        with self.sessions() as s:
+            for row in s.execute(q):
+                place = wanted.get((row.subject, row.item))
+                if place is not None:
+                    out[place] = row.value  # in chain order: the last one stays
+        return out
 
     def record_status(self, root: bytes, index: int) -> int | None:
         """Record `index` of batch `root`: its status as last changed on chain (None: never
@@ -278,6 +325,17 @@ class MirrorView:
 
     def has_role(self, role: bytes, account: str, at_block: int | None = None) -> bool:
         """Whether `account` held `role` (at the end of `at_block`, or now)."""
+        if self._roles is not None and at_block is None:
+            hit = self._roles.peek((role, account))
+            if hit is not None and time.monotonic() - hit[0] < self._ttl:
+                return True
+            held = self._read_role(role, account, None)
+            if held:
+                self._roles.put((role, account), True)
+            return held
+        return self._read_role(role, account, at_block)
+
+    def _read_role(self, role: bytes, account: str, at_block: int | None) -> bool:
         extra = _E.c.account == to_checksum_address(account)
         if at_block is not None:
             extra = and_(extra, _E.c.block_number <= at_block)

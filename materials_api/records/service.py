@@ -92,7 +92,7 @@ class RecordService:
         # the issuer's role, status changes made on chain) as of the mirror's head. The database
         # is the record: a change made through this service shows in the next scan; the mirror
         # can only make an answer stricter.
-        self.mirror = MirrorView(sessions)
+        self.mirror = MirrorView(sessions, cache_ttl=settings.mirror_cache_ttl)
         self._granted: set[tuple[int, str]] = set()
         self.outbox = outbox or Outbox(sessions, chain.client)
 
@@ -284,6 +284,13 @@ class RecordService:
         now = int(time.time()) if now is None else now
         return run(RECORD_STEPS, _RecordCheck(self, record, uscc, now))
 
+    def verify_all(self, records: list[Record], uscc: str) -> list[Verdict]:
+        """`verify` for each of an enterprise's records, their statuses on chain read at once."""
+        now = int(time.time())
+        on_chain = self.mirror.record_statuses([(r.root, r.leaf_index) for r in records])
+        return [run(RECORD_STEPS, _RecordCheck(self, r, uscc, now, on_chain=on_chain.get((r.root, r.leaf_index), None)))
+                for r in records]
+
 
 @dataclass
 class _RecordCheck:
@@ -293,6 +300,7 @@ class _RecordCheck:
     now: int
     anchorer: str | None = None  # as the mirror saw it anchor the record's batch
     own: bool = False  # witnessed by this service, not yet seen by the mirror
+    on_chain: int | None | type(...) = ...  # the status last set on chain, when already read
 
 
 def _record_integrity(c: _RecordCheck) -> Check:
@@ -356,7 +364,8 @@ def _record_status(c: _RecordCheck) -> Check:
         return Check(CheckName.STATUS, Status.INVALID, Reason.RECORD_EXPIRED, "the validity window has ended")
     if r.valid_from and r.valid_from > c.now:
         return Check(CheckName.STATUS, Status.INVALID, Reason.RECORD_NOT_YET_VALID, "the validity window has not begun")
-    if c.service.mirror.record_status(r.root, r.leaf_index) in (RecordStatus.SUSPENDED, RecordStatus.REVOKED):
+    on_chain = c.service.mirror.record_status(r.root, r.leaf_index) if c.on_chain is ... else c.on_chain
+    if on_chain in (RecordStatus.SUSPENDED, RecordStatus.REVOKED):
         return Check(CheckName.STATUS, Status.INVALID, Reason.RECORD_REVOKED_ON_CHAIN, "the chain holds it as not in force")
     return Check(CheckName.STATUS, Status.VALID, Reason.IN_FORCE, "in force")
 
