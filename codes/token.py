@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from eth_keys import keys
 from eth_keys.exceptions import BadSignature
-from eth_utils import keccak
+from sha3 import keccak_256
 
 from chain.errors import InputError
 
@@ -104,7 +104,7 @@ def _kid_value(text: str) -> int:
 
 
 def message_hash(origin: str, unsigned_payload: str) -> bytes:
-    return keccak(DOMAIN + normalise_origin(origin).encode() + b"\n" + unsigned_payload.encode())
+    return keccak_256(DOMAIN + normalise_origin(origin).encode() + b"\n" + unsigned_payload.encode()).digest()
 
 
 def compact_signature(private_key: bytes, digest: bytes) -> bytes:

@@ -58,6 +58,7 @@ class CodeService:
         # The registrar role of a code signer, re-read from the chain every 10 s (a rotation
         # also clears it at once, below).
         self.roles = TtlCache(10.0)
+        self._enterprise_ids = TtlCache(None, max_entries=200_000)  # USCC -> row id, for scans
 
     # --- registrar keys for static codes ------------------------------------------------------
     def _key_file(self, kid: int) -> Path:
@@ -219,8 +220,14 @@ class CodeService:
             return None
         if not token.is_static:
             return None
+        hit = self._enterprise_ids.peek(token.uscc)
+        if hit is not None:
+            return hit[1]
         with self.sessions() as s:
-            return s.execute(_ENTERPRISE_ID_BY_USCC, {"uscc": token.uscc}).scalar()
+            found = s.execute(_ENTERPRISE_ID_BY_USCC, {"uscc": token.uscc}).scalar()
+        if found is not None:  # a registered company keeps its row: kept, bounded by count
+            self._enterprise_ids.put(token.uscc, found)
+        return found
 
     def verify(self, text: str) -> Verdict:
         return verify(text, OnlineSource(self), int(time.time()))
