@@ -3,6 +3,7 @@ with the view its caller may see, and the registrar key set for offline verifica
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Annotated, Literal
@@ -102,8 +103,9 @@ def verify_code(body: VerifyCodeRequest, service: CodesDep, views: ViewsDep, met
         stamp = views.stamp(enterprise_id)  # read once, before anything is built from it
         cached = views.cached_answer(body.code, enterprise_id, stamp)
         if cached is not None:
-            metrics.verdict("code", cached)
-            return cached
+            summary, encoded = cached
+            metrics.verdict("code", summary)
+            return Response(encoded, media_type="application/json")
     verdict = service.verify(body.code)
     metrics.verdict("code", verdict)
     if verdict.status.value != "VALID":
@@ -113,11 +115,18 @@ def verify_code(body: VerifyCodeRequest, service: CodesDep, views: ViewsDep, met
                     ",".join(c.reason for c in verdict.checks if c.status.value != "VALID"))
     out = verdict.as_dict()
     out["view"] = views.view(verdict, principal, {enterprise_id: stamp} if stamp is not None else None)
-    if enterprise_id is not None:
-        # Remembered whatever the verdict (also clears this code's "refreshing" mark); the stamp
-        # check makes any change behind it visible to the next scan.
-        views.remember_answer(body.code, enterprise_id, out, stamp)
-    return out
+    if enterprise_id is None:
+        return out
+    # Kept encoded (as the response model would send it): a repeat scan sends the bytes as they
+    # are, and the cache holds bytes, not a tree of objects. Remembered whatever the verdict (also
+    # clears this code's "refreshing" mark); the stamp makes any change behind it visible to the
+    # next scan.
+    encoded = json.dumps(VerdictPublic.model_validate(out).model_dump(mode="json"), ensure_ascii=False,
+                         separators=(",", ":")).encode()
+    summary = {"status": out["status"], "checks": [{"status": c["status"], "reason": c["reason"]}
+                                                   for c in out["checks"]]}
+    views.remember_answer(body.code, enterprise_id, (summary, encoded), stamp)
+    return Response(encoded, media_type="application/json")
 
 
 @router.get("/codes/keyset", summary="Registrar keys for offline verification, signed by the governor")
