@@ -111,21 +111,33 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--keep", type=Path, metavar="DIR",
+                    help="set up the district in DIR and keep it; a later run with the same DIR reuses it")
     a = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        home, port = tmp / "home", free_port()
-        base = f"http://127.0.0.1:{port}"
-        env = bench_env(home, {"QIYEMA_NODE_PORT": str(free_port()), "QIYEMA_PUBLIC_URL": base})
-        run(env, "init")
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = a.keep or Path(scratch)
+        tmp.mkdir(parents=True, exist_ok=True)
+        kept = tmp / "ports.json"
+        reuse = a.keep is not None and kept.exists()
+        port, node_port = json.loads(kept.read_text()) if reuse else (free_port(), free_port())
+        home, base = tmp / "home", f"http://127.0.0.1:{port}"  # the codes name this origin
+        env = bench_env(home, {"QIYEMA_NODE_PORT": str(node_port), "QIYEMA_PUBLIC_URL": base})
+        if not reuse:
+            run(env, "init")
         server = start_server(env, port, "--workers", str(a.workers), log=tmp / "serve.log")
         try:
             t = time.monotonic()
-            codes, records = seed_city(env, tmp, a.companies)
-            print(f"set-up: {a.companies:,} companies, {records:,} records (a licence and 1–3 permits each) "
-                  f"({time.monotonic() - t:,.0f} s)", flush=True)
+            if reuse:
+                codes = (tmp / "all-codes.txt").read_text().split()
+                print(f"reusing the district in {tmp}: {len(codes):,} companies", flush=True)
+            else:
+                codes, records = seed_city(env, tmp, a.companies)
+                (tmp / "all-codes.txt").write_text("\n".join(codes) + "\n")
+                kept.write_text(json.dumps([port, node_port]))
+                print(f"set-up: {a.companies:,} companies, {records:,} records (a licence and 1–3 permits each) "
+                      f"({time.monotonic() - t:,.0f} s)", flush=True)
             sample = httpx.post(f"{base}/api/v1/verify/code", json={"code": codes[0]}, timeout=30).json()
             assert sample["status"] == "VALID", sample
             time.sleep(2)  # the follower is at the head

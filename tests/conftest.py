@@ -64,6 +64,17 @@ def evm() -> ChainClient:
 
 
 @pytest.fixture
+def anvil_node(tmp_path):
+    """A real anvil node of its own (state under tmp_path), stopped at the end."""
+    from chain.node import AnvilNode
+
+    node = AnvilNode(tmp_path / "node", port=free_port())
+    node.start()
+    yield node
+    node.stop()
+
+
+@pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     # No follower runs beside these in-process apps (as no anchorer does): no mirror-age check;
     # the mirror's own tests step it and check the age (tests/materials_api/test_mirror.py).

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from chain.node import AnvilNode
 from materials_api.bank.anchoring import Anchorer
 from materials_api.bank.catalogue import Catalogue
 from materials_api.bank.materials import MaterialService
@@ -25,14 +24,6 @@ FAILPOINTS = ["upload.after_db", "upload.after_store", "anchor.after_build", "an
               "anchor.after_receipt"]
 
 
-@pytest.fixture
-def node(tmp_path):
-    n = AnvilNode(tmp_path / "node", port=free_port())
-    n.start()
-    yield n
-    n.stop()
-
-
 def worker(home: Path, url: str, failpoint: str | None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("QIYEMA_")}
     if failpoint:
@@ -42,12 +33,12 @@ def worker(home: Path, url: str, failpoint: str | None):
 
 
 @pytest.mark.parametrize("failpoint", FAILPOINTS)
-def test_kill_at_each_step_then_restart_loses_nothing_and_anchors_once(tmp_path, node, failpoint):
+def test_kill_at_each_step_then_restart_loses_nothing_and_anchors_once(tmp_path, anvil_node, failpoint):
     home = tmp_path / "home"
-    crashed = worker(home, node.url, failpoint)
+    crashed = worker(home, anvil_node.url, failpoint)
     assert crashed.returncode == -9, crashed.stderr  # it really died at the failpoint
     # Restart: the service's start-up reconciliation, then the client retries.
-    runtime = Runtime.open(Settings(home=home, chain_rpc_url=node.url))
+    runtime = Runtime.open(Settings(home=home, chain_rpc_url=anvil_node.url))
     try:
         service = MaterialService(runtime.sessions, runtime.chain, runtime.storage, Catalogue())
         service.reconcile_storage(older_than=0)
@@ -56,9 +47,9 @@ def test_kill_at_each_step_then_restart_loses_nothing_and_anchors_once(tmp_path,
         anchorer.run_once(force=True)
     finally:
         runtime.close()
-    retried = worker(home, node.url, None)
+    retried = worker(home, anvil_node.url, None)
     assert retried.returncode == 0, retried.stderr
-    runtime = Runtime.open(Settings(home=home, chain_rpc_url=node.url))
+    runtime = Runtime.open(Settings(home=home, chain_rpc_url=anvil_node.url))
     try:
         with runtime.sessions() as s:
             materials = list(s.scalars(select(Material).order_by(Material.id)))
@@ -77,10 +68,10 @@ def test_kill_at_each_step_then_restart_loses_nothing_and_anchors_once(tmp_path,
         runtime.close()
 
 
-def test_material_verify_command_needs_only_the_file_the_bundle_and_a_node(tmp_path, node):
+def test_material_verify_command_needs_only_the_file_the_bundle_and_a_node(tmp_path, anvil_node):
     home = tmp_path / "home"
-    assert worker(home, node.url, None).returncode == 0
-    runtime = Runtime.open(Settings(home=home, chain_rpc_url=node.url))
+    assert worker(home, anvil_node.url, None).returncode == 0
+    runtime = Runtime.open(Settings(home=home, chain_rpc_url=anvil_node.url))
     try:
         service = MaterialService(runtime.sessions, runtime.chain, runtime.storage, Catalogue())
         with runtime.sessions() as s:
@@ -96,12 +87,12 @@ def test_material_verify_command_needs_only_the_file_the_bundle_and_a_node(tmp_p
     env["QIYEMA_HOME"] = str(tmp_path / "nothing-here")  # no database, no keys: only the chain
     cli = [sys.executable, "-m", "materials_api.cli", "material", "verify"]
     ok = subprocess.run(cli + [str(tmp_path / "lease.pdf"), "--proof", str(tmp_path / "lease.proof.json"),
-                               "--rpc", node.url], env=env, capture_output=True, text=True, cwd=ROOT)
+                               "--rpc", anvil_node.url], env=env, capture_output=True, text=True, cwd=ROOT)
     assert ok.returncode == 0 and "verdict: VALID" in ok.stdout
     for line in ("integrity", "proof", "anchor", "issuer", "status"):
         assert line in ok.stdout
     bad = subprocess.run(cli + [str(tmp_path / "altered.pdf"), "--proof", str(tmp_path / "lease.proof.json"),
-                                "--rpc", node.url], env=env, capture_output=True, text=True, cwd=ROOT)
+                                "--rpc", anvil_node.url], env=env, capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 1 and "hash_mismatch" in bad.stdout
     down = subprocess.run(cli + [str(tmp_path / "lease.pdf"), "--proof", str(tmp_path / "lease.proof.json"),
                                  "--rpc", f"http://127.0.0.1:{free_port()}"], env=env, capture_output=True,

@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import func, select
 
 from chain.ledger import RecordStatus
-from chain.node import AnvilNode
 from codes.uscc import generate
 from materials_api.identity.api_keys import create_key
 from materials_api.identity.models import Role
@@ -21,21 +20,12 @@ from materials_api.platform.config import Settings
 from materials_api.platform.runtime import Runtime
 from materials_api.records.models import Record, RecordImport
 from materials_api.registry.service import EnterpriseService
-from tests.conftest import free_port
 
 pytestmark = pytest.mark.anvil
 
 ROOT = Path(__file__).resolve().parents[1]
 USCCS = [generate(random.Random(7000 + n)) for n in range(5)]
 LINES, BAD = 60, {10, 33}  # lines 11 and 34 name an unknown kind
-
-
-@pytest.fixture
-def node(tmp_path):
-    n = AnvilNode(tmp_path / "node", port=free_port())
-    n.start()
-    yield n
-    n.stop()
 
 
 def prepare(home: Path, url: str, path: Path) -> str:
@@ -67,15 +57,15 @@ def run_import(home: Path, url: str, key: str, path: Path, failpoint: str | None
 
 @pytest.mark.parametrize("failpoint", ["records.import.before_commit", "records.import.after_chunk",
                                        "records.after_send", "records.after_receipt"])
-def test_an_import_killed_then_run_again_issues_every_line_once(tmp_path, node, failpoint):
+def test_an_import_killed_then_run_again_issues_every_line_once(tmp_path, anvil_node, failpoint):
     home, path = tmp_path / "home", tmp_path / "permits.jsonl"
-    key = prepare(home, node.url, path)
-    crashed = run_import(home, node.url, key, path, failpoint)
+    key = prepare(home, anvil_node.url, path)
+    crashed = run_import(home, anvil_node.url, key, path, failpoint)
     assert crashed.returncode == -9, crashed.stderr  # it really died there
-    resumed = run_import(home, node.url, key, path, None)
+    resumed = run_import(home, anvil_node.url, key, path, None)
     assert resumed.returncode == 0, resumed.stderr
     assert f"lines {LINES}: applied {LINES - len(BAD)}, unchanged 0, rejected {len(BAD)}" in resumed.stdout
-    runtime = Runtime.open(Settings(home=home, chain_rpc_url=node.url))
+    runtime = Runtime.open(Settings(home=home, chain_rpc_url=anvil_node.url))
     try:
         with runtime.sessions() as s:
             records = s.scalars(select(Record)).all()

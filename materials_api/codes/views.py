@@ -31,6 +31,31 @@ def record_item(record, audience_: str, verdict: Verdict, principal: Principal |
     }
 
 
+def _stamp_query():
+    """The enterprise's status, the newest change among its records and their number, key
+    rotations, and the status changes the chain mirror saw (made on chain by another instance or
+    system): anything that moves changes a scan's answer. Built once."""
+    from sqlalchemy import bindparam, func, select
+
+    from materials_api.codes.models import CodeKey
+    from materials_api.platform.mirror import STATUS_CHANGED
+    from materials_api.platform.models import ChainMirrorMark
+    from materials_api.records.models import Record
+    from materials_api.registry.models import Enterprise
+
+    e, r, k, m = Enterprise.__table__, Record.__table__, CodeKey.__table__, ChainMirrorMark.__table__
+    return select(
+        e.c.status, e.c.updated_at,
+        select(func.max(r.c.updated_at)).where(r.c.enterprise_id == e.c.id).scalar_subquery(),
+        select(func.count()).where(r.c.enterprise_id == e.c.id).scalar_subquery(),
+        select(func.count()).where(k.c.status != "active").scalar_subquery(),
+        select(m.c.changes).where(m.c.name == STATUS_CHANGED).scalar_subquery(),
+    ).where(e.c.id == bindparam("enterprise_id"))
+
+
+_STAMP = _stamp_query()
+
+
 class ScanViews:
     """Builds the view a verified code opens for the caller, logging every non-public read.
 
@@ -43,6 +68,7 @@ class ScanViews:
 
     def __init__(self, sessions, records, access: AccessPolicy, materials):
         self.sessions = sessions
+        self._engine = sessions.kw["bind"]  # the stamp: a Core statement, once a scan
         self.records = records
         self.access = access
         self.materials = materials
@@ -58,25 +84,9 @@ class ScanViews:
         self._refresh_lock = threading.Lock()
 
     def _stamp(self, enterprise_id: int) -> tuple:
-        from sqlalchemy import func, select
+        with self._engine.connect() as c:
+            return tuple(c.execute(_STAMP, {"enterprise_id": enterprise_id}).first() or ())
 
-        from materials_api.codes.models import CodeKey
-        from materials_api.platform.mirror import STATUS_CHANGED
-        from materials_api.platform.models import ChainMirrorMark
-        from materials_api.records.models import Record
-        from materials_api.registry.models import Enterprise
-
-        e, r, k, m = Enterprise.__table__, Record.__table__, CodeKey.__table__, ChainMirrorMark.__table__
-        q = select(e.c.status, e.c.updated_at, select(func.max(r.c.updated_at)).where(
-            r.c.enterprise_id == e.c.id).scalar_subquery(), select(func.count()).where(
-            r.c.enterprise_id == e.c.id).scalar_subquery(), select(func.count()).where(
-            k.c.status != "active").scalar_subquery(),
-            # a status change the chain mirror saw (made on chain by another instance or system)
-            select(m.c.changes).where(m.c.name == STATUS_CHANGED).scalar_subquery()).where(e.c.id == enterprise_id)
-        with self.sessions() as s:
-            return tuple(s.execute(q).first() or ())
-
-    # --- whole answers for anonymous scans of static codes -------------------------------------
     def stamp(self, enterprise_id: int) -> tuple:
         """What a cached answer or view of this enterprise is keyed by; read once a scan."""
         return self._stamp(enterprise_id)
