@@ -206,9 +206,12 @@ class RecordService:
                              len(members)),
                      partial(self._issued, members, onchain), already=("RootAlreadyAnchored",))
             for root, members in batches.items()])
+        # A record already at the status sent (another instance, or an import's own witnessing,
+        # sent the same change first) reverts InvalidRecordStatus: delivered.
         self.outbox.deliver("record-status", None, [
             Delivery([r.id], partial(ledger.send_set_record_status, account(r), r.root, r.leaf_index,
-                                     TO_CHAIN[r.status], r.status), lambda _receipt: 1)
+                                     TO_CHAIN[r.status], r.status), lambda _receipt: 1,
+                     already=("InvalidRecordStatus",))
             for r in rows if onchain[r.id] != TO_CHAIN[r.status]])
         with self._engine.begin() as c:
             # Only as the row still is: a status changed meanwhile stays pending for the next pass.
