@@ -235,6 +235,8 @@ class RecordFeed:
                 elif c.source_version == h.version:
                     if (h.digest, h.kind, h.status) == (digest, c.kind, c.status):
                         results[i] = ChangeResult(i, "unchanged", h.record_id)
+                        if h.position is not None:  # repeated within this call
+                            refers.append((i, h.position))
                     else:
                         results[i] = ChangeResult(i, "refused", h.record_id, "source_version_reused",
                                                   f"version {c.source_version} is held with other content")
