@@ -144,9 +144,12 @@ def test_versions_older_or_reused_are_refused_and_a_newer_one_supersedes(api, ke
 
 
 def test_changes_within_one_call_apply_in_order(api, runtime, feed):
-    out = feed("food", [permit(2, 1), permit(2, 2, status="suspended"), permit(2, 3, data={"items": "x"}),
-                        permit(2, 4, data={"items": "x"}, status="revoked")])
-    assert [i["outcome"] for i in out["items"]] == ["created", "status_changed", "amended", "status_changed"]
+    out = feed("food", [permit(2, 1), permit(2, 1), permit(2, 2, status="suspended"),
+                        permit(2, 3, data={"items": "x"}), permit(2, 4, data={"items": "x"}, status="revoked")])
+    assert [i["outcome"] for i in out["items"]] == ["created", "unchanged", "status_changed", "amended",
+                                                    "status_changed"]
+    ids = [i["record_id"] for i in out["items"]]
+    assert ids[0] == ids[1] == ids[2] != ids[3] == ids[4]
     first, second = rows(runtime, source_id="FP-2")
     assert (first.status, first.superseded_by_id, second.status, second.source_version) == \
         ("revoked", second.id, "revoked", 4)
