@@ -165,6 +165,10 @@ MATRIX = {
         lambda w: ("GET", f"/api/v1/enterprises/{USCC_A}", {}),
         # Name and status are public (公示): every signed-in caller reads them, nothing is logged.
         {c: {"status": 200, "logged": False} for c in CALLERS}),
+    "GET /api/v1/enterprises/{uscc}/public-records": (
+        lambda w: ("GET", f"/api/v1/enterprises/{USCC_A}/public-records", {}),
+        # 公示 records, the same file for everyone (non-public kinds are not in it): nothing logged.
+        {c: {"status": 200, "logged": False} for c in CALLERS}),
     "POST /api/v1/enterprises/{uscc}/status": (
         lambda w: ("POST", f"/api/v1/enterprises/{USCC_A}/status", {"json": {"status": "revoked"}}), {}),
     "GET /api/v1/enterprises/{uscc}/code.{fmt}": (
