@@ -125,7 +125,7 @@ def verify_code(body: VerifyCodeRequest, service: CodesDep, views: ViewsDep, met
                          separators=(",", ":")).encode()
     summary = {"status": out["status"], "checks": [{"status": c["status"], "reason": c["reason"]}
                                                    for c in out["checks"]]}
-    views.remember_answer(body.code, enterprise_id, (summary, encoded), stamp)
+    views.remember_answer(body.code, (summary, encoded), stamp)
     return Response(encoded, media_type="application/json")
 
 

@@ -83,15 +83,12 @@ class ScanViews:
 
         self._refresh_lock = threading.Lock()
 
-    def _stamp(self, enterprise_id: int) -> tuple:
+    def stamp(self, enterprise_id: int) -> tuple:
+        """What a cached answer or view of this enterprise is keyed by; read once a scan."""
         with self._engine.connect() as c:
             return tuple(c.execute(_STAMP, {"enterprise_id": enterprise_id}).first() or ())
 
-    def stamp(self, enterprise_id: int) -> tuple:
-        """What a cached answer or view of this enterprise is keyed by; read once a scan."""
-        return self._stamp(enterprise_id)
-
-    def cached_answer(self, code: str, enterprise_id: int | None, stamp: tuple | None = None) -> dict | None:
+    def cached_answer(self, code: str, enterprise_id: int | None, stamp: tuple):
         """The answer given to this exact static code, if nothing that could change it
         (enterprise status, its records, key rotations) has moved since. After 2 s one caller
         rebuilds it (the chain-side facts are re-read) while the others keep the stamp-valid
@@ -100,14 +97,14 @@ class ScanViews:
         self.on_lookup("scan_answer", answer is not None)
         return answer
 
-    def _cached_answer(self, code: str, enterprise_id: int | None, stamp: tuple | None) -> dict | None:
+    def _cached_answer(self, code: str, enterprise_id: int | None, stamp: tuple):
         import time as _time
 
         hit = self._answers.peek(code)
         if hit is None or enterprise_id is None:
             return None
         kept_at, (kept_stamp, answer) = hit
-        if kept_stamp != (stamp if stamp is not None else self._stamp(enterprise_id)):
+        if kept_stamp != stamp:
             return None
         if _time.monotonic() - kept_at < self.PUBLIC_TTL:
             return answer
@@ -117,10 +114,10 @@ class ScanViews:
             self._refreshing.add(code)
         return None
 
-    def remember_answer(self, code: str, enterprise_id: int, answer: dict, stamp: tuple | None = None) -> None:
+    def remember_answer(self, code: str, answer, stamp: tuple) -> None:
         """Keep the answer under the stamp read before it was built (a change made meanwhile
         then moves the stamp, and the next scan builds it again)."""
-        self._answers.put(code, (stamp if stamp is not None else self._stamp(enterprise_id), answer))
+        self._answers.put(code, (stamp, answer))
         with self._refresh_lock:
             self._refreshing.discard(code)
 
@@ -143,7 +140,7 @@ class ScanViews:
         if who == "public":
             import time as _time
 
-            stamp = (stamps or {}).get(enterprise.id) or self._stamp(enterprise.id)
+            stamp = (stamps or {}).get(enterprise.id) or self.stamp(enterprise.id)
             hit = self._public.peek(enterprise.id)
             fresh = hit is not None and hit[1][0] == stamp and _time.monotonic() - hit[0] < self.PUBLIC_TTL
             self.on_lookup("public_view", fresh)

@@ -18,13 +18,15 @@ class TtlCache:
         self._data: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key, compute: Callable[[], Any]):
-        """The cached value, or `compute()`'s (then kept)."""
+    def get(self, key, compute: Callable[[], Any], keep: Callable[[Any], bool] | None = None):
+        """The cached value, or `compute()`'s — then kept, unless `keep(value)` says no (e.g.
+        keep only positive answers, so that what appears shows at once)."""
         hit = self.peek(key)
         if hit is not None and (self.ttl is None or time.monotonic() - hit[0] < self.ttl):
             return hit[1]
         value = compute()
-        self.put(key, value)
+        if keep is None or keep(value):
+            self.put(key, value)
         return value
 
     def peek(self, key) -> tuple[float, Any] | None:

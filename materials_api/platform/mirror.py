@@ -231,6 +231,10 @@ class MirroredAnchor:
     block_number: int
 
 
+def _found(value) -> bool:
+    return value is not None
+
+
 class MirrorView:
     """Reads of the mirror: what the chain said, as of the mirror's head.
 
@@ -242,20 +246,14 @@ class MirrorView:
 
     def __init__(self, sessions, cache_ttl: float = 0.0):
         self.sessions = sessions
-        self._ttl = cache_ttl
         self._anchors = TtlCache(cache_ttl, max_entries=100_000) if cache_ttl else None
         self._roles = TtlCache(cache_ttl, max_entries=10_000) if cache_ttl else None
         self._head = TtlCache(cache_ttl / 4, max_entries=1) if cache_ttl else None
 
     def head(self) -> MirrorHead | None:
-        if self._head is not None:
-            hit = self._head.peek("head")
-            if hit is not None and time.monotonic() - hit[0] < self._ttl / 4:
-                return hit[1]
-        head = self._read_head()
-        if head is not None and self._head is not None:
-            self._head.put("head", head)
-        return head
+        if self._head is None:
+            return self._read_head()
+        return self._head.get("head", self._read_head, keep=_found)
 
     def _read_head(self) -> MirrorHead | None:
         with self.sessions() as s:
@@ -263,14 +261,9 @@ class MirrorView:
         return MirrorHead(row.number, row.hash, row.timestamp, row.read_at) if row else None
 
     def anchor(self, root: bytes) -> MirroredAnchor | None:
-        if self._anchors is not None:
-            hit = self._anchors.peek(root)
-            if hit is not None and time.monotonic() - hit[0] < self._ttl:
-                return hit[1]
-        found = self._read_anchor(root)
-        if found is not None and self._anchors is not None:
-            self._anchors.put(root, found)
-        return found
+        if self._anchors is None:
+            return self._read_anchor(root)
+        return self._anchors.get(root, lambda: self._read_anchor(root), keep=_found)
 
     def _read_anchor(self, root: bytes) -> MirroredAnchor | None:
         with self.sessions() as s:
@@ -325,15 +318,9 @@ class MirrorView:
 
     def has_role(self, role: bytes, account: str, at_block: int | None = None) -> bool:
         """Whether `account` held `role` (at the end of `at_block`, or now)."""
-        if self._roles is not None and at_block is None:
-            hit = self._roles.peek((role, account))
-            if hit is not None and time.monotonic() - hit[0] < self._ttl:
-                return True
-            held = self._read_role(role, account, None)
-            if held:
-                self._roles.put((role, account), True)
-            return held
-        return self._read_role(role, account, at_block)
+        if self._roles is None or at_block is not None:
+            return self._read_role(role, account, at_block)
+        return self._roles.get((role, account), lambda: self._read_role(role, account, None), keep=bool)
 
     def _read_role(self, role: bytes, account: str, at_block: int | None) -> bool:
         extra = _E.c.account == to_checksum_address(account)

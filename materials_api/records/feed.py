@@ -259,20 +259,15 @@ class RecordFeed:
                     held[c.source_id] = _Held(c.source_version, digest, c.kind, c.status, position=position)
                     results[i] = ChangeResult(i, "amended")
 
-            retire = dict(status="revoked", chain_state=ChainState.PENDING.value)
-            for old_id, old_position, position in superseded:
-                note = f"amended: superseded by version {new_rows[position]['source_version']}"
-                if old_position is not None:
-                    new_rows[old_position].update(retire, status_reason=note)
             if new_rows:
                 seal(new_rows, new_usccs)
                 ids = s.execute(insert(_R).returning(_R.c.id, sort_by_parameter_order=True), new_rows).scalars().all()
                 for i, position in list(created_at.items()) + refers:
                     results[i] = ChangeResult(i, results[i].outcome, ids[position])
-            for old_id, old_position, position in superseded:
-                note = f"amended: superseded by version {new_rows[position]['source_version']}"
+            for old_id, old_position, position in superseded:  # the old one revoked, pointing at the new
                 in_place.setdefault(old_id if old_id is not None else ids[old_position], {}).update(
-                    superseded_by_id=ids[position], status_reason=note, **retire)
+                    superseded_by_id=ids[position], status="revoked", chain_state=ChainState.PENDING.value,
+                    status_reason=f"amended: superseded by version {new_rows[position]['source_version']}")
             # One statement per shape of change, many rows each (a call may change thousands).
             shapes: dict[tuple[str, ...], list[dict]] = {}
             for record_id, values in in_place.items():

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from materials_api.identity.api_keys import Principal
 from materials_api.platform.failpoints import failpoint
+from materials_api.platform.reports import write_rejections
 from materials_api.records.feed import FIELDS, ChangeRefused, ChangeResult, RecordFeed
 from materials_api.records.models import RecordImport, RecordImportRejection, RecordSourceCursor
 
@@ -229,14 +230,8 @@ def _report(sessions: sessionmaker, job_id: int, path: Path, *, resumed: bool, f
         job = s.get(RecordImport, job_id)
         rejections = list(s.scalars(select(RecordImportRejection).where(RecordImportRejection.import_id == job_id)
                                     .order_by(RecordImportRejection.line)))
-    written = None
-    if rejections:
-        with open(rejections_file, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(["line", "source_id", "reason_code", "message"])
-            for r in rejections:
-                w.writerow([r.line, r.source_id, r.reason_code, r.message])
-        written = rejections_file
+    written = write_rejections(rejections_file, ["line", "source_id", "reason_code", "message"],
+                               ([r.line, r.source_id, r.reason_code, r.message] for r in rejections))
     return ImportReport(job_id, count_lines(path), job.applied, job.unchanged, job.rejected, resumed, finished, written)
 
 

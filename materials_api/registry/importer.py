@@ -22,6 +22,7 @@ from chain.material_verify import sha256_of
 from codes.uscc import UsccError, chain_key, validate
 from materials_api.platform.models import ChainState
 from materials_api.platform.outbox import Delivery, Outbox
+from materials_api.platform.reports import write_rejections
 from materials_api.registry.models import Enterprise, EnterpriseStatus, ImportJob, ImportRejection
 from materials_api.registry.service import ENTERPRISES, EnterpriseService
 
@@ -188,12 +189,6 @@ def _report(service: EnterpriseService, job_id: int, total: int, *, resumed: boo
         job = s.get(ImportJob, job_id)
         rejections = list(s.scalars(select(ImportRejection).where(ImportRejection.job_id == job_id)
                                     .order_by(ImportRejection.row)))
-    written = None
-    if rejections:
-        with open(rejections_file, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(["row", "uscc", "reason_code", "message"])
-            for r in rejections:
-                w.writerow([r.row, r.uscc, r.reason_code, r.message])
-        written = rejections_file
+    written = write_rejections(rejections_file, ["row", "uscc", "reason_code", "message"],
+                               ([r.row, r.uscc, r.reason_code, r.message] for r in rejections))
     return ImportReport(job_id, total, job.accepted, job.rejected, resumed, finished, written)
