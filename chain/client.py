@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, ContextManager, Iterable, Protocol, TypeVar
 
 import requests
-from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from web3 import Web3
 from web3.exceptions import (
@@ -30,6 +29,7 @@ from web3.middleware import ExtraDataToPOAMiddleware
 from .errors import ChainError, ChainNotAnswering, ChainTimeout, ChainUnreachable, TransactionReverted
 from .reverts import Reverts, TesterReverted
 from .rpc import JsonRpc, RpcError
+from .signers import Signer
 
 log = logging.getLogger("qiyema.chain")
 
@@ -232,7 +232,7 @@ class ChainClient:
         return bytes.fromhex((result or "0x").removeprefix("0x"))
 
     # --- writes ---------------------------------------------------------------------------
-    def send(self, account: LocalAccount, fn=None, *, tx: dict | None = None, gas: int | None = None) -> str:
+    def send(self, account: Signer, fn=None, *, tx: dict | None = None, gas: int | None = None) -> str:
         """Sign and send a contract call (`fn`) or a plain transaction (`tx`); returns its hash.
 
         Gas is estimated first, so a call that would revert raises `TransactionReverted` with the
@@ -281,7 +281,7 @@ class ChainClient:
                 return tx_hash
         raise ChainError("could not find a free nonce")  # pragma: no cover - loop always returns
 
-    def transact(self, account: LocalAccount, fn=None, *, tx: dict | None = None, gas: int | None = None,
+    def transact(self, account: Signer, fn=None, *, tx: dict | None = None, gas: int | None = None,
                  confirmations: int | None = None, timeout: float | None = None) -> Receipt:
         """Send and wait for the receipt (and confirmations)."""
         return self.wait(self.send(account, fn, tx=tx, gas=gas), confirmations=confirmations, timeout=timeout)

@@ -14,11 +14,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from .client import ChainClient
 from .compile import artifact
+from .signers import Signer
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def code_status(client: ChainClient, directory: Path) -> CodeStatus:
     return CodeStatus(True, True, onchain_hash, local_hash, "on-chain code matches the local build")
 
 
-def deploy(client: ChainClient, governor: LocalAccount, directory: Path, *,
+def deploy(client: ChainClient, governor: Signer, directory: Path, *,
            grants: dict[str, list[str]] | None = None) -> tuple[Deployment, bool]:
     """Deploy Qiyema unless the recorded deployment is live with the same code.
 

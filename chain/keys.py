@@ -1,4 +1,6 @@
-"""Chain accounts kept as key files: hex private key, mode 0600, never logged."""
+"""Throwaway chain accounts for tests, benchmarks and development networks: a hex key file
+(mode 0600). The service itself never keeps a key this way: its keys are in a key store
+(chain/keystore.py, materials_api/platform/keys.py)."""
 
 from __future__ import annotations
 
@@ -6,19 +8,18 @@ import os
 import secrets
 from pathlib import Path
 
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
+from .signers import LocalSigner
 
 
-def load_or_create(path: Path) -> LocalAccount:
+def load_or_create(path: Path) -> LocalSigner:
     """The account whose key is in `path`, creating a new random key there if it is absent."""
     path = Path(path)
     if path.exists():
-        return Account.from_key(path.read_text().strip())
+        return LocalSigner(bytes.fromhex(path.read_text().strip().removeprefix("0x")))
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = "0x" + secrets.token_hex(32)
+    key = secrets.token_bytes(32)
     # O_EXCL: two processes creating the same key at once must not overwrite each other.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write(key + "\n")
-    return Account.from_key(key)
+        f.write("0x" + key.hex() + "\n")
+    return LocalSigner(key)

@@ -13,7 +13,7 @@ from eth_utils import keccak, to_checksum_address
 
 LEAF_STATUS = keccak(text="leafStatus(bytes32,uint256,bytes32)")[:4]
 LEAF_STATUSES = keccak(text="leafStatuses(bytes32[],uint256[],bytes32)")[:4]
-_WORDS = 7  # address, uint32, uint64, bool, bool, uint64, uint64: every field one static word
+_WORDS = 11  # every field of IAnchorLedger.LeafStatus is one static word
 
 
 @dataclass(frozen=True)
@@ -21,8 +21,12 @@ class LeafStatus:
     anchorer: str | None  # None: the root was never anchored
     leaf_count: int
     anchored_at: int
+    anchored_block: int
     revoked: bool
-    anchorer_holds_role: bool
+    anchorer_held_role: bool  # at the block it anchored
+    anchorer_retired: bool  # since then (routine: what it anchored before stays good)
+    anchorer_compromised: bool
+    compromised_from_block: int  # with `anchorer_compromised`: its writes from here on are untrusted
     block_number: int  # the block the answer was read at
     block_timestamp: int
 
@@ -60,20 +64,21 @@ def _address(word: int) -> str:
 
 def _status(data: bytes, at: int) -> LeafStatus:
     w = [int.from_bytes(data[at + 32 * k:at + 32 * (k + 1)], "big") for k in range(_WORDS)]
-    return LeafStatus(anchorer=_address(w[0]) if w[2] else None,
-                      leaf_count=w[1], anchored_at=w[2], revoked=bool(w[3]), anchorer_holds_role=bool(w[4]),
-                      block_number=w[5], block_timestamp=w[6])
+    return LeafStatus(anchorer=_address(w[0]) if w[2] else None, leaf_count=w[1], anchored_at=w[2],
+                      anchored_block=w[3], revoked=bool(w[4]), anchorer_held_role=bool(w[5]),
+                      anchorer_retired=bool(w[6]), anchorer_compromised=bool(w[7]), compromised_from_block=w[8],
+                      block_number=w[9], block_timestamp=w[10])
 
 
 def decode_leaf_status(data: bytes) -> LeafStatus:
     if len(data) != 32 * _WORDS:
-        raise ValueError(f"leafStatus answered {len(data)} bytes, not {32 * _WORDS}: not a Qiyema 1.2 contract?")
+        raise ValueError(f"leafStatus answered {len(data)} bytes, not {32 * _WORDS}: not a Qiyema 1.4 contract?")
     return _status(data, 0)
 
 
 def decode_leaf_statuses(data: bytes) -> list[LeafStatus]:
     if len(data) < 64:
-        raise ValueError("leafStatuses answered too few bytes: not a Qiyema 1.2 contract?")
+        raise ValueError("leafStatuses answered too few bytes: not a Qiyema 1.4 contract?")
     at = int.from_bytes(data[:32], "big")
     n = int.from_bytes(data[at:at + 32], "big")
     start = at + 32

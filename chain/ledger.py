@@ -5,12 +5,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from .client import ChainClient, Receipt
 from .compile import artifact
 from .deploy import Deployment
+from .signers import Signer
 
 
 class EnterpriseStatus(enum.IntEnum):
@@ -51,6 +51,36 @@ class OnChainAnchor:
     anchorer: str
     leaf_count: int
     anchored_at: int
+    anchored_block: int
+
+
+@dataclass(frozen=True)
+class RoleTerm:
+    """IRoleRegistry.RoleTerm: one account's hold on one role, kept for ever."""
+
+    granted_block: int  # 0: never granted
+    retired_block: int  # 0: still held
+    compromised_from_block: int
+    compromised: bool
+
+    @property
+    def held(self) -> bool:
+        return self.granted_block != 0 and self.retired_block == 0 and not self.compromised
+
+    def held_at(self, block: int) -> bool:
+        """The contract's `heldRoleAt`: granted at or before `block`, not retired before it."""
+        return self.granted_block != 0 and self.granted_block <= block and (
+            self.retired_block == 0 or block <= self.retired_block)
+
+    @property
+    def ended(self) -> bool:
+        return self.retired_block != 0 or self.compromised
+
+    @property
+    def state(self) -> str:
+        if self.granted_block == 0:
+            return "never"
+        return "compromised" if self.compromised else "retired" if self.retired_block else "active"
 
 
 def _b32(text: str) -> bytes:
@@ -91,35 +121,48 @@ class QiyemaLedger:
     def has_role(self, name: str, account: str) -> bool:
         return self.client.call(self.contract.functions.hasRole(self.role(name), account))
 
-    def grant_role(self, governor: LocalAccount, name: str, account: str) -> Receipt | None:
+    def grant_role(self, governor: Signer, name: str, account: str) -> Receipt | None:
         """Grant a role unless the account holds it already (then None: nothing sent)."""
         if self.has_role(name, account):
             return None
         return self.client.transact(governor, self.contract.functions.grantRole(self.role(name), account))
 
-    def revoke_role(self, governor: LocalAccount, name: str, account: str) -> Receipt | None:
-        """Revoke a role unless the account no longer holds it (then None: nothing sent)."""
+    def revoke_role(self, governor: Signer, name: str, account: str) -> Receipt | None:
+        """Retire an account from a role (routine: what it wrote while it held the role stays
+        good) unless it no longer holds it (then None: nothing sent)."""
         if not self.has_role(name, account):
             return None
         return self.client.transact(governor, self.contract.functions.revokeRole(self.role(name), account))
 
+    def role_term(self, name: str, account: str) -> RoleTerm:
+        granted, retired, compromised_from, compromised = self.client.call(
+            self.contract.functions.roleTerm(self.role(name), account))
+        return RoleTerm(granted, retired, compromised_from, compromised)
+
+    def declare_compromised(self, governor: Signer, name: str, account: str, from_block: int,
+                            reason_code: str = "") -> Receipt:
+        """Declare `account`'s key in role `name` compromised from `from_block` (0: everything it
+        ever wrote); the role is revoked in the same transaction."""
+        return self.client.transact(governor, self.contract.functions.declareCompromised(
+            self.role(name), account, from_block, _b32(reason_code)))
+
     # enterprise registry ----------------------------------------------------------------
-    def send_register(self, registrar: LocalAccount, uscc_key: bytes, code_signer: str | None = None) -> str:
+    def send_register(self, registrar: Signer, uscc_key: bytes, code_signer: str | None = None) -> str:
         signer = code_signer or "0x" + "00" * 20
         return self.client.send(registrar, self.contract.functions.register(uscc_key, signer))
 
-    def send_register_batch(self, registrar: LocalAccount, uscc_keys: list[bytes]) -> str:
+    def send_register_batch(self, registrar: Signer, uscc_keys: list[bytes]) -> str:
         # A fixed gas limit skips an estimate per batch: ~25k per entry plus margin.
         return self.client.send(registrar, self.contract.functions.registerBatch(uscc_keys),
                                 gas=60_000 + 30_000 * len(uscc_keys))
 
-    def send_set_status(self, registrar: LocalAccount, uscc_key: bytes, status: EnterpriseStatus,
+    def send_set_status(self, registrar: Signer, uscc_key: bytes, status: EnterpriseStatus,
                         reason_code: str = "") -> str:
         return self.client.send(
             registrar, self.contract.functions.setStatus(uscc_key, int(status), _b32(reason_code))
         )
 
-    def send_rotate_code_signer(self, registrar: LocalAccount, uscc_key: bytes, signer: str) -> str:
+    def send_rotate_code_signer(self, registrar: Signer, uscc_key: bytes, signer: str) -> str:
         return self.client.send(registrar, self.contract.functions.rotateCodeSigner(uscc_key, signer))
 
     def enterprise(self, uscc_key: bytes) -> OnChainEnterprise:
@@ -133,27 +176,27 @@ class QiyemaLedger:
         return self.client.call(self.contract.functions.enterpriseCount())
 
     # anchor ledger ------------------------------------------------------------------------
-    def anchor(self, notary: LocalAccount, root: bytes, leaf_count: int) -> Receipt:
+    def anchor(self, notary: Signer, root: bytes, leaf_count: int) -> Receipt:
         return self.client.transact(notary, self.contract.functions.anchor(root, leaf_count))
 
-    def send_anchor(self, notary: LocalAccount, root: bytes, leaf_count: int) -> str:
+    def send_anchor(self, notary: Signer, root: bytes, leaf_count: int) -> str:
         return self.client.send(notary, self.contract.functions.anchor(root, leaf_count))
 
-    def revoke_leaf(self, notary: LocalAccount, root: bytes, index: int, leaf: bytes, proof: list[bytes],
+    def revoke_leaf(self, notary: Signer, root: bytes, index: int, leaf: bytes, proof: list[bytes],
                     reason_code: str = "") -> Receipt:
         return self.client.transact(
             notary, self.contract.functions.revokeLeaf(root, index, leaf, proof, _b32(reason_code))
         )
 
-    def revoke_leaves(self, notary: LocalAccount, root: bytes, indexes: list[int], reason_code: str = "") -> Receipt:
+    def revoke_leaves(self, notary: Signer, root: bytes, indexes: list[int], reason_code: str = "") -> Receipt:
         return self.client.wait(self.send_revoke_leaves(notary, root, indexes, reason_code))
 
-    def send_revoke_leaves(self, notary: LocalAccount, root: bytes, indexes: list[int], reason_code: str = "") -> str:
+    def send_revoke_leaves(self, notary: Signer, root: bytes, indexes: list[int], reason_code: str = "") -> str:
         return self.client.send(notary, self.contract.functions.revokeLeaves(root, indexes, _b32(reason_code)))
 
     def anchor_of(self, root: bytes) -> OnChainAnchor | None:
-        anchorer, count, at = self.client.call(self.contract.functions.anchorOf(root))
-        return None if at == 0 else OnChainAnchor(anchorer, count, at)
+        anchorer, count, at, block = self.client.call(self.contract.functions.anchorOf(root))
+        return None if at == 0 else OnChainAnchor(anchorer, count, at, block)
 
     def anchoring(self, root: bytes) -> tuple[int, str] | None:
         """(block number, transaction hash) of the `BatchAnchored` event of `root`, read from the
@@ -165,10 +208,10 @@ class QiyemaLedger:
         return None
 
     # record registry --------------------------------------------------------------------------
-    def send_issue_records(self, issuer: LocalAccount, category: str, root: bytes, count: int) -> str:
+    def send_issue_records(self, issuer: Signer, category: str, root: bytes, count: int) -> str:
         return self.client.send(issuer, self.contract.functions.issueRecords(_b32(category), root, count))
 
-    def send_set_record_status(self, issuer: LocalAccount, root: bytes, index: int, status: RecordStatus,
+    def send_set_record_status(self, issuer: Signer, root: bytes, index: int, status: RecordStatus,
                                reason_code: str = "") -> str:
         return self.client.send(issuer, self.contract.functions.setRecordStatus(
             root, index, int(status), _b32(reason_code)))

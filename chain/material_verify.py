@@ -16,7 +16,19 @@ from .client import ChainClient
 from .errors import ChainError
 from .leaf_status import LeafStatus, read_leaf_status, read_leaf_statuses
 from .proof import ProofBundle
-from .verdict import Check, CheckName, Reason, Source, SourceUnavailable, Status, Step, Verdict, chain_unavailable, run
+from .verdict import (
+    Check,
+    CheckName,
+    Reason,
+    Source,
+    SourceUnavailable,
+    Status,
+    Step,
+    Verdict,
+    chain_unavailable,
+    run,
+    writer_check,
+)
 
 NOTARY_ROLE = keccak(text="qiyema.notary")  # the contract's constant; a test checks they agree
 
@@ -94,9 +106,10 @@ def _anchor(m: _Material) -> Check:
 def _issuer(m: _Material) -> Check:
     if m.client is None:
         return Check(CheckName.ISSUER, Status.SKIPPED, Reason.NO_CHAIN, _NO_CHAIN)
-    if m.status().anchorer_holds_role:
-        return Check(CheckName.ISSUER, Status.VALID, Reason.NOTARY, "the anchorer holds the notary role")
-    return Check(CheckName.ISSUER, Status.INVALID, Reason.NOT_NOTARY, "the anchorer no longer holds the notary role")
+    st = m.status()
+    return writer_check("notary", st.anchored_block, held=st.anchorer_held_role, retired=st.anchorer_retired,
+                        compromised_from=st.compromised_from_block if st.anchorer_compromised else None,
+                        held_reason=Reason.NOTARY, not_held_reason=Reason.NOT_NOTARY)
 
 
 def _liveness(m: _Material) -> Check:
@@ -181,7 +194,7 @@ def verify_materials(items: Iterable[tuple[ProofBundle, bytes | None]], *, clien
 def verify_material(bundle: ProofBundle, *, content_sha256: bytes | None, client: ChainClient | None,
                     now: int | None = None, max_head_age: float = 0) -> Verdict:
     """Checks: integrity (bytes match the leaf), proof (leaf leads to root), anchor (root on
-    chain), issuer (the anchorer holds the notary role), status (not revoked, not expired) and,
+    chain), issuer (the anchorer held the notary role when it anchored, its key not compromised then), status (not revoked, not expired) and,
     with `max_head_age` > 0 on a chain that seals blocks on a clock, liveness (the node's newest
     block is recent; on a halted chain a revocation sent since cannot be seen)."""
     now = int(time.time()) if now is None else now

@@ -21,7 +21,8 @@ from typing import Callable, Generic, Iterable, TypeVar
 
 from .errors import ChainNotAnswering
 
-VERDICT_VERSION = 3  # 2: chain_timeout; 3: mirror_current, mirror_behind
+VERDICT_VERSION = 4  # 2: chain_timeout; 3: mirror_current, mirror_behind; 4: key_retired, key_compromised,
+# signed_before_compromise, the verdict's warnings
 
 
 class Status(enum.StrEnum):
@@ -68,7 +69,10 @@ class Reason(enum.StrEnum):
     BAD_SIGNATURE = "bad_signature"
     NO_CODE_SIGNER = "no_code_signer"
     KEY_ACTIVE = "key_active"
-    KEY_ROTATED_OUT = "key_rotated_out"
+    KEY_ROTATED_OUT = "key_rotated_out"  # (until v3) a retired static-code key; now key_retired, VALID
+    KEY_RETIRED = "key_retired"  # (v4) signed by a key retired since, in its term: still good
+    KEY_COMPROMISED = "key_compromised"  # (v4) signed by a key declared compromised (from that time on)
+    SIGNED_BEFORE_COMPROMISE = "signed_before_compromise"  # (v4) VALID, warned: before its key's compromise
     # issuer
     REGISTRAR_ON_CHAIN = "registrar_on_chain"
     NOT_REGISTRAR = "not_registrar"
@@ -124,6 +128,10 @@ class Reason(enum.StrEnum):
     WRONG_CHAIN = "wrong_chain"
     NO_CHAIN = "no_chain"
     OFFLINE = "offline"
+
+
+# VALID, but said beside the verdict (and shown on the verdict page).
+WARNINGS = frozenset({Reason.KEY_RETIRED, Reason.SIGNED_BEFORE_COMPROMISE})
 
 
 class Source(enum.StrEnum):
@@ -197,8 +205,15 @@ class Verdict:
     def check(self, name: CheckName) -> Check | None:
         return next((c for c in self.checks if c.name == name), None)
 
+    @property
+    def warnings(self) -> list[str]:
+        """Reasons of VALID checks a relying party should still hear about (a key retired or
+        compromised since it signed)."""
+        return [c.reason.value for c in self.checks if c.status is Status.VALID and c.reason in WARNINGS]
+
     def as_dict(self) -> dict:
-        return {"status": self.status.value, "checks": [c.as_dict() for c in self.checks], **self.facts}
+        return {"status": self.status.value, "checks": [c.as_dict() for c in self.checks],
+                "warnings": self.warnings, **self.facts}
 
 
 Ctx = TypeVar("Ctx")
@@ -240,3 +255,26 @@ def run(steps: Iterable[Step[Ctx]], ctx: Ctx, verdict: Verdict | None = None) ->
         if step.final and check.status is not Status.VALID:
             break
     return verdict
+
+
+def writer_check(role: str, block: int, *, held: bool, retired: bool, compromised_from: int | None,
+                 held_reason: Reason, not_held_reason: Reason) -> Check:
+    """The ISSUER check of something written on chain in `block`: whether its writer held
+    `role` in that block (retiring the key later changes nothing), then its key's compromise
+    (`compromised_from`, None if never declared): from that block on INVALID `key_compromised`;
+    before it VALID with the warning `signed_before_compromise`. A key retired since: VALID with
+    the warning `key_retired`."""
+    if not held:
+        return Check(CheckName.ISSUER, Status.INVALID, not_held_reason,
+                     f"the writer did not hold the {role} role in block {block}")
+    if compromised_from is not None and block >= compromised_from:
+        return Check(CheckName.ISSUER, Status.INVALID, Reason.KEY_COMPROMISED,
+                     f"written in block {block} by a {role} key declared compromised from block {compromised_from}")
+    if compromised_from is not None:
+        return Check(CheckName.ISSUER, Status.VALID, Reason.SIGNED_BEFORE_COMPROMISE,
+                     f"written in block {block} by a {role}, before its key was declared compromised "
+                     f"(from block {compromised_from})")
+    if retired:
+        return Check(CheckName.ISSUER, Status.VALID, Reason.KEY_RETIRED,
+                     f"written in block {block} by a {role} whose key was retired since")
+    return Check(CheckName.ISSUER, Status.VALID, held_reason, f"written in block {block} by a holder of the {role} role")

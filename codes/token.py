@@ -30,6 +30,7 @@ from eth_keys.exceptions import BadSignature
 from sha3 import keccak_256
 
 from chain.errors import InputError
+from chain.signers import Signer
 
 from .uscc import UsccError, validate
 
@@ -107,8 +108,9 @@ def message_hash(origin: str, unsigned_payload: str) -> bytes:
     return keccak_256(DOMAIN + normalise_origin(origin).encode() + b"\n" + unsigned_payload.encode()).digest()
 
 
-def compact_signature(private_key: bytes, digest: bytes) -> bytes:
-    sig = keys.PrivateKey(private_key).sign_msg_hash(digest)
+def compact_signature(signer: Signer, digest: bytes) -> bytes:
+    """EIP-2098: r, then s with the recovery bit on top. The key stays in `signer` (memory or an HSM)."""
+    sig = signer.sign_hash(digest)
     r, s, v = sig.r, sig.s, sig.v
     return r.to_bytes(32, "big") + ((v << 255) | s).to_bytes(32, "big")
 
@@ -139,13 +141,13 @@ def _url(origin: str, payload: str) -> str:
     return (normalise_origin(origin) + PATH + payload).upper()
 
 
-def static_code(origin: str, uscc: str, kid: int, private_key: bytes) -> str:
+def static_code(origin: str, uscc: str, kid: int, signer: Signer) -> str:
     unsigned = VERSION + STATIC + validate(uscc) + _kid_text(kid)
-    sig = compact_signature(private_key, message_hash(origin, unsigned))
+    sig = compact_signature(signer, message_hash(origin, unsigned))
     return _url(origin, unsigned + _sig_digits(sig))
 
 
-def dynamic_code(origin: str, uscc: str, issued_at: int, expires_at: int, nonce: bytes, private_key: bytes,
+def dynamic_code(origin: str, uscc: str, issued_at: int, expires_at: int, nonce: bytes, signer: Signer,
                  *, single_use: bool = False, scope_digest: bytes | None = None) -> str:
     if len(nonce) != 12:
         raise ValueError("nonce must be 12 bytes")
@@ -154,7 +156,7 @@ def dynamic_code(origin: str, uscc: str, issued_at: int, expires_at: int, nonce:
     flags = (FLAG_SINGLE_USE if single_use else 0) | (FLAG_SCOPE if scope_digest else 0)
     body = _BODY.pack(issued_at, expires_at, nonce, flags) + (scope_digest or b"")
     head = VERSION + DYNAMIC + validate(uscc)
-    sig = compact_signature(private_key, message_hash(origin, head + b32encode(body)))
+    sig = compact_signature(signer, message_hash(origin, head + b32encode(body)))
     # The signature rides inside the same base32 run as the body.
     return _url(origin, head + b32encode(body + sig))
 

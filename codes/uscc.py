@@ -7,6 +7,7 @@ check character over the first 17 with weights 3^(i-1) mod 31. No I/O here.
 from __future__ import annotations
 
 import random
+
 from sha3 import keccak_256
 
 from chain.errors import InputError

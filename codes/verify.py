@@ -27,7 +27,7 @@ __all__ = ["EnterpriseInfo", "KeyInfo", "KeySet", "OfflineSource", "SourceUnavai
 class KeyInfo:
     kid: int
     address: str
-    status: str  # "active" | "retired"
+    status: str  # "active" | "retired" (rotated out: its codes stay good) | "compromised" (its codes do not)
 
 
 @dataclass
@@ -43,8 +43,9 @@ class TrustSource(Protocol):
 
     def static_key(self, kid: int) -> KeyInfo | None: ...
 
-    def signer_is_registrar(self, address: str) -> bool | None:
-        """None when this source cannot tell (offline)."""
+    def registrar_term(self, address: str) -> str | None:
+        """The signer's term in the registrar role on chain: "active", "retired", "compromised"
+        or "never"; None when this source cannot tell (offline)."""
 
     def enterprise_signer(self, uscc: str) -> str | None | bool:
         """The enterprise's code signer on chain; False when this source cannot tell."""
@@ -112,22 +113,31 @@ def _static_signature(v: _Scan) -> Check | None:
 
 
 def _static_key(v: _Scan) -> Check | None:
-    if v.key.status != "active":
-        return Check(CheckName.KEY, Status.INVALID, Reason.KEY_ROTATED_OUT,
-                     f"key {v.token.kid} was rotated out; the code must be re-issued")
-    return Check(CheckName.KEY, Status.VALID, Reason.KEY_ACTIVE, f"key {v.token.kid} is current")
+    # A static code carries no time, so a compromised key's codes are all suspect; a key
+    # retired in a routine rotation signed them in its term and they stay good on the wall.
+    if v.key.status == "active":
+        return Check(CheckName.KEY, Status.VALID, Reason.KEY_ACTIVE, f"key {v.token.kid} is current")
+    if v.key.status == "retired":
+        return Check(CheckName.KEY, Status.VALID, Reason.KEY_RETIRED,
+                     f"key {v.token.kid} was retired since it signed; the code stays valid")
+    return Check(CheckName.KEY, Status.INVALID, Reason.KEY_COMPROMISED,
+                 f"key {v.token.kid} was declared compromised: the code must be replaced (请更换企业码)")
 
 
 def _static_issuer(v: _Scan) -> Check | None:
-    role = v.source.signer_is_registrar(v.signer)
-    if role is None:
+    term = v.source.registrar_term(v.signer)
+    if term is None:
         return Check(CheckName.ISSUER, Status.SKIPPED, Reason.OFFLINE,
                      "offline: the registrar role comes from the signed key set, not from the chain")
-    if role:
+    if term == "compromised":
+        return Check(CheckName.ISSUER, Status.INVALID, Reason.KEY_COMPROMISED,
+                     "the chain holds the signer's registrar key as compromised")
+    if term in ("active", "retired"):
         return Check(CheckName.ISSUER, Status.VALID, Reason.REGISTRAR_ON_CHAIN,
-                     "the signer holds the registrar role on chain")
+                     "the signer holds the registrar role on chain" if term == "active"
+                     else "the signer held the registrar role on chain (retired since)")
     return Check(CheckName.ISSUER, Status.INVALID, Reason.NOT_REGISTRAR,
-                 "the signer does not hold the registrar role on chain")
+                 "the signer never held the registrar role on chain")
 
 
 def _dynamic_signature(v: _Scan) -> Check | None:
@@ -260,10 +270,9 @@ class KeySet:
         except (KeyError, TypeError, ValueError) as exc:
             raise CodeFormatError("keyset_malformed", f"the key set is malformed: {exc}") from None
 
-    def sign(self, private_key: bytes) -> None:
-        from eth_keys import keys
-
-        self.signature = "0x" + keys.PrivateKey(private_key).sign_msg_hash(self.digest()).to_bytes().hex()
+    def sign(self, governor) -> None:
+        """Signed by the governor's `Signer` (chain/signers.py)."""
+        self.signature = "0x" + governor.sign_hash(self.digest()).to_bytes().hex()
 
     def check(self, trusted_governor: str, now: int) -> None:
         """Raise CodeFormatError unless signed by `trusted_governor` and not expired."""
@@ -293,7 +302,7 @@ class OfflineSource:
     def static_key(self, kid: int) -> KeyInfo | None:
         return self._keys.get(kid)
 
-    def signer_is_registrar(self, address: str) -> bool | None:
+    def registrar_term(self, address: str) -> str | None:
         return None
 
     def enterprise_signer(self, uscc: str):

@@ -80,8 +80,15 @@ abstract contract AnchorLedger is RoleRegistry, IAnchorLedger {
         s.anchorer = a.anchorer;
         s.leafCount = a.leafCount;
         s.anchoredAt = a.anchoredAt;
+        s.anchoredBlock = a.anchoredBlock;
         s.revoked = _revoked[root][index >> 8] & (1 << (index & 0xff)) != 0;
-        s.anchorerHoldsRole = a.anchoredAt != 0 && hasRole(role, a.anchorer);
+        if (a.anchoredAt != 0) {
+            RoleTerm storage t = _roleTerm(role, a.anchorer);
+            s.anchorerHeldRole = heldRoleAt(role, a.anchorer, a.anchoredBlock);
+            s.anchorerRetired = t.retiredBlock != 0;
+            s.anchorerCompromised = t.compromised;
+            s.compromisedFromBlock = t.compromisedFromBlock;
+        }
         s.blockNumber = uint64(block.number);
         s.blockTimestamp = uint64(block.timestamp);
     }
@@ -91,8 +98,13 @@ abstract contract AnchorLedger is RoleRegistry, IAnchorLedger {
         if (root == bytes32(0) || leafCount == 0) revert InvalidBatch(root, leafCount);
         Anchor storage a = _anchors[root];
         if (a.anchoredAt != 0) revert RootAlreadyAnchored(root);
-        // One slot: anchorer, count and time stay readable for the price of a single SSTORE.
-        _anchors[root] = Anchor({anchorer: msg.sender, leafCount: leafCount, anchoredAt: uint64(block.timestamp)});
+        // One slot: anchorer, count, time and block stay readable for the price of a single SSTORE.
+        _anchors[root] = Anchor({
+            anchorer: msg.sender,
+            leafCount: leafCount,
+            anchoredAt: uint32(block.timestamp),
+            anchoredBlock: uint32(block.number)
+        });
         emit BatchAnchored(root, msg.sender, leafCount);
     }
 

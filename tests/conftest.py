@@ -25,6 +25,10 @@ from materials_api.platform.config import Settings
 from materials_api.platform.runtime import Runtime
 
 POSTGRES_URL = os.environ.get("QIYEMA_TEST_POSTGRES_URL")
+# Keystores the tests create use a cheap scrypt cost (a production key costs about a second and
+# 256 MiB to open); the files are the same standard format. Inherited by the CLI and servers
+# the tests start. tests/materials_api/test_keys.py checks the standard cost.
+os.environ.setdefault("QIYEMA_KEYSTORE_SCRYPT_N", "1024")
 DATABASES = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
 

@@ -18,6 +18,16 @@ from tests.test_e2e_anvil import home  # noqa: F401 - the fixture: a fresh home 
 pytestmark = pytest.mark.anvil
 
 
+@pytest.fixture
+def drill_home(home, tmp_path):
+    """As an operator runs it: the keystore's passphrase lives outside the home (a secret mount),
+    so it survives the home's loss and is never in a backup."""
+    secret = tmp_path / "secret-mount" / "keystore-passphrase"
+    secret.parent.mkdir()
+    secret.write_text("drill passphrase, kept by the operations team\n")
+    return {**home, "QIYEMA_KEYSTORE_PASSPHRASE_FILE": str(secret)}
+
+
 def _companies(demo_output: str) -> list[tuple[str, str]]:
     """(uscc, static code) of every demo company, from what `qiyema demo` prints."""
     return re.findall(r" (9\w{17}): (HTTP://\S+)", demo_output)
@@ -48,7 +58,8 @@ def _wait_for(predicate, timeout=60.0):
     raise AssertionError("timed out")
 
 
-def test_a_running_service_backed_up_and_restored_into_an_empty_home_verifies_as_before(home, tmp_path):
+def test_a_running_service_backed_up_and_restored_into_an_empty_home_verifies_as_before(drill_home, tmp_path):
+    home = drill_home
     env = {**home, "QIYEMA_ANCHOR_MAX_WAIT": "3600"}  # materials confirmed now wait for their batch
     companies = _companies(run(env, "demo").stdout)
     first = companies[0][0]
@@ -120,7 +131,8 @@ def test_a_running_service_backed_up_and_restored_into_an_empty_home_verifies_as
         stop_server(server)
 
 
-def test_a_restore_onto_a_reset_chain_re_anchors_and_says_so(home, tmp_path):
+def test_a_restore_onto_a_reset_chain_re_anchors_and_says_so(drill_home, tmp_path):
+    home = drill_home
     chain_port = free_port()
     node = AnvilNode(tmp_path / "chain", port=chain_port)
     node.start()
@@ -167,7 +179,8 @@ def test_a_restore_onto_a_reset_chain_re_anchors_and_says_so(home, tmp_path):
         node.stop()
 
 
-def test_bad_input_to_backup_and_restore_is_a_message_and_an_exit_code(home, tmp_path):
+def test_bad_input_to_backup_and_restore_is_a_message_and_an_exit_code(drill_home, tmp_path):
+    home = drill_home
     empty = run(home, "backup", str(tmp_path / "nothing"), check=False)
     assert empty.returncode == 1 and "nothing to back up" in empty.stderr
     run(home, "init")
@@ -178,12 +191,12 @@ def test_bad_input_to_backup_and_restore_is_a_message_and_an_exit_code(home, tmp
 
     damaged = tmp_path / "damaged"
     shutil.copytree(backup, damaged)
-    key = damaged / "home" / "keys" / "notary.eth"
+    key = damaged / "home" / "keys" / "notary.json"
     key.chmod(0o600)
-    key.write_text(key.read_text().replace("0", "1", 1))
+    key.write_text(key.read_text().replace('"ciphertext": "', '"ciphertext": "0', 1))
     target = {**home, "QIYEMA_HOME": str(tmp_path / "other-home"), "QIYEMA_NODE_PORT": str(free_port())}
     refused = run(target, "restore", str(damaged), check=False)
-    assert refused.returncode == 1 and "home/keys/notary.eth does not match the manifest" in refused.stderr
+    assert refused.returncode == 1 and "home/keys/notary.json does not match the manifest" in refused.stderr
     assert not (tmp_path / "other-home" / "keys").exists()  # nothing was written
     missing = run(target, "restore", str(tmp_path / "no-such-backup"), check=False)
     assert missing.returncode == 1 and "is not a backup" in missing.stderr

@@ -44,6 +44,21 @@ def test_init_is_idempotent(home):
     status = run(home, "chain", "status")
     assert "matches the local build" in status.stdout
     assert not AnvilNode(os.path.join(home["QIYEMA_HOME"], "node")).pid()  # init and status stop their node
+    # No plaintext private key on disk: every key is an encrypted keystore; `keys list` shows them.
+    keys_dir = os.path.join(home["QIYEMA_HOME"], "keys")
+    assert sorted(os.listdir(keys_dir)) == ["governor.json", "notary.json", "registrar.json"]
+    for name in os.listdir(keys_dir):
+        assert json.load(open(os.path.join(keys_dir, name)))["crypto"]["kdf"] == "scrypt"
+    listed = run(home, "keys", "list").stdout
+    assert "custody: keystore" in listed and listed.count(" active") == 3
+    # Bad input: a clear message, a non-zero exit, nothing changed.
+    unknown = run(home, "code", "compromise-key", "--kid", "9", "--yes", check=False)
+    assert unknown.returncode == 1 and "unknown_key" in unknown.stderr
+    wrong = run({**home, "QIYEMA_KEYSTORE_PASSPHRASE": "not it"}, "keys", "list", check=False)
+    assert wrong.returncode == 2 and "wrong passphrase" in wrong.stderr and "Traceback" not in wrong.stderr
+    no_org = run(home, "keys", "rotate", "--role", "issuer", check=False)
+    assert no_org.returncode == 2 and "--organisation" in no_org.stderr
+    assert sorted(os.listdir(keys_dir)) == ["governor.json", "notary.json", "registrar.json"]
 
 
 def test_registration_survives_a_restart_of_service_and_node(home):

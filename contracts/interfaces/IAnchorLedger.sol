@@ -13,7 +13,8 @@ interface IAnchorLedger {
     struct Anchor {
         address anchorer;
         uint32 leafCount;
-        uint64 anchoredAt;
+        uint32 anchoredAt; // block time (seconds; uint32 lasts to 2106)
+        uint32 anchoredBlock; // the block it was anchored in: roles are judged at this block
     }
 
     /// @notice Everything a verifier asks about one leaf, read in one call at one block.
@@ -21,8 +22,12 @@ interface IAnchorLedger {
         address anchorer; // zero if the root was never anchored
         uint32 leafCount;
         uint64 anchoredAt;
+        uint64 anchoredBlock;
         bool revoked;
-        bool anchorerHoldsRole; // whether the anchorer holds the role asked about, at this block
+        bool anchorerHeldRole; // the anchorer held the role asked about at the anchoring block
+        bool anchorerRetired; // ... and no longer holds it (retired or compromised since)
+        bool anchorerCompromised; // its key was declared compromised in that role ...
+        uint64 compromisedFromBlock; // ... from this block on (0: everything it wrote)
         uint64 blockNumber; // the block the answer was read at
         uint64 blockTimestamp;
     }
@@ -70,8 +75,9 @@ interface IAnchorLedger {
     function isRevoked(bytes32 root, uint256 index) external view returns (bool);
 
     /// @notice A leaf's whole status in one call: its batch's anchor, its revocation bit,
-    /// whether the anchorer holds `role` (the notary role for materials, the category's issuer
-    /// role for records) and the block it was read at, so a verdict rests on one block.
+    /// whether the anchorer held `role` (the notary role for materials, the category's issuer
+    /// role for records) at the block it anchored, whether that key was retired or declared
+    /// compromised since, and the block it was read at, so a verdict rests on one block.
     function leafStatus(bytes32 root, uint256 index, bytes32 role) external view returns (LeafStatus memory);
 
     /// @notice `leafStatus` for many leaves at once (batch verification), all at one block.

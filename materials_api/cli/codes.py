@@ -128,7 +128,64 @@ def code_keyset(out: Path) -> None:
 
 @code.command("rotate-key")
 def code_rotate_key() -> None:
-    """Rotate the static-code key: every code signed by the old one stops verifying."""
+    """Rotate the static-code key (routine): new codes are signed by a new key; every code the
+    old one signed stays valid (verdicts add the warning key_retired)."""
     with opened() as (_, services):
         key = services.codes.rotate_static_key()
-    click.echo(f"new static-code key {key.kid} at {key.address}; re-render every printed code")
+    click.echo(f"new static-code key {key.kid} at {key.address}; codes printed before stay valid")
+
+
+def _service_call(fn):
+    from materials_api.platform.errors import ServiceError
+
+    try:
+        return fn()
+    except ServiceError as exc:
+        fail(f"{exc.message} [{exc.code}]", 1)
+
+
+@code.command("compromise-key")
+@click.option("--kid", required=True, type=click.IntRange(1, 1024), help="the static-code key id")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+def code_compromise_key(kid: int, yes: bool) -> None:
+    """Declare a static-code key compromised: every code it signed verifies INVALID
+    (key_compromised) from now on. Then render their new codes with `qiyema code reissue`."""
+    if not yes:
+        click.confirm(f"every code signed by key {kid} will verify INVALID; go on?", abort=True, err=True)
+    with opened() as (_, services):
+        key = _service_call(lambda: services.codes.compromise_static_key(kid))
+        affected = services.codes.affected_by(kid)
+        active = services.codes.active_key()
+    click.echo(f"key {key.kid} ({key.address}) is compromised; {len(affected)} enterprise(s) need a new code, "
+               f"signed by key {active.kid}: qiyema code reissue --kid {kid} -o DIR")
+
+
+@code.command("reissue")
+@click.option("--kid", required=True, type=click.IntRange(1, 1024), help="the compromised static-code key id")
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["svg", "png", "txt"]), default="svg", show_default=True)
+def code_reissue(kid: int, out_dir: Path, fmt: str) -> None:
+    """Render, in one batch, the new codes of every enterprise whose code key KID signed, into
+    DIR/<USCC>.<format>, with DIR/reissued.csv listing them (for the print shop and the letters)."""
+    from tqdm import tqdm
+
+    with opened() as (_, services):
+        codes = services.codes
+        key = codes.key(kid)
+        if key is None:
+            fail(f"no static-code key with id {kid} [unknown_key]", 1)
+        if key.status != "compromised":
+            fail(f"key {kid} is {key.status}, not compromised: its codes stay valid "
+                 f"(declare it with `qiyema code compromise-key --kid {kid}`)", 1)
+        affected = codes.affected_by(kid)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for enterprise in tqdm(affected, unit="code", desc="reissue", file=sys.stderr):
+            _write_code(codes, enterprise.uscc, out_dir / f"{enterprise.uscc}.{fmt}")
+            rows.append((enterprise.uscc, enterprise.name, f"{enterprise.uscc}.{fmt}"))
+        new_kid = codes.active_key().kid
+    with open(out_dir / "reissued.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["uscc", "name", "file", "old_kid", "new_kid"])
+        w.writerows((*row, kid, new_kid) for row in rows)
+    click.echo(f"reissued {len(rows)} code(s) signed by key {new_kid} into {out_dir} (list: reissued.csv)")

@@ -28,6 +28,7 @@ def opened(start_node: bool = True) -> Iterator[tuple]:
     """The runtime and the services of the composition root; a chain that cannot be reached is
     exit 3. Yields `(runtime, services)` and closes the runtime (and a node it started)."""
     from chain.errors import ChainError
+    from chain.keystore import KeyStoreError
     from chain.node import NodeError
     from materials_api.platform.runtime import Runtime
     from materials_api.root import Services
@@ -36,6 +37,8 @@ def opened(start_node: bool = True) -> Iterator[tuple]:
         runtime = Runtime.open(settings(), start_node=start_node)
     except (ChainError, NodeError) as exc:
         fail(f"chain: {exc}", 3)
+    except KeyStoreError as exc:
+        fail(f"keys: {exc.message} [{exc.code}]", 2)
     try:
         yield runtime, Services.build(runtime)
     finally:

@@ -12,7 +12,8 @@ from materials_api.identity.models import Role
 
 @click.group()
 def keys() -> None:
-    """API keys for organisations."""
+    """API keys for organisations (create), and the service's own signing keys (list, rotate,
+    compromise, migrate: docs/operations.md, "Keys")."""
 
 
 @keys.command("create")

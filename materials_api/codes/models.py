@@ -16,16 +16,28 @@ from materials_api.registry.models import Enterprise
 class CodeKey(Base):
     """Registrar keys that sign static codes; `kid` is printed in every code they sign.
 
-    Each is a chain account holding the registrar role; its private key is the file
-    `$QIYEMA_HOME/keys/code-signer-<kid>.eth`. A rotated-out key stops verifying."""
+    Each is a chain account holding the registrar role; its private key is `code-signer-<kid>`
+    in the key store. A rotated-out (retired) key's codes keep verifying; a compromised key's
+    codes do not (static codes carry no time) and are re-issued (`qiyema code reissue`)."""
 
     __tablename__ = "code_keys"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kid: Mapped[int] = mapped_column(Integer, unique=True)
     address: Mapped[str] = mapped_column(String(42), unique=True)
-    status: Mapped[str] = mapped_column(String(12), default="active")  # active | retired
+    status: Mapped[str] = mapped_column(String(12), default="active")  # active | retired | compromised
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    compromised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class StaticCodeIssue(Base):
+    """Which key signed an enterprise's static code (it may be printed on a wall for years): who
+    needs a new code when that key is declared compromised."""
+
+    __tablename__ = "static_code_issues"
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey(Enterprise.id), primary_key=True)
+    kid: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
+    first_issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class EnterpriseCodeSigner(Base):

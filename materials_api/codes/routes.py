@@ -8,7 +8,7 @@ import logging
 import time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 from fastapi.responses import Response
 from sqlalchemy import select
 
@@ -28,9 +28,12 @@ from materials_api.api.deps import (
 from materials_api.api.errors import ApiError
 from materials_api.bank.access import grant_active
 from materials_api.codes.schemas import (
+    AffectedEnterprise,
+    CodeKeyPublic,
     ConsentScope,
     DynamicCodeCreate,
     DynamicCodePublic,
+    StaticCodeStatus,
     VerdictPublic,
     VerifyCodeRequest,
 )
@@ -60,6 +63,15 @@ def static_code_image(uscc: UsccPath, fmt: Literal["png", "svg"], service: Codes
     if fmt == "svg":
         return Response(render.render_svg(url, enterprise.name, enterprise.uscc), media_type="image/svg+xml")
     return Response(render.render_png(url, enterprise.name, enterprise.uscc), media_type="image/png")
+
+
+@router.get("/codes/static/status", response_model=StaticCodeStatus,
+            summary="Whether the caller's enterprise must replace its printed code (a compromised key signed it)")
+def static_code_status(service: CodesDep, access: AccessDep,
+                       principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))]):
+    enterprise = access.acting_for(principal, None, "code_status", read=True)
+    return StaticCodeStatus(uscc=enterprise.uscc, replace_code=service.needs_new_code(enterprise.id),
+                            active_kid=service.active_key().kid)
 
 
 @router.post("/codes/dynamic", status_code=201, response_model=DynamicCodePublic,
@@ -134,7 +146,21 @@ def code_keyset(service: CodesDep, _: Annotated[Principal | None, Depends(requir
     return service.keyset().to_json()
 
 
-@router.post("/codes/keys/rotate", summary="Rotate the static-code key (governor); old codes stop verifying")
+@router.post("/codes/keys/rotate", response_model=CodeKeyPublic,
+             summary="Rotate the static-code key (governor); codes signed before keep verifying")
 def rotate_code_key(service: CodesDep, _: Annotated[Principal, Depends(require(Role.GOVERNOR))]):
-    key = service.rotate_static_key()
-    return {"kid": key.kid, "address": key.address}
+    return CodeKeyPublic.of(service.rotate_static_key())
+
+
+@router.post("/codes/keys/{kid}/compromise", response_model=CodeKeyPublic,
+             summary="Declare a static-code key compromised (governor): every code it signed verifies INVALID")
+def compromise_code_key(kid: Annotated[int, Path(ge=1, le=1024)], service: CodesDep,
+                        _: Annotated[Principal, Depends(require(Role.GOVERNOR))]):
+    return CodeKeyPublic.of(service.compromise_static_key(kid))
+
+
+@router.get("/codes/keys/{kid}/enterprises", response_model=list[AffectedEnterprise],
+            summary="Enterprises whose static code a key signed (governor, registrar): who needs a new code")
+def code_key_enterprises(kid: Annotated[int, Path(ge=1, le=1024)], service: CodesDep,
+                         _: Annotated[Principal, Depends(require(Role.GOVERNOR, Role.REGISTRAR))]):
+    return [AffectedEnterprise(uscc=e.uscc, name=e.name) for e in service.affected_by(kid)]

@@ -52,6 +52,8 @@ class CheckPublic(BaseModel):
 class VerdictPublic(BaseModel):
     status: Literal["VALID", "INVALID", "ERROR", "SKIPPED"]
     checks: list[CheckPublic]
+    warnings: list[str] = Field(default_factory=list,
+                                description="reasons of VALID checks to tell the relying party (key_retired, ...)")
     kind: str | None
     uscc: str | None
     signer: str | None
@@ -60,3 +62,29 @@ class VerdictPublic(BaseModel):
     enterprise: dict | None
     view: dict | None = Field(default=None, description="what the caller's role may see, each item verified")
 
+
+class CodeKeyPublic(BaseModel):
+    """A static-code signing key: active (signs new codes), retired (its codes stay valid) or
+    compromised (its codes verify INVALID and are re-issued)."""
+
+    kid: int
+    address: str
+    status: str
+
+    @classmethod
+    def of(cls, key) -> "CodeKeyPublic":
+        return cls(kid=key.kid, address=key.address, status=key.status)
+
+
+class AffectedEnterprise(BaseModel):
+    uscc: str
+    name: str
+
+
+class StaticCodeStatus(BaseModel):
+    """The enterprise portal's question: is the code on our wall still good? `replace_code`:
+    a key that signed one of its codes was declared compromised (请更换企业码)."""
+
+    uscc: str
+    replace_code: bool
+    active_kid: int

@@ -7,29 +7,28 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import secrets
 import time
 from datetime import datetime, timezone
 from functools import partial
-from pathlib import Path
 
 from eth_keys import keys as eth_keys
 from eth_utils import keccak
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import sessionmaker
 
-from chain import keys as key_files
 from chain.client import Receipt
 from chain.errors import ChainError
+from chain.signers import LocalSigner, Signer
 from chain.verdict import Source, SourceUnavailable, Verdict, chain_unavailable
 from codes import token as tokens
 from codes.uscc import chain_key, validate
 from codes.verify import EnterpriseInfo, KeyInfo, KeySet, verify
-from materials_api.codes.models import CodeKey, DynamicCode, EnterpriseCodeSigner
+from materials_api.codes.models import CodeKey, DynamicCode, EnterpriseCodeSigner, StaticCodeIssue
 from materials_api.platform.cache import TtlCache
 from materials_api.platform.config import Settings
 from materials_api.platform.errors import Kind
+from materials_api.platform.keys import ENTERPRISE_MASTER
 from materials_api.platform.models import ChainState
 from materials_api.platform.outbox import Delivery, Outbox
 from materials_api.platform.runtime import ChainContext
@@ -59,10 +58,11 @@ class CodeService:
         # also clears it at once, below).
         self.roles = TtlCache(10.0)
         self._enterprise_ids = TtlCache(None, max_entries=200_000)  # USCC -> row id, for scans
+        self._issued_pairs = TtlCache(None, max_entries=200_000)  # (enterprise id, kid) recorded
 
     # --- registrar keys for static codes ------------------------------------------------------
-    def _key_file(self, kid: int) -> Path:
-        return self.settings.keys_dir / f"code-signer-{kid}.eth"
+    def _static_signer(self, kid: int) -> Signer:
+        return self.chain.keys.store.load_or_create(f"code-signer-{kid}")
 
     def active_key(self) -> CodeKey:
         """The current static-code key, created (and given the registrar role on chain) if none."""
@@ -71,14 +71,15 @@ class CodeService:
         return key or self.rotate_static_key()
 
     def rotate_static_key(self) -> CodeKey:
-        """A new static-code key; the previous one is retired and loses its role on chain, so
-        every code it signed stops verifying (they must be re-issued)."""
+        """A new static-code key signs from now on; the previous one is retired (routine: it
+        loses its registrar role on chain, and every code it signed stays valid, with the
+        warning `key_retired`)."""
         with self.sessions() as s:
             kid = (s.scalar(select(func.max(CodeKey.kid))) or 0) + 1
             old = list(s.scalars(select(CodeKey).where(CodeKey.status == "active")))
         if kid > tokens.KID_MAX:
             raise EnterpriseError(Kind.CONFLICT, "key_ids_exhausted", "all 1024 key ids are used")
-        account = key_files.load_or_create(self._key_file(kid))
+        account = self._static_signer(kid)
         ledger, governor = self.chain.ledger, self.chain.governor
         ledger.grant_role(governor, "REGISTRAR_ROLE", account.address)
         with self.sessions.begin() as s:
@@ -111,7 +112,27 @@ class CodeService:
                 s.execute(update(EnterpriseCodeSigner).where(
                     EnterpriseCodeSigner.chain_state == ChainState.CONFIRMED.value).values(
                     chain_state=ChainState.PENDING.value))
+        self._requeue_ended_keys()
         return len(lost)
+
+    def _requeue_ended_keys(self) -> None:
+        """Earlier keys as the database holds them, on a chain that lacks their history (reset,
+        restored, or a declaration that did not land before a crash): a retired key gets its
+        term (granted, then retired) so its codes keep verifying; a compromised one is declared."""
+        with self.sessions() as s:
+            ended = list(s.scalars(select(CodeKey).where(CodeKey.status.in_(("retired", "compromised")))))
+        ledger, governor = self.chain.ledger, self.chain.governor
+        for key in ended:
+            term = ledger.role_term("REGISTRAR_ROLE", key.address)
+            if term.granted_block == 0:
+                log.warning("static-code key %d has no registrar term on chain: granting and retiring it", key.kid)
+                ledger.grant_role(governor, "REGISTRAR_ROLE", key.address)
+                term = ledger.role_term("REGISTRAR_ROLE", key.address)
+            if key.status == "compromised" and not term.compromised:
+                self._declare_compromised(key.address, "key-compromised")
+            elif key.status == "retired" and term.held:
+                ledger.revoke_role(governor, "REGISTRAR_ROLE", key.address)
+            self.roles.forget(key.address)
 
     def static_code(self, uscc: str) -> tuple[str, Enterprise]:
         code = validate(uscc)
@@ -122,8 +143,62 @@ class CodeService:
         if enterprise.status == EnterpriseStatus.DEREGISTERED.value:
             raise EnterpriseError(Kind.CONFLICT, "enterprise_deregistered", f"{code} is deregistered; it has no code")
         key = self.active_key()
-        private = key_files.load_or_create(self._key_file(key.kid)).key
-        return tokens.static_code(self.origin, code, key.kid, bytes(private)), enterprise
+        url = tokens.static_code(self.origin, code, key.kid, self._static_signer(key.kid))
+        self._issued(enterprise.id, key.kid)
+        return url, enterprise
+
+    def _issued(self, enterprise_id: int, kid: int) -> None:
+        """Remember which key signed this enterprise's code (once per pair): who needs a new
+        code if that key is ever declared compromised."""
+        if self._issued_pairs.peek((enterprise_id, kid)) is not None:
+            return
+        with self.sessions.begin() as s:
+            if s.get(StaticCodeIssue, (enterprise_id, kid)) is None:
+                s.add(StaticCodeIssue(enterprise_id=enterprise_id, kid=kid))
+        self._issued_pairs.put((enterprise_id, kid), True)
+
+    def key(self, kid: int) -> CodeKey | None:
+        with self.sessions() as s:
+            return s.scalar(select(CodeKey).where(CodeKey.kid == kid))
+
+    def compromise_static_key(self, kid: int, reason: str = "key-compromised") -> CodeKey:
+        """Declare static-code key `kid` compromised: every code it signed verifies INVALID
+        `key_compromised` from now on (a static code carries no time), on chain too (its
+        registrar term is marked compromised from its grant). An active key is replaced by a
+        new one first. Written ahead in the database; the chain declaration is re-sent at start
+        if it did not land (`requeue_lost`). Idempotent."""
+        key = self.key(kid)
+        if key is None:
+            raise EnterpriseError(Kind.NOT_FOUND, "unknown_key", f"no static-code key with id {kid}")
+        if key.status == "active":
+            self.rotate_static_key()
+        with self.sessions.begin() as s:
+            s.execute(update(CodeKey).where(CodeKey.kid == kid, CodeKey.status != "compromised").values(
+                status="compromised", compromised_at=datetime.now(timezone.utc),
+                retired_at=func.coalesce(CodeKey.retired_at, datetime.now(timezone.utc))))
+        self._declare_compromised(key.address, reason)
+        return self.key(kid)
+
+    def _declare_compromised(self, address: str, reason: str) -> None:
+        ledger = self.chain.ledger
+        if not ledger.role_term("REGISTRAR_ROLE", address).compromised:
+            ledger.declare_compromised(self.chain.governor, "REGISTRAR_ROLE", address, 0, reason)
+        self.roles.forget(address)
+
+    def affected_by(self, kid: int) -> list[Enterprise]:
+        """Enterprises whose static code was signed by `kid` and that are still registered."""
+        with self.sessions() as s:
+            return list(s.scalars(select(Enterprise).join(StaticCodeIssue, StaticCodeIssue.enterprise_id == Enterprise.id)
+                                  .where(StaticCodeIssue.kid == kid,
+                                         Enterprise.status != EnterpriseStatus.DEREGISTERED.value)
+                                  .order_by(Enterprise.uscc)))
+
+    def needs_new_code(self, enterprise_id: int) -> bool:
+        """Whether a code signed for this enterprise by a compromised key may still be on a
+        wall (the portal then says 请更换企业码)."""
+        with self.sessions() as s:
+            return s.execute(select(StaticCodeIssue.kid).join(CodeKey, CodeKey.kid == StaticCodeIssue.kid).where(
+                StaticCodeIssue.enterprise_id == enterprise_id, CodeKey.status == "compromised").limit(1)).first() is not None
 
     def keyset(self) -> KeySet:
         now = int(time.time())
@@ -131,22 +206,13 @@ class CodeService:
             rows = list(s.scalars(select(CodeKey).order_by(CodeKey.kid)))
         ks = KeySet(origin=self.origin, issued_at=now, expires_at=now + self.settings.keyset_ttl,
                     keys=[KeyInfo(r.kid, r.address, r.status) for r in rows], governor=self.chain.governor.address)
-        ks.sign(bytes(self.chain.governor.key))
+        ks.sign(self.chain.governor)
         return ks
 
     # --- enterprise keys for dynamic codes ----------------------------------------------------
     def _master_secret(self) -> bytes:
         if self._master is None:
-            path = self.settings.keys_dir / "enterprise-code-master.key"
-            if not path.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                    with os.fdopen(fd, "w") as f:
-                        f.write(secrets.token_hex(32) + "\n")
-                except FileExistsError:
-                    pass
-            self._master = bytes.fromhex(path.read_text().strip())
+            self._master = self.chain.keys.store.secret(ENTERPRISE_MASTER)
         return self._master
 
     def _enterprise_private_key(self, uscc: str, version: int) -> bytes:
@@ -202,7 +268,7 @@ class CodeService:
         ttl = ttl or self.settings.dynamic_code_ttl
         nonce = secrets.token_bytes(12)
         digest = scope_digest(scope) if scope else None
-        url = tokens.dynamic_code(self.origin, code, now, now + ttl, nonce, private, single_use=single_use,
+        url = tokens.dynamic_code(self.origin, code, now, now + ttl, nonce, LocalSigner(private), single_use=single_use,
                                   scope_digest=digest)
         row = DynamicCode(nonce=nonce.hex(), enterprise_id=enterprise.id, issued_by_key_id=actor_key_id, issued_at=now,
                           expires_at=now + ttl, single_use=single_use,
@@ -257,9 +323,10 @@ class OnlineSource:
             raise SourceUnavailable(f"database: {type(exc).__name__}", Source.DATABASE) from None
         return KeyInfo(row.kid, row.address, row.status) if row else None
 
-    def signer_is_registrar(self, address: str) -> bool | None:
+    def registrar_term(self, address: str) -> str | None:
         try:
-            return self.service.roles.get(address, lambda: self.service.chain.ledger.has_role("REGISTRAR_ROLE", address))
+            return self.service.roles.get(
+                address, lambda: self.service.chain.ledger.role_term("REGISTRAR_ROLE", address).state)
         except ChainError as exc:
             raise chain_unavailable(exc) from None
 

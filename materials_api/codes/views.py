@@ -33,7 +33,7 @@ def record_item(record, audience_: str, verdict: Verdict, principal: Principal |
 
 def _stamp_query():
     """The enterprise's status, the newest change among its records and their number, key
-    rotations, and the status changes the chain mirror saw (made on chain by another instance or
+    rotations and compromises, and the status changes the chain mirror saw (made on chain by another instance or
     system): anything that moves changes a scan's answer. Built once."""
     from sqlalchemy import bindparam, func, select
 
@@ -49,6 +49,7 @@ def _stamp_query():
         select(func.max(r.c.updated_at)).where(r.c.enterprise_id == e.c.id).scalar_subquery(),
         select(func.count()).where(r.c.enterprise_id == e.c.id).scalar_subquery(),
         select(func.count()).where(k.c.status != "active").scalar_subquery(),
+        select(func.count()).where(k.c.status == "compromised").scalar_subquery(),
         select(m.c.changes).where(m.c.name == STATUS_CHANGED).scalar_subquery(),
     ).where(e.c.id == bindparam("enterprise_id"))
 

@@ -48,7 +48,8 @@ RESTORING = ".restoring"  # in the home while a restore is under way: the backup
 # Not the home's to copy as files: the database (snapshotted), the store (copied object by
 # object), the spool (unacknowledged uploads), the node (its state is dumped from the node) and
 # the counts of running processes (metrics).
-_NOT_HOME_FILES = {"objects", "spool", "node", "metrics", "qiyema.db", "qiyema.db-wal", "qiyema.db-shm",
+# "secrets": the keystore's passphrase never travels with the keystores it opens.
+_NOT_HOME_FILES = {"objects", "spool", "node", "metrics", "secrets", "qiyema.db", "qiyema.db-wal", "qiyema.db-shm",
                    "qiyema.db-journal", RESTORING}
 
 Progress = Callable[[str, int], None]  # (what, how many so far)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,6 +27,18 @@ class Settings(BaseSettings):
     # asked again for `chain_breaker_cooldown` seconds (verdicts say ERROR chain_timeout at once).
     chain_request_timeout: float = 3.0
     chain_breaker_cooldown: float = 5.0
+    # Key custody: "keystore" (encrypted Ethereum JSON keystores under $QIYEMA_HOME/keys; the
+    # passphrase from QIYEMA_KEYSTORE_PASSPHRASE, or the file QIYEMA_KEYSTORE_PASSPHRASE_FILE,
+    # else one made at $QIYEMA_HOME/secrets/keystore-passphrase for a development install) or
+    # "pkcs11" (keys generated in an HSM token, never leaving it). No plaintext key files.
+    key_custody: Literal["keystore", "pkcs11"] = "keystore"
+    keystore_passphrase: SecretStr | None = None
+    keystore_passphrase_file: Path | None = None
+    keystore_scrypt_n: int = 1 << 18  # scrypt cost of keys this service creates (geth's standard)
+    pkcs11_module: str = "/usr/lib/softhsm/libsofthsm2.so"
+    pkcs11_token_label: str = "qiyema"
+    pkcs11_pin: SecretStr | None = None
+    pkcs11_pin_file: Path | None = None
     # Database: SQLAlchemy URL; none means SQLite at $QIYEMA_HOME/qiyema.db.
     database_url: str | None = None
     # Storage: "local" (content-addressed folder under $QIYEMA_HOME/objects) or "s3".
@@ -97,6 +110,11 @@ class Settings(BaseSettings):
     @property
     def spool_dir(self) -> Path:
         return self.home / "spool"
+
+    @property
+    def secrets_dir(self) -> Path:
+        """A development install's generated passphrase (never in a backup)."""
+        return self.home / "secrets"
 
     @property
     def governor_key_file(self) -> Path:

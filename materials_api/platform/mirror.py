@@ -26,6 +26,7 @@ from eth_utils import keccak, to_checksum_address
 from sqlalchemy import and_, delete, func, insert, select
 
 from chain.client import ChainClient
+from chain.ledger import RoleTerm
 from materials_api.platform.cache import TtlCache
 from materials_api.platform.models import ChainEvent, ChainMirrorBlock, ChainMirrorMark
 
@@ -41,6 +42,7 @@ _SIGNATURES = {
     "CodeSignerRotated(bytes32,address,address)": "code_signer",
     "RoleGranted(bytes32,address,address)": "role_granted",
     "RoleRevoked(bytes32,address,address)": "role_revoked",
+    "RoleCompromised(bytes32,address,uint64,bytes32)": "role_compromised",
 }
 TOPICS = {"0x" + keccak(text=sig).hex(): kind for sig, kind in _SIGNATURES.items()}
 ACTIVE = 1  # IEnterpriseRegistry.EnterpriseStatus.Active
@@ -84,6 +86,9 @@ def decode_log(entry, timestamps: dict[int, int]) -> list[dict]:
         return [{**row, "kind": kind, "value": current}]
     if kind == "code_signer":
         return [{**row, "kind": kind, "account": _topic_address(topics[3])}]
+    if kind == "role_compromised":
+        from_block, _reason = abi_decode(["uint64", "bytes32"], data)
+        return [{**row, "kind": kind, "account": _topic_address(topics[2]), "value": from_block}]
     return [{**row, "kind": "role", "account": _topic_address(topics[2]), "value": int(kind == "role_granted")}]
 
 
@@ -235,6 +240,10 @@ def _found(value) -> bool:
     return value is not None
 
 
+def _granted(term: RoleTerm) -> bool:
+    return term.granted_block != 0
+
+
 class MirrorView:
     """Reads of the mirror: what the chain said, as of the mirror's head.
 
@@ -316,11 +325,32 @@ class MirrorView:
             return None
         return status.value, signer.account if signer else None
 
+    def role_term(self, role: bytes, account: str) -> RoleTerm:
+        """`account`'s term in `role` as the chain's events tell it (the contract's `roleTerm`):
+        kept `cache_ttl` on the scan path, like the anchors."""
+        if self._roles is None:
+            return self._read_term(role, account)
+        return self._roles.get((role, account), lambda: self._read_term(role, account), keep=_granted)
+
+    def _read_term(self, role: bytes, account: str) -> RoleTerm:
+        with self.sessions() as s:
+            rows = s.execute(select(_E.c.kind, _E.c.value, _E.c.block_number).where(
+                _E.c.kind.in_(("role", "role_compromised")), _E.c.subject == _hex(role),
+                _E.c.account == to_checksum_address(account)).order_by(_E.c.block_number, _E.c.log_index)).all()
+        granted = retired = 0
+        compromised_from = None
+        for row in rows:
+            if row.kind == "role_compromised":
+                compromised_from = row.value if compromised_from is None else min(compromised_from, row.value)
+            elif row.value and not granted:
+                granted = row.block_number
+            elif not row.value and granted and not retired:
+                retired = row.block_number
+        return RoleTerm(granted, retired, compromised_from or 0, compromised_from is not None)
+
     def has_role(self, role: bytes, account: str, at_block: int | None = None) -> bool:
         """Whether `account` held `role` (at the end of `at_block`, or now)."""
-        if self._roles is None or at_block is not None:
-            return self._read_role(role, account, at_block)
-        return self._roles.get((role, account), lambda: self._read_role(role, account, None), keep=bool)
+        return self._read_role(role, account, at_block)
 
     def _read_role(self, role: bytes, account: str, at_block: int | None) -> bool:
         extra = _E.c.account == to_checksum_address(account)

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
-from sqlalchemy import BigInteger, Float, Index, String
+from sqlalchemy import BigInteger, DateTime, Float, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from codes import uscc
@@ -121,3 +121,22 @@ class ChainMirrorMark(Base):
     name: Mapped[str] = mapped_column(String(80), primary_key=True)  # also "contract:<address>"
     block_number: Mapped[int] = mapped_column(BigInteger)
     changes: Mapped[int] = mapped_column(BigInteger, default=0)  # how many times it moved (a reorg may lower it)
+
+
+class ServiceKey(Base):
+    """The generations of each of the service's chain accounts (`purpose`: governor, registrar,
+    notary, org-<id> for an issuer organisation). One is active; a rotation adds the next
+    generation and retires the previous one; a compromise marks it with the block its writes
+    stop counting from. The key itself is in the key store under `key_name`."""
+
+    __tablename__ = "service_keys"
+    __table_args__ = (UniqueConstraint("purpose", "generation"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(64), index=True)
+    generation: Mapped[int] = mapped_column(Integer)
+    key_name: Mapped[str] = mapped_column(String(64), unique=True)
+    address: Mapped[str] = mapped_column(String(42))
+    status: Mapped[str] = mapped_column(String(12), default="active")  # active | retired | compromised
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    compromised_from_block: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -1,6 +1,6 @@
 """Everything a running service holds: settings, database, storage and the chain, wired once.
 
-Chain set-up is idempotent: keys are created once, the contract is deployed once per chain (and
+Chain set-up is idempotent: keys are created once (in the key store, materials_api/platform/keys.py), the contract is deployed once per chain (and
 again only if that chain was reset: each domain's reconciler then re-sends what the new chain
 lacks), and roles are granted only where missing.
 """
@@ -10,17 +10,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from eth_account.signers.local import LocalAccount
 from sqlalchemy.engine import Engine
 
-from chain import keys
 from chain.client import ChainClient
 from chain.deploy import Deployment, deploy
+from chain.keystore import KeyStoreError
 from chain.ledger import QiyemaLedger
 from chain.node import AnvilNode
+from chain.signers import Signer
 from materials_api.platform.config import Settings
 from materials_api.platform.coordination import DatabaseNonceStore
 from materials_api.platform.db import make_engine, migrate, session_factory
+from materials_api.platform.keys import SERVICE_PURPOSES, ServiceKeys, open_keystore, plaintext_keys
 from materials_api.platform.storage import open_store
 
 log = logging.getLogger("qiyema")
@@ -33,13 +34,36 @@ class ChainContext:
     client: ChainClient
     ledger: QiyemaLedger
     deployment: Deployment
-    governor: LocalAccount
-    registrar: LocalAccount
-    notary: LocalAccount
+    keys: ServiceKeys
+
+    # The active generation of each account, so a rotation reaches a running service.
+    @property
+    def governor(self) -> Signer:
+        return self.keys.account("governor")
+
+    @property
+    def registrar(self) -> Signer:
+        return self.keys.account("registrar")
+
+    @property
+    def notary(self) -> Signer:
+        return self.keys.account("notary")
 
 
-def chain_accounts(settings: Settings) -> dict[str, LocalAccount]:
-    return {name: keys.load_or_create(settings.keys_dir / f"{name}.eth") for name in ("governor", "registrar", "notary")}
+def service_keys(settings: Settings, sessions=None) -> ServiceKeys:
+    """The service's keys from the configured custody; refuses to start beside plaintext key
+    files an older install left (they are moved by `qiyema keys migrate`)."""
+    left = plaintext_keys(settings)
+    if left:
+        raise KeyStoreError("plaintext_keys", f"{len(left)} plaintext key file(s) in {settings.keys_dir} "
+                                              f"({', '.join(p.name for p in left[:3])}): run `qiyema keys migrate` "
+                                              "to move them into the key store")
+    return ServiceKeys(open_keystore(settings), sessions)
+
+
+def chain_accounts(settings: Settings, sessions=None) -> dict[str, Signer]:
+    keys = service_keys(settings, sessions)
+    return {name: keys.account(name) for name in SERVICE_PURPOSES}
 
 
 def managed_node(settings: Settings) -> AnvilNode | None:
@@ -58,8 +82,9 @@ def connect_chain(settings: Settings, client: ChainClient | None = None) -> Chai
                                 breaker_cooldown=settings.chain_breaker_cooldown)
 
 
-def setup_chain(settings: Settings, client: ChainClient) -> ChainContext:
-    accounts = chain_accounts(settings)
+def setup_chain(settings: Settings, client: ChainClient, sessions=None) -> ChainContext:
+    keys = service_keys(settings, sessions)
+    accounts = {name: keys.account(name) for name in SERVICE_PURPOSES}
     for account in accounts.values():
         client.fund(account.address, FUNDING_WEI // 10)
     deployment, created = deploy(
@@ -71,14 +96,7 @@ def setup_chain(settings: Settings, client: ChainClient) -> ChainContext:
     ledger = QiyemaLedger(client, deployment)
     if created:
         log.info("deployed the contracts at %s", deployment.address)
-    return ChainContext(
-        client=client,
-        ledger=ledger,
-        deployment=deployment,
-        governor=accounts["governor"],
-        registrar=accounts["registrar"],
-        notary=accounts["notary"],
-    )
+    return ChainContext(client=client, ledger=ledger, deployment=deployment, keys=keys)
 
 
 class Runtime:
@@ -103,7 +121,7 @@ class Runtime:
         try:
             client = connect_chain(settings, client)
             client.nonces = DatabaseNonceStore(sessions)
-            chain = setup_chain(settings, client)
+            chain = setup_chain(settings, client, sessions)
         except BaseException:
             if started:
                 node.stop()

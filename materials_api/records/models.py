@@ -24,8 +24,8 @@ class RecordState(str, enum.Enum):
 
 
 class IssuerAccount(Base):
-    """The custodial chain account an issuing organisation signs its records with
-    (`$QIYEMA_HOME/keys/org-<id>.eth`), and the categories it was granted on chain."""
+    """The custodial chain account an issuing organisation signs its records with (`org-<id>`
+    in the key store, its active generation), and the categories it was granted on chain."""
 
     __tablename__ = "issuer_accounts"
     organisation_id: Mapped[int] = mapped_column(ForeignKey(Organisation.id), primary_key=True)

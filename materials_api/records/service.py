@@ -16,17 +16,16 @@ import time
 from dataclasses import dataclass
 from functools import partial
 
-from eth_account.signers.local import LocalAccount
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import sessionmaker
 
-from chain import keys as key_files
 from chain.client import Receipt
 from chain.errors import ChainError
 from chain.ledger import RecordStatus, issuer_role
 from chain.proof import Anchor, LeafInput, MerkleTree, ProofBundle
-from chain.verdict import Check, CheckName, Reason, Status, Step, Verdict, run
+from chain.signers import Signer
+from chain.verdict import Check, CheckName, Reason, Status, Step, Verdict, run, writer_check
 from codes.uscc import chain_key
 from materials_api.identity.api_keys import Principal
 from materials_api.platform.config import Settings
@@ -97,11 +96,12 @@ class RecordService:
         self.outbox = outbox or Outbox(sessions, chain.client)
 
     # --- issuer accounts -------------------------------------------------------------------
-    def issuer_account(self, organisation_id: int, category: str) -> LocalAccount:
-        """The organisation's chain account, holding the category's issuer role on this chain
-        (checked on chain once per process, so a reset chain gets its grants again)."""
-        account = key_files.load_or_create(self.settings.keys_dir / f"org-{organisation_id}.eth")
-        if (organisation_id, category) in self._granted:
+    def issuer_account(self, organisation_id: int, category: str) -> Signer:
+        """The organisation's chain account (its active generation in the key store), holding
+        the category's issuer role on this chain (checked on chain once per process and key, so
+        a reset chain gets its grants again)."""
+        account = self.chain.keys.account(f"org-{organisation_id}")
+        if (organisation_id, category, account.address) in self._granted:
             return account
         ledger = self.chain.ledger
         self.chain.client.fund(account.address, FUNDING_WEI // 100)
@@ -110,10 +110,19 @@ class RecordService:
             row = s.get(IssuerAccount, organisation_id)
             if row is None:
                 s.add(IssuerAccount(organisation_id=organisation_id, address=account.address, categories=category))
-            elif category not in row.categories.split(","):
-                row.categories = ",".join(sorted(set(filter(None, row.categories.split(","))) | {category}))
-        self._granted.add((organisation_id, category))
+            else:
+                row.address = account.address
+                if category not in row.categories.split(","):
+                    row.categories = ",".join(sorted(set(filter(None, row.categories.split(","))) | {category}))
+        self._granted.add((organisation_id, category, account.address))
         return account
+
+    def issuer_roles(self, organisation_id: int) -> list[str]:
+        """The chain roles an organisation's account holds (one per category it issued in):
+        what a rotation grants the new key and retires from the old."""
+        with self.sessions() as s:
+            row = s.get(IssuerAccount, organisation_id)
+        return [f"issuer:{c}" for c in (row.categories.split(",") if row else []) if c]
 
     # --- issuing --------------------------------------------------------------------------------
     def issue(self, enterprise: Enterprise, kind_code: str, principal: Principal, *, number: str | None,
@@ -302,6 +311,7 @@ class _RecordCheck:
     uscc: str
     now: int
     anchorer: str | None = None  # as the mirror saw it anchor the record's batch
+    anchor_block: int = 0
     own: bool = False  # witnessed by this service, not yet seen by the mirror
     on_chain: int | None | type(...) = ...  # the status last set on chain, when already read
 
@@ -319,7 +329,7 @@ def _record_anchor(c: _RecordCheck) -> Check:
     r = c.record
     anchor = c.service.mirror.anchor(r.root)
     if anchor is not None:
-        c.anchorer = anchor.anchorer
+        c.anchorer, c.anchor_block = anchor.anchorer, anchor.block_number
         return Check(CheckName.ANCHOR, Status.VALID, Reason.ROOT_ANCHORED,
                      f"anchored in block {anchor.block_number} by {anchor.anchorer}")
     if r.chain_state != ChainState.CONFIRMED.value:
@@ -346,10 +356,13 @@ def _record_liveness(c: _RecordCheck) -> Check:
 
 def _record_issuer(c: _RecordCheck) -> Check:
     category = c.record.category
-    if c.own or c.service.mirror.has_role(issuer_role(category), c.anchorer):
-        return Check(CheckName.ISSUER, Status.VALID, Reason.CATEGORY_ISSUER, f"issued by a holder of the {category} issuer role")
-    return Check(CheckName.ISSUER, Status.INVALID, Reason.NOT_CATEGORY_ISSUER,
-                 f"the anchorer does not hold the {category} issuer role")
+    if c.own:  # this service's own receipt; the mirror has not read that block yet
+        return Check(CheckName.ISSUER, Status.VALID, Reason.CATEGORY_ISSUER, f"issued by this service's {category} issuer")
+    term = c.service.mirror.role_term(issuer_role(category), c.anchorer)
+    return writer_check(f"{category} issuer", c.anchor_block, held=term.held_at(c.anchor_block),
+                        retired=term.retired_block != 0,
+                        compromised_from=term.compromised_from_block if term.compromised else None,
+                        held_reason=Reason.CATEGORY_ISSUER, not_held_reason=Reason.NOT_CATEGORY_ISSUER)
 
 
 _NOT_IN_FORCE = {"suspended": (Reason.RECORD_SUSPENDED, "暂停"), "revoked": (Reason.RECORD_REVOKED, "撤销/吊销"),

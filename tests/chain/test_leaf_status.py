@@ -27,7 +27,7 @@ from tests.conftest import free_port
 
 ROOT = bytes.fromhex("11" * 32)
 ROLE = bytes.fromhex("22" * 32)
-STATUS_TYPES = "(address,uint32,uint64,bool,bool,uint64,uint64)"
+STATUS_TYPES = "(address,uint32,uint64,uint64,bool,bool,bool,bool,uint64,uint64,uint64)"
 
 
 def test_vectors_calldata_matches_the_abi():
@@ -42,11 +42,12 @@ def test_vectors_calldata_matches_the_abi():
 
 
 def test_vectors_answers_decode_as_the_abi_says():
-    row = ("0x" + "ab" * 20, 1024, 1_700_000_000, True, False, 12345, 1_700_000_100)
+    row = ("0x" + "ab" * 20, 1024, 1_700_000_000, 777, True, True, False, True, 700, 12345, 1_700_000_100)
     st = decode_leaf_status(encode([STATUS_TYPES], [row]))
-    assert (st.anchorer.lower(), st.leaf_count, st.anchored_at, st.revoked, st.anchorer_holds_role,
-            st.block_number, st.block_timestamp) == row
-    rows = [row, ("0x" + "00" * 20, 0, 0, False, False, 12345, 1_700_000_100)]
+    assert (st.anchorer.lower(), st.leaf_count, st.anchored_at, st.anchored_block, st.revoked, st.anchorer_held_role,
+            st.anchorer_retired, st.anchorer_compromised, st.compromised_from_block, st.block_number,
+            st.block_timestamp) == row
+    rows = [row, ("0x" + "00" * 20, 0, 0, 0, False, False, False, False, 0, 12345, 1_700_000_100)]
     out = decode_leaf_statuses(encode([f"{STATUS_TYPES}[]"], [rows]))
     assert [s.revoked for s in out] == [True, False] and out[1].anchorer is None and not out[1].anchored
     with pytest.raises(ValueError):
@@ -70,7 +71,7 @@ def _check_against_contract(client, tmp_path):
     ledger.revoke_leaves(notary, root, [1, 299])
     head = client.w3.eth.get_block("latest")
     st = read_leaf_status(client, address, root, 1, NOTARY_ROLE)
-    assert st.anchorer == notary.address and st.leaf_count == 300 and st.revoked and st.anchorer_holds_role
+    assert st.anchorer == notary.address and st.leaf_count == 300 and st.revoked and st.anchorer_held_role
     assert st.block_number == head["number"]
     many = read_leaf_statuses(client, address, [(root, 0), (root, 1), (root, 299), (bytes(31) + b"\1", 0)],
                               NOTARY_ROLE)
@@ -80,7 +81,8 @@ def _check_against_contract(client, tmp_path):
     # Pinned to a block: before the revocations, nothing was revoked.
     assert not read_leaf_status(client, address, root, 1, NOTARY_ROLE, block=head["number"] - 1).revoked
     ledger.revoke_role(gov, "NOTARY_ROLE", notary.address)
-    assert not read_leaf_status(client, address, root, 0, NOTARY_ROLE).anchorer_holds_role
+    retired = read_leaf_status(client, address, root, 0, NOTARY_ROLE)
+    assert retired.anchorer_held_role and retired.anchorer_retired and not retired.anchorer_compromised
     with pytest.raises(TransactionReverted) as err:
         client.eth_call(address, encode_leaf_statuses([(root, 0)], NOTARY_ROLE)[:-32])  # malformed calldata
     assert err.value is not None

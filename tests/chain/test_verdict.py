@@ -6,8 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from chain.verdict import (VERDICT_VERSION, Check, CheckName, Reason, Source, SourceUnavailable, Status, Step,
-                           Verdict, run)
+from chain.verdict import (
+    VERDICT_VERSION,
+    Check,
+    CheckName,
+    Reason,
+    Source,
+    SourceUnavailable,
+    Status,
+    Step,
+    Verdict,
+    run,
+)
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "verdicts.md"
 

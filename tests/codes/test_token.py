@@ -4,12 +4,13 @@ import time
 
 import pytest
 
+from chain.signers import LocalSigner
 from codes import token
 from codes.token import CodeFormatError
 from codes.verify import KeyInfo, KeySet, OfflineSource, Status, verify
 
 # Test vectors (also in docs/code-format.md). Changing any of these is a new format version.
-KEY = bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
+KEY = LocalSigner(bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"))
 ADDRESS = "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23"
 ORIGIN = "https://qiyema.example.gov.cn"
 USCC = "91350100M000100Y43"
@@ -20,7 +21,7 @@ DYNAMIC_V1 = ("HTTPS://QIYEMA.EXAMPLE.GOV.CN/V/1D91350100M000100Y43NFK3SADJKW5CY
 DYNAMIC_SCOPED_V1 = ("HTTPS://QIYEMA.EXAMPLE.GOV.CN/V/1D91350100M000100Y43NFK3SADJKW5CYAABAIBQIBIGA4EASCQLAMIBCEQTCQKRMFYYDEN"
                      "BWHA5DYP2RBJML4OCWUH26UYAGSB2YZG4KOI6DGTDL4UVOPKDNPC7WFSZ5ZHYQYPXKJ7OSU5GKN3JR7OGS676NFSSGYL7DDOLYL2YA"
                      "G33OAZ2KM")
-GOVERNOR_KEY = bytes.fromhex("11" * 32)
+GOVERNOR_KEY = LocalSigner(bytes.fromhex("11" * 32))
 GOVERNOR = "0x19E7E376E7C213B7E7e7e46cc70A5dD086DAff2A"
 
 
@@ -111,16 +112,21 @@ def test_a_code_copied_onto_another_host_is_invalid():
 
 
 def test_a_code_signed_by_an_unknown_key_is_invalid():
-    code = token.static_code(ORIGIN, USCC, 7, bytes.fromhex("22" * 32))
+    code = token.static_code(ORIGIN, USCC, 7, LocalSigner(bytes.fromhex("22" * 32)))
     verdict = verify(code, offline())
     assert verdict.status == Status.INVALID and "bad_signature" in [c.reason for c in verdict.checks]
     code = token.static_code(ORIGIN, USCC, 9, KEY)
     assert "unknown_key" in [c.reason for c in verify(code, offline()).checks]
 
 
-def test_a_rotated_out_key_no_longer_verifies():
+def test_offline_a_retired_key_still_verifies_with_a_warning_and_a_compromised_one_does_not():
     verdict = verify(STATIC_V1, offline(keys=[KeyInfo(7, ADDRESS, "retired")]))
-    assert verdict.status == Status.INVALID and "key_rotated_out" in [c.reason for c in verdict.checks]
+    assert verdict.status == Status.VALID and verdict.warnings == ["key_retired"]
+    assert verdict.as_dict()["warnings"] == ["key_retired"]
+    verdict = verify(STATIC_V1, offline(keys=[KeyInfo(7, ADDRESS, "compromised")]))
+    assert verdict.status == Status.INVALID and verdict.check("key").reason == "key_compromised"
+    # A state this verifier does not know is not trusted.
+    assert verify(STATIC_V1, offline(keys=[KeyInfo(7, ADDRESS, "suspended")])).status == Status.INVALID
 
 
 def test_offline_dynamic_code_checks_expiry_and_skips_what_needs_the_network():
@@ -135,7 +141,7 @@ def test_offline_dynamic_code_checks_expiry_and_skips_what_needs_the_network():
 
 def test_keyset_must_be_signed_by_the_trusted_governor_and_fresh():
     with pytest.raises(CodeFormatError, match="trusted governor"):
-        OfflineSource(keyset(signer=bytes.fromhex("33" * 32)), GOVERNOR)
+        OfflineSource(keyset(signer=LocalSigner(bytes.fromhex("33" * 32))), GOVERNOR)
     with pytest.raises(CodeFormatError, match="expired"):
         OfflineSource(keyset(now=int(time.time()) - 7200, ttl=3600), GOVERNOR)
     tampered = keyset()

@@ -18,7 +18,7 @@ async function gas(label, txPromise) {
 const usccHash = (uscc) => ethers.keccak256(ethers.toUtf8Bytes(`qiyema.uscc.v1:${uscc}`));
 const b32 = (s) => ethers.encodeBytes32String(s);
 // Interfaces that extend another declare only these functions themselves (ERC-165 ids leave out inherited ones).
-const ownFunctions = { IRoleRegistry: ["REGISTRAR_ROLE", "NOTARY_ROLE", "issuerRole"], IQiyema: ["version"] };
+const ownFunctions = { IRoleRegistry: ["REGISTRAR_ROLE", "NOTARY_ROLE", "issuerRole", "declareCompromised", "roleTerm", "heldRoleAt"], IQiyema: ["version"] };
 
 // OpenZeppelin-compatible Merkle tree: commutative keccak256 pair hashing, odd node promoted.
 function merkle(leaves) {
@@ -116,7 +116,7 @@ describe("RoleRegistry", function () {
       }
       expect(await q.supportsInterface(ethers.toBeHex(id, 4)), name).to.equal(true);
     }
-    expect(await q.version()).to.equal("1.3.0");
+    expect(await q.version()).to.equal("1.4.0");
   });
 });
 
@@ -314,29 +314,89 @@ describe("AnchorLedger", function () {
     const { q, notary, governor } = await loadFixture(deploy);
     const root = ethers.id("batch of 8");
     await q.connect(notary).anchor(root, 8);
+    const anchoredIn = (await ethers.provider.getBlock("latest")).number;
     await q.connect(notary).revokeLeaves(root, [3], b32("withdrawn"));
     const NOTARY = await q.NOTARY_ROLE();
     const s = await q.leafStatus(root, 3, NOTARY);
     const block = await ethers.provider.getBlock("latest");
     expect(s.anchorer).to.equal(notary.address);
     expect(s.leafCount).to.equal(8n);
+    expect(s.anchoredBlock).to.equal(BigInt(anchoredIn));
     expect(s.revoked).to.equal(true);
-    expect(s.anchorerHoldsRole).to.equal(true);
+    expect(s.anchorerHeldRole).to.equal(true);
+    expect(s.anchorerRetired).to.equal(false);
+    expect(s.anchorerCompromised).to.equal(false);
     expect(s.blockNumber).to.equal(BigInt(block.number));
     expect(s.blockTimestamp).to.equal(BigInt(block.timestamp));
     expect((await q.leafStatus(root, 4, NOTARY)).revoked).to.equal(false);
     // Another role, a root never anchored: nothing held, nothing anchored.
-    expect((await q.leafStatus(root, 4, await q.REGISTRAR_ROLE())).anchorerHoldsRole).to.equal(false);
+    expect((await q.leafStatus(root, 4, await q.REGISTRAR_ROLE())).anchorerHeldRole).to.equal(false);
     const none = await q.leafStatus(ethers.id("nope"), 0, NOTARY);
     expect(none.anchoredAt).to.equal(0n);
-    expect(none.anchorerHoldsRole).to.equal(false);
-    // The notary retired: its anchors say so.
+    expect(none.anchorerHeldRole).to.equal(false);
+    // The notary retired: what it anchored before still counts, and the view says it retired.
     await q.connect(governor).revokeRole(NOTARY, notary.address);
     const many = await q.leafStatuses([root, root, ethers.id("nope")], [3, 4, 0], NOTARY);
     expect(many.map((x) => x.revoked)).to.deep.equal([true, false, false]);
-    expect(many.map((x) => x.anchorerHoldsRole)).to.deep.equal([false, false, false]);
+    expect(many.map((x) => x.anchorerHeldRole)).to.deep.equal([true, true, false]);
+    expect(many.map((x) => x.anchorerRetired)).to.deep.equal([true, true, false]);
     await expect(q.leafStatuses([root], [1, 2], NOTARY))
       .to.be.revertedWithCustomError(q, "LengthMismatch").withArgs(1, 2);
+  });
+});
+
+describe("Role history", function () {
+  it("keeps each account's term: granted, retired, and judged at the block it wrote", async function () {
+    const { q, governor, notary, stranger } = await loadFixture(deploy);
+    const NOTARY = await q.NOTARY_ROLE();
+    const granted = (await q.roleTerm(NOTARY, notary.address)).grantedBlock;
+    expect(granted).to.be.greaterThan(0n);
+    expect(await q.heldRoleAt(NOTARY, notary.address, granted - 1n)).to.equal(false);
+    expect(await q.heldRoleAt(NOTARY, notary.address, granted)).to.equal(true);
+    await q.connect(notary).anchor(ethers.id("before"), 1);
+    await expect(q.connect(governor).revokeRole(NOTARY, notary.address)).to.emit(q, "RoleRevoked");
+    const term = await q.roleTerm(NOTARY, notary.address);
+    const retired = BigInt((await ethers.provider.getBlock("latest")).number);
+    expect(term.retiredBlock).to.equal(retired);
+    expect(await q.heldRoleAt(NOTARY, notary.address, retired)).to.equal(true); // writes before the revocation in it
+    expect(await q.heldRoleAt(NOTARY, notary.address, retired + 1n)).to.equal(false);
+    expect((await q.leafStatus(ethers.id("before"), 0, NOTARY)).anchorerHeldRole).to.equal(true);
+    // A retired key writes nothing more, and its term is not reopened.
+    await expect(q.connect(notary).anchor(ethers.id("after"), 1))
+      .to.be.revertedWithCustomError(q, "AccessControlUnauthorizedAccount");
+    await expect(q.connect(governor).grantRole(NOTARY, notary.address))
+      .to.be.revertedWithCustomError(q, "RoleTermEnded").withArgs(NOTARY, notary.address);
+    expect((await q.roleTerm(NOTARY, stranger.address)).grantedBlock).to.equal(0n);
+  });
+
+  it("declares a key compromised from a block: the view says so for what it anchored", async function () {
+    const { q, governor, notary, stranger } = await loadFixture(deploy);
+    const NOTARY = await q.NOTARY_ROLE();
+    await q.connect(notary).anchor(ethers.id("early"), 1);
+    const early = BigInt((await ethers.provider.getBlock("latest")).number);
+    await q.connect(notary).anchor(ethers.id("late"), 1);
+    const late = BigInt((await ethers.provider.getBlock("latest")).number);
+    await expect(q.connect(stranger).declareCompromised(NOTARY, notary.address, late, b32("leak")))
+      .to.be.revertedWithCustomError(q, "AccessControlUnauthorizedAccount");
+    await expect(q.connect(governor).declareCompromised(NOTARY, stranger.address, 0, b32("leak")))
+      .to.be.revertedWithCustomError(q, "RoleNeverHeld").withArgs(NOTARY, stranger.address);
+    await expect(q.connect(governor).declareCompromised(NOTARY, notary.address, late + 100n, b32("leak")))
+      .to.be.revertedWithCustomError(q, "InvalidCompromiseBlock");
+    await expect(gas("declareCompromised", q.connect(governor).declareCompromised(NOTARY, notary.address, late, b32("leak"))))
+      .to.emit(q, "RoleCompromised").withArgs(NOTARY, notary.address, late, b32("leak"))
+      .and.to.emit(q, "RoleRevoked");
+    expect(await q.hasRole(NOTARY, notary.address)).to.equal(false);
+    const [a, b] = await q.leafStatuses([ethers.id("early"), ethers.id("late")], [0, 0], NOTARY);
+    expect([a.anchoredBlock, b.anchoredBlock]).to.deep.equal([early, late]);
+    expect([a.anchorerCompromised, b.anchorerCompromised]).to.deep.equal([true, true]);
+    expect(a.compromisedFromBlock).to.equal(late);
+    // Only ever earlier: a later or equal start is refused; "all" (0) is accepted.
+    await expect(q.connect(governor).declareCompromised(NOTARY, notary.address, late, b32("x")))
+      .to.be.revertedWithCustomError(q, "InvalidCompromiseBlock");
+    await q.connect(governor).declareCompromised(NOTARY, notary.address, 0, b32("all"));
+    expect((await q.roleTerm(NOTARY, notary.address)).compromisedFromBlock).to.equal(0n);
+    await expect(q.connect(governor).grantRole(NOTARY, notary.address))
+      .to.be.revertedWithCustomError(q, "RoleTermEnded");
   });
 });
 

@@ -30,8 +30,10 @@ def empty_database(database_url, tmp_path):
 
 
 def _target(settings: Settings, tmp_path, database_url: str) -> Settings:
+    # The operator gives the restored service the keystore's passphrase: it is never in a backup.
     return Settings(**{**settings.model_dump(), "home": tmp_path / "restored", "database_url": database_url,
-                       "s3_bucket": f"r-{uuid.uuid4().hex[:12]}"})
+                       "s3_bucket": f"r-{uuid.uuid4().hex[:12]}",
+                       "keystore_passphrase_file": settings.secrets_dir / "keystore-passphrase"})
 
 
 def _rows(engine) -> dict[str, list]:
@@ -51,15 +53,16 @@ def test_what_is_restored_is_what_was_backed_up(bank, keys, runtime, settings, e
     summary = backup(settings, runtime.engine, runtime.storage, tmp_path / "backup")
     assert (summary.objects, summary.database) == (3, runtime.engine.dialect.name)
     manifest = read_manifest(tmp_path / "backup")
-    assert {f for f in manifest["files"] if f.startswith("home/keys/")} >= {"home/keys/governor.eth",
-                                                                           "home/keys/notary.eth"}
+    assert {f for f in manifest["files"] if f.startswith("home/keys/")} >= {"home/keys/governor.json",
+                                                                           "home/keys/notary.json"}
+    assert not [f for f in manifest["files"] if f.startswith("home/secrets/")]  # the passphrase stays behind
 
     target = _target(settings, tmp_path, empty_database)
     engine = make_engine(target.db_url)
     done = restore(target, engine, open_store(target), tmp_path / "backup")
     assert (done.objects, done.database) == (3, summary.database)
     assert _rows(engine) == _rows(runtime.engine)
-    for name in ("governor.eth", "registrar.eth", "notary.eth"):
+    for name in ("governor.json", "registrar.json", "notary.json"):
         assert (target.keys_dir / name).read_bytes() == (settings.keys_dir / name).read_bytes()
     restored = Runtime.open(target, client=evm)  # the same chain: the same deployment, nothing to re-send
     try:

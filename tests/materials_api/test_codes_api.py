@@ -3,6 +3,7 @@
 import pytest
 from web3 import Web3
 
+from chain.signers import LocalSigner
 from codes import token
 from codes.scan import scan
 from codes.verify import KeySet, OfflineSource, Status, verify
@@ -63,17 +64,93 @@ def test_next_scan_sees_status_changes(api, keys, registered):
     assert body["status"] == "INVALID" and reasons(body)["status"] == ("INVALID", "enterprise_deregistered")
 
 
-def test_rotating_the_static_key_retires_old_codes(api, keys, registered):
+def _offline(api, runtime):
+    return OfflineSource(KeySet.from_json(api.get("/api/v1/codes/keyset").json()), runtime.chain.governor.address)
+
+
+def test_rotating_the_static_key_three_times_keeps_every_printed_code_valid(api, keys, registered, runtime):
+    printed = [static_url(api, keys)]
+    status = api.get("/api/v1/codes/static/status", headers={"Authorization": keys["enterprise"]}).json()
+    assert status == {"uscc": USCC, "replace_code": False, "active_kid": token.parse(printed[0]).kid}
+    governor = {"Authorization": keys["governor"]}
+    for _ in range(3):
+        r = api.post("/api/v1/codes/keys/rotate", headers=governor)
+        assert r.status_code == 200 and r.json()["status"] == "active"
+        printed.append(static_url(api, keys))
+    assert len(set(printed)) == 4  # four keys, four different signatures on the same company
+    offline = _offline(api, runtime)
+    for n, url in enumerate(printed):
+        body = api.post("/api/v1/verify/code", json={"code": url}).json()
+        assert body["status"] == "VALID", (n, body)
+        if n < 3:  # signed by a key retired since: still valid, and the verdict says so
+            assert reasons(body)["key"] == ("VALID", "key_retired") and body["warnings"] == ["key_retired"]
+            assert reasons(body)["issuer"] == ("VALID", "registrar_on_chain")
+        else:
+            assert reasons(body)["key"] == ("VALID", "key_active") and body["warnings"] == []
+        assert verify(url, offline).status == Status.VALID  # an inspector's device, offline
+    assert {k["status"] for k in api.get("/api/v1/codes/keyset").json()["keys"]} == {"active", "retired"}
+    assert api.post("/api/v1/codes/keys/rotate", headers={"Authorization": keys["registrar"]}).status_code == 403
+
+
+def test_a_compromised_static_key_invalidates_its_codes_and_reissue_renders_new_ones(api, keys, registered, runtime,
+                                                                                     tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from materials_api.cli import main as cli
+
     old = static_url(api, keys)
-    r = api.post("/api/v1/codes/keys/rotate", headers={"Authorization": keys["governor"]})
-    assert r.status_code == 200
+    kid = token.parse(old).kid
+    governor = {"Authorization": keys["governor"]}
+    # Bad input: a key id that does not exist, out of range, or a caller who is not the governor.
+    assert api.post("/api/v1/codes/keys/99/compromise", headers=governor).json()["code"] == "unknown_key"
+    assert api.post("/api/v1/codes/keys/0/compromise", headers=governor).status_code == 422
+    assert api.post(f"/api/v1/codes/keys/{kid}/compromise", headers={"Authorization": keys["registrar"]}).status_code == 403
+    assert api.post("/api/v1/verify/code", json={"code": old}).json()["status"] == "VALID"  # nothing changed
+
+    r = api.post(f"/api/v1/codes/keys/{kid}/compromise", headers=governor)
+    assert r.status_code == 200 and r.json()["status"] == "compromised"
+    assert api.post(f"/api/v1/codes/keys/{kid}/compromise", headers=governor).status_code == 200  # idempotent
     body = api.post("/api/v1/verify/code", json={"code": old}).json()
     assert body["status"] == "INVALID"
-    assert reasons(body)["key"] == ("INVALID", "key_rotated_out")
-    assert reasons(body)["issuer"] == ("INVALID", "not_registrar")  # its role was revoked on chain
-    new = static_url(api, keys)
-    assert new != old and api.post("/api/v1/verify/code", json={"code": new}).json()["status"] == "VALID"
-    assert api.post("/api/v1/codes/keys/rotate", headers={"Authorization": keys["registrar"]}).status_code == 403
+    assert reasons(body)["key"] == ("INVALID", "key_compromised")
+    assert reasons(body)["issuer"] == ("INVALID", "key_compromised")  # the chain says so too
+    assert verify(old, _offline(api, runtime)).status == Status.INVALID
+    assert runtime.chain.ledger.role_term("REGISTRAR_ROLE", token.recover_signer(token.parse(old))).compromised
+    affected = api.get(f"/api/v1/codes/keys/{kid}/enterprises", headers=governor).json()
+    assert affected == [{"uscc": USCC, "name": NAME}]
+    portal = api.get("/api/v1/codes/static/status", headers={"Authorization": keys["enterprise"]}).json()
+    assert portal["replace_code"] is True and portal["active_kid"] != kid  # the portal shows 请更换企业码
+
+    # `qiyema code reissue` renders the new codes in one batch, against the same service home.
+    for name, value in runtime.settings.model_dump().items():
+        if value is not None and name in ("home", "database_url"):
+            monkeypatch.setenv(f"QIYEMA_{name.upper()}", str(value))
+    monkeypatch.setattr("materials_api.cli.common.opened", _opened_on(runtime))
+    monkeypatch.setattr("materials_api.cli.codes.opened", _opened_on(runtime))
+    out = tmp_path / "reissued"
+    result = CliRunner().invoke(cli, ["code", "reissue", "--kid", str(kid), "-o", str(out), "--format", "txt"])
+    assert result.exit_code == 0, result.output
+    new = (out / f"{USCC}.txt").read_text().strip()
+    assert new != old and token.parse(new).kid != kid
+    assert api.post("/api/v1/verify/code", json={"code": new}).json()["status"] == "VALID"
+    assert "old_kid" in (out / "reissued.csv").read_text()
+    # A key that is not compromised has nothing to reissue; an unknown one is a clear error.
+    result = CliRunner().invoke(cli, ["code", "reissue", "--kid", str(token.parse(new).kid), "-o", str(out)])
+    assert result.exit_code == 1 and "not compromised" in result.output
+    result = CliRunner().invoke(cli, ["code", "reissue", "--kid", "77", "-o", str(out)])
+    assert result.exit_code == 1 and "unknown_key" in result.output
+
+
+def _opened_on(runtime):
+    from contextlib import contextmanager
+
+    from materials_api.root import Services
+
+    @contextmanager
+    def opened(start_node: bool = True):
+        yield runtime, Services.build(runtime)
+
+    return opened
 
 
 def test_dynamic_code_with_scope_single_use(api, keys, registered):
@@ -98,7 +175,7 @@ def test_dynamic_code_expiry_tampering_and_key_rotation(api, keys, registered, r
     assert late.status == Status.INVALID and "expired" in [c.reason for c in late.checks]
     # A forged code: right shape, signed by some other key.
     forged = token.dynamic_code(service.origin, USCC, parsed.issued_at, parsed.expires_at, parsed.nonce,
-                                bytes.fromhex("22" * 32))
+                                LocalSigner(bytes.fromhex("22" * 32)))
     body = api.post("/api/v1/verify/code", json={"code": forged}).json()
     assert body["status"] == "INVALID" and reasons(body)["signature"][1] == "bad_signature"
     # Rotating the enterprise's key turns every code it signed INVALID.

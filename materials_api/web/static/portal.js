@@ -13,6 +13,7 @@ import {Q} from './app.js';
   app.innerHTML = `
   <div class="grid">
     <section class="card" aria-labelledby="code-h"><h2 id="code-h">亮码</h2>
+      <div id="replace-code" role="alert" hidden></div>
       <p class="note">出示动态企业码，供银行、窗口或检查人员扫码核验。码会在过期前自动刷新。</p>
       <div id="code" class="code" aria-live="polite"></div>
       <button id="show-code" type="button" class="block">亮码</button></section>
@@ -66,6 +67,20 @@ import {Q} from './app.js';
     } catch (e) { $('#code').innerHTML = '<p class="error" role="alert">' + esc(e.message) + '，请稍后重试</p>'; }
   }
   $('#show-code').addEventListener('click', showCode);
+
+  // A key that signed the printed code was declared compromised: that code now verifies INVALID.
+  (async () => {
+    try {
+      const r = await api('GET', '/api/v1/codes/static/status');
+      if (r.ok && r.data.replace_code) {
+        const box = $('#replace-code');
+        box.className = 'error';
+        box.innerHTML = '<strong>请更换企业码</strong>：您张贴的企业码所用签名密钥已作废，扫码将显示无效。' +
+          '新码已由登记机关重新签发，请到窗口领取或下载打印后替换。';
+        box.hidden = false;
+      }
+    } catch (e) { /* the rest of the portal works without it */ }
+  })();
 
   // --- upload -----------------------------------------------------------------------------------
   const form = $('#upload-form');

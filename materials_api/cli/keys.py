@@ -1,0 +1,147 @@
+"""`qiyema keys list|rotate|compromise|migrate`: the service's own signing keys (its chain
+accounts), beside `qiyema keys create` (organisations' API keys, cli/people.py) in one group."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from materials_api.cli.common import fail, opened, settings
+from materials_api.cli.people import keys
+
+
+_ROLE_CHOICE = click.Choice(["notary", "registrar", "issuer"])
+
+
+def _purpose_and_roles(services, role: str, organisation: int | None) -> tuple[str, list[str]]:
+    from materials_api.platform.key_rotation import ROLES
+
+    if role == "issuer":
+        if organisation is None:
+            fail("--role issuer needs --organisation ID (the issuing organisation)", 2)
+        roles = services.records.issuer_roles(organisation)
+        if not roles:
+            fail(f"organisation {organisation} has no issuer account on chain yet [unknown_key]", 1)
+        return f"org-{organisation}", roles
+    if organisation is not None:
+        fail("--organisation goes with --role issuer only", 2)
+    return role, ROLES[role]
+
+
+def _run(fn):
+    from chain.errors import ChainError
+    from chain.keystore import KeyStoreError
+    from materials_api.platform.key_rotation import KeyRotationError
+
+    try:
+        return fn()
+    except (KeyRotationError, KeyStoreError) as exc:
+        fail(f"{exc.message} [{exc.code}]", 1)
+    except ChainError as exc:
+        fail(f"chain: {exc}", 3)
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """Every generation of every service account: purpose, generation, address, status."""
+    with opened() as (runtime, _):
+        for purpose in ("governor", "registrar", "notary"):
+            runtime.chain.keys.account(purpose)
+        rows = runtime.chain.keys.rows()
+        click.echo(f"custody: {runtime.chain.keys.store.backend}")
+        for r in rows:
+            extra = f" from block {r.compromised_from_block}" if r.status == "compromised" else ""
+            click.echo(f"{r.purpose:<12} {r.generation:>3}  {r.address}  {r.status}{extra}")
+
+
+@keys.command("rotate")
+@click.option("--role", required=True, type=_ROLE_CHOICE)
+@click.option("--organisation", type=int, help="with --role issuer: the issuing organisation's id")
+def keys_rotate(role: str, organisation: int | None) -> None:
+    """Routine rotation: a new key takes the account's roles, the old one is retired. Everything
+    the old key wrote stays VALID (verdicts add the warning key_retired)."""
+    from materials_api.platform.key_rotation import rotate
+
+    with opened() as (runtime, services):
+        purpose, roles = _purpose_and_roles(services, role, organisation)
+        done = _run(lambda: rotate(runtime.chain, purpose, roles))
+    click.echo(f"{purpose}: {done.new_address} now holds {', '.join(roles)}; "
+               f"{done.old_address or 'no earlier key'} retired (its earlier writes stay valid)")
+
+
+@keys.command("compromise")
+@click.option("--role", required=True, type=_ROLE_CHOICE)
+@click.option("--organisation", type=int, help="with --role issuer: the issuing organisation's id")
+@click.option("--address", help="the key's address (default: the active one)")
+@click.option("--from-block", "from_block", required=True,
+              help="the first block its writes are untrusted from, or 'all' for everything it ever wrote")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+def keys_compromise(role: str, organisation: int | None, address: str | None, from_block: str, yes: bool) -> None:
+    """Declare a key compromised: what it wrote from --from-block on verifies INVALID
+    (key_compromised); before it VALID with a warning. An active key is replaced first."""
+    from materials_api.platform.key_rotation import compromise
+
+    if from_block == "all":
+        block = 0
+    elif from_block.isdigit():
+        block = int(from_block)
+    else:
+        fail(f"--from-block takes a block number or 'all', not {from_block!r}", 2)
+    with opened() as (runtime, services):
+        purpose, roles = _purpose_and_roles(services, role, organisation)
+        if not yes:
+            click.confirm(f"every write of this {purpose} key from block {block} on will verify INVALID; go on?",
+                          abort=True, err=True)
+        marked, rotation = _run(lambda: compromise(runtime.chain, purpose, roles, address, block))
+    click.echo(f"{purpose}: {marked} declared compromised from block {block}"
+               + (f"; {rotation.new_address} took its roles" if rotation else ""))
+
+
+@keys.command("migrate")
+def keys_migrate() -> None:
+    """Move plaintext key files (an older install's $QIYEMA_HOME/keys/*.eth and *.key) into the
+    configured key store, check each reads back, then delete the plaintext."""
+    from chain.keystore import KeyStoreError
+    from chain.signers import LocalSigner
+    from materials_api.platform.keys import ENTERPRISE_MASTER, open_keystore, plaintext_keys
+
+    s = settings()
+    files = plaintext_keys(s)
+    if not files:
+        click.echo(f"no plaintext key files in {s.keys_dir}: nothing to migrate")
+        return
+    try:
+        store = open_keystore(s)
+        for path in files:
+            raw = bytes.fromhex(path.read_text().strip().removeprefix("0x"))
+            if path.suffix == ".key":
+                name = ENTERPRISE_MASTER if path.stem == ENTERPRISE_MASTER else path.stem
+                store.put_secret(name, raw)
+                if store.secret(name) != raw:
+                    fail(f"{path.name} did not read back from the key store: kept", 1)
+                what = "secret"
+            else:
+                address = LocalSigner(raw).address
+                moved = store.create(path.stem, raw)
+                if moved.address != address:
+                    fail(f"{path.name} did not read back from the key store: kept", 1)
+                what = address
+            _shred(path)
+            click.echo(f"moved {path.name} ({what}) into the {store.backend}")
+    except KeyStoreError as exc:
+        fail(f"{exc.message} [{exc.code}]", 1)
+    except ValueError as exc:
+        fail(f"a key file is not a hex key: {exc}", 1)
+    click.echo(f"{len(files)} key file(s) moved; no plaintext key is left in {s.keys_dir}")
+
+
+def _shred(path) -> None:
+    """Overwrite, then delete (a copy-on-write or journalled file system may keep old blocks:
+    docs/operations.md says to migrate before the disk holds anything worth reading)."""
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.write(os.urandom(size))
+        f.flush()
+        os.fsync(f.fileno())
+    path.unlink()
