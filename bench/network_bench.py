@@ -133,7 +133,7 @@ def bench_verify(seconds: int, connections: int) -> None:
             run(env_a, "init")
             import shutil
 
-            for d in ("keys", "deployments"):
+            for d in ("keys", "deployments", "secrets"):  # the keystores and their passphrase (one secret, both machines)
                 shutil.copytree(home_a / d, home_b / d)
             ports = [free_port(), free_port()]
             servers.append(start_server(env_a, ports[0], log=home_a / "serve.log"))

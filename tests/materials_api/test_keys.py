@@ -92,7 +92,7 @@ def test_an_issuer_key_rotated_keeps_its_records_valid_and_compromised_makes_the
         org = s.scalar(select(IssuerAccount).where(IssuerAccount.categories.contains("permit.food")))
 
     def issuer(record):
-        mirror.follow(budget=30)
+        mirror.follow(budget=30)  # as the follower does under the background lease
         with runtime.sessions() as s:
             v = records.verify(s.get(Record, record.id), "91350100M000100Y43")
         return v.status.value, v.check("issuer").reason.value
@@ -102,11 +102,23 @@ def test_an_issuer_key_rotated_keeps_its_records_valid_and_compromised_makes_the
     assert roles == ["issuer:permit.food"]
     done = rotate(runtime.chain, f"org-{org.organisation_id}", roles)
     assert issuer(permit) == ("VALID", "key_retired")
-    # The food office issues on with its new key.
-    r = api.post("/api/v1/records", json={"uscc": "91350100M000100Y43", "kind": "food_business", "number": "JY2",
-                                          "data": {"items": "冷食"}}, headers={"Authorization": keys["food"]})
-    assert r.status_code == 201, r.text
+    # The food office issues on with its new key; then that key leaks from the second one on.
+    def issue_permit(number):
+        r = api.post("/api/v1/records", json={"uscc": "91350100M000100Y43", "kind": "food_business", "number": number,
+                                              "data": {"items": "冷食"}}, headers={"Authorization": keys["food"]})
+        assert r.status_code == 201, r.text
+        with runtime.sessions() as s:
+            return s.get(Record, r.json()["id"])
+
+    second, third = issue_permit("JY2"), issue_permit("JY3")
     assert runtime.chain.ledger.has_role("issuer:permit.food", done.new_address)
+    assert issuer(second) == issuer(third) == ("VALID", "category_issuer")
+    assert second.block_number < third.block_number
+    compromise(runtime.chain, f"org-{org.organisation_id}", roles, done.new_address, third.block_number)
+    assert issuer(third) == ("INVALID", "key_compromised")
+    assert issuer(second) == ("VALID", "signed_before_compromise")
+    assert issuer(issue_permit("JY4")) == ("VALID", "category_issuer")  # a third generation took over
+    # "all" for the first key: everything it ever issued.
     compromise(runtime.chain, f"org-{org.organisation_id}", roles, done.old_address, 0)
     assert issuer(permit) == ("INVALID", "key_compromised")
     assert issuer(licence) == ("VALID", "category_issuer")  # another authority's key: untouched

@@ -113,7 +113,7 @@ def cluster(tmp_path_factory):
         c.envs["b"] = {**common, "QIYEMA_HOME": str(home_b), "QIYEMA_CHAIN_RPC_URL": rpc[1]}
         c.envs["a"]["QIYEMA_PUBLIC_URL"] = c.envs["b"]["QIYEMA_PUBLIC_URL"] = "https://qiyema.example.cn"
         run(c.envs["a"], "init")
-        for d in ("keys", "deployments"):
+        for d in ("keys", "deployments", "secrets"):  # the keystores and their passphrase (one secret, both machines)
             shutil.copytree(home_a / d, home_b / d)
         c.registrar = run(c.envs["a"], "keys", "create", "--org", "市场监管局", "--role", "registrar").stdout.strip()
         c.bank = run(c.envs["a"], "keys", "create", "--org", "示例银行", "--role", "bank").stdout.strip()
