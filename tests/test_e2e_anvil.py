@@ -61,6 +61,23 @@ def test_init_is_idempotent(home):
     assert sorted(os.listdir(keys_dir)) == ["governor.json", "notary.json", "registrar.json"]
 
 
+def test_keys_rotate_and_compromise_from_the_command_line(home):
+    run(home, "init")
+    rotated = run(home, "keys", "rotate", "--role", "notary").stdout
+    assert "now holds NOTARY_ROLE" in rotated and "retired" in rotated
+    listed = run(home, "keys", "list").stdout.splitlines()
+    notary = [line.split() for line in listed if line.startswith("notary")]
+    assert [(n[1], n[3]) for n in notary] == [("1", "retired"), ("2", "active")]
+    head = run(home, "chain", "status").stdout
+    assert "matches the local build" in head
+    done = run(home, "keys", "compromise", "--role", "notary", "--from-block", "all", "--yes").stdout
+    assert f"{notary[1][2]} declared compromised from block 0" in done and "took its roles" in done
+    listed = run(home, "keys", "list").stdout
+    assert "compromised from block 0" in listed and listed.count("notary") == 3
+    bad = run(home, "keys", "compromise", "--role", "notary", "--from-block", "soon", "--yes", check=False)
+    assert bad.returncode == 2 and "block number or 'all'" in bad.stderr
+
+
 def test_registration_survives_a_restart_of_service_and_node(home):
     run(home, "init")
     registrar = run(home, "keys", "create", "--org", "市场监管局", "--role", "registrar").stdout.strip()
