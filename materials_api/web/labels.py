@@ -10,7 +10,7 @@ import enum
 import json
 from pathlib import Path
 
-from chain.verdict import CheckName, Status
+from chain.verdict import WARNINGS, CheckName, Reason, Status
 from materials_api.bank.models import MaterialState
 from materials_api.records.models import RecordState
 from materials_api.registry.models import EnterpriseStatus
@@ -46,10 +46,17 @@ MATERIAL = _by_value({
 RECORD = _by_value({RecordState.VALID: ("有效", Status.VALID), RecordState.SUSPENDED: ("暂停", Status.INVALID),
                     RecordState.REVOKED: ("已撤销", Status.INVALID), RecordState.REMOVED: ("已移出", Status.SKIPPED)})
 
+# A VALID verdict's warnings (chain/verdict.py WARNINGS): said beside the verdict, in words.
+WARNING = _by_value({
+    Reason.KEY_RETIRED: "签发密钥已按期更换；此前签发的企业码和存证仍然有效",
+    Reason.SIGNED_BEFORE_COMPROMISE: "签发密钥后来被宣告泄露作废；此项签发于作废区块之前，仍然有效，请留意",
+})
+
 TABLES = {"verdict": VERDICT, "word": WORD, "mark": MARK, "check": CHECK, "enterprise": ENTERPRISE,
-          "material": MATERIAL, "record": RECORD}
+          "material": MATERIAL, "record": RECORD, "warning": WARNING}
 ENUMS = {"verdict": Status, "word": Status, "mark": Status, "check": CheckName, "enterprise": EnterpriseStatus,
-         "material": MaterialState, "record": RecordState}  # which enum each table labels (the drift test)
+         "material": MaterialState, "record": RecordState,
+         "warning": WARNINGS}  # which enum (or set of members) each table labels (the drift test)
 
 STATIC = Path(__file__).resolve().parent / "static"
 

@@ -53,7 +53,7 @@ def verification_page(payload: str, request: Request, service: CodesDep, views: 
         addresses = [lic["data"].get("addresses") for lic in view.get("licence", []) if lic["data"].get("addresses")]
     return page("verification.html", 503 if status == Status.ERROR else 200,
                 title=f"企业码核验 · {labels.VERDICT[status.value]}", status=status, view=view, sections=sections,
-                addresses=addresses, checks=verdict.checks)
+                addresses=addresses, checks=verdict.checks, warnings=verdict.warnings)
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -88,6 +88,8 @@ def test_rotating_the_static_key_three_times_keeps_every_printed_code_valid(api,
         else:
             assert reasons(body)["key"] == ("VALID", "key_active") and body["warnings"] == []
         assert verify(url, offline).status == Status.VALID  # an inspector's device, offline
+    page = api.get(printed[0][printed[0].index("/V/"):], headers={"host": "127.0.0.1:8000"})
+    assert "真实有效" in page.text and "此前签发的企业码和存证仍然有效" in page.text  # the warning, in words
     assert {k["status"] for k in api.get("/api/v1/codes/keyset").json()["keys"]} == {"active", "retired"}
     assert api.post("/api/v1/codes/keys/rotate", headers={"Authorization": keys["registrar"]}).status_code == 403
 

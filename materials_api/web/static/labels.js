@@ -61,6 +61,10 @@ export const LABELS = Object.freeze({
     "SKIPPED": "未核验",
     "VALID": "真实有效"
   },
+  "warning": {
+    "key_retired": "签发密钥已按期更换；此前签发的企业码和存证仍然有效",
+    "signed_before_compromise": "签发密钥后来被宣告泄露作废；此项签发于作废区块之前，仍然有效，请留意"
+  },
   "word": {
     "ERROR": "无法核验",
     "INVALID": "未通过",

@@ -15,7 +15,11 @@ export function checkRows(checks) {
     (c.status === 'VALID' ? '' : '<br><span class="note">' + esc(c.message) + '</span>') + '</span></li>').join('');
 }
 
+export function warningsHtml(v) {
+  return (v.warnings || []).map(w => '<p class="warn" role="note">' + esc(LABELS.warning[w] || w) + '</p>').join('');
+}
+
 export function verdictHtml(v) {
-  return '<p class="verdict ' + esc(v.status) + '">' + esc(verdictLabel(v.status)) + '</p><ul class="list">' +
-    checkRows(v.checks) + '</ul>';
+  return '<p class="verdict ' + esc(v.status) + '">' + esc(verdictLabel(v.status)) + '</p>' + warningsHtml(v) +
+    '<ul class="list">' + checkRows(v.checks) + '</ul>';
 }
