@@ -13,7 +13,7 @@ from eth_utils import keccak, to_checksum_address
 
 LEAF_STATUS = keccak(text="leafStatus(bytes32,uint256,bytes32)")[:4]
 LEAF_STATUSES = keccak(text="leafStatuses(bytes32[],uint256[],bytes32)")[:4]
-_WORDS = 11  # every field of IAnchorLedger.LeafStatus is one static word
+_WORDS = 12  # every field of IAnchorLedger.LeafStatus is one static word
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class LeafStatus:
     anchorer_retired: bool  # since then (routine: what it anchored before stays good)
     anchorer_compromised: bool
     compromised_from_block: int  # with `anchorer_compromised`: its writes from here on are untrusted
+    record_status: int  # a record's IRecordRegistry.RecordStatus (0: a material's leaf, or none)
     block_number: int  # the block the answer was read at
     block_timestamp: int
 
@@ -67,7 +68,7 @@ def _status(data: bytes, at: int) -> LeafStatus:
     return LeafStatus(anchorer=_address(w[0]) if w[2] else None, leaf_count=w[1], anchored_at=w[2],
                       anchored_block=w[3], revoked=bool(w[4]), anchorer_held_role=bool(w[5]),
                       anchorer_retired=bool(w[6]), anchorer_compromised=bool(w[7]), compromised_from_block=w[8],
-                      block_number=w[9], block_timestamp=w[10])
+                      record_status=w[9], block_number=w[10], block_timestamp=w[11])
 
 
 def decode_leaf_status(data: bytes) -> LeafStatus:

@@ -1,6 +1,11 @@
-"""Independent verification of a material against its proof bundle, straight from the chain:
-no service, no database. Used by `qiyema material verify` and by the service itself. Its checks
-are steps of the one verification pipeline (chain/verdict.py)."""
+"""Independent verification of a material or a record against its proof bundle, straight from
+the chain: no service, no database. Used by `qiyema material verify`, `qiyema records verify` and
+by the service itself. Its checks are steps of the one verification pipeline (chain/verdict.py).
+
+A material's bundle (version 1) is anchored by a notary and revoked by its leaf's bit; a record's
+(version 2) is issued by a holder of its category's issuer role and has a status of its own on
+chain (valid, suspended, revoked). Both are read in the same one call (`leafStatus`), with the
+role the bundle's kind calls for."""
 
 from __future__ import annotations
 
@@ -15,7 +20,8 @@ from eth_utils import keccak
 from .client import ChainClient
 from .errors import ChainError
 from .leaf_status import LeafStatus, read_leaf_status, read_leaf_statuses
-from .proof import ProofBundle
+from .ledger import issuer_role
+from .proof import ProofBundle, ProofError, record_content_sha256
 from .verdict import (
     Check,
     CheckName,
@@ -31,6 +37,7 @@ from .verdict import (
 )
 
 NOTARY_ROLE = keccak(text="qiyema.notary")  # the contract's constant; a test checks they agree
+_SUSPENDED, _REVOKED = 2, 3  # IRecordRegistry.RecordStatus
 
 
 def sha256_of(path: Path) -> bytes:
@@ -52,6 +59,14 @@ class _Material:
     anchor_invalid: bool = False
     failure: SourceUnavailable | None = None  # a batch read that failed for every item in it
 
+    @property
+    def is_record(self) -> bool:
+        return self.bundle.category is not None
+
+    @property
+    def role(self) -> bytes:
+        return issuer_role(self.bundle.category) if self.is_record else NOTARY_ROLE
+
     def status(self) -> LeafStatus:
         if self.failure is not None:
             raise self.failure
@@ -65,7 +80,7 @@ class _Material:
                                         f"{self.bundle.anchor.chain_id}", Source.CHAIN, Reason.WRONG_CHAIN)
             try:
                 self.leaf = read_leaf_status(self.client, self.bundle.anchor.contract, self.bundle.root,
-                                             self.bundle.leaf.index, NOTARY_ROLE)
+                                             self.bundle.leaf.index, self.role)
             except (ChainError, ValueError) as exc:
                 raise chain_unavailable(exc) from None
         return self.leaf
@@ -76,9 +91,14 @@ _NO_CHAIN = "no chain node given"
 
 def _integrity(m: _Material) -> Check:
     if m.content_sha256 is None:
-        return Check(CheckName.INTEGRITY, Status.SKIPPED, Reason.NO_CONTENT, "no file or hash given")
+        return Check(CheckName.INTEGRITY, Status.SKIPPED, Reason.NO_CONTENT,
+                     "no record content given" if m.is_record else "no file or hash given")
     if m.content_sha256 == m.bundle.leaf.content_sha256:
+        if m.is_record:
+            return Check(CheckName.INTEGRITY, Status.VALID, Reason.CONTENT_MATCHES, "the record is as issued")
         return Check(CheckName.INTEGRITY, Status.VALID, Reason.HASH_MATCHES, "the bytes are the ones fingerprinted")
+    if m.is_record:
+        return Check(CheckName.INTEGRITY, Status.INVALID, Reason.CONTENT_ALTERED, "the record differs from what was issued")
     return Check(CheckName.INTEGRITY, Status.INVALID, Reason.HASH_MISMATCH,
                  "the bytes differ from the fingerprinted ones (altered or another file)")
 
@@ -107,9 +127,13 @@ def _issuer(m: _Material) -> Check:
     if m.client is None:
         return Check(CheckName.ISSUER, Status.SKIPPED, Reason.NO_CHAIN, _NO_CHAIN)
     st = m.status()
-    return writer_check("notary", st.anchored_block, held=st.anchorer_held_role, retired=st.anchorer_retired,
+    if m.is_record:
+        role, held, not_held = f"{m.bundle.category} issuer", Reason.CATEGORY_ISSUER, Reason.NOT_CATEGORY_ISSUER
+    else:
+        role, held, not_held = "notary", Reason.NOTARY, Reason.NOT_NOTARY
+    return writer_check(role, st.anchored_block, held=st.anchorer_held_role, retired=st.anchorer_retired,
                         compromised_from=st.compromised_from_block if st.anchorer_compromised else None,
-                        held_reason=Reason.NOTARY, not_held_reason=Reason.NOT_NOTARY)
+                        held_reason=held, not_held_reason=not_held)
 
 
 def _liveness(m: _Material) -> Check:
@@ -121,6 +145,8 @@ def _liveness(m: _Material) -> Check:
 
 
 def _status(m: _Material) -> Check:
+    if m.is_record:
+        return _record_status(m)
     expired = m.bundle.leaf.valid_until and m.bundle.leaf.valid_until < m.now
     if m.client is not None and m.status().revoked:
         return Check(CheckName.STATUS, Status.INVALID, Reason.REVOKED, "the material was revoked or withdrawn")
@@ -129,6 +155,23 @@ def _status(m: _Material) -> Check:
     if m.client is None:
         return Check(CheckName.STATUS, Status.SKIPPED, Reason.NO_CHAIN, _NO_CHAIN)
     return Check(CheckName.STATUS, Status.VALID, Reason.CURRENT, "not revoked, not expired")
+
+
+def _record_status(m: _Material) -> Check:
+    if m.client is not None:
+        on_chain = m.status().record_status
+        if on_chain == _SUSPENDED:
+            return Check(CheckName.STATUS, Status.INVALID, Reason.RECORD_SUSPENDED, "suspended on chain (暂停)")
+        if on_chain == _REVOKED:
+            return Check(CheckName.STATUS, Status.INVALID, Reason.RECORD_REVOKED_ON_CHAIN, "revoked on chain (撤销/吊销)")
+        if on_chain == 0:
+            return Check(CheckName.STATUS, Status.INVALID, Reason.RECORD_REVOKED_ON_CHAIN,
+                         "the chain holds no record at this place (not a batch of records)")
+    if m.bundle.leaf.valid_until and m.bundle.leaf.valid_until < m.now:
+        return Check(CheckName.STATUS, Status.INVALID, Reason.RECORD_EXPIRED, "the validity window has ended")
+    if m.client is None:
+        return Check(CheckName.STATUS, Status.SKIPPED, Reason.NO_CHAIN, _NO_CHAIN)
+    return Check(CheckName.STATUS, Status.VALID, Reason.IN_FORCE, "in force on chain")
 
 
 STEPS: tuple[Step[_Material], ...] = (
@@ -164,16 +207,16 @@ def verify_materials(items: Iterable[tuple[ProofBundle, bytes | None]], *, clien
             chain_id, down = None, chain_unavailable(exc)
             for m in ms:
                 m.failure = down
-        groups: dict[str, list[_Material]] = {}
+        groups: dict[tuple[str, bytes], list[_Material]] = {}
         for m in ms:
             if chain_id is not None and m.bundle.anchor.chain_id == chain_id:  # others: WRONG_CHAIN, one by one
-                groups.setdefault(m.bundle.anchor.contract.lower(), []).append(m)
-        for contract, members in groups.items():
+                groups.setdefault((m.bundle.anchor.contract.lower(), m.role), []).append(m)
+        for (_contract, role), members in groups.items():
             for at in range(0, len(members), chunk):
                 part = members[at:at + chunk]
                 try:
                     statuses = read_leaf_statuses(client, part[0].bundle.anchor.contract,
-                                                  [(m.bundle.root, m.bundle.leaf.index) for m in part], NOTARY_ROLE)
+                                                  [(m.bundle.root, m.bundle.leaf.index) for m in part], role)
                 except (ChainError, ValueError) as exc:
                     down = chain_unavailable(exc)
                     for m in part:
@@ -194,8 +237,28 @@ def verify_materials(items: Iterable[tuple[ProofBundle, bytes | None]], *, clien
 def verify_material(bundle: ProofBundle, *, content_sha256: bytes | None, client: ChainClient | None,
                     now: int | None = None, max_head_age: float = 0) -> Verdict:
     """Checks: integrity (bytes match the leaf), proof (leaf leads to root), anchor (root on
-    chain), issuer (the anchorer held the notary role when it anchored, its key not compromised then), status (not revoked, not expired) and,
+    chain), issuer (the anchorer held the notary role when it anchored, its key not compromised
+    then; for a record's bundle, its category's issuer role), status (not revoked, not expired;
+    a record: not suspended or revoked on chain) and,
     with `max_head_age` > 0 on a chain that seals blocks on a clock, liveness (the node's newest
     block is recent; on a halted chain a revocation sent since cannot be seen)."""
     now = int(time.time()) if now is None else now
     return _verdict(_Material(bundle, content_sha256, client, now, max_head_age))
+
+
+def verify_record(bundle: ProofBundle, *, content: dict | None, client: ChainClient | None,
+                  now: int | None = None, max_head_age: float = 0) -> Verdict:
+    """A record's bundle (version 2) against the chain, with the record's content (`uscc`,
+    `kind`, `number`, `data`, `valid_from`, `valid_until`) checked against its leaf when given."""
+    if bundle.category is None:
+        raise ProofError("bundle_kind", "this is a material's bundle (version 1): verify it as a material")
+    digest = None
+    if content is not None:
+        try:
+            digest = record_content_sha256(content["uscc"], content["kind"], content.get("number"),
+                                           content.get("data") or {}, content.get("valid_from"),
+                                           content.get("valid_until"))
+        except (KeyError, TypeError) as exc:
+            raise ProofError("record_malformed", f"the record needs uscc, kind, number, data, valid_from and "
+                                                 f"valid_until: {exc}") from None
+    return verify_material(bundle, content_sha256=digest, client=client, now=now, max_head_age=max_head_age)

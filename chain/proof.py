@@ -1,7 +1,12 @@
-"""Proof format, version 1 (frozen): salted leaves, the Merkle tree, proof bundles.
+"""Proof format, versions 1 and 2 (frozen): salted leaves, the Merkle tree, proof bundles.
 
-No I/O. Consensus-critical: a change here needs a new VERSION and a new spec section in
-docs/proof-format.md; the test vectors in tests/chain/test_proof.py pin version 1.
+No I/O. Consensus-critical: a change here needs a new version and a new spec section in
+docs/proof-format.md; the test vectors in tests/chain/test_proof.py pin both versions.
+
+Version 1 is a material's bundle. Version 2 is a record's (contract 1.3.0 and later): the same
+leaf, tree and fields, plus `record.category`, the category whose issuer role the batch's
+anchorer must have held, and the canonical form of a record's content (`record_content_sha256`);
+its status is read on chain by (root, index), not by the leaf.
 
 Leaf (double keccak, as OpenZeppelin's StandardMerkleTree, so an inner node is never a leaf):
     keccak256(keccak256(abi.encode(
@@ -18,6 +23,7 @@ Tree: leaves at positions 0..n-1; each level pairs neighbours with commutative k
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 
@@ -25,7 +31,8 @@ from sha3 import keccak_256
 
 from .errors import InputError
 
-VERSION = 1
+VERSION = 1  # a material's bundle
+RECORD_VERSION = 2  # a record's bundle: version 1 and the record's category
 LEAF_DOMAIN = b"qiyema.leaf.v1".ljust(32, b"\0")
 
 
@@ -38,6 +45,15 @@ def _b32(text: str) -> bytes:
     if len(raw) > 32:
         raise ProofError("material_type", "a material type code has at most 32 ASCII characters")
     return raw.ljust(32, b"\0")
+
+
+def record_content_sha256(uscc: str, kind: str, number: str | None, data: dict, valid_from: int | None,
+                          valid_until: int | None) -> bytes:
+    """SHA-256 of a record's canonical JSON: these six keys, sorted, no spaces, UTF-8 (a leaf's
+    `content_sha256` for a record)."""
+    canonical = json.dumps({"uscc": uscc, "kind": kind, "number": number, "data": data, "valid_from": valid_from,
+                            "valid_until": valid_until}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).digest()
 
 
 @dataclass(frozen=True)
@@ -122,13 +138,20 @@ class ProofBundle:
     root: bytes
     anchor: Anchor
     content_sm3: bytes | None = None  # informational, for 国密 deployments; not in the leaf
+    category: str | None = None  # a record's bundle (version 2): its category; None for a material
+
+    @property
+    def version(self) -> int:
+        return RECORD_VERSION if self.category is not None else VERSION
 
     def to_json(self) -> dict:
         leaf = asdict(self.leaf)
         for k in ("content_sha256", "entity", "salt"):
             leaf[k] = "0x" + leaf[k].hex()
+        record = {"record": {"category": self.category}} if self.category is not None else {}
         return {
-            "version": VERSION,
+            "version": self.version,
+            **record,
             "leaf": leaf,
             "leaf_hash": "0x" + self.leaf.hash().hex(),
             "proof": ["0x" + p.hex() for p in self.proof],
@@ -144,8 +167,18 @@ class ProofBundle:
     def from_json(cls, data) -> "ProofBundle":
         if not isinstance(data, dict):
             raise ProofError("bundle_malformed", "a proof bundle is a JSON object")
-        if data.get("version") != VERSION:
-            raise ProofError("bundle_version", f"unsupported proof bundle version {data.get('version')!r}")
+        version = data.get("version")
+        if version not in (VERSION, RECORD_VERSION):
+            raise ProofError("bundle_version", f"unsupported proof bundle version {version!r}")
+        category = None
+        if version == RECORD_VERSION:
+            record = data.get("record")
+            category = record.get("category") if isinstance(record, dict) else None
+            if not isinstance(category, str) or not category or len(category.encode()) > 32 or not category.isascii():
+                raise ProofError("bundle_malformed", "a record's bundle (version 2) names its category: "
+                                                     "record.category, 1-32 ASCII characters")
+        elif "record" in data:
+            raise ProofError("bundle_malformed", "a material's bundle (version 1) has no record part")
         try:
             hx = lambda v: bytes.fromhex(str(v).removeprefix("0x"))  # noqa: E731
             leaf_d = data["leaf"]
@@ -156,7 +189,8 @@ class ProofBundle:
             bundle = cls(leaf=leaf, proof=[hx(p) for p in data["proof"]], root=hx(data["root"]),
                          anchor=Anchor(int(a["chain_id"]), str(a["contract"]), str(a["tx_hash"]),
                                        int(a["block_number"])),
-                         content_sm3=hx(data["content_sm3"]) if data.get("content_sm3") else None)
+                         content_sm3=hx(data["content_sm3"]) if data.get("content_sm3") else None,
+                         category=category)
         except (KeyError, TypeError, ValueError) as exc:
             raise ProofError("bundle_malformed", f"the proof bundle is malformed: {exc}") from None
         if any(len(p) != 32 for p in bundle.proof) or len(bundle.root) != 32:

@@ -88,9 +88,16 @@ abstract contract AnchorLedger is RoleRegistry, IAnchorLedger {
             s.anchorerRetired = t.retiredBlock != 0;
             s.anchorerCompromised = t.compromised;
             s.compromisedFromBlock = t.compromisedFromBlock;
+            s.recordStatus = _recordStatusOf(root, index, a.leafCount);
         }
         s.blockNumber = uint64(block.number);
         s.blockTimestamp = uint64(block.timestamp);
+    }
+
+    /// @dev A record's status (IRecordRegistry.RecordStatus) when `root` is a batch of records,
+    /// else 0: the record registry answers it.
+    function _recordStatusOf(bytes32, uint256, uint32) internal view virtual returns (uint8) {
+        return 0;
     }
 
     /// @dev Shared by notaries' batches and issuers' record batches.

@@ -25,6 +25,15 @@ contract Qiyema is RoleRegistry, EnterpriseRegistry, AnchorLedger, RecordRegistr
         return _VERSION;
     }
 
+    function _recordStatusOf(bytes32 root, uint256 index, uint32 leafCount)
+        internal
+        view
+        override(AnchorLedger, RecordRegistry)
+        returns (uint8)
+    {
+        return RecordRegistry._recordStatusOf(root, index, leafCount);
+    }
+
     function supportsInterface(bytes4 interfaceId) public view override returns (bool) {
         return interfaceId == type(IQiyema).interfaceId || interfaceId == type(IEnterpriseRegistry).interfaceId
             || interfaceId == type(IAnchorLedger).interfaceId || interfaceId == type(IRecordRegistry).interfaceId

@@ -33,6 +33,11 @@ abstract contract RecordRegistry is AnchorLedger, IRecordRegistry {
         emit RecordStatusChanged(root, index, category, previous, status, reasonCode);
     }
 
+    function _recordStatusOf(bytes32 root, uint256 index, uint32 leafCount) internal view virtual override returns (uint8) {
+        if (_categories[root] == bytes32(0) || index >= leafCount) return 0;
+        return uint8(((_statuses[root][index >> 7] >> ((index & 0x7f) << 1)) & 3) + 1);
+    }
+
     /// @inheritdoc IRecordRegistry
     function recordStatus(bytes32 root, uint256 index)
         external

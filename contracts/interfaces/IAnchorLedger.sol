@@ -28,6 +28,7 @@ interface IAnchorLedger {
         bool anchorerRetired; // ... and no longer holds it (retired or compromised since)
         bool anchorerCompromised; // its key was declared compromised in that role ...
         uint64 compromisedFromBlock; // ... from this block on (0: everything it wrote)
+        uint8 recordStatus; // a record batch's leaf: IRecordRegistry.RecordStatus (0 for a material's)
         uint64 blockNumber; // the block the answer was read at
         uint64 blockTimestamp;
     }
@@ -77,7 +78,8 @@ interface IAnchorLedger {
     /// @notice A leaf's whole status in one call: its batch's anchor, its revocation bit,
     /// whether the anchorer held `role` (the notary role for materials, the category's issuer
     /// role for records) at the block it anchored, whether that key was retired or declared
-    /// compromised since, and the block it was read at, so a verdict rests on one block.
+    /// compromised since, a record's status (for a batch of records), and the block it was read
+    /// at, so a verdict rests on one block.
     function leafStatus(bytes32 root, uint256 index, bytes32 role) external view returns (LeafStatus memory);
 
     /// @notice `leafStatus` for many leaves at once (batch verification), all at one block.

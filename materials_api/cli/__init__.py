@@ -7,8 +7,8 @@ import logging
 
 import click
 
-from materials_api.cli import keys as _service_keys  # noqa: F401 - adds its commands to `qiyema keys`
 from materials_api.cli import backup, bank, codes, network, people, records, registry, service
+from materials_api.cli import keys as _service_keys  # noqa: F401 - adds its commands to `qiyema keys`
 from materials_api.platform.metrics import JsonFormatter
 
 

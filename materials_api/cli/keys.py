@@ -10,7 +10,6 @@ import click
 from materials_api.cli.common import fail, opened, settings
 from materials_api.cli.people import keys
 
-
 _ROLE_CHOICE = click.Choice(["notary", "registrar", "issuer"])
 
 

@@ -1,7 +1,9 @@
-"""`qiyema records`: records from the authorities' own systems, in bulk or by following a change list."""
+"""`qiyema records`: records from the authorities' own systems, in bulk or by following a change list;
+and a record's proof bundle verified straight from the chain."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -9,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from materials_api.cli.common import fail, opened
+from materials_api.cli.common import fail, opened, print_verdict, settings
 
 
 @click.group()
@@ -111,3 +113,39 @@ def records_follow(url: str, key_file: Path | None, interval: float, once: bool)
             if once:
                 return
             time.sleep(interval)
+
+
+@records.command("verify")
+@click.argument("proof_file", metavar="BUNDLE", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--record", "record_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="the record's content (JSON: uscc, kind, number, data, valid_from, valid_until) to check "
+                   "against its leaf")
+@click.option("--rpc", default=None, help="a chain node's JSON-RPC URL (default: QIYEMA_CHAIN_RPC_URL or the "
+                                          "local node)")
+@click.option("--json", "as_json", is_flag=True, help="print the verdict as JSON")
+def records_verify(proof_file: Path, record_file: Path | None, rpc: str | None, as_json: bool) -> None:
+    """Check a record's proof bundle (version 2) straight from the chain, without the service:
+    anchored, issued by a holder of its category's issuer role at that block, in force on chain.
+    Exit 0 only when the verdict is VALID."""
+    from chain.client import ChainClient
+    from chain.material_verify import verify_record
+    from chain.proof import ProofBundle, ProofError
+
+    try:
+        bundle = ProofBundle.from_json(json.loads(proof_file.read_text(encoding="utf-8")))
+        content = json.loads(record_file.read_text(encoding="utf-8")) if record_file else None
+    except OSError as exc:
+        fail(f"cannot read {exc.filename}: {exc.strerror}", 2)
+    except ValueError as exc:  # ProofError and JSON errors
+        fail(f"{getattr(exc, 'message', exc)}", 2)
+    if bundle.category is None:
+        fail(f"{proof_file} is a material's bundle (version 1): use `qiyema material verify`", 2)
+    s = settings()
+    url = rpc or s.chain_rpc_url or f"http://127.0.0.1:{s.node_port}"
+    client = ChainClient.from_url(url, retries=1, request_timeout=s.chain_request_timeout)
+    try:
+        verdict = verify_record(bundle, content=content if isinstance(content, dict) else None, client=client)
+    except ProofError as exc:
+        fail(exc.message, 2)
+    print_verdict(verdict, as_json)
+

@@ -8,7 +8,6 @@ sent. `reconcile` finishes whatever a crash or a chain outage left pending.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import secrets
@@ -23,7 +22,7 @@ from sqlalchemy.orm import sessionmaker
 from chain.client import Receipt
 from chain.errors import ChainError
 from chain.ledger import RecordStatus, issuer_role
-from chain.proof import Anchor, LeafInput, MerkleTree, ProofBundle
+from chain.proof import Anchor, LeafInput, MerkleTree, ProofBundle, record_content_sha256
 from chain.signers import Signer
 from chain.verdict import Check, CheckName, Reason, Status, Step, Verdict, run, writer_check
 from codes.uscc import chain_key
@@ -60,9 +59,8 @@ class RecordError(ServiceError):
 
 def content_hash(uscc: str, kind: str, number: str | None, data: dict, valid_from: int | None,
                  valid_until: int | None) -> str:
-    canonical = json.dumps({"uscc": uscc, "kind": kind, "number": number, "data": data, "valid_from": valid_from,
-                            "valid_until": valid_until}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """A record's content fingerprint as stored (hex): chain/proof.py's canonical form."""
+    return record_content_sha256(uscc, kind, number, data, valid_from, valid_until).hex()
 
 
 def seal(rows: list[dict], usccs: list[str]) -> None:
@@ -286,7 +284,7 @@ class RecordService:
                            record.valid_until or 0, record.leaf_index, record.salt),
             proof=[bytes.fromhex(p) for p in json.loads(record.proof)], root=record.root,
             anchor=Anchor(self.chain.client.chain_id, self.chain.deployment.address, record.tx_hash or "",
-                          record.block_number or 0))
+                          record.block_number or 0), category=record.category)
 
     # --- verification -------------------------------------------------------------------------------
     def verify(self, record: Record, uscc: str, now: int | None = None) -> Verdict:

@@ -27,7 +27,7 @@ from tests.conftest import free_port
 
 ROOT = bytes.fromhex("11" * 32)
 ROLE = bytes.fromhex("22" * 32)
-STATUS_TYPES = "(address,uint32,uint64,uint64,bool,bool,bool,bool,uint64,uint64,uint64)"
+STATUS_TYPES = "(address,uint32,uint64,uint64,bool,bool,bool,bool,uint64,uint8,uint64,uint64)"
 
 
 def test_vectors_calldata_matches_the_abi():
@@ -42,12 +42,12 @@ def test_vectors_calldata_matches_the_abi():
 
 
 def test_vectors_answers_decode_as_the_abi_says():
-    row = ("0x" + "ab" * 20, 1024, 1_700_000_000, 777, True, True, False, True, 700, 12345, 1_700_000_100)
+    row = ("0x" + "ab" * 20, 1024, 1_700_000_000, 777, True, True, False, True, 700, 2, 12345, 1_700_000_100)
     st = decode_leaf_status(encode([STATUS_TYPES], [row]))
     assert (st.anchorer.lower(), st.leaf_count, st.anchored_at, st.anchored_block, st.revoked, st.anchorer_held_role,
-            st.anchorer_retired, st.anchorer_compromised, st.compromised_from_block, st.block_number,
+            st.anchorer_retired, st.anchorer_compromised, st.compromised_from_block, st.record_status, st.block_number,
             st.block_timestamp) == row
-    rows = [row, ("0x" + "00" * 20, 0, 0, 0, False, False, False, False, 0, 12345, 1_700_000_100)]
+    rows = [row, ("0x" + "00" * 20, 0, 0, 0, False, False, False, False, 0, 0, 12345, 1_700_000_100)]
     out = decode_leaf_statuses(encode([f"{STATUS_TYPES}[]"], [rows]))
     assert [s.revoked for s in out] == [True, False] and out[1].anchorer is None and not out[1].anchored
     with pytest.raises(ValueError):
@@ -156,5 +156,60 @@ def test_verify_batch_from_the_command_line_against_a_node(tmp_path):
         (tmp_path / "empty").mkdir()
         result = CliRunner().invoke(cli, ["material", "verify-batch", str(tmp_path / "empty"), "--rpc", node.url])
         assert result.exit_code == 2 and "no proof bundles" in result.stderr
+    finally:
+        node.stop()
+
+
+@pytest.mark.anvil
+def test_verify_a_record_from_the_command_line_against_a_node(tmp_path):
+    """`qiyema records verify BUNDLE --record FILE`: a record's bundle (version 2), over JSON-RPC."""
+    import json
+    import secrets
+
+    from click.testing import CliRunner
+
+    from chain.ledger import RecordStatus
+    from chain.proof import Anchor, LeafInput, MerkleTree, ProofBundle, record_content_sha256
+    from materials_api.cli import main as cli
+
+    node = AnvilNode(tmp_path / "chain", port=free_port())
+    node.start()
+    try:
+        client = ChainClient.from_url(node.url)
+        ledger, address, gov, notary = _deployed(client, tmp_path)
+        issuer = load_or_create(tmp_path / "issuer.eth")
+        client.fund(issuer.address, 10**20)
+        ledger.grant_role(gov, "issuer:permit.food", issuer.address)
+        contents = [{"uscc": "91350100M000100Y43", "kind": "food_business", "number": f"JY{i}",
+                     "data": {"items": "热食"}, "valid_from": None, "valid_until": None} for i in range(3)]
+        leaves = [LeafInput(record_content_sha256(**c), b"\1" * 32, "food_business", 1, 0, i, secrets.token_bytes(32))
+                  for i, c in enumerate(contents)]
+        tree = MerkleTree([leaf.hash() for leaf in leaves])
+        receipt = client.wait(ledger.send_issue_records(issuer, "permit.food", tree.root, 3))
+        client.wait(ledger.send_set_record_status(issuer, tree.root, 2, RecordStatus.REVOKED, "revoked"))
+        anchor = Anchor(client.chain_id, address, receipt.tx_hash, receipt.block_number)
+        for i in range(3):
+            (tmp_path / f"r{i}.proof.json").write_text(
+                ProofBundle(leaves[i], tree.proof(i), tree.root, anchor, category="permit.food").dumps())
+            (tmp_path / f"r{i}.json").write_text(json.dumps(contents[i], ensure_ascii=False))
+
+        def verify(i, *extra):
+            return CliRunner().invoke(cli, ["records", "verify", str(tmp_path / f"r{i}.proof.json"), "--record",
+                                            str(tmp_path / f"r{i}.json"), "--rpc", node.url, *extra])
+
+        ok = verify(0, "--json")
+        assert ok.exit_code == 0, ok.output
+        assert json.loads(ok.stdout)["status"] == "VALID"
+        revoked = verify(2)
+        assert revoked.exit_code == 1 and "record_revoked_on_chain" in revoked.output
+        (tmp_path / "r1.json").write_text(json.dumps({**contents[1], "number": "JY-altered"}))
+        assert "content_altered" in verify(1).output
+        # A material's bundle, or no bundle at all: a message and exit 2.
+        material = ProofBundle(leaves[0], tree.proof(0), tree.root, anchor)
+        (tmp_path / "m.proof.json").write_text(material.dumps())
+        wrong = CliRunner().invoke(cli, ["records", "verify", str(tmp_path / "m.proof.json"), "--rpc", node.url])
+        assert wrong.exit_code == 2 and "material verify" in wrong.output
+        missing = CliRunner().invoke(cli, ["records", "verify", str(tmp_path / "none.json"), "--rpc", node.url])
+        assert missing.exit_code == 2 and "cannot read" in missing.output
     finally:
         node.stop()

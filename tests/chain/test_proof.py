@@ -1,4 +1,5 @@
-"""Proof format v1: frozen test vectors, tree properties, and the contract accepting our proofs."""
+"""Proof format v1 (materials) and v2 (records): frozen test vectors, tree properties, and the
+contract accepting our proofs."""
 
 import json
 import random
@@ -8,7 +9,7 @@ import pytest
 from chain.deploy import deploy
 from chain.keys import load_or_create
 from chain.ledger import QiyemaLedger
-from chain.proof import Anchor, LeafInput, MerkleTree, ProofBundle, ProofError, fold
+from chain.proof import Anchor, LeafInput, MerkleTree, ProofBundle, ProofError, fold, record_content_sha256
 
 # Vectors (also in docs/proof-format.md and, for the leaf, in the Hardhat tests via ethers).
 LEAF_VECTOR = LeafInput(bytes.fromhex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
@@ -60,7 +61,12 @@ def test_bundle_round_trip_and_refusals():
     again = ProofBundle.from_json(data)
     assert again == bundle and again.proves()
     with pytest.raises(ProofError, match="version"):
+        ProofBundle.from_json({**data, "version": 3})
+    with pytest.raises(ProofError) as info:  # a record's version without its category
         ProofBundle.from_json({**data, "version": 2})
+    assert info.value.code == "bundle_malformed"
+    with pytest.raises(ProofError):  # a material's version with a record part
+        ProofBundle.from_json({**data, "record": {"category": "permit.food"}})
     with pytest.raises(ProofError) as info:
         ProofBundle.from_json({**data, "leaf_hash": "0x" + "00" * 32})
     assert info.value.code == "bundle_inconsistent"
@@ -70,6 +76,33 @@ def test_bundle_round_trip_and_refusals():
         ProofBundle.from_json([1, 2])
     tampered = {**data, "leaf": {**data["leaf"], "index": 3}, "leaf_hash": None}
     assert not ProofBundle.from_json(tampered).proves()
+
+
+# Version 2 (a record's bundle): the record's canonical content, and the bundle's JSON.
+RECORD_CONTENT = {"uscc": "91350100M000100Y43", "kind": "food_business", "number": "JY13101100000001",
+                  "data": {"items": "热食类食品制售"}, "valid_from": None, "valid_until": 1924905600}
+RECORD_CONTENT_SHA256 = "c64e24ab49a710ad90c687fed7fce866dd16b084e330ef506066ba9795df169b"
+RECORD_BUNDLE_V2 = {
+    "version": 2, "record": {"category": "business_licence"},
+    "leaf": {"content_sha256": "0x" + "02" * 32, "entity": "0x" + bytes(range(32)).hex(),
+             "material_type": "business_licence", "material_version": 1, "valid_until": 0, "index": 2,
+             "salt": "0x" + "66" * 32},
+    "leaf_hash": "0x" + TREE_LEAVES[2].hash().hex(), "proof": ["0x" + p for p in PROOF_OF_2], "root": "0x" + TREE_ROOT,
+    "anchor": {"chain_id": 1, "contract": "0x" + "11" * 20, "tx_hash": "0x" + "22" * 32, "block_number": 7},
+    "content_sm3": None,
+}
+
+
+def test_record_bundle_vectors():
+    assert record_content_sha256(**RECORD_CONTENT).hex() == RECORD_CONTENT_SHA256
+    assert RECORD_CONTENT_SHA256 != record_content_sha256(**{**RECORD_CONTENT, "number": "JY2"}).hex()
+    bundle = ProofBundle.from_json(RECORD_BUNDLE_V2)
+    assert bundle.version == 2 and bundle.category == "business_licence" and bundle.proves()
+    assert bundle.to_json() == RECORD_BUNDLE_V2  # byte for byte the same JSON tree
+    assert bundle.leaf == TREE_LEAVES[2]  # the leaf and the tree are version 1's
+    for bad in ({"category": ""}, {"category": "x" * 33}, {"category": 7}, None):
+        with pytest.raises(ProofError):
+            ProofBundle.from_json({**RECORD_BUNDLE_V2, "record": bad})
 
 
 def test_the_contract_accepts_our_proofs(evm, tmp_path):

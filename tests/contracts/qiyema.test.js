@@ -326,6 +326,7 @@ describe("AnchorLedger", function () {
     expect(s.anchorerHeldRole).to.equal(true);
     expect(s.anchorerRetired).to.equal(false);
     expect(s.anchorerCompromised).to.equal(false);
+    expect(s.recordStatus).to.equal(0n); // a material's batch: no record status
     expect(s.blockNumber).to.equal(BigInt(block.number));
     expect(s.blockTimestamp).to.equal(BigInt(block.timestamp));
     expect((await q.leafStatus(root, 4, NOTARY)).revoked).to.equal(false);
@@ -470,6 +471,10 @@ describe("RecordRegistry", function () {
     await q.connect(issuerFood).setRecordStatus(root, 0, RS.Valid, b32("restored"));
     expect((await q.recordStatus(root, 0)).status).to.equal(RS.Valid);
     expect((await q.recordStatus(root, 2)).status).to.equal(RS.Revoked);
+    // The one-call view answers a record's status too, with its category's issuer role.
+    const views = await q.leafStatuses([root, root, root], [0, 2, 3], await q.issuerRole(FOOD));
+    expect(views.map((v) => v.recordStatus)).to.deep.equal([BigInt(RS.Valid), BigInt(RS.Revoked), 0n]);
+    expect(views[0].anchorerHeldRole).to.equal(true);
     await expect(q.connect(issuerFood).setRecordStatus(root, 2, RS.Revoked, b32("again")))
       .to.be.revertedWithCustomError(q, "InvalidRecordStatus").withArgs(root, 2, RS.Revoked, RS.Revoked);
     await expect(q.connect(issuerFood).setRecordStatus(root, 1, RS.None, b32("x")))

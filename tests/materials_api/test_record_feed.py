@@ -102,6 +102,40 @@ def test_the_chain_witnesses_a_batch_in_one_transaction(api, runtime, feed):
     assert bundle.anchor.tx_hash == stored[7].tx_hash
 
 
+def test_a_record_bundle_verifies_independently_and_follows_its_status_on_chain(api, keys, runtime, feed):
+    from chain.material_verify import verify_material, verify_record
+
+    feed("food", [permit(n) for n in range(5)])
+    settle(api)
+    record = rows(runtime, kind="food_business")[3]
+    data = api.get(f"/api/v1/records/{record.id}/proof").json()
+    assert data["version"] == 2 and data["record"] == {"category": "permit.food"}
+    bundle = ProofBundle.from_json(data)
+    content = {"uscc": USCCS[3], "kind": "food_business", "number": record.number, "data": json.loads(record.data),
+               "valid_from": record.valid_from, "valid_until": record.valid_until}
+    client = runtime.chain.client  # no service, no database: the bundle, the content, a node
+
+    def verdict(**kw):
+        v = verify_record(bundle, client=client, **{"content": content, **kw})
+        return v.status.value, {c.name.value: c.reason.value for c in v.checks}
+
+    status, checks = verdict()
+    assert status == "VALID", checks
+    assert checks == {"integrity": "content_matches", "proof": "path_leads_to_root", "anchor": "root_anchored",
+                      "issuer": "category_issuer", "status": "in_force"}
+    assert verdict(content={**content, "number": "JY-forged"})[1]["integrity"] == "content_altered"
+    assert verdict(content=None)[1]["integrity"] == "no_content"
+    # The issuer suspends it: the chain says so to every verifier.
+    r = api.post(f"/api/v1/records/{record.id}/status", json={"status": "suspended", "reason": "停业整顿"},
+                 headers={"Authorization": keys["food"]})
+    assert r.status_code == 200, r.text
+    settle(api)
+    assert verdict() == ("INVALID", {**checks, "status": "record_suspended"})
+    # A record's bundle judged as if a notary had anchored it (its category dropped) is refused.
+    as_material = ProofBundle(bundle.leaf, bundle.proof, bundle.root, bundle.anchor)
+    assert verify_material(as_material, content_sha256=None, client=client).check("issuer").reason.value == "not_notary"
+
+
 def test_a_replayed_call_changes_nothing(api, runtime, feed):
     changes = [permit(n) for n in range(10)]
     first = feed("food", changes)
