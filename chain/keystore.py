@@ -4,7 +4,8 @@ A `KeyStore` holds named secp256k1 keys (chain accounts, code-signing keys) and 
 secrets (the custodial master from which enterprises' dynamic-code keys are derived):
 
 - `FileKeyStore`: one standard Ethereum JSON keystore (version 3, scrypt) per name in a folder,
-  encrypted under one passphrase; a key is decrypted once per process and kept in memory.
+  encrypted under one passphrase; its address is read from the file, and the key decrypted on
+  its first signature, once per process (a command that signs nothing pays no scrypt).
 - `Pkcs11KeyStore`: keys generated inside a PKCS#11 token (an HSM; SoftHSM2 in tests), on
   secp256k1, non-extractable, found by label; secrets kept as private data objects of the token.
 
@@ -24,9 +25,10 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 
 from eth_keyfile import create_keyfile_json, decode_keyfile_json
+from eth_utils import to_checksum_address
 
 from .errors import Kind, QiyemaError
-from .signers import SECP256K1_N, LocalSigner, Pkcs11Signer, Signer
+from .signers import SECP256K1_N, LazySigner, LocalSigner, Pkcs11Signer, Signer
 
 STANDARD_SCRYPT_N = 1 << 18  # geth's standard scrypt cost (256 MiB, about a second a key)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -65,6 +67,9 @@ class KeyStore(ABC):
     def names(self) -> list[str]:
         """The names of the keys held."""
 
+    def check_passphrase(self, prefer: str = "governor") -> None:
+        """Raise `KeyStoreError` now if the store's secret (passphrase, PIN) is wrong."""
+
     def load_or_create(self, name: str) -> Signer:
         return self.load(name) or self.create(name)
 
@@ -79,6 +84,7 @@ class FileKeyStore(KeyStore):
         self._passphrase = passphrase
         self._scrypt_n = scrypt_n
         self._loaded: dict[str, Signer] = {}
+        self._secrets: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
     def path(self, name: str) -> Path:
@@ -103,9 +109,24 @@ class FileKeyStore(KeyStore):
             path = self.path(name)
             if not path.exists():
                 return None
-            signer = LocalSigner(self._decrypt(path))
+            try:
+                address = to_checksum_address(json.loads(path.read_text())["address"])
+            except (OSError, ValueError, KeyError, TypeError):
+                raise KeyStoreError("keystore_unreadable", f"{path} is not a JSON keystore with an address") from None
+            signer = LazySigner(address, lambda: LocalSigner(self._decrypt(path)), threading.Lock())
             self._loaded[name] = signer
             return signer
+
+    def check_passphrase(self, prefer: str = "governor") -> None:
+        """Open one key now (the governor's if there), so a wrong passphrase is found when the
+        service starts, not at its first signature; that key is then kept open."""
+        names = self.names()
+        if not names:
+            return
+        name = prefer if prefer in names else names[0]
+        signer = self.load(name)
+        if isinstance(signer, LazySigner):
+            signer.private_bytes()  # decrypts (once) and checks the address the file states
 
     def _write_new(self, path: Path, value: bytes) -> bool:
         """Write `value` encrypted at `path` unless the file exists (then False)."""
@@ -141,7 +162,10 @@ class FileKeyStore(KeyStore):
         path = self.path(name)
         if not path.exists():
             self._write_new(path, _random_key())
-        return self._decrypt(path)
+        with self._lock:
+            if name not in self._secrets:
+                self._secrets[name] = self._decrypt(path)
+            return self._secrets[name]
 
     def names(self) -> list[str]:
         if not self.directory.exists():

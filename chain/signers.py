@@ -62,6 +62,33 @@ class LocalSigner(Signer):
         return self._key.to_bytes()
 
 
+class LazySigner(Signer):
+    """A key whose address is known (a keystore file states it) and whose secret is opened on
+    its first signature: a process pays a keystore's scrypt only for the keys it signs with."""
+
+    def __init__(self, address: str, open_key, lock: threading.Lock):
+        self.address = address
+        self._open = open_key  # () -> Signer
+        self._lock = lock
+        self._signer: Signer | None = None
+
+    def _key(self) -> Signer:
+        if self._signer is None:
+            with self._lock:
+                if self._signer is None:
+                    signer = self._open()
+                    if signer.address != self.address:
+                        raise ValueError(f"the key opened for {self.address} is {signer.address}'s")
+                    self._signer = signer
+        return self._signer
+
+    def sign_hash(self, digest: bytes) -> Signature:
+        return self._key().sign_hash(digest)
+
+    def private_bytes(self) -> bytes:
+        return self._key().private_bytes()
+
+
 class Pkcs11Signer(Signer):
     """A key that stays in a PKCS#11 token. `private` and `public` are python-pkcs11 key
     objects of one session; calls into the session are serialised (a PKCS#11 session is not

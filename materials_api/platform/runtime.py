@@ -58,7 +58,9 @@ def service_keys(settings: Settings, sessions=None) -> ServiceKeys:
         raise KeyStoreError("plaintext_keys", f"{len(left)} plaintext key file(s) in {settings.keys_dir} "
                                               f"({', '.join(p.name for p in left[:3])}): run `qiyema keys migrate` "
                                               "to move them into the key store")
-    return ServiceKeys(open_keystore(settings), sessions)
+    store = open_keystore(settings)
+    store.check_passphrase()
+    return ServiceKeys(store, sessions)
 
 
 def chain_accounts(settings: Settings, sessions=None) -> dict[str, Signer]:

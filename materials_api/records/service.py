@@ -17,6 +17,7 @@ from functools import partial
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from chain.client import Receipt
@@ -104,14 +105,23 @@ class RecordService:
         ledger = self.chain.ledger
         self.chain.client.fund(account.address, FUNDING_WEI // 100)
         ledger.grant_role(self.chain.governor, f"issuer:{category}", account.address)
-        with self.sessions.begin() as s:
-            row = s.get(IssuerAccount, organisation_id)
-            if row is None:
-                s.add(IssuerAccount(organisation_id=organisation_id, address=account.address, categories=category))
-            else:
-                row.address = account.address
-                if category not in row.categories.split(","):
-                    row.categories = ",".join(sorted(set(filter(None, row.categories.split(","))) | {category}))
+        for attempt in (1, 2):
+            try:
+                with self.sessions.begin() as s:
+                    row = s.get(IssuerAccount, organisation_id)
+                    if row is None:
+                        s.add(IssuerAccount(organisation_id=organisation_id, address=account.address,
+                                            categories=category))
+                    else:
+                        row.address = account.address
+                        if category not in row.categories.split(","):
+                            row.categories = ",".join(sorted(set(filter(None, row.categories.split(","))) | {category}))
+                break
+            except IntegrityError:
+                # Another process (an import's witnessing, another instance) wrote the row first:
+                # read it and add this category to it.
+                if attempt == 2:
+                    raise
         self._granted.add((organisation_id, category, account.address))
         return account
 
