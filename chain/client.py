@@ -313,16 +313,23 @@ class ChainClient:
                 raise ChainTimeout(f"{tx_hash} {state} after {confirmations} confirmation(s) wait timed out")
             time.sleep(self.poll_interval)
 
-    def fund(self, address: str, minimum_wei: int) -> None:
-        """Top `address` up to `minimum_wei` from the node's first unlocked account.
+    def fund(self, address: str, minimum_wei: int, *, funder: Signer | None = None) -> None:
+        """Top `address` up to `minimum_wei` from the node's first unlocked account, or else from
+        `funder`'s balance.
 
-        Development nodes (anvil, py-evm) and a permissioned network's faucet node expose one;
-        a node without unlocked accounts raises `ChainError` saying so.
+        Development nodes (anvil, py-evm) and a permissioned network's faucet node expose an
+        unlocked account; a permissioned network's RPC nodes hold no keys, so there the service
+        pays from its governor (funded in the genesis block) for the accounts it makes later
+        (an issuer organisation's, a rotated key's). Neither: `ChainError` saying so.
         """
         have = self.balance(address)
         if have >= minimum_wei:
             return
         accounts = self._rpc(lambda: self.w3.eth.accounts)
+        if not accounts and funder is not None and funder.address.lower() != address.lower():
+            self.wait(self.send(funder, tx={"to": Web3.to_checksum_address(address), "value": minimum_wei - have},
+                                gas=21_000))
+            return
         if not accounts:
             raise ChainError(f"{address} has {have} wei and the node has no unlocked account to fund it")
         tx_hash = self._rpc(

@@ -58,7 +58,7 @@ def rotate(chain: ChainContext, purpose: str, roles: list[str]) -> Rotation:
     keys, ledger, governor = chain.keys, chain.ledger, chain.governor
     current, new = keys.next_generation(purpose)
     try:
-        chain.client.fund(new.address, FUNDING_WEI // 100)
+        chain.client.fund(new.address, FUNDING_WEI // 100, funder=chain.governor)
     except ChainError:
         pass  # a network without a faucet: the operator funds the new account (docs/operations.md)
     for role in roles:

@@ -88,7 +88,7 @@ def setup_chain(settings: Settings, client: ChainClient, sessions=None) -> Chain
     keys = service_keys(settings, sessions)
     accounts = {name: keys.account(name) for name in SERVICE_PURPOSES}
     for account in accounts.values():
-        client.fund(account.address, FUNDING_WEI // 10)
+        client.fund(account.address, FUNDING_WEI // 10, funder=accounts["governor"])
     deployment, created = deploy(
         client,
         accounts["governor"],

@@ -103,7 +103,7 @@ class RecordService:
         if (organisation_id, category, account.address) in self._granted:
             return account
         ledger = self.chain.ledger
-        self.chain.client.fund(account.address, FUNDING_WEI // 100)
+        self.chain.client.fund(account.address, FUNDING_WEI // 100, funder=self.chain.governor)
         ledger.grant_role(self.chain.governor, f"issuer:{category}", account.address)
         for attempt in (1, 2):
             try:
