@@ -28,6 +28,8 @@ from web3 import Web3
 from .geth import NetworkError, NetworkSpec, NodeSpec, NodeStatus, geth_binary, ipc_call, write_secret
 from .node import pid_alive, stop_pid
 
+GAS_LIMIT = 300_000_000  # per block; see the genesis below
+
 
 class GethNetwork:
     def __init__(self, root: Path):
@@ -83,7 +85,10 @@ class GethNetwork:
                 "clique": {"period": period, "epoch": 30000},
             },
             "difficulty": "0x1",
-            "gasLimit": hex(30_000_000),
+            # A permissioned network's members pay only themselves: room for a city's batches
+            # (two registerBatch of 500 take 25M gas) under the EIP-1559 target (half the limit),
+            # so the base fee stays at its floor instead of climbing 12.5% a block under load.
+            "gasLimit": hex(GAS_LIMIT),
             # Clique: 32 vanity bytes, the initial signers, 65 bytes for the seal.
             "extradata": "0x" + "00" * 32 + b"".join(sealers).hex() + "00" * 65,
             "alloc": {Web3.to_checksum_address(a): {"balance": hex(fund_wei)} for a in fund},
@@ -149,11 +154,15 @@ class GethNetwork:
             # Sealing starts later (miner_start), once the node has caught up with its peers: signers
             # sealing side by side from a stale head fork the chain, and Clique can stall there.
             cmd += ["--miner.etherbase", node.address, "--unlock", node.address,
-                    "--password", str(datadir / "password")]
+                    "--password", str(datadir / "password"),
+                    "--miner.gaslimit", str(GAS_LIMIT)]  # else sealers walk the limit back to 30M
         else:
             cmd += ["--http", "--http.addr", "127.0.0.1", "--http.port", str(node.http_port),
                     "--http.api", "eth,net,web3,clique,txpool", "--http.vhosts", "localhost,127.0.0.1",
-                    "--ipcdisable"]
+                    "--ipcdisable",
+                    # No fee cap: the members pay no one but themselves, and under sustained load
+                    # EIP-1559's base fee lifts a registerBatch of 500 past geth's 1-ether default.
+                    "--rpc.txfeecap", "0"]
         return cmd
 
     def start_node(self, name: str, timeout: float = 120.0) -> bool:

@@ -25,8 +25,9 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 @contextmanager
 def opened(start_node: bool = True) -> Iterator[tuple]:
-    """The runtime and the services of the composition root; a chain that cannot be reached is
-    exit 3. Yields `(runtime, services)` and closes the runtime (and a node it started)."""
+    """The runtime and the services of the composition root; a chain that cannot be reached, or
+    that refuses a write the command makes, is exit 3 with the node's reason (never a stack
+    trace). Yields `(runtime, services)` and closes the runtime (and a node it started)."""
     from chain.errors import ChainError
     from chain.keystore import KeyStoreError
     from chain.node import NodeError
@@ -41,6 +42,8 @@ def opened(start_node: bool = True) -> Iterator[tuple]:
         fail(f"keys: {exc.message} [{exc.code}]", 2)
     try:
         yield runtime, Services.build(runtime)
+    except ChainError as exc:
+        fail(f"chain: {exc} (what was written ahead is kept: run the command again once the chain takes it)", 3)
     finally:
         runtime.close()
 
