@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.network_bench anchoring --periods 1 5 --n 20480
     .venv/bin/python -m bench.network_bench time-to-proof --periods 1 5 --samples 10
-    .venv/bin/python -m bench.network_bench verify --seconds 20 --connections 16
+    .venv/bin/python -m bench.network_bench verify --seconds 20 --connections 16 [--workers 2]
 
 anchoring: confirmed materials → proofs stored, batches of 1,024 leaves, 2 confirmations.
 time-to-proof: through `qiyema serve` (defaults: a batch waits at most 2 s), from the confirm
@@ -116,7 +116,7 @@ def _parse(out: str) -> tuple[float, dict, int]:
     return rps, lat, int(errors.group(1)) if errors else 0
 
 
-def bench_verify(seconds: int, connections: int) -> None:
+def bench_verify(seconds: int, connections: int, workers: int = 1) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         pg_env = {**os.environ, "QIYEMA_PG_PORT": str(free_port()), "QIYEMA_PG_DIR": f"/tmp/qiyema-pg-bench-{os.getpid()}"}
@@ -136,7 +136,7 @@ def bench_verify(seconds: int, connections: int) -> None:
             for d in ("keys", "deployments", "secrets"):  # the keystores and their passphrase (one secret, both machines)
                 shutil.copytree(home_a / d, home_b / d)
             ports = [free_port(), free_port()]
-            servers.append(start_server(env_a, ports[0], log=home_a / "serve.log"))
+            servers.append(start_server(env_a, ports[0], "--workers", str(workers), log=home_a / "serve.log"))
             key = "Bearer " + enterprise_key(env_a, ports[0])
             c = httpx.Client(base_url=f"http://127.0.0.1:{ports[0]}", timeout=60)
             content = b"%PDF-1.4\n" + os.urandom(256)
@@ -149,9 +149,10 @@ def bench_verify(seconds: int, connections: int) -> None:
             assert first["status"] == "VALID", first
             rps, lat, errors = _parse(_wrk(f"http://127.0.0.1:{ports[0]}/api/v1/verify/material", body, seconds,
                                            connections, tmp, "one").communicate()[0])
-            print(f"one instance:  {rps:,.0f} verifications/s, p50 {lat.get('50')}, p99 {lat.get('99')}, "
+            print(f"one instance (serve --workers {workers}):  {rps:,.0f} verifications/s, p50 {lat.get('50')}, p99 {lat.get('99')}, "
                   f"non-2xx {errors}")
-            servers.append(start_server({**base, "QIYEMA_HOME": str(home_b)}, ports[1], log=home_b / "serve.log"))
+            servers.append(start_server({**base, "QIYEMA_HOME": str(home_b)}, ports[1], "--workers", str(workers),
+                                        log=home_b / "serve.log"))
             runs = [_wrk(f"http://127.0.0.1:{p}/api/v1/verify/material", body, seconds, connections // 2, tmp, f"i{p}")
                     for p in ports]
             results = [_parse(r.communicate()[0]) for r in runs]
@@ -173,13 +174,14 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=10)
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--workers", type=int, default=1, help="verify: `serve --workers N` for each instance")
     a = ap.parse_args()
     if a.what == "anchoring":
         bench_anchoring(a.periods, a.n)
     elif a.what == "time-to-proof":
         bench_time_to_proof(a.periods, a.samples)
     else:
-        bench_verify(a.seconds, a.connections)
+        bench_verify(a.seconds, a.connections, a.workers)
 
 
 if __name__ == "__main__":
