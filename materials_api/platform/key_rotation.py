@@ -56,6 +56,10 @@ def rotate(chain: ChainContext, purpose: str, roles: list[str]) -> Rotation:
         raise KeyRotationError("no_roles", f"{purpose} holds no role on chain: nothing to rotate")
     check_governor(chain)
     keys, ledger, governor = chain.keys, chain.ledger, chain.governor
+    for row in keys.rows(purpose):  # a rotation stopped after its switch: finish retiring the old key
+        if row.status == "retired":
+            for role in roles:
+                ledger.revoke_role(governor, role, row.address)
     current, new = keys.next_generation(purpose)
     try:
         chain.client.fund(new.address, FUNDING_WEI // 100, funder=chain.governor)

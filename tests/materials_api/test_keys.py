@@ -124,6 +124,20 @@ def test_an_issuer_key_rotated_keeps_its_records_valid_and_compromised_makes_the
     assert issuer(licence) == ("VALID", "category_issuer")  # another authority's key: untouched
 
 
+def test_a_rotation_stopped_half_way_is_finished_by_the_next(api, keys, runtime):
+    chain = runtime.chain
+    old = chain.notary.address
+    # As if `keys rotate` died right after switching to the new key, before retiring the old.
+    _, new = chain.keys.next_generation("notary")
+    chain.ledger.grant_role(chain.governor, "NOTARY_ROLE", new.address)
+    chain.keys.activate("notary", new.address)
+    assert chain.ledger.has_role("NOTARY_ROLE", old)  # the old key still holds its role on chain
+    done = rotate(chain, "notary", ["NOTARY_ROLE"])
+    assert not chain.ledger.has_role("NOTARY_ROLE", old) and not chain.ledger.has_role("NOTARY_ROLE", new.address)
+    assert chain.ledger.has_role("NOTARY_ROLE", done.new_address)
+    assert [r.status for r in chain.keys.rows("notary")] == ["retired", "retired", "active"]
+
+
 def test_refusals_change_nothing(api, keys, runtime):
     before = [(r.purpose, r.generation, r.status) for r in runtime.chain.keys.rows()]
     with pytest.raises(KeyRotationError) as refused:
