@@ -63,7 +63,8 @@ def test_verification_page_reads_at_a_glance(browser, company, viewport, label):
     assert any("食品经营许可证" in r and "有效" in r for r in rows)
     assert any("药品经营许可证" in r and "已撤销" in r for r in rows)
     proof = page.locator("section[aria-label='许可证'] a").first.get_attribute("href")
-    assert httpx.get(base + proof).json()["version"] == 1
+    bundle = httpx.get(base + proof).json()
+    assert bundle["version"] == 2 and bundle["record"]["category"].startswith("permit.")  # a record's bundle
     shot(page, f"verification-{label}")
     page.close()
 
