@@ -135,15 +135,6 @@ def code_rotate_key() -> None:
     click.echo(f"new static-code key {key.kid} at {key.address}; codes printed before stay valid")
 
 
-def _service_call(fn):
-    from materials_api.platform.errors import ServiceError
-
-    try:
-        return fn()
-    except ServiceError as exc:
-        fail(f"{exc.message} [{exc.code}]", 1)
-
-
 @code.command("compromise-key")
 @click.option("--kid", required=True, type=click.IntRange(1, 1024), help="the static-code key id")
 @click.option("--yes", is_flag=True, help="do not ask for confirmation")
@@ -153,7 +144,7 @@ def code_compromise_key(kid: int, yes: bool) -> None:
     if not yes:
         click.confirm(f"every code signed by key {kid} will verify INVALID; go on?", abort=True, err=True)
     with opened() as (_, services):
-        key = _service_call(lambda: services.codes.compromise_static_key(kid))
+        key = services.codes.compromise_static_key(kid)
         affected = services.codes.affected_by(kid)
         active = services.codes.active_key()
     click.echo(f"key {key.kid} ({key.address}) is compromised; {len(affected)} enterprise(s) need a new code, "

@@ -26,9 +26,9 @@ def fail(message: str, code: int = 1) -> NoReturn:
 @contextmanager
 def opened(start_node: bool = True) -> Iterator[tuple]:
     """The runtime and the services of the composition root; a chain that cannot be reached, or
-    that refuses a write the command makes, is exit 3 with the node's reason (never a stack
-    trace). Yields `(runtime, services)` and closes the runtime (and a node it started)."""
-    from chain.errors import ChainError
+    that refuses a write the command makes, is exit 3 with the node's reason, a service's
+    refusal exit 1 with its reason code (never a stack trace). Yields `(runtime, services)` and closes the runtime (and a node it started)."""
+    from chain.errors import ChainError, QiyemaError
     from chain.keystore import KeyStoreError
     from chain.node import NodeError
     from materials_api.platform.runtime import Runtime
@@ -44,6 +44,8 @@ def opened(start_node: bool = True) -> Iterator[tuple]:
         yield runtime, Services.build(runtime)
     except ChainError as exc:
         fail(f"chain: {exc} (what was written ahead is kept: run the command again once the chain takes it)", 3)
+    except QiyemaError as exc:  # a refusal (unknown key, no governor key, ...): its reason, exit 1
+        fail(f"{exc.message} [{exc.code}]", 1)
     finally:
         runtime.close()
 

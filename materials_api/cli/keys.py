@@ -28,19 +28,6 @@ def _purpose_and_roles(services, role: str, organisation: int | None) -> tuple[s
     return role, ROLES[role]
 
 
-def _run(fn):
-    from chain.errors import ChainError
-    from chain.keystore import KeyStoreError
-    from materials_api.platform.key_rotation import KeyRotationError
-
-    try:
-        return fn()
-    except (KeyRotationError, KeyStoreError) as exc:
-        fail(f"{exc.message} [{exc.code}]", 1)
-    except ChainError as exc:
-        fail(f"chain: {exc}", 3)
-
-
 @keys.command("list")
 def keys_list() -> None:
     """Every generation of every service account: purpose, generation, address, status."""
@@ -64,7 +51,7 @@ def keys_rotate(role: str, organisation: int | None) -> None:
 
     with opened() as (runtime, services):
         purpose, roles = _purpose_and_roles(services, role, organisation)
-        done = _run(lambda: rotate(runtime.chain, purpose, roles))
+        done = rotate(runtime.chain, purpose, roles)
     click.echo(f"{purpose}: {done.new_address} now holds {', '.join(roles)}; "
                f"{done.old_address or 'no earlier key'} retired (its earlier writes stay valid)")
 
@@ -92,7 +79,7 @@ def keys_compromise(role: str, organisation: int | None, address: str | None, fr
         if not yes:
             click.confirm(f"every write of this {purpose} key from block {block} on will verify INVALID; go on?",
                           abort=True, err=True)
-        marked, rotation = _run(lambda: compromise(runtime.chain, purpose, roles, address, block))
+        marked, rotation = compromise(runtime.chain, purpose, roles, address, block)
     click.echo(f"{purpose}: {marked} declared compromised from block {block}"
                + (f"; {rotation.new_address} took its roles" if rotation else ""))
 

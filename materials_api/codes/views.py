@@ -35,7 +35,7 @@ def _stamp_query():
     """The enterprise's status, the newest change among its records and their number, key
     rotations and compromises, and the status changes the chain mirror saw (made on chain by another instance or
     system): anything that moves changes a scan's answer. Built once."""
-    from sqlalchemy import bindparam, func, select
+    from sqlalchemy import bindparam, case, func, select
 
     from materials_api.codes.models import CodeKey
     from materials_api.platform.mirror import STATUS_CHANGED
@@ -48,8 +48,9 @@ def _stamp_query():
         e.c.status, e.c.updated_at,
         select(func.max(r.c.updated_at)).where(r.c.enterprise_id == e.c.id).scalar_subquery(),
         select(func.count()).where(r.c.enterprise_id == e.c.id).scalar_subquery(),
-        select(func.count()).where(k.c.status != "active").scalar_subquery(),
-        select(func.count()).where(k.c.status == "compromised").scalar_subquery(),
+        # One number moved by a key's retirement and again by its compromise.
+        select(func.coalesce(func.sum(case((k.c.status == "retired", 1), (k.c.status == "compromised", 1025),
+                                           else_=0)), 0)).scalar_subquery(),
         select(m.c.changes).where(m.c.name == STATUS_CHANGED).scalar_subquery(),
     ).where(e.c.id == bindparam("enterprise_id"))
 
