@@ -208,8 +208,10 @@ class QiyemaLedger:
         return None
 
     # record registry --------------------------------------------------------------------------
-    def send_issue_records(self, issuer: Signer, category: str, root: bytes, count: int) -> str:
-        return self.client.send(issuer, self.contract.functions.issueRecords(_b32(category), root, count))
+    def send_issue_records(self, issuer: Signer, category: str, roots: list[bytes], counts: list[int]) -> str:
+        """Batches of records of one category (`counts[i]` records under `roots[i]`) in one
+        transaction, all or none."""
+        return self.client.send(issuer, self.contract.functions.issueRecordBatches(_b32(category), roots, counts))
 
     def send_set_record_status(self, issuer: Signer, root: bytes, index: int, status: RecordStatus,
                                reason_code: str = "") -> str:

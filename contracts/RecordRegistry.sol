@@ -12,6 +12,19 @@ abstract contract RecordRegistry is AnchorLedger, IRecordRegistry {
     /// @inheritdoc IRecordRegistry
     function issueRecords(bytes32 category, bytes32 root, uint32 count) external {
         _checkRole(issuerRole(category));
+        _issue(category, root, count);
+    }
+
+    /// @inheritdoc IRecordRegistry
+    function issueRecordBatches(bytes32 category, bytes32[] calldata roots, uint32[] calldata counts) external {
+        if (roots.length == 0 || roots.length != counts.length) revert BatchListMismatch(roots.length, counts.length);
+        _checkRole(issuerRole(category));
+        for (uint256 i = 0; i < roots.length; ++i) {
+            _issue(category, roots[i], counts[i]);
+        }
+    }
+
+    function _issue(bytes32 category, bytes32 root, uint32 count) private {
         _anchor(root, count);
         _categories[root] = category;
         emit RecordsIssued(category, root, msg.sender, count);

@@ -21,6 +21,8 @@ interface IRecordRegistry {
     error RecordNotIssued(bytes32 root, uint256 index);
     /// @notice The status of record `index` of `root` cannot go from `current` to `requested`.
     error InvalidRecordStatus(bytes32 root, uint256 index, RecordStatus current, RecordStatus requested);
+    /// @notice `issueRecordBatches` was given `roots` roots and `counts` counts (they must pair up, at least one).
+    error BatchListMismatch(uint256 roots, uint256 counts);
 
     /// @notice A batch of `count` records of one category was issued; its root is anchored.
     event RecordsIssued(bytes32 indexed category, bytes32 indexed root, address indexed issuer, uint32 count);
@@ -37,6 +39,12 @@ interface IRecordRegistry {
     /// @notice Issue the `count` records of `category` whose leaves form the tree of `root`
     /// (they stay off chain: salted, the proof bundle carries them). Issuer of `category` only.
     function issueRecords(bytes32 category, bytes32 root, uint32 count) external;
+
+    /// @notice Issue several batches of `category` in one transaction: batch `i` has root
+    /// `roots[i]` and `counts[i]` records, each anchored and announced (`RecordsIssued`) as by
+    /// `issueRecords`. All or none: a root already anchored reverts the whole call. An authority
+    /// importing millions of records pays one transaction (and one block) per several batches.
+    function issueRecordBatches(bytes32 category, bytes32[] calldata roots, uint32[] calldata counts) external;
 
     /// @notice Suspend, revoke or restore (Valid) record `index` of batch `root`. Issuer of the
     /// batch's category only.

@@ -185,7 +185,7 @@ def test_verify_a_record_from_the_command_line_against_a_node(tmp_path):
         leaves = [LeafInput(record_content_sha256(**c), b"\1" * 32, "food_business", 1, 0, i, secrets.token_bytes(32))
                   for i, c in enumerate(contents)]
         tree = MerkleTree([leaf.hash() for leaf in leaves])
-        receipt = client.wait(ledger.send_issue_records(issuer, "permit.food", tree.root, 3))
+        receipt = client.wait(ledger.send_issue_records(issuer, "permit.food", [tree.root], [3]))
         client.wait(ledger.send_set_record_status(issuer, tree.root, 2, RecordStatus.REVOKED, "revoked"))
         anchor = Anchor(client.chain_id, address, receipt.tx_hash, receipt.block_number)
         for i in range(3):

@@ -116,7 +116,7 @@ describe("RoleRegistry", function () {
       }
       expect(await q.supportsInterface(ethers.toBeHex(id, 4)), name).to.equal(true);
     }
-    expect(await q.version()).to.equal("1.4.0");
+    expect(await q.version()).to.equal("1.5.0");
   });
 });
 
@@ -436,6 +436,33 @@ describe("RecordRegistry", function () {
     gasTable.push(["issueRecords(1024)", Number(used)]);
     gasTable.push(["  … per record", Number(used / 1024n)]);
     expect(used / 1024n).to.be.at.most(100n);
+  });
+
+  it("issues several batches in one transaction, each anchored and announced, all or none", async function () {
+    const { q, issuerFood, stranger, FOOD } = await loadFixture(withIssuers);
+    const roots = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => ethers.id(`multi ${i}`));
+    const counts = roots.map(() => 1024);
+    await expect(q.connect(stranger).issueRecordBatches(FOOD, roots, counts))
+      .to.be.revertedWithCustomError(q, "AccessControlUnauthorizedAccount");
+    await expect(q.connect(issuerFood).issueRecordBatches(FOOD, roots, counts.slice(1)))
+      .to.be.revertedWithCustomError(q, "BatchListMismatch").withArgs(8, 7);
+    await expect(q.connect(issuerFood).issueRecordBatches(FOOD, [], []))
+      .to.be.revertedWithCustomError(q, "BatchListMismatch").withArgs(0, 0);
+    const tx = await q.connect(issuerFood).issueRecordBatches(FOOD, roots, counts);
+    const used = (await tx.wait()).gasUsed;
+    gasTable.push(["issueRecordBatches(8 × 1024)", Number(used)]);
+    gasTable.push(["  … per record", Number(used / 8192n)]);
+    expect(used / 8192n).to.be.at.most(100n);
+    for (const root of roots) {
+      await expect(tx).to.emit(q, "RecordsIssued").withArgs(FOOD, root, issuerFood.address, 1024);
+      expect((await q.recordStatus(root, 1023)).status).to.equal(RS.Valid);
+      expect((await q.anchorOf(root)).anchorer).to.equal(issuerFood.address);
+    }
+    // One root already anchored: nothing of the call is issued.
+    const fresh = ethers.id("multi fresh");
+    await expect(q.connect(issuerFood).issueRecordBatches(FOOD, [fresh, roots[3]], [5, 5]))
+      .to.be.revertedWithCustomError(q, "RootAlreadyAnchored").withArgs(roots[3]);
+    expect((await q.recordStatus(fresh, 0)).status).to.equal(RS.None);
   });
 
   it("refuses an issuer of another category, the notary and strangers", async function () {

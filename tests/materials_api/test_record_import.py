@@ -69,6 +69,32 @@ def test_a_json_lines_file_goes_in_with_its_bad_lines_reported(api, runtime, iss
     assert again.already_finished and len(stored(runtime)) == 21
 
 
+def test_batches_go_several_to_a_transaction_and_one_issued_elsewhere_is_not_issued_twice(api, runtime, issuer,
+                                                                                         tmp_path):
+    path = tmp_path / "permits.jsonl"
+    path.write_text("".join(json.dumps(change(n), ensure_ascii=False) + "\n" for n in range(20)), encoding="utf-8")
+    import_file(path, api.app.state.record_feed, issuer, chunk=5)  # written ahead only: four batches
+    roots = list(dict.fromkeys(r.root for r in stored(runtime)))
+    assert len(roots) == 4
+    records = api.app.state.records
+    # Another instance issued the third batch already: the call carrying all four is refused
+    # whole, the third is noted where the chain has it, the others go in the next pass.
+    account = records.issuer_account(issuer.organisation_id, "permit.food")
+    elsewhere = runtime.chain.client.wait(runtime.chain.ledger.send_issue_records(account, "permit.food", [roots[2]], [5]))
+    while records.reconcile():
+        pass
+    held = stored(runtime)
+    assert {r.chain_state for r in held} == {"confirmed"}
+    assert all(r.block_number and r.tx_hash for r in held)
+    assert {r.tx_hash for r in held if r.root == roots[2]} == {elsewhere.tx_hash}
+    others = {r.tx_hash for r in held if r.root != roots[2]}
+    assert len(others) == 1  # three batches, one transaction
+    issued = runtime.chain.ledger.contract.events.RecordsIssued().get_logs(from_block=0)
+    assert sorted(e.args.root for e in issued) == sorted(roots)  # each once
+    ledger = runtime.chain.ledger
+    assert all(ledger.record_of(r.root, r.leaf_index).status == RecordStatus.VALID for r in held)
+
+
 def test_a_csv_file_is_the_same_changes(api, runtime, issuer, tmp_path):
     path = tmp_path / "permits.csv"
     with open(path, "w", newline="", encoding="utf-8") as f:
