@@ -37,6 +37,7 @@ MAX_CHANGES = 10_000  # a call of the feed
 FIELDS = ("uscc", "kind", "number", "title", "data", "valid_from", "valid_until", "status", "reason",
           "source_id", "source_version")
 _R = Record.__table__
+_E = Enterprise.__table__
 _LOOKUP_CHUNK = 2_000  # values in one IN (…): well inside every database's limit
 
 
@@ -184,15 +185,18 @@ class RecordFeed:
                 results[i] = ChangeResult(i, "refused", reason=exc.code, message=exc.message)
         org = principal.organisation_id
         with self.sessions.begin() as s:
+            # Core statements on the session's connection: thousands of rows a call, no ORM
+            # objects wanted (the ORM's row handling was a tenth of an import's time).
+            db = s.connection()
             enterprises: dict[str, int] = {}
             usccs = sorted({c.uscc for _, c in parsed})
             for k in range(0, len(usccs), _LOOKUP_CHUNK):
-                enterprises.update(s.execute(select(Enterprise.uscc, Enterprise.id)
-                                             .where(Enterprise.uscc.in_(usccs[k:k + _LOOKUP_CHUNK]))).all())
+                enterprises.update(db.execute(select(_E.c.uscc, _E.c.id)
+                                             .where(_E.c.uscc.in_(usccs[k:k + _LOOKUP_CHUNK]))).all())
             held: dict[str, _Held] = {}
             sources = sorted({c.source_id for _, c in parsed})
             for k in range(0, len(sources), _LOOKUP_CHUNK):
-                for r in s.execute(select(_R.c.id, _R.c.source_id, _R.c.source_version, _R.c.content_sha256,
+                for r in db.execute(select(_R.c.id, _R.c.source_id, _R.c.source_version, _R.c.content_sha256,
                                           _R.c.kind, _R.c.status).where(
                         _R.c.issuer_organisation_id == org, _R.c.source_id.in_(sources[k:k + _LOOKUP_CHUNK]),
                         _R.c.superseded_by_id.is_(None))):
@@ -261,7 +265,7 @@ class RecordFeed:
 
             if new_rows:
                 seal(new_rows, new_usccs)
-                ids = s.execute(insert(_R).returning(_R.c.id, sort_by_parameter_order=True), new_rows).scalars().all()
+                ids = db.execute(insert(_R).returning(_R.c.id, sort_by_parameter_order=True), new_rows).scalars().all()
                 for i, position in list(created_at.items()) + refers:
                     results[i] = ChangeResult(i, results[i].outcome, ids[position])
             for old_id, old_position, position in superseded:  # the old one revoked, pointing at the new
@@ -273,7 +277,7 @@ class RecordFeed:
             for record_id, values in in_place.items():
                 shapes.setdefault(tuple(sorted(values)), []).append({"record_id": record_id, **values})
             for columns, params in shapes.items():
-                s.execute(update(_R).where(_R.c.id == bindparam("record_id"))
+                db.execute(update(_R).where(_R.c.id == bindparam("record_id"))
                           .values({c: bindparam(c) for c in columns}), params)
             done = [r for r in results if r is not None]
             if then is not None:

@@ -40,7 +40,7 @@ class Record(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     enterprise_id: Mapped[int] = mapped_column(ForeignKey(Enterprise.id), index=True)
     kind: Mapped[str] = mapped_column(String(40))
-    category: Mapped[str] = mapped_column(String(32), index=True)
+    category: Mapped[str] = mapped_column(String(32))  # not indexed: no query selects by it
     number: Mapped[str | None] = mapped_column(String(100), nullable=True)
     title: Mapped[str] = mapped_column(String(200))
     data: Mapped[str] = mapped_column(Text, default="{}")  # canonical JSON

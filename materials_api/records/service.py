@@ -184,7 +184,7 @@ class RecordService:
         yet issued go first (up to ROOTS_PER_TX of one issuer and category a transaction, several
         in flight), then the status changes the chain still lacks. At most RECONCILE_CHUNK records
         a call (the loop calls again)."""
-        with self.sessions() as s:
+        with self._engine.connect() as s:  # Core: thousands of rows, no ORM objects
             q = select(*_WITNESS_COLUMNS).where(Record.chain_state.in_(UNWITNESSED))
             if ids is not None:
                 q = q.where(Record.id.in_(ids))
@@ -210,7 +210,7 @@ class RecordService:
                     self._note_anchoring(root)
         batches: dict[bytes, list[Row]] = {}
         if unissued:
-            with self.sessions() as s:  # every record of each batch, also those past this chunk
+            with self._engine.connect() as s:  # every record of each batch, also those past this chunk
                 for r in s.execute(select(*_WITNESS_COLUMNS).where(Record.root.in_(unissued))
                                    .order_by(Record.leaf_index)):
                     batches.setdefault(r.root, []).append(r)
