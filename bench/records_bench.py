@@ -85,10 +85,11 @@ def generate_records(usccs: list[str], total: int, rng: random.Random) -> dict[s
     return by_category
 
 
-def bench_import(n_companies: int, n_records: int, chunk: int, clique: bool = False) -> None:
+def bench_import(n_companies: int, n_records: int, chunk: int, clique: bool = False,
+                 node_per_command: bool = False) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
-        net = None
+        net = node = None
         if clique:  # a 3-signer geth Clique network, 1 s blocks, through its RPC node, 2 confirmations
             from bench.network_bench import network
 
@@ -96,12 +97,26 @@ def bench_import(n_companies: int, n_records: int, chunk: int, clique: bool = Fa
             env = bench_env(home, {"QIYEMA_CHAIN_RPC_URL": rpc, "QIYEMA_CONFIRMATIONS": "2",
                                    "QIYEMA_CHAIN_MAX_HEAD_AGE": "30"})
         else:
-            env = bench_env(home, {"QIYEMA_NODE_PORT": str(free_port())})
+            port = free_port()
+            env = bench_env(home, {"QIYEMA_NODE_PORT": str(port)})
+            if not node_per_command:
+                # The home's managed anvil, kept running through the benchmark as a city's node
+                # runs (and as the Clique network does); otherwise each command starts it and
+                # stops it, loading and dumping its whole state (seconds, growing with the state).
+                from materials_api.platform.config import Settings
+                from materials_api.platform.runtime import managed_node
+
+                node = managed_node(Settings(home=home, node_port=port))
+                node.start()
         try:
-            _import(env, Path(tmp), n_companies, n_records, chunk, "the 3-signer Clique network" if clique else "anvil")
+            chain = "the 3-signer Clique network" if clique else \
+                f"anvil ({'started and stopped by each command' if node_per_command else 'kept running'})"
+            _import(env, Path(tmp), n_companies, n_records, chunk, chain)
         finally:
             if net is not None:
                 net.down()
+            if node is not None:
+                node.stop()
 
 
 def _import(env: dict, tmp: Path, n_companies: int, n_records: int, chunk: int, chain: str) -> None:
@@ -225,6 +240,8 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--chunk", type=int, default=2_000)
     ap.add_argument("--clique", action="store_true", help="import: on a 3-signer geth Clique network, not anvil")
+    ap.add_argument("--node-per-command", action="store_true",
+                    help="import on anvil: let each command start and stop the home's node (the development default)")
     ap.add_argument("--calls", type=int, default=100)
     ap.add_argument("--size", type=int, default=1_000)
     ap.add_argument("--workers", type=int, default=2)
@@ -236,7 +253,7 @@ def main() -> None:
     else:
         if a.records < a.companies:
             sys.exit("--records must be at least --companies (a licence each)")
-        bench_import(a.companies, a.records, a.chunk, a.clique)
+        bench_import(a.companies, a.records, a.chunk, a.clique, a.node_per_command)
 
 
 if __name__ == "__main__":

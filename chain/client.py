@@ -27,7 +27,7 @@ from web3.exceptions import (
 from web3.middleware import ExtraDataToPOAMiddleware
 
 from .errors import ChainError, ChainNotAnswering, ChainTimeout, ChainUnreachable, TransactionReverted
-from .reverts import Reverts, TesterReverted
+from .reverts import Reverts, tester_reverted
 from .rpc import JsonRpc, RpcError
 from .signers import Signer
 
@@ -35,7 +35,12 @@ log = logging.getLogger("qiyema.chain")
 
 T = TypeVar("T")
 
-_REVERTS = (ContractCustomError, ContractLogicError, TesterReverted)
+_CONTRACT_REVERTS = (ContractCustomError, ContractLogicError)
+
+
+def _reverts() -> tuple[type, ...]:
+    return _CONTRACT_REVERTS + tester_reverted()
+
 
 _TRANSIENT = (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError, OSError)
 _ALREADY_SENT = ("already known", "known transaction", "already imported")
@@ -198,7 +203,7 @@ class ChainClient:
         """A view call; reverts become `TransactionReverted`."""
         try:
             return self._rpc(lambda: fn.call(block_identifier=block))
-        except _REVERTS as exc:
+        except _reverts() as exc:
             raise self.reverts.from_call(exc) from None
 
     def request(self, method: str, params: list):
@@ -227,7 +232,7 @@ class ChainClient:
             if "revert" in exc.message.lower():
                 raise TransactionReverted("Reverted", ()) from None
             raise
-        except _REVERTS as exc:
+        except _reverts() as exc:
             raise self.reverts.from_call(exc) from None
         return bytes.fromhex((result or "0x").removeprefix("0x"))
 
@@ -249,7 +254,7 @@ class ChainClient:
             estimate_tx = {k: v for k, v in base.items() if k not in ("gas", "nonce")}
             try:
                 gas = int(self._rpc(lambda: self.w3.eth.estimate_gas(estimate_tx)) * self.gas_multiplier)
-            except _REVERTS as exc:
+            except _reverts() as exc:
                 raise self.reverts.from_call(exc) from None
             except Web3RPCError as exc:
                 raise self.reverts.from_rpc(exc) from None
@@ -436,7 +441,7 @@ class ChainClient:
         call = {"from": tx["from"], "to": tx["to"], "data": tx["input"], "value": tx["value"], "gas": tx["gas"]}
         try:
             self._rpc(lambda: self.w3.eth.call(call, block_identifier=receipt["blockNumber"] - 1))
-        except _REVERTS as exc:
+        except _reverts() as exc:
             return self.reverts.from_call(exc, tx_hash=tx_hash)
         except Web3RPCError as exc:
             err = self.reverts.from_rpc(exc)

@@ -4,6 +4,7 @@ from whichever shape web3.py, eth-tester or a node's JSON-RPC error hands them o
 from __future__ import annotations
 
 import ast
+import sys
 
 from eth_abi import decode as abi_decode
 from eth_utils import function_abi_to_4byte_selector
@@ -12,11 +13,13 @@ from web3.exceptions import Web3RPCError
 
 from .errors import ChainError, TransactionReverted
 
-try:  # py-evm through eth-tester reports reverts with its own exception type
-    from eth_tester.exceptions import TransactionFailed as TesterReverted
-except ImportError:  # pragma: no cover - eth-tester is a test/embedded dependency
-    class TesterReverted(Exception):
-        pass
+
+def tester_reverted() -> tuple[type, ...]:
+    """py-evm through eth-tester reports reverts with its own exception type: that type once
+    eth-tester is in use (whoever made the in-process chain imported it), else nothing.
+    Importing it here would load all of py-evm — a second — into every command."""
+    module = sys.modules.get("eth_tester.exceptions")
+    return (module.TransactionFailed,) if module is not None else ()
 
 
 class Reverts:
@@ -54,7 +57,7 @@ class Reverts:
         data = getattr(exc, "data", None)
         if isinstance(data, dict):
             data = data.get("data")
-        if isinstance(exc, TesterReverted):
+        if isinstance(exc, tester_reverted()):
             # "execution reverted: b'...'" carries the raw revert data as a bytes literal.
             text = str(exc.args[0]) if exc.args else ""
             literal = text.partition("execution reverted: ")[2]
