@@ -55,7 +55,6 @@ class Record(Base):
     leaf: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     leaf_index: Mapped[int] = mapped_column(Integer, default=0)
     root: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
-    proof: Mapped[str] = mapped_column(Text, default="[]")
     chain_state: Mapped[str] = mapped_column(String(12), default=ChainState.PENDING.value, index=True)
     chain_status: Mapped[str | None] = mapped_column(String(12), nullable=True)  # last status witnessed
     tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)

@@ -67,7 +67,7 @@ def content_hash(uscc: str, kind: str, number: str | None, data: dict, valid_fro
 
 def seal(rows: list[dict], usccs: list[str]) -> None:
     """Give new record rows (with `kind`, `content_sha256`, `valid_until`) their salted leaves,
-    MAX_BATCH to a Merkle batch: `salt`, `leaf_index`, `leaf`, `root`, `proof`. Done when they are
+    MAX_BATCH to a Merkle batch: `salt`, `leaf_index`, `leaf`, `root`. Done when they are
     written ahead, so a batch is the same whenever and however often it is sent."""
     for start in range(0, len(rows), MAX_BATCH):
         chunk = rows[start:start + MAX_BATCH]
@@ -76,9 +76,9 @@ def seal(rows: list[dict], usccs: list[str]) -> None:
             row.update(salt=salts[32 * index:32 * index + 32], leaf_index=index)
             row["leaf"] = LeafInput(bytes.fromhex(row["content_sha256"]), chain_key(uscc), row["kind"], 1,
                                     row["valid_until"] or 0, index, row["salt"]).hash()
-        tree = MerkleTree([row["leaf"] for row in chunk])
-        for index, row in enumerate(chunk):
-            row.update(root=tree.root, proof=json.dumps([p.hex() for p in tree.proof(index)]))
+        root = MerkleTree([row["leaf"] for row in chunk]).root
+        for row in chunk:
+            row["root"] = root
 
 
 class RecordService:
@@ -337,9 +337,22 @@ class RecordService:
         return ProofBundle(
             leaf=LeafInput(bytes.fromhex(record.content_sha256), chain_key(uscc), record.kind, 1,
                            record.valid_until or 0, record.leaf_index, record.salt),
-            proof=[bytes.fromhex(p) for p in json.loads(record.proof)], root=record.root,
+            proof=self._proof(record), root=record.root,
             anchor=Anchor(self.chain.client.chain_id, self.chain.deployment.address, record.tx_hash or "",
                           record.block_number or 0), category=record.category)
+
+    def _proof(self, record: Record) -> list[bytes]:
+        """A record's Merkle path, from its batch's leaves (kept, in order, with their records):
+        not stored per record, which would double what an import writes for millions of rows a
+        bundle is asked of now and then."""
+        with self._engine.connect() as c:
+            leaves = list(c.execute(select(_R.c.leaf).where(_R.c.root == record.root)
+                                    .order_by(_R.c.leaf_index)).scalars())
+        tree = MerkleTree(leaves)
+        if tree.root != record.root or len(leaves) <= record.leaf_index:
+            raise RecordError(Kind.CONFLICT, "batch_incomplete",
+                              f"record {record.id}: the leaves held for its batch do not make its root")
+        return tree.proof(record.leaf_index)
 
     # --- verification -------------------------------------------------------------------------------
     def verify(self, record: Record, uscc: str, now: int | None = None) -> Verdict:

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from chain.ledger import RecordStatus
-from chain.proof import ProofBundle, fold
+from chain.proof import MerkleTree, ProofBundle, fold
 from codes.scan import scan
 from codes.uscc import generate
 from materials_api.identity.api_keys import create_key
@@ -81,9 +81,12 @@ def test_a_call_writes_every_valid_change_and_refuses_the_rest_with_reasons(api,
                        7: "enterprise_not_found", 8: "source_version_invalid", 9: "source_id_missing"}
     stored = rows(runtime, issuer_organisation_id=rows(runtime, source_id="FP-0")[0].issuer_organisation_id)
     assert len(stored) == 20 and all(r.chain_state == "pending" for r in stored)
-    # One Merkle batch for the call: every record's proof leads to the batch's root.
+    # One Merkle batch for the call: its leaves, in order, make the batch's root, and each
+    # record's path (made from them for its bundle) leads there.
     assert len({r.root for r in stored}) == 1
-    assert all(fold(r.leaf, [bytes.fromhex(p) for p in json.loads(r.proof)]) == r.root for r in stored)
+    tree = MerkleTree([r.leaf for r in sorted(stored, key=lambda r: r.leaf_index)])
+    assert tree.root == stored[0].root and sorted(r.leaf_index for r in stored) == list(range(20))
+    assert all(fold(r.leaf, tree.proof(r.leaf_index)) == r.root for r in stored)
 
 
 def test_the_chain_witnesses_a_batch_in_one_transaction(api, runtime, feed):
