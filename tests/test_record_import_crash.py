@@ -7,6 +7,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -55,13 +56,36 @@ def run_import(home: Path, url: str, key: str, path: Path, failpoint: str | None
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
+def witnesses(home: Path) -> list[int]:
+    """The import's witnessing processes still running for `home`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if (b"--multiprocessing-fork" in (proc / "cmdline").read_bytes()
+                    and f"QIYEMA_HOME={home}".encode() in (proc / "environ").read_bytes().split(b"\0")):
+                found.append(int(proc.name))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+# The importing process killed (writing ahead), or its witnessing process (sending, confirming).
 @pytest.mark.parametrize("failpoint", ["records.import.before_commit", "records.import.after_chunk",
                                        "records.after_send", "records.after_receipt"])
 def test_an_import_killed_then_run_again_issues_every_line_once(tmp_path, anvil_node, failpoint):
     home, path = tmp_path / "home", tmp_path / "permits.jsonl"
     key = prepare(home, anvil_node.url, path)
     crashed = run_import(home, anvil_node.url, key, path, failpoint)
-    assert crashed.returncode == -9, crashed.stderr  # it really died there
+    if failpoint.startswith("records.import."):
+        assert crashed.returncode == -9, crashed.stderr  # it really died there
+    else:  # the witnessing process died there: the command says so, exit 3, no stack trace
+        assert crashed.returncode == 3, crashed.stderr
+        assert "witnessing process stopped (killed by signal 9)" in crashed.stderr
+        assert "Traceback" not in crashed.stderr
+    deadline = time.monotonic() + 10
+    while witnesses(home) and time.monotonic() < deadline:  # an orphan stops by itself
+        time.sleep(0.1)
+    assert witnesses(home) == []
     resumed = run_import(home, anvil_node.url, key, path, None)
     assert resumed.returncode == 0, resumed.stderr
     assert f"lines {LINES}: applied {LINES - len(BAD)}, unchanged 0, rejected {len(BAD)}" in resumed.stdout

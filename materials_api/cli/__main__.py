@@ -1,3 +1,4 @@
 from materials_api.cli import main
 
-main()
+if __name__ == "__main__":  # not again in a spawned child process (it imports this module)
+    main()

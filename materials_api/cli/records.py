@@ -63,21 +63,73 @@ def records_import(file: Path, key_file: Path | None, chunk: int) -> None:
         fail(f"{file}: no such file", 2)
     with opened() as (runtime, services):
         principal = _principal(runtime, key_file)
+        witnessing = _WitnessProcess()
         with tqdm(total=count_lines(file), unit="line", desc="import", file=sys.stderr) as bar:
             try:
-                report = import_file(file, services.record_feed, principal, witness=services.records.reconcile,
+                report = import_file(file, services.record_feed, principal, witness=witnessing,
                                      chunk=chunk, progress=bar.update)
             except ImportFileError as exc:
                 fail(str(exc), 2)
             except ChainError as exc:
                 fail(f"chain: {exc}; what was read is written ahead and will be issued by the service's records "
                      "loop, or run the same command again", 3)
+            finally:
+                witnessing.abandon()  # a no-op once finished
     if report.already_finished:
         click.echo(f"this file was imported already (import {report.import_id}); nothing to do")
     click.echo(f"lines {report.lines}: applied {report.applied}, unchanged {report.unchanged}, "
                f"rejected {report.rejected}" + (" (resumed)" if report.resumed and not report.already_finished else ""))
     if report.rejections_file:
         click.echo(f"rejected lines and reasons: {report.rejections_file}")
+
+
+class _WitnessProcess:
+    """The chain's witnessing of an import in a process of its own (`records.reconcile` until
+    told to finish and nothing is pending): the importing process validates and writes ahead on
+    one core while this one issues and confirms on the other. It stops by itself if the
+    importing process dies; what either leaves is finished by the next run or the service."""
+
+    def __init__(self):
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")  # a clean interpreter: no inherited connections
+        self._finish = context.Event()
+        self._process = context.Process(target=_witness, args=(self._finish, os.getpid()), name="records-witness",
+                                        daemon=True)
+        self._process.start()
+
+    def check(self) -> None:
+        code = self._process.exitcode
+        if code not in (None, 0):
+            from chain.errors import ChainError
+
+            how = f"killed by signal {-code}" if code < 0 else f"exit {code}"
+            raise ChainError(f"the chain's witnessing process stopped ({how})")
+
+    def finish(self) -> None:
+        self._finish.set()
+        self._process.join()
+        self.check()
+
+    def abandon(self) -> None:
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
+
+
+def _witness(finish, parent: int) -> None:
+    """`_WitnessProcess`'s body: its messages and exit codes are the command's (`opened`)."""
+    with opened(start_node=False) as (_runtime, services):
+        while True:
+            if services.records.reconcile():
+                continue
+            if finish.is_set():
+                if services.records.reconcile() == 0:  # anything written just before the word
+                    return
+                continue
+            if os.getppid() != parent:  # the importing process died: the next run finishes this
+                return
+            finish.wait(0.05)
 
 
 @records.command("follow")

@@ -27,7 +27,7 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -109,11 +109,26 @@ def _digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def import_file(path: Path, feed: RecordFeed, principal: Principal, *, witness: Callable[[], int] | None = None,
+class Witnessing(Protocol):
+    """The chain witnessing what an import writes ahead, running beside it."""
+
+    def check(self) -> None:
+        """Raise the witnessing's failure, if it failed."""
+
+    def finish(self) -> None:
+        """Wait until everything written is witnessed (then raise a failure, if any)."""
+
+    def abandon(self) -> None:
+        """Stop now: what is written ahead stays for the next run or the service's loop."""
+
+
+def import_file(path: Path, feed: RecordFeed, principal: Principal, *,
+                witness: Callable[[], int] | Witnessing | None = None,
                 chunk: int = CHUNK, progress: Callable[[int], None] | None = None) -> ImportReport:
-    """Import a file's changes as `principal` (an issuer's key). `witness()`: make the chain
-    witness what is written (called after every chunk and at the end; returns 0 once nothing is
-    pending)."""
+    """Import a file's changes as `principal` (an issuer's key). `witness`: what makes the chain
+    witness what is written — a pass (`reconcile`: returns 0 once nothing is pending), run in a
+    thread beside the writing; or a `Witnessing` already running elsewhere (the command line's
+    process of its own, so writing and witnessing use two cores)."""
     path = Path(path)
     _check_readable(path)
     sessions: sessionmaker = feed.sessions
@@ -164,7 +179,7 @@ def import_file(path: Path, feed: RecordFeed, principal: Principal, *, witness: 
 
     # The chain witnesses what is written ahead while the next chunks are read and written: the
     # waiting for receipts overlaps the validating and writing.
-    chain = _Witnessing(witness) if witness else None
+    chain = None if witness is None else witness if hasattr(witness, "finish") else _Witnessing(witness)
     try:
         batch: list[tuple[int, object]] = []
         for number, raw in _lines(path, next_line):
