@@ -30,7 +30,7 @@ from materials_api.platform.errors import Kind
 from materials_api.platform.models import ChainState
 from materials_api.records.kinds import KINDS, category_of
 from materials_api.records.models import Record
-from materials_api.records.service import STATUSES, RecordError, content_hash, seal
+from materials_api.records.service import LOOKUP_CHUNK, STATUSES, RecordError, content_hash, seal
 from materials_api.registry.models import Enterprise
 
 MAX_CHANGES = 10_000  # a call of the feed
@@ -38,7 +38,6 @@ FIELDS = ("uscc", "kind", "number", "title", "data", "valid_from", "valid_until"
           "source_id", "source_version")
 _R = Record.__table__
 _E = Enterprise.__table__
-_LOOKUP_CHUNK = 2_000  # values in one IN (…): well inside every database's limit
 
 
 class ChangeRefused(RecordError):
@@ -190,15 +189,15 @@ class RecordFeed:
             db = s.connection()
             enterprises: dict[str, int] = {}
             usccs = sorted({c.uscc for _, c in parsed})
-            for k in range(0, len(usccs), _LOOKUP_CHUNK):
+            for k in range(0, len(usccs), LOOKUP_CHUNK):
                 enterprises.update(db.execute(select(_E.c.uscc, _E.c.id)
-                                             .where(_E.c.uscc.in_(usccs[k:k + _LOOKUP_CHUNK]))).all())
+                                             .where(_E.c.uscc.in_(usccs[k:k + LOOKUP_CHUNK]))).all())
             held: dict[str, _Held] = {}
             sources = sorted({c.source_id for _, c in parsed})
-            for k in range(0, len(sources), _LOOKUP_CHUNK):
+            for k in range(0, len(sources), LOOKUP_CHUNK):
                 for r in db.execute(select(_R.c.id, _R.c.source_id, _R.c.source_version, _R.c.content_sha256,
                                           _R.c.kind, _R.c.status).where(
-                        _R.c.issuer_organisation_id == org, _R.c.source_id.in_(sources[k:k + _LOOKUP_CHUNK]),
+                        _R.c.issuer_organisation_id == org, _R.c.source_id.in_(sources[k:k + LOOKUP_CHUNK]),
                         _R.c.superseded_by_id.is_(None))):
                     held[r.source_id] = _Held(r.source_version or 0, r.content_sha256, r.kind, r.status, r.id)
 

@@ -51,7 +51,7 @@ ROOTS_PER_TX = 8  # batches of one issuer and category in one `issueRecordBatche
 # Records a pass: 4 transactions of 8 batches in flight, so a block period and its confirmations
 # are waited for once per 32,768 records, not per 8,192 (on Clique, 1 s blocks and 2 confirmations).
 RECONCILE_CHUNK = 32_768
-_LOOKUP_CHUNK = 2_000  # ids in one IN (…)
+LOOKUP_CHUNK = 2_000  # values in one IN (…): well inside every database's limit
 # What witnessing a record needs (not its data): read for thousands of records a pass.
 _WITNESS_COLUMNS = (Record.id, Record.root, Record.leaf_index, Record.category, Record.status,
                     Record.issuer_organisation_id, Record.block_number)
@@ -255,8 +255,8 @@ class RecordService:
                 by_status.setdefault(r.status, []).append(r.id)
         with self._engine.begin() as c:
             for status, record_ids in by_status.items():
-                for k in range(0, len(record_ids), _LOOKUP_CHUNK):
-                    c.execute(update(_R).where(_R.c.id.in_(record_ids[k:k + _LOOKUP_CHUNK]), _R.c.status == status)
+                for k in range(0, len(record_ids), LOOKUP_CHUNK):
+                    c.execute(update(_R).where(_R.c.id.in_(record_ids[k:k + LOOKUP_CHUNK]), _R.c.status == status)
                               .values(chain_state=ChainState.CONFIRMED.value, chain_status=status))
         return len(rows)
 
@@ -285,8 +285,8 @@ class RecordService:
         # One write a record: where it was issued and, for those still valid in the database
         # (nearly all), witnessed. The others get their status sent next.
         with self._engine.begin() as c:
-            for k in range(0, len(ids), _LOOKUP_CHUNK):
-                chunk = ids[k:k + _LOOKUP_CHUNK]
+            for k in range(0, len(ids), LOOKUP_CHUNK):
+                chunk = ids[k:k + LOOKUP_CHUNK]
                 c.execute(update(_R).where(_R.c.id.in_(chunk), _R.c.status != "valid")
                           .values(tx_hash=receipt.tx_hash, block_number=receipt.block_number))
                 c.execute(update(_R).where(_R.c.id.in_(chunk), _R.c.status == "valid")
