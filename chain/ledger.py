@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from functools import lru_cache
 
 from eth_utils import keccak
 
@@ -93,6 +94,7 @@ def _b32(text: str) -> bytes:
 _ISSUER_DOMAIN = _b32("qiyema.issuer")
 
 
+@lru_cache(maxsize=256)  # a few dozen categories, asked for every record a scan shows
 def issuer_role(category: str) -> bytes:
     """RoleRegistry.issuerRole(category), computed here: keccak256(abi.encode(bytes32
     "qiyema.issuer", bytes32 category)), both static words."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -34,6 +35,12 @@ def create_app(runtime: Runtime, *, services: Services | None = None, reconcile:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
+        # What is alive once the app is built (modules, the ORM's and FastAPI's models: ~190,000
+        # objects) lives as long as the process. Frozen, the collector no longer walks it: a full
+        # collection went from ~120 ms, a pause every request in flight waited out (the scans'
+        # p99), to the objects made since.
+        gc.collect()
+        gc.freeze()
         background = services.start_background(runtime) if reconcile else None
         yield
         if background is not None:

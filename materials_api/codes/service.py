@@ -49,6 +49,7 @@ def scope_digest(scope: dict) -> bytes:
 class CodeService:
     def __init__(self, sessions: sessionmaker, chain: ChainContext, settings: Settings, outbox: Outbox | None = None):
         self.sessions = sessions
+        self._engine = sessions.kw["bind"]  # Core connections on the scan path (no ORM session a scan)
         self.chain = chain
         self.outbox = outbox or Outbox(sessions, chain.client)
         self.settings = settings
@@ -289,8 +290,8 @@ class CodeService:
         hit = self._enterprise_ids.peek(token.uscc)
         if hit is not None:
             return hit[1]
-        with self.sessions() as s:
-            found = s.execute(_ENTERPRISE_ID_BY_USCC, {"uscc": token.uscc}).scalar()
+        with self._engine.connect() as c:
+            found = c.execute(_ENTERPRISE_ID_BY_USCC, {"uscc": token.uscc}).scalar()
         if found is not None:  # a registered company keeps its row: kept, bounded by count
             self._enterprise_ids.put(token.uscc, found)
         return found
@@ -317,8 +318,8 @@ class OnlineSource:
     def static_key(self, kid: int) -> KeyInfo | None:
         # Core statements on the scan path: it runs for every verification.
         try:
-            with self.service.sessions() as s:
-                row = s.execute(_KEY_BY_KID, {"kid": kid}).first()
+            with self.service._engine.connect() as c:
+                row = c.execute(_KEY_BY_KID, {"kid": kid}).first()
         except Exception as exc:  # noqa: BLE001 - database trouble is an ERROR, not INVALID
             raise SourceUnavailable(f"database: {type(exc).__name__}", Source.DATABASE) from None
         return KeyInfo(row.kid, row.address, row.status) if row else None
@@ -339,8 +340,8 @@ class OnlineSource:
 
     def enterprise(self, uscc: str):
         try:
-            with self.service.sessions() as s:
-                e = s.execute(_ENTERPRISE_BY_USCC, {"uscc": uscc}).first()
+            with self.service._engine.connect() as c:
+                e = c.execute(_ENTERPRISE_BY_USCC, {"uscc": uscc}).first()
         except Exception as exc:  # noqa: BLE001
             raise SourceUnavailable(f"database: {type(exc).__name__}", Source.DATABASE) from None
         return EnterpriseInfo(e.uscc, e.name, e.status) if e else None

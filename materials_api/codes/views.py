@@ -58,6 +58,18 @@ def _stamp_query():
 _STAMP = _stamp_query()
 
 
+def _enterprise_query():
+    from sqlalchemy import bindparam, select
+
+    from materials_api.registry.models import Enterprise
+
+    e = Enterprise.__table__
+    return select(e.c.id, e.c.uscc, e.c.name, e.c.status).where(e.c.uscc == bindparam("uscc"))
+
+
+_ENTERPRISE = _enterprise_query()  # the scanned enterprise, as a row (what a view shows of it)
+
+
 class ScanViews:
     """Builds the view a verified code opens for the caller, logging every non-public read.
 
@@ -125,17 +137,13 @@ class ScanViews:
 
     def view(self, verdict, principal: Principal | None, stamps: dict[int, tuple] | None = None) -> dict | None:
         """`stamps`: enterprise id -> its stamp, as already read by the caller for this scan."""
-        from sqlalchemy import select
-
-        from materials_api.registry.models import Enterprise
-
         if verdict.facts.get("uscc") is None or verdict.status.value == "INVALID" and verdict.facts.get("enterprise") is None:
             return None
         forged = any(c.name in ("origin", "signature", "format") and c.status.value == "INVALID" for c in verdict.checks)
         if forged:
             return None  # a forged or copied code shows nothing of the enterprise it names
-        with self.sessions() as s:
-            enterprise = s.scalar(select(Enterprise).where(Enterprise.uscc == verdict.facts["uscc"]))
+        with self._engine.connect() as c:
+            enterprise = c.execute(_ENTERPRISE, {"uscc": verdict.facts["uscc"]}).first()
         if enterprise is None:
             return None
         who = audience(principal, enterprise.uscc)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
-from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy import and_, bindparam, delete, func, insert, select
 
 from chain.client import ChainClient
 from chain.ledger import RoleTerm
@@ -47,6 +47,10 @@ _SIGNATURES = {
 TOPICS = {"0x" + keccak(text=sig).hex(): kind for sig, kind in _SIGNATURES.items()}
 ACTIVE = 1  # IEnterpriseRegistry.EnterpriseStatus.Active
 _E, _B, _MARK = ChainEvent.__table__, ChainMirrorBlock.__table__, ChainMirrorMark.__table__
+_RECORD_STATUSES = (select(_E.c.subject, _E.c.item, _E.c.value)
+                    .where(_E.c.kind == "record_status", _E.c.subject.in_(bindparam("subjects", expanding=True)),
+                           _E.c.item.in_(bindparam("items", expanding=True)))
+                    .order_by(_E.c.block_number, _E.c.log_index))
 STATUS_CHANGED = "status_changed"
 
 
@@ -255,6 +259,7 @@ class MirrorView:
 
     def __init__(self, sessions, cache_ttl: float = 0.0):
         self.sessions = sessions
+        self._engine = sessions.kw["bind"]  # Core statements built once: the scan path's reads
         self._anchors = TtlCache(cache_ttl, max_entries=100_000) if cache_ttl else None
         self._roles = TtlCache(cache_ttl, max_entries=10_000) if cache_ttl else None
         self._head = TtlCache(cache_ttl / 4, max_entries=1) if cache_ttl else None
@@ -297,12 +302,10 @@ class MirrorView:
         if not places:
             return {}
         wanted = {(_hex(root), index): (root, index) for root, index in places}
-        q = (select(_E.c.subject, _E.c.item, _E.c.value).where(
-            _E.c.kind == "record_status", _E.c.subject.in_({subject for subject, _ in wanted}),
-            _E.c.item.in_({index for _, index in wanted})).order_by(_E.c.block_number, _E.c.log_index))
         out: dict[tuple[bytes, int], int] = {}
-        with self.sessions() as s:
-            for row in s.execute(q):
+        with self._engine.connect() as c:
+            for row in c.execute(_RECORD_STATUSES, {"subjects": list({subject for subject, _ in wanted}),
+                                                    "items": list({index for _, index in wanted})}):
                 place = wanted.get((row.subject, row.item))
                 if place is not None:
                     out[place] = row.value  # in chain order: the last one stays

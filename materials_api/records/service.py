@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from functools import partial
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
@@ -46,6 +46,10 @@ TO_CHAIN = {"valid": RecordStatus.VALID, "suspended": RecordStatus.SUSPENDED, "r
 
 
 _R = Record.__table__
+# An amended record's earlier version is history, not one of the enterprise's records.
+_CURRENT_OF_ENTERPRISE = (select(_R)
+                          .where(_R.c.enterprise_id == bindparam("enterprise_id"), _R.c.superseded_by_id.is_(None))
+                          .order_by(_R.c.category, _R.c.id))
 MAX_BATCH = 1024  # records per Merkle batch: one slot on chain (~52 gas a record issued 8 batches a transaction)
 ROOTS_PER_TX = 8  # batches of one issuer and category in one `issueRecordBatches` (~425,000 gas)
 # Records a pass: 4 transactions of 8 batches in flight, so a block period and its confirmations
@@ -326,12 +330,11 @@ class RecordService:
             raise RecordError(Kind.NOT_FOUND, "record_not_found", f"no record {record_id}")
         return record
 
-    def for_enterprise(self, enterprise_id: int) -> list[Record]:
-        with self.sessions() as s:
-            # An amended record's earlier version is history, not one of the enterprise's records.
-            return list(s.scalars(select(Record).where(Record.enterprise_id == enterprise_id,
-                                                       Record.superseded_by_id.is_(None))
-                                  .order_by(Record.category, Record.id)))
+    def for_enterprise(self, enterprise_id: int) -> list[Row]:
+        """The enterprise's records in force or not (not those superseded by an amendment), as
+        read-only rows: every scan that is not answered from the cache reads them."""
+        with self._engine.connect() as c:
+            return list(c.execute(_CURRENT_OF_ENTERPRISE, {"enterprise_id": enterprise_id}))
 
     def bundle(self, record: Record, uscc: str) -> ProofBundle:
         if record.chain_state == ChainState.PENDING.value and record.block_number is None:
@@ -357,14 +360,14 @@ class RecordService:
         return tree.proof(record.leaf_index)
 
     # --- verification -------------------------------------------------------------------------------
-    def verify(self, record: Record, uscc: str, now: int | None = None) -> Verdict:
+    def verify(self, record: Record | Row, uscc: str, now: int | None = None) -> Verdict:
         """integrity (the stored record still hashes to its leaf), anchor (its root is on
         chain), issuer (the anchorer holds this category's issuer role), status (in force:
         not suspended, revoked, removed or expired, in the register and on chain)."""
         now = int(time.time()) if now is None else now
         return run(RECORD_STEPS, _RecordCheck(self, record, uscc, now))
 
-    def verify_all(self, records: list[Record], uscc: str) -> list[Verdict]:
+    def verify_all(self, records: list[Row], uscc: str) -> list[Verdict]:
         """`verify` for each of an enterprise's records, their statuses on chain read at once."""
         now = int(time.time())
         on_chain = self.mirror.record_statuses([(r.root, r.leaf_index) for r in records])
@@ -375,7 +378,7 @@ class RecordService:
 @dataclass
 class _RecordCheck:
     service: RecordService
-    record: Record
+    record: Record | Row
     uscc: str
     now: int
     anchorer: str | None = None  # as the mirror saw it anchor the record's batch
