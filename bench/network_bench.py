@@ -39,9 +39,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def network(tmp: Path, period: int, home: Path) -> tuple[GethNetwork, str]:
+    """A 3-signer Clique network in `tmp` funding `home`'s accounts (created on first use,
+    started again when `tmp` holds one already) and its RPC URL."""
     net = GethNetwork(tmp / "net")
-    fund = [a.address for a in chain_accounts(Settings(home=home)).values()]
-    net.create(signers=3, rpc_nodes=1, period=period, base_port=free_port_block(), fund=fund)
+    if not net.exists:
+        fund = [a.address for a in chain_accounts(Settings(home=home)).values()]
+        net.create(signers=3, rpc_nodes=1, period=period, base_port=free_port_block(), fund=fund)
     return net, net.rpc_url(net.up())
 
 

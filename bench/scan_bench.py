@@ -5,8 +5,9 @@ every company with a Zipf distribution (s = 1.1), from wrk (a separate C process
 
 Set-up through the paths a city uses (`seed_city`): companies by `qiyema enterprises import`, a
 business licence and 1–3 permits each by `qiyema records import` as each issuing authority,
-issued on chain in Merkle batches; their static codes rendered by `qiyema code render-batch`. The server is `qiyema serve --workers N` (SQLite, embedded store,
-managed anvil) with the chain mirror's follower running. Reports requests/s, median and p99, the
+issued on chain in Merkle batches; their static codes rendered by `qiyema code render-batch`. The
+server is `qiyema serve --workers N` (SQLite, embedded store, managed anvil, or with `--clique` a
+3-signer geth Clique network) with the chain mirror's follower running. Reports requests/s, median and p99, the
 scan caches' hit rates (from /metrics), and as a second row the same load on one code.
 """
 
@@ -27,6 +28,7 @@ import httpx
 
 from bench.chain_bench import free_port
 from bench.materials_bench import bench_env
+from bench.network_bench import network
 from bench.records_bench import companies
 from bench.soak import cache_hits
 from materials_api.records.kinds import PERMIT_KINDS
@@ -81,9 +83,12 @@ def seed_city(env: dict, tmp: Path, n: int) -> tuple[list[str], int]:
     issuing authority, static codes by `qiyema code render-batch`. Returns (codes, records)."""
     rng = random.Random(n)
     usccs = companies(n)
+    began = time.monotonic()
+    step = lambda what: print(f"  {time.monotonic() - began:7.0f} s  {what}", flush=True)  # noqa: E731
     (tmp / "companies.csv").write_text("uscc,name\n" + "".join(f"{u},杨浦示例企业{i}有限公司\n"
                                                                for i, u in enumerate(usccs)))
     run(env, "enterprises", "import", str(tmp / "companies.csv"), timeout=7200)
+    step(f"{n:,} companies registered")
     by_category: dict[str, list[dict]] = {}
     for i, uscc in enumerate(usccs):
         by_category.setdefault("licence", []).append({
@@ -99,9 +104,11 @@ def seed_city(env: dict, tmp: Path, n: int) -> tuple[list[str], int]:
         key = run(env, "keys", "create", "--org", f"杨浦区{category}发证机关", "--role", "issuer",
                   "--scope", category).stdout.strip()
         run({**env, "QIYEMA_API_KEY": key}, "records", "import", str(path), timeout=7200)
+        step(f"{len(lines):,} {category} records issued")
     (tmp / "usccs.csv").write_text("uscc\n" + "\n".join(usccs) + "\n")
     run(env, "code", "render-batch", str(tmp / "usccs.csv"), "-o", str(tmp / "codes"), "--format", "txt",
         timeout=7200)
+    step(f"{n:,} static codes rendered")
     return [(tmp / "codes" / f"{u}.txt").read_text().strip() for u in usccs], sum(map(len, by_category.values()))
 
 
@@ -111,6 +118,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--clique", action="store_true",
+                    help="on a 3-signer geth Clique network (1 s blocks, 2 confirmations), not anvil: anvil's blocks "
+                         "slow down as its state grows, which makes a 1,000,000-company set-up take hours")
     ap.add_argument("--keep", type=Path, metavar="DIR",
                     help="set up the district in DIR and keep it; a later run with the same DIR reuses it")
     a = ap.parse_args()
@@ -123,7 +133,13 @@ def main() -> None:
         reuse = a.keep is not None and kept.exists()
         port, node_port = json.loads(kept.read_text()) if reuse else (free_port(), free_port())
         home, base = tmp / "home", f"http://127.0.0.1:{port}"  # the codes name this origin
-        env = bench_env(home, {"QIYEMA_NODE_PORT": str(node_port), "QIYEMA_PUBLIC_URL": base})
+        net = None
+        if a.clique:
+            net, rpc = network(tmp, 1, home)
+            chain = {"QIYEMA_CHAIN_RPC_URL": rpc, "QIYEMA_CONFIRMATIONS": "2", "QIYEMA_CHAIN_MAX_HEAD_AGE": "30"}
+        else:
+            chain = {"QIYEMA_NODE_PORT": str(node_port)}
+        env = bench_env(home, {**chain, "QIYEMA_PUBLIC_URL": base})
         if not reuse:
             run(env, "init")
         server = start_server(env, port, "--workers", str(a.workers), log=tmp / "serve.log")
@@ -151,7 +167,11 @@ def main() -> None:
                 rows.append((label, figures, delta(before, cache_hits(env, base))))
         finally:
             stop_server(server)
-    print(f"\nwrk, {a.connections} connections, {a.seconds} s, `serve --workers {a.workers}`, anonymous static-code scans")
+            if net is not None:
+                net.down()
+    chain_name = "the 3-signer Clique network (1 s blocks)" if a.clique else "anvil"
+    print(f"\nwrk, {a.connections} connections, {a.seconds} s, `serve --workers {a.workers}`, "
+          f"anonymous static-code scans, {chain_name}")
     for label, f, hits in rows:
         print(f"{label:<32} {f['rps']:>8,.0f} verifications/s  median {f['p50']}  p99 {f['p99']}  "
               f"non-200 {f['non2xx']}  cache hits: {hits}")

@@ -436,16 +436,21 @@ class ChainClient:
         return {"maxFeePerGas": base_fee * 2 + tip, "maxPriorityFeePerGas": tip}
 
     def _explain_failure(self, tx_hash: str, receipt) -> TransactionReverted:
-        """Replay a failed transaction as a call at its block to recover the revert reason."""
+        """Replay a failed transaction as a call to recover the revert reason: on the state
+        before its block, then on the state after it. The second catches a transaction that
+        failed because another one earlier in the same block did the same write first (two
+        writers racing on a network with 1 s blocks): before the block the call passes, after
+        it the chain names the reason (e.g. RootAlreadyAnchored), which callers treat as done."""
         tx = self._rpc(lambda: self.w3.eth.get_transaction(tx_hash))
         call = {"from": tx["from"], "to": tx["to"], "data": tx["input"], "value": tx["value"], "gas": tx["gas"]}
-        try:
-            self._rpc(lambda: self.w3.eth.call(call, block_identifier=receipt["blockNumber"] - 1))
-        except _reverts() as exc:
-            return self.reverts.from_call(exc, tx_hash=tx_hash)
-        except Web3RPCError as exc:
-            err = self.reverts.from_rpc(exc)
-            if isinstance(err, TransactionReverted):
-                err.tx_hash = tx_hash
-                return err
+        for block in (receipt["blockNumber"] - 1, receipt["blockNumber"]):
+            try:
+                self._rpc(lambda: self.w3.eth.call(call, block_identifier=block))
+            except _reverts() as exc:
+                return self.reverts.from_call(exc, tx_hash=tx_hash)
+            except Web3RPCError as exc:
+                err = self.reverts.from_rpc(exc)
+                if isinstance(err, TransactionReverted):
+                    err.tx_hash = tx_hash
+                    return err
         return TransactionReverted("OutOfGasOrReverted", (), tx_hash=tx_hash)

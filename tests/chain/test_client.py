@@ -89,6 +89,30 @@ def test_confirmations_wait_for_later_blocks(ledger):
     assert lg.client.wait(tx, confirmations=3).status == 1
 
 
+def test_a_write_beaten_in_the_same_block_is_explained_by_the_chain(ledger, tmp_path):
+    # Two writers racing (an import's witnessing and the service's loop, on 1 s blocks): both
+    # estimates pass, both transactions land in one block, the second fails. Replayed on the
+    # state before the block it would pass; the chain after the block names why it failed.
+    lg, gov, reg = ledger
+    other = load_or_create(tmp_path / "other-registrar.eth")
+    lg.client.fund(other.address, 10**18)
+    lg.grant_role(gov, "REGISTRAR_ROLE", other.address)
+    key, zero = chain_key(generate()), "0x" + "00" * 20
+    tester = lg.client.w3.provider.ethereum_tester
+    tester.disable_auto_mine_transactions()
+    try:
+        first, second = (lg.client.send(who, lg.contract.functions.register(key, zero), gas=300_000)
+                         for who in (reg, other))
+        tester.mine_blocks(1)
+    finally:
+        tester.enable_auto_mine_transactions()
+    assert lg.client.wait(first).status == 1
+    with pytest.raises(TransactionReverted) as info:
+        lg.client.wait(second)
+    assert info.value.error == "EnterpriseAlreadyRegistered"
+    assert info.value.tx_hash == second
+
+
 def test_unreachable_node_is_a_typed_error():
     client = ChainClient.from_url(f"http://127.0.0.1:{free_port()}", retries=1, request_timeout=0.5)
     with pytest.raises(ChainUnreachable):
