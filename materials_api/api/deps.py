@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Iterator
 
 from fastapi import Depends, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -91,16 +92,20 @@ def require_or_anonymous(*roles: Role):
     that is presented must still be valid."""
     allowed = frozenset(roles)
 
-    def _check(
+    async def _check(
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal | None:
+        # Async: an anonymous call (most scans: no key, no session cookie) is answered without a
+        # hand-off to the thread pool; a key or a session is looked up in the database there.
         if credentials is None:
-            principal = session_principal(request)
+            if SESSION_COOKIE not in request.cookies:
+                return None
+            principal = await run_in_threadpool(session_principal, request)
             if principal is None:
                 return None
         else:
-            principal = get_principal(request, credentials)
+            principal = await run_in_threadpool(get_principal, request, credentials)
         if principal.role not in allowed:
             raise ApiError(Kind.FORBIDDEN, "role_forbidden", f"role {principal.role.value} may not do this")
         return principal

@@ -9,6 +9,7 @@ import time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from sqlalchemy import select
 
@@ -105,10 +106,12 @@ def issue_dynamic_code(body: DynamicCodeCreate, service: CodesDep, consent: Cons
 
 @router.post("/verify/code", response_model=VerdictPublic,
              summary="Verify a scanned code (anyone); the answer carries the caller's role's view")
-def verify_code(body: VerifyCodeRequest, service: CodesDep, views: ViewsDep, metrics: MetricsDep,
-                principal: Annotated[Principal | None, Depends(require_or_anonymous(*EVERYONE))]):
-    # Anonymous scans of static codes (most scans) reuse an answer while nothing behind it moved;
-    # dynamic codes are always checked in full (expiry, single use).
+async def verify_code(body: VerifyCodeRequest, service: CodesDep, views: ViewsDep, metrics: MetricsDep,
+                      principal: Annotated[Principal | None, Depends(require_or_anonymous(*EVERYONE))]):
+    # Anonymous scans of static codes (most scans) reuse an answer while nothing behind it moved:
+    # checked here, on the event loop (the stamp is one indexed read), so such a scan costs no
+    # hand-off to the thread pool. Anything else is built there in full; dynamic codes always are
+    # (expiry, single use).
     enterprise_id = service.static_enterprise_id(body.code) if principal is None else None
     stamp = None
     if enterprise_id is not None:
@@ -118,7 +121,12 @@ def verify_code(body: VerifyCodeRequest, service: CodesDep, views: ViewsDep, met
             summary, encoded = cached
             metrics.verdict("code", summary)
             return Response(encoded, media_type="application/json")
-    verdict = service.verify(body.code)
+    return await run_in_threadpool(_verify_code, body.code, service, views, metrics, principal, enterprise_id, stamp)
+
+
+def _verify_code(code: str, service, views, metrics, principal: Principal | None, enterprise_id: int | None,
+                 stamp: tuple | None):
+    verdict = service.verify(code)
     metrics.verdict("code", verdict)
     if verdict.status.value != "VALID":
         # Forged, copied, expired or replayed codes are security events: keep a trace.
@@ -137,7 +145,7 @@ def verify_code(body: VerifyCodeRequest, service: CodesDep, views: ViewsDep, met
                          separators=(",", ":")).encode()
     summary = {"status": out["status"], "checks": [{"status": c["status"], "reason": c["reason"]}
                                                    for c in out["checks"]]}
-    views.remember_answer(body.code, (summary, encoded), stamp)
+    views.remember_answer(code, (summary, encoded), stamp)
     return Response(encoded, media_type="application/json")
 
 
