@@ -3,7 +3,6 @@ with the view its caller may see, and the registrar key set for offline verifica
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Annotated, Literal
@@ -141,8 +140,7 @@ def _verify_code(code: str, service, views, metrics, principal: Principal | None
     # are, and the cache holds bytes, not a tree of objects. Remembered whatever the verdict (also
     # clears this code's "refreshing" mark); the stamp makes any change behind it visible to the
     # next scan.
-    encoded = json.dumps(VerdictPublic.model_validate(out).model_dump(mode="json"), ensure_ascii=False,
-                         separators=(",", ":")).encode()
+    encoded = VerdictPublic.model_validate(out).model_dump_json().encode()  # compact UTF-8 JSON
     summary = {"status": out["status"], "checks": [{"status": c["status"], "reason": c["reason"]}
                                                    for c in out["checks"]]}
     views.remember_answer(code, (summary, encoded), stamp)
