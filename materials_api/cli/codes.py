@@ -17,10 +17,17 @@ def code() -> None:
     """Enterprise codes (企业码): render, scan and verify, key set for offline use."""
 
 
+RENDER_CHUNK = 1_000  # codes looked up, signed and recorded together
+
+
 def _write_code(service, uscc_text: str, out: Path) -> None:
+    _write_rendered(service.static_code(uscc_text), out)
+
+
+def _write_rendered(code: tuple, out: Path) -> None:
     from codes import render
 
-    url, enterprise = service.static_code(uscc_text)
+    url, enterprise = code
     if out.suffix.lower() == ".txt":  # the code's text, for a print shop's own layout
         out.write_text(url + "\n", encoding="utf-8")
     elif out.suffix.lower() == ".svg":
@@ -70,12 +77,15 @@ def code_render_batch(csv_file: Path, out_dir: Path, fmt: str) -> None:
         values = [row[col] for row in reader]
     out_dir.mkdir(parents=True, exist_ok=True)
     failed = []
-    with opened() as (_, services):
-        for value in tqdm(values, unit="code", desc="render", file=sys.stderr):
-            try:
-                _write_code(services.codes, value, out_dir / f"{value.strip().upper()}.{fmt}")
-            except (UsccError, ServiceError) as exc:
-                failed.append((value, exc.message))
+    with opened() as (_, services), tqdm(total=len(values), unit="code", desc="render", file=sys.stderr) as bar:
+        for k in range(0, len(values), RENDER_CHUNK):
+            chunk = values[k:k + RENDER_CHUNK]
+            for value, code in zip(chunk, services.codes.static_codes(chunk)):
+                if isinstance(code, (UsccError, ServiceError)):
+                    failed.append((value, code.message))
+                else:
+                    _write_rendered(code, out_dir / f"{value.strip().upper()}.{fmt}")
+            bar.update(len(chunk))
     click.echo(f"rendered {len(values) - len(failed)} of {len(values)} into {out_dir}")
     for value, message in failed:
         click.echo(f"  not rendered {value!r}: {message}", err=True)

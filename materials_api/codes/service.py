@@ -22,7 +22,7 @@ from chain.errors import ChainError
 from chain.signers import LocalSigner, Signer
 from chain.verdict import Source, SourceUnavailable, Verdict, chain_unavailable
 from codes import token as tokens
-from codes.uscc import chain_key, validate
+from codes.uscc import UsccError, chain_key, validate
 from codes.verify import EnterpriseInfo, KeyInfo, KeySet, verify
 from materials_api.codes.models import CodeKey, DynamicCode, EnterpriseCodeSigner, StaticCodeIssue
 from materials_api.platform.cache import TtlCache
@@ -136,27 +136,52 @@ class CodeService:
             self.roles.forget(key.address)
 
     def static_code(self, uscc: str) -> tuple[str, Enterprise]:
-        code = validate(uscc)
-        with self.sessions() as s:
-            enterprise = s.scalar(select(Enterprise).where(Enterprise.uscc == code))
-        if enterprise is None:
-            raise EnterpriseError(Kind.NOT_FOUND, "enterprise_not_found", f"no enterprise with USCC {code}")
-        if enterprise.status == EnterpriseStatus.DEREGISTERED.value:
-            raise EnterpriseError(Kind.CONFLICT, "enterprise_deregistered", f"{code} is deregistered; it has no code")
-        key = self.active_key()
-        url = tokens.static_code(self.origin, code, key.kid, self._static_signer(key.kid))
-        self._issued(enterprise.id, key.kid)
-        return url, enterprise
+        result = self.static_codes([uscc])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
 
-    def _issued(self, enterprise_id: int, kid: int) -> None:
-        """Remember which key signed this enterprise's code (once per pair): who needs a new
+    def static_codes(self, usccs: list[str]) -> list[tuple[str, Enterprise] | UsccError | EnterpriseError]:
+        """The static code and enterprise of each USCC, in order, or why it has none (not a USCC,
+        not registered, deregistered). Which key signed each code is written (one transaction
+        for all) before any code is handed out; a city's million codes are printed in batches."""
+        out: list = [None] * len(usccs)
+        valid: dict[int, str] = {}
+        for i, text in enumerate(usccs):
+            try:
+                valid[i] = validate(text)
+            except UsccError as exc:
+                out[i] = exc
+        with self.sessions() as s:
+            found = {e.uscc: e for e in s.scalars(select(Enterprise).where(Enterprise.uscc.in_(set(valid.values()))))}
+        key = self.active_key() if valid else None
+        signer = self._static_signer(key.kid) if key else None
+        issued: set[int] = set()
+        for i, code in valid.items():
+            enterprise = found.get(code)
+            if enterprise is None:
+                out[i] = EnterpriseError(Kind.NOT_FOUND, "enterprise_not_found", f"no enterprise with USCC {code}")
+            elif enterprise.status == EnterpriseStatus.DEREGISTERED.value:
+                out[i] = EnterpriseError(Kind.CONFLICT, "enterprise_deregistered",
+                                         f"{code} is deregistered; it has no code")
+            else:
+                out[i] = (tokens.static_code(self.origin, code, key.kid, signer), enterprise)
+                issued.add(enterprise.id)
+        self._issued(issued, key.kid if key else 0)
+        return out
+
+    def _issued(self, enterprise_ids: set[int], kid: int) -> None:
+        """Remember which key signed these enterprises' codes (once per pair): who needs a new
         code if that key is ever declared compromised."""
-        if self._issued_pairs.peek((enterprise_id, kid)) is not None:
+        new = {e for e in enterprise_ids if self._issued_pairs.peek((e, kid)) is None}
+        if not new:
             return
         with self.sessions.begin() as s:
-            if s.get(StaticCodeIssue, (enterprise_id, kid)) is None:
-                s.add(StaticCodeIssue(enterprise_id=enterprise_id, kid=kid))
-        self._issued_pairs.put((enterprise_id, kid), True)
+            held = set(s.scalars(select(StaticCodeIssue.enterprise_id).where(
+                StaticCodeIssue.kid == kid, StaticCodeIssue.enterprise_id.in_(new))))
+            s.add_all(StaticCodeIssue(enterprise_id=e, kid=kid) for e in sorted(new - held))
+        for e in new:
+            self._issued_pairs.put((e, kid), True)
 
     def key(self, kid: int) -> CodeKey | None:
         with self.sessions() as s:

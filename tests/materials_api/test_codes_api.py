@@ -232,3 +232,27 @@ def test_verification_page_for_genuine_and_copied_codes(api, keys, registered):
     assert page.status_code == 200 and "真实有效" in page.text and NAME in page.text
     copied = api.get(path, headers={"host": "qiyema-gov.example.com"})
     assert "无效或伪造" in copied.text and NAME not in copied.text
+
+
+def test_codes_are_made_in_batches_each_with_its_reason_and_each_signing_recorded_once(api, keys, registered, runtime):
+    # What `qiyema code render-batch` runs per 1,000 companies: one look-up, one key, one write.
+    import random
+
+    from sqlalchemy import func, select
+
+    from codes.uscc import UsccError, generate
+    from materials_api.codes.models import StaticCodeIssue
+    from materials_api.registry.service import EnterpriseError
+
+    service = api.app.state.codes
+    unknown = generate(random.Random(5))
+    results = service.static_codes([USCC, "91350100M000100Y4X", unknown, USCC.lower()])
+    assert isinstance(results[1], UsccError)
+    assert isinstance(results[2], EnterpriseError) and results[2].code == "enterprise_not_found"
+    (first, enterprise), (again, _) = results[0], results[3]
+    assert first == again and enterprise.uscc == USCC and token.parse(first).kid == service.active_key().kid
+    assert api.post("/api/v1/verify/code", json={"code": first}).json()["status"] == "VALID"
+    service.static_codes([USCC])
+    with runtime.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(StaticCodeIssue).where(
+            StaticCodeIssue.enterprise_id == enterprise.id)) == 1
