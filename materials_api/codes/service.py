@@ -167,7 +167,8 @@ class CodeService:
             else:
                 out[i] = (tokens.static_code(self.origin, code, key.kid, signer), enterprise)
                 issued.add(enterprise.id)
-        self._issued(issued, key.kid if key else 0)
+        if issued:
+            self._issued(issued, key.kid)
         return out
 
     def _issued(self, enterprise_ids: set[int], kid: int) -> None:
