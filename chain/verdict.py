@@ -21,8 +21,9 @@ from typing import Callable, Generic, Iterable, TypeVar
 
 from .errors import ChainNotAnswering
 
-VERDICT_VERSION = 4  # 2: chain_timeout; 3: mirror_current, mirror_behind; 4: key_retired, key_compromised,
-# signed_before_compromise, the verdict's warnings
+VERDICT_VERSION = 5  # 2: chain_timeout; 3: mirror_current, mirror_behind; 4: key_retired, key_compromised,
+# signed_before_compromise, the verdict's warnings; 5: a SKIPPED check makes the verdict SKIPPED (never VALID),
+# unknown_contract, node_behind, node_malformed, withdrawn, registrar_in_keyset, the code's `genuine` answer
 
 
 class Status(enum.StrEnum):
@@ -75,6 +76,7 @@ class Reason(enum.StrEnum):
     SIGNED_BEFORE_COMPROMISE = "signed_before_compromise"  # (v4) VALID, warned: before its key's compromise
     # issuer
     REGISTRAR_ON_CHAIN = "registrar_on_chain"
+    REGISTRAR_IN_KEYSET = "registrar_in_keyset"  # (v5) offline: the key is on the governor-signed key set
     NOT_REGISTRAR = "not_registrar"
     NOTARY = "notary"
     NOT_NOTARY = "not_notary"
@@ -96,6 +98,7 @@ class Reason(enum.StrEnum):
     # status: materials
     CURRENT = "current"
     REVOKED = "revoked"
+    WITHDRAWN = "withdrawn"  # (v5) the service's record says withdrawn or revoked, whatever the chain says yet
     # status: records
     IN_FORCE = "in_force"
     RECORD_SUSPENDED = "record_suspended"
@@ -114,6 +117,8 @@ class Reason(enum.StrEnum):
     PATH_MISMATCH = "path_mismatch"
     # anchor and liveness
     ROOT_ANCHORED = "root_anchored"
+    UNKNOWN_CONTRACT = "unknown_contract"  # (v5) the bundle names a (chain, contract) not on the trust list
+    NODE_BEHIND = "node_behind"  # (v5) ERROR: the node answering has not reached the anchoring block
     ROOT_NOT_ANCHORED = "root_not_anchored"
     NOT_ON_CHAIN_YET = "not_on_chain_yet"
     INDEX_OUT_OF_BATCH = "index_out_of_batch"
@@ -124,6 +129,7 @@ class Reason(enum.StrEnum):
     # a source could not answer, or was not asked
     CHAIN_UNAVAILABLE = "chain_unavailable"
     CHAIN_TIMEOUT = "chain_timeout"  # (v2) the node did not answer in time, or is not asked yet
+    NODE_MALFORMED = "node_malformed"  # (v5) ERROR: the node's answer is not a Qiyema contract's (lost state?)
     DATABASE_UNAVAILABLE = "database_unavailable"
     WRONG_CHAIN = "wrong_chain"
     NO_CHAIN = "no_chain"
@@ -181,12 +187,19 @@ class Check:
 
 
 def combine(checks: Iterable[Check]) -> Status:
-    """INVALID if any check is INVALID, else ERROR if any is ERROR, else VALID."""
+    """INVALID if any check is INVALID, else ERROR if any is ERROR, else SKIPPED if any check was
+    not made (offline, no chain, no content) or there is no check at all, else VALID.
+
+    Every check a verifier reports is one its subject requires (a step that does not apply to a
+    subject reports nothing), so a SKIPPED check is a required check not made: it never adds up
+    to VALID (SPEC, "Verdicts"; tests/chain/test_verdict.py runs every combination)."""
     statuses = {c.status for c in checks}
     if Status.INVALID in statuses:
         return Status.INVALID
     if Status.ERROR in statuses:
         return Status.ERROR
+    if Status.SKIPPED in statuses or not statuses:
+        return Status.SKIPPED
     return Status.VALID
 
 

@@ -71,6 +71,8 @@ def print_verdict(verdict, as_json: bool) -> NoReturn:
         click.echo(json.dumps(verdict.as_dict(), ensure_ascii=False, indent=2))
     else:
         click.echo(f"verdict: {verdict.status.value}")
+        if verdict.facts.get("genuine"):  # a code's genuineness, apart from the enterprise's standing
+            click.echo(f"genuine: {verdict.facts['genuine']}")
         for c in verdict.checks:
             click.echo(f"  {c.name:<10} {c.status.value:<8} {c.reason}: {c.message}")
     sys.exit(0 if verdict.status.value == "VALID" else 1)

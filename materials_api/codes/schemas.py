@@ -60,6 +60,9 @@ class VerdictPublic(BaseModel):
     expires_at: int | None
     scope: dict | None
     enterprise: dict | None
+    genuine: Literal["VALID", "INVALID", "ERROR", "SKIPPED"] | None = Field(
+        default=None, description="the code's genuineness alone (who made it, unaltered, in force), apart from "
+                                  "the enterprise's standing")
     view: dict | None = Field(default=None, description="what the caller's role may see, each item verified")
 
 

@@ -92,3 +92,28 @@ def test_every_check_name_and_reason_is_documented_with_the_vocabulary_version()
     missing = {m.value for m in (*CheckName, *Reason)} - documented
     assert not missing, f"document in docs/verdicts.md: {sorted(missing)}"
     assert f"Vocabulary version: {VERDICT_VERSION}" in text
+
+
+def test_every_combination_of_check_outcomes_combines_by_the_rule():
+    """All 4^4 outcomes of four checks (and every shorter list): INVALID beats ERROR beats SKIPPED
+    beats VALID; a SKIPPED (required, not made) check never adds up to VALID; no check is not VALID."""
+    import itertools
+
+    from chain.verdict import combine
+
+    names = [CheckName.INTEGRITY, CheckName.ANCHOR, CheckName.ISSUER, CheckName.STATUS]
+    seen = set()
+    for n in range(len(names) + 1):
+        for outcome in itertools.product(list(Status), repeat=n):
+            checks = [Check(name, st, Reason.OFFLINE) for name, st in zip(names, outcome)]
+            got = combine(checks)
+            seen.add(got)
+            if Status.INVALID in outcome:
+                assert got is Status.INVALID
+            elif Status.ERROR in outcome:
+                assert got is Status.ERROR
+            elif Status.SKIPPED in outcome or not outcome:
+                assert got is Status.SKIPPED, outcome
+            else:
+                assert got is Status.VALID and outcome and all(s is Status.VALID for s in outcome)
+    assert seen == set(Status)

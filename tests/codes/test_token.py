@@ -58,12 +58,14 @@ def test_lower_case_scan_parses_the_same():
     assert token.parse(STATIC_V1.lower()).message_hash == token.parse(STATIC_V1).message_hash
 
 
-def test_static_code_verifies_offline_and_says_what_it_skipped():
+def test_static_code_offline_is_genuine_but_never_valid_without_its_standing():
     verdict = verify(STATIC_V1, offline())
-    assert verdict.status == Status.VALID
+    # Offline the key set proves who made the code; the enterprise's standing needs the network.
+    assert verdict.facts["genuine"] == "VALID" and verdict.status == Status.SKIPPED
     by_name = {c.name: c for c in verdict.checks}
     assert by_name["signature"].status == Status.VALID and by_name["key"].status == Status.VALID
-    assert by_name["issuer"].status == Status.SKIPPED and by_name["status"].status == Status.SKIPPED
+    assert (by_name["issuer"].status, by_name["issuer"].reason) == (Status.VALID, "registrar_in_keyset")
+    assert by_name["status"].status == Status.SKIPPED
 
 
 @pytest.mark.parametrize("position", range(len("1S") + 18 + 2 + token.SIG_CHARS))
@@ -121,7 +123,7 @@ def test_a_code_signed_by_an_unknown_key_is_invalid():
 
 def test_offline_a_retired_key_still_verifies_with_a_warning_and_a_compromised_one_does_not():
     verdict = verify(STATIC_V1, offline(keys=[KeyInfo(7, ADDRESS, "retired")]))
-    assert verdict.status == Status.VALID and verdict.warnings == ["key_retired"]
+    assert verdict.facts["genuine"] == "VALID" and verdict.warnings == ["key_retired"]
     assert verdict.as_dict()["warnings"] == ["key_retired"]
     verdict = verify(STATIC_V1, offline(keys=[KeyInfo(7, ADDRESS, "compromised")]))
     assert verdict.status == Status.INVALID and verdict.check("key").reason == "key_compromised"
@@ -135,8 +137,21 @@ def test_offline_dynamic_code_checks_expiry_and_skips_what_needs_the_network():
     verdict = verify(code, offline(), now)
     statuses = {c.name: c.status for c in verdict.checks}
     assert statuses["expiry"] == Status.VALID and statuses["replay"] == Status.SKIPPED
-    assert statuses["signature"] == Status.SKIPPED and verdict.status == Status.VALID
+    # Its signer is on chain only: offline a dynamic code is never VALID, nor genuine.
+    assert statuses["signature"] == Status.SKIPPED and verdict.status == Status.SKIPPED
+    assert verdict.facts["genuine"] == "SKIPPED"
     assert verify(code, offline(), now + 301).status == Status.INVALID
+
+
+def test_offline_a_dynamic_code_signed_by_a_random_key_is_not_valid():
+    """The attack: offline, the enterprise's signer check cannot be made; a code signed by any key
+    used to combine into VALID."""
+    import secrets
+
+    now = int(time.time())
+    forged = token.dynamic_code(ORIGIN, USCC, now, now + 300, bytes(12), LocalSigner(secrets.token_bytes(32)))
+    verdict = verify(forged, offline(), now)
+    assert verdict.status is not Status.VALID and verdict.facts["genuine"] != "VALID"
 
 
 def test_keyset_must_be_signed_by_the_trusted_governor_and_fresh():
