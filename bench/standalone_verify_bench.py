@@ -46,17 +46,19 @@ def build(client, ledger, writer, n: int):
 
 def _process_worker(args):
     """One process of the multi-process run: verify every bundle, return (count, seconds)."""
-    url, items = args
+    url, items, pinned = args
     from chain.client import ChainClient
     from chain.material_verify import verify_material
     from chain.proof import ProofBundle
+    from chain.trust import Trust, TrustList
 
     client = ChainClient.from_url(url)
     client.chain_id  # noqa: B018 - asked once, as any long-lived verifier would
+    trust: Trust = TrustList.from_json(pinned[0]).check(pinned[1])  # what a verifier pins, checked once
     bundles = [(ProofBundle.from_json(b), d) for b, d in items]
     t = time.perf_counter()
     for bundle, digest in bundles:
-        verify_material(bundle, content_sha256=digest, client=client)
+        verify_material(bundle, content_sha256=digest, client=client, trust=trust)
     return len(bundles), time.perf_counter() - t
 
 
@@ -80,6 +82,15 @@ def main() -> None:
             client = ChainClient.from_url(node.url)
             ledger, writer = setup(client, Path(tmp))
             items, revoked = build(client, ledger, writer, a.leaves)
+            # Pinned as every verifier pins: a governor-signed trust list, checked once.
+            from chain.trust import TrustedDeployment, TrustList
+
+            d = ledger.deployment
+            trust_list = TrustList(writer.address, 0, [TrustedDeployment(d.chain_id, d.address, d.code_hash,
+                                                                         d.block_number)])
+            trust_list.sign(writer, int(time.time()))
+            pinned = (trust_list.to_json(), writer.address)
+            trust = trust_list.check(writer.address)
             bundles = [(ProofBundle.from_json(b), d) for b, d in items]
             rows = []
 
@@ -100,11 +111,11 @@ def main() -> None:
 
             # Sequential verification.
             for bundle, digest in bundles[:100]:
-                verify_material(bundle, content_sha256=digest, client=client)
+                verify_material(bundle, content_sha256=digest, client=client, trust=trust)
             seq, statuses = [], {}
             for bundle, digest in bundles:
                 t = time.perf_counter()
-                v = verify_material(bundle, content_sha256=digest, client=client)
+                v = verify_material(bundle, content_sha256=digest, client=client, trust=trust)
                 seq.append((time.perf_counter() - t) * 1000)
                 statuses[v.status.value] = statuses.get(v.status.value, 0) + 1
             assert statuses.get("INVALID", 0) == revoked and statuses.get("VALID", 0) == a.leaves - revoked, statuses
@@ -115,7 +126,7 @@ def main() -> None:
             # Concurrent: threads in one process (one GIL), then processes.
             def chunk(k):
                 for bundle, digest in bundles[k::a.concurrency]:
-                    verify_material(bundle, content_sha256=digest, client=client)
+                    verify_material(bundle, content_sha256=digest, client=client, trust=trust)
             rounds = 3
             t = time.perf_counter()
             with ThreadPoolExecutor(a.concurrency) as ex:
@@ -125,25 +136,25 @@ def main() -> None:
             rows.append((f"verify_material, {a.concurrency} threads in one process", f"{per_s:,.0f}/s",
                          per_s * floor_ms / 1000))
             with multiprocessing.get_context("spawn").Pool(a.concurrency) as pool:
-                pool.map(_process_worker, [(node.url, items[:10])] * a.concurrency)  # start-up out of the figure
+                pool.map(_process_worker, [(node.url, items[:10], pinned)] * a.concurrency)  # start-up out of the figure
                 t = time.perf_counter()
-                done = pool.map(_process_worker, [(node.url, items)] * a.concurrency)
+                done = pool.map(_process_worker, [(node.url, items, pinned)] * a.concurrency)
                 wall = time.perf_counter() - t
             per_s = sum(n for n, _ in done) / wall
             rows.append((f"verify_material, {a.concurrency} processes (os.cpu_count() = {os.cpu_count()})",
                          f"{per_s:,.0f}/s", per_s * floor_ms / 1000))
 
             # Batch mode.
-            verify_materials(bundles, client=client)
+            verify_materials(bundles, client=client, trust=trust)
             t = time.perf_counter()
             for _ in range(a.batch_rounds):
-                out = verify_materials(bundles, client=client)
+                out = verify_materials(bundles, client=client, trust=trust)
             per_s = a.batch_rounds * a.leaves / (time.perf_counter() - t)
             assert sum(v.status.value == "INVALID" for v in out) == revoked
             t = time.perf_counter()
             for _ in range(a.batch_rounds):
                 parsed = [(ProofBundle.from_json(b), d) for b, d in items]
-                verify_materials(parsed, client=client)
+                verify_materials(parsed, client=client, trust=trust)
             per_s_json = a.batch_rounds * a.leaves / (time.perf_counter() - t)
             rows.append(("verify_materials (batch), bundles already parsed", f"{per_s:,.0f} bundles/s",
                          per_s * floor_ms / 1000))

@@ -18,6 +18,7 @@ from eth_utils import keccak
 
 from .client import ChainClient
 from .compile import artifact
+from .errors import ChainError
 from .signers import Signer
 
 
@@ -77,9 +78,16 @@ def code_status(client: ChainClient, directory: Path) -> CodeStatus:
     return CodeStatus(True, True, onchain_hash, local_hash, "on-chain code matches the local build")
 
 
+class CodeDiffers(ChainError):
+    """The recorded deployment is live but its code is not this build's: an upgrade is an
+    operator's decision (`qiyema chain upgrade`), never a side effect of starting."""
+
+
 def deploy(client: ChainClient, governor: Signer, directory: Path, *,
-           grants: dict[str, list[str]] | None = None) -> tuple[Deployment, bool]:
-    """Deploy Qiyema unless the recorded deployment is live with the same code.
+           grants: dict[str, list[str]] | None = None, upgrade: bool = False) -> tuple[Deployment, bool]:
+    """Deploy Qiyema unless the recorded deployment is live with the same code. A live deployment
+    of other code raises `CodeDiffers` unless `upgrade` (the new deployment is then recorded; the
+    caller appends it to the trust list, where the old one stays).
 
     `grants` maps role constant names ("REGISTRAR_ROLE", ...) to accounts; each missing grant is
     made, present ones are left alone. Returns the deployment and whether it is new.
@@ -88,6 +96,12 @@ def deploy(client: ChainClient, governor: Signer, directory: Path, *,
     created = False
     if status.deployed and status.matches_build:
         record = load_record(directory, client.chain_id)
+    elif status.deployed and not upgrade:
+        old = load_record(directory, client.chain_id)
+        raise CodeDiffers(f"the contract at {old.address} on chain {client.chain_id} runs other code "
+                          f"({status.onchain_code_hash}) than this build ({status.local_code_hash}); nothing was "
+                          "deployed. Run `qiyema chain upgrade` to deploy this build beside it (appended to the "
+                          "trust list), or run the build that matches")
     else:
         art = artifact()
         factory = client.w3.eth.contract(abi=art.abi, bytecode=art.bytecode)

@@ -22,6 +22,7 @@ from .errors import ChainError
 from .leaf_status import LeafStatus, read_leaf_status, read_leaf_statuses
 from .ledger import issuer_role
 from .proof import ProofBundle, ProofError, record_content_sha256
+from .trust import Trust
 from .verdict import (
     Check,
     CheckName,
@@ -55,6 +56,7 @@ class _Material:
     client: ChainClient | None
     now: int
     max_head_age: float
+    trust: Trust
     leaf: LeafStatus | None = None  # read once, in one call, by the first step that needs the chain
     anchor_invalid: bool = False
     failure: SourceUnavailable | None = None  # a batch read that failed for every item in it
@@ -81,9 +83,18 @@ class _Material:
             try:
                 self.leaf = read_leaf_status(self.client, self.bundle.anchor.contract, self.bundle.root,
                                              self.bundle.leaf.index, self.role)
-            except (ChainError, ValueError) as exc:
+            except ChainError as exc:
                 raise chain_unavailable(exc) from None
+            except ValueError as exc:
+                raise node_malformed(exc) from None
         return self.leaf
+
+
+def node_malformed(exc: Exception) -> SourceUnavailable:
+    """The node answered, but not as the pinned contract would (no code there: a node that lost
+    its state; a truncated answer): ERROR, never INVALID, never a crash."""
+    return SourceUnavailable(f"the node's answer is not a Qiyema contract's: {exc}", Source.CHAIN,
+                             Reason.NODE_MALFORMED)
 
 
 _NO_CHAIN = "no chain node given"
@@ -109,12 +120,25 @@ def _proof(m: _Material) -> Check:
     return Check(CheckName.PROOF, Status.INVALID, Reason.PATH_MISMATCH, "the Merkle path does not lead to the root")
 
 
+def _pinned(m: _Material) -> Check | None:
+    # Before anything asks the chain: a contract nobody pinned is no witness, whatever it answers.
+    anchor = m.bundle.anchor
+    if m.trust.trusts(anchor.chain_id, anchor.contract):
+        return None
+    return Check(CheckName.ANCHOR, Status.INVALID, Reason.UNKNOWN_CONTRACT,
+                 f"chain {anchor.chain_id}, contract {anchor.contract} is not on the trust list")
+
+
 def _anchor(m: _Material) -> Check:
     if m.client is None:
         return Check(CheckName.ANCHOR, Status.SKIPPED, Reason.NO_CHAIN, _NO_CHAIN)
     st = m.status()
     m.anchor_invalid = True
     if not st.anchored:
+        if st.block_number < m.bundle.anchor.block_number:
+            # A lagging node has not seen the anchoring yet: liveness, not forgery.
+            raise SourceUnavailable(f"the node is at block {st.block_number}, the proof was anchored in block "
+                                    f"{m.bundle.anchor.block_number}", Source.CHAIN, Reason.NODE_BEHIND)
         return Check(CheckName.ANCHOR, Status.INVALID, Reason.ROOT_NOT_ANCHORED, "the chain does not know this root")
     if m.bundle.leaf.index >= st.leaf_count:
         return Check(CheckName.ANCHOR, Status.INVALID, Reason.INDEX_OUT_OF_BATCH, "the leaf index is outside its batch")
@@ -177,6 +201,7 @@ def _record_status(m: _Material) -> Check:
 STEPS: tuple[Step[_Material], ...] = (
     Step(CheckName.INTEGRITY, _integrity),
     Step(CheckName.PROOF, _proof),
+    Step(CheckName.ANCHOR, _pinned, final=True),
     Step(CheckName.ANCHOR, _anchor, needs=Source.CHAIN),
     Step(CheckName.ISSUER, _issuer, needs=Source.CHAIN, applies=lambda m: not m.anchor_invalid),
     Step(CheckName.LIVENESS, _liveness, needs=Source.CHAIN,
@@ -193,13 +218,13 @@ def _verdict(m: _Material) -> Verdict:
 
 
 def verify_materials(items: Iterable[tuple[ProofBundle, bytes | None]], *, client: ChainClient | None,
-                     now: int | None = None, max_head_age: float = 0, chunk: int = 500,
+                     trust: Trust, now: int | None = None, max_head_age: float = 0, chunk: int = 500,
                      on_progress: Callable[[int], None] | None = None) -> list[Verdict]:
     """Batch verification: one verdict per (bundle, content SHA-256 or None), the same checks as
     `verify_material`, with the chain read in one `eth_call` per `chunk` leaves of one contract
     (each verdict still rests on one block: the block of its chunk's call)."""
     now = int(time.time()) if now is None else now
-    ms = [_Material(bundle, digest, client, now, max_head_age) for bundle, digest in items]
+    ms = [_Material(bundle, digest, client, now, max_head_age, trust) for bundle, digest in items]
     if client is not None and ms:
         try:
             chain_id = client.chain_id
@@ -209,7 +234,8 @@ def verify_materials(items: Iterable[tuple[ProofBundle, bytes | None]], *, clien
                 m.failure = down
         groups: dict[tuple[str, bytes], list[_Material]] = {}
         for m in ms:
-            if chain_id is not None and m.bundle.anchor.chain_id == chain_id:  # others: WRONG_CHAIN, one by one
+            if (chain_id is not None and m.bundle.anchor.chain_id == chain_id  # others: WRONG_CHAIN, one by one
+                    and trust.trusts(m.bundle.anchor.chain_id, m.bundle.anchor.contract)):  # others: never asked
                 groups.setdefault((m.bundle.anchor.contract.lower(), m.role), []).append(m)
         for (_contract, role), members in groups.items():
             for at in range(0, len(members), chunk):
@@ -218,7 +244,7 @@ def verify_materials(items: Iterable[tuple[ProofBundle, bytes | None]], *, clien
                     statuses = read_leaf_statuses(client, part[0].bundle.anchor.contract,
                                                   [(m.bundle.root, m.bundle.leaf.index) for m in part], role)
                 except (ChainError, ValueError) as exc:
-                    down = chain_unavailable(exc)
+                    down = chain_unavailable(exc) if isinstance(exc, ChainError) else node_malformed(exc)
                     for m in part:
                         m.failure = down
                     continue
@@ -235,18 +261,20 @@ def verify_materials(items: Iterable[tuple[ProofBundle, bytes | None]], *, clien
 
 
 def verify_material(bundle: ProofBundle, *, content_sha256: bytes | None, client: ChainClient | None,
-                    now: int | None = None, max_head_age: float = 0) -> Verdict:
-    """Checks: integrity (bytes match the leaf), proof (leaf leads to root), anchor (root on
-    chain), issuer (the anchorer held the notary role when it anchored, its key not compromised
+                    trust: Trust, now: int | None = None, max_head_age: float = 0) -> Verdict:
+    """Checks: integrity (bytes match the leaf), proof (leaf leads to root), anchor (the bundle's
+    chain id and contract are on the pinned `trust` list, else INVALID `unknown_contract` and the
+    chain is not asked; the root on chain, or ERROR `node_behind` when the node has not reached
+    the anchoring block), issuer (the anchorer held the notary role when it anchored, its key not compromised
     then; for a record's bundle, its category's issuer role), status (not revoked, not expired;
     a record: not suspended or revoked on chain) and,
     with `max_head_age` > 0 on a chain that seals blocks on a clock, liveness (the node's newest
     block is recent; on a halted chain a revocation sent since cannot be seen)."""
     now = int(time.time()) if now is None else now
-    return _verdict(_Material(bundle, content_sha256, client, now, max_head_age))
+    return _verdict(_Material(bundle, content_sha256, client, now, max_head_age, trust))
 
 
-def verify_record(bundle: ProofBundle, *, content: dict | None, client: ChainClient | None,
+def verify_record(bundle: ProofBundle, *, content: dict | None, client: ChainClient | None, trust: Trust,
                   now: int | None = None, max_head_age: float = 0) -> Verdict:
     """A record's bundle (version 2) against the chain, with the record's content (`uscc`,
     `kind`, `number`, `data`, `valid_from`, `valid_until`) checked against its leaf when given."""
@@ -261,4 +289,5 @@ def verify_record(bundle: ProofBundle, *, content: dict | None, client: ChainCli
         except (KeyError, TypeError) as exc:
             raise ProofError("record_malformed", f"the record needs uscc, kind, number, data, valid_from and "
                                                  f"valid_until: {exc}") from None
-    return verify_material(bundle, content_sha256=digest, client=client, now=now, max_head_age=max_head_age)
+    return verify_material(bundle, content_sha256=digest, client=client, trust=trust, now=now,
+                           max_head_age=max_head_age)

@@ -250,10 +250,11 @@ class MaterialService:
 
     def verify(self, bundle: ProofBundle, content_sha256: bytes | None) -> Verdict:
         return verify_material(bundle, content_sha256=content_sha256, client=self.chain.client,
-                               max_head_age=self.max_head_age)
+                               trust=self.chain.trust, max_head_age=self.max_head_age)
 
     def verify_many(self, items: list[tuple[ProofBundle, bytes | None]]) -> list[Verdict]:
-        return verify_materials(items, client=self.chain.client, max_head_age=self.max_head_age)
+        return verify_materials(items, client=self.chain.client, trust=self.chain.trust,
+                                max_head_age=self.max_head_age)
 
     # --- reuse ----------------------------------------------------------------------------------
     def newest_usable(self, session: Session, enterprise_id: int, type_code: str) -> Material | None:

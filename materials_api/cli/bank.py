@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from materials_api.cli.common import fail, print_verdict, settings
+from materials_api.cli.common import fail, load_trust, print_verdict, settings, trust_option
 
 
 @click.group()
@@ -22,9 +22,12 @@ def material() -> None:
 @click.option("--rpc", default=None, help="a chain node's JSON-RPC URL (default: QIYEMA_CHAIN_RPC_URL or the "
                                           "local node)")
 @click.option("--json", "as_json", is_flag=True, help="print the verdict as JSON")
-def material_verify(file: Path, proof_file: Path, rpc: str | None, as_json: bool) -> None:
+@trust_option
+def material_verify(file: Path, proof_file: Path, rpc: str | None, as_json: bool, trust_list_file: Path | None,
+                    trusted_governor: str | None) -> None:
     """Check FILE against its proof bundle straight from the chain, without the service or its
-    database. Prints each check; exit 0 only when the verdict is VALID."""
+    database, accepting only a deployment on the trust list. Prints each check; exit 0 only when
+    the verdict is VALID."""
     from chain.client import ChainClient
     from chain.material_verify import sha256_of, verify_material
     from chain.proof import ProofBundle
@@ -33,6 +36,7 @@ def material_verify(file: Path, proof_file: Path, rpc: str | None, as_json: bool
         fail(f"{file}: no such file", 2)
     if not proof_file.is_file():
         fail(f"{proof_file}: no such file", 2)
+    trust = load_trust(trust_list_file, trusted_governor)
     try:
         bundle = ProofBundle.from_json(json.loads(proof_file.read_text(encoding="utf-8")))
     except ValueError as exc:  # ProofError and JSON errors
@@ -40,7 +44,7 @@ def material_verify(file: Path, proof_file: Path, rpc: str | None, as_json: bool
     s = settings()
     url = rpc or s.chain_rpc_url or f"http://127.0.0.1:{s.node_port}"
     client = ChainClient.from_url(url, retries=1, request_timeout=s.chain_request_timeout)
-    verdict = verify_material(bundle, content_sha256=sha256_of(file), client=client)
+    verdict = verify_material(bundle, content_sha256=sha256_of(file), client=client, trust=trust)
     print_verdict(verdict, as_json)
 
 
@@ -81,7 +85,9 @@ def _batch_items(path: Path) -> list[tuple[Path, Path]]:
 @click.option("--rpc", default=None, help="a chain node's JSON-RPC URL (default: QIYEMA_CHAIN_RPC_URL or the "
                                           "local node)")
 @click.option("--json", "as_json", is_flag=True, help="one JSON verdict per line (with its file) instead of text")
-def material_verify_batch(source: Path, rpc: str | None, as_json: bool) -> None:
+@trust_option
+def material_verify_batch(source: Path, rpc: str | None, as_json: bool, trust_list_file: Path | None,
+                          trusted_governor: str | None) -> None:
     """Verify many files against their proof bundles in one go, straight from the chain (one
     chain read per 500 leaves). SOURCE is a directory (every `X.proof.json` with its file `X`
     beside it) or a manifest (CSV `file,proof` or JSON Lines). Prints one verdict per item and a
@@ -92,6 +98,7 @@ def material_verify_batch(source: Path, rpc: str | None, as_json: bool) -> None:
     from chain.material_verify import sha256_of, verify_materials
     from chain.proof import ProofBundle
 
+    trust = load_trust(trust_list_file, trusted_governor)
     pairs = _batch_items(source)
     if not pairs:
         fail(f"{source}: no proof bundles found (a directory needs X.proof.json beside each file X)", 2)
@@ -111,7 +118,8 @@ def material_verify_batch(source: Path, rpc: str | None, as_json: bool) -> None:
     url = rpc or s.chain_rpc_url or f"http://127.0.0.1:{s.node_port}"
     client = ChainClient.from_url(url, retries=1, request_timeout=s.chain_request_timeout)
     with click.progressbar(length=len(prepared), label="verifying", file=sys.stderr) as bar:
-        verdicts = verify_materials([(b, d) for _, b, d in prepared], client=client, on_progress=bar.update)
+        verdicts = verify_materials([(b, d) for _, b, d in prepared], client=client, trust=trust,
+                                    on_progress=bar.update)
     by_index = {i: v for (i, _, _), v in zip(prepared, verdicts)}
     counts: dict[str, int] = {}
     for i, (file, _) in enumerate(pairs):

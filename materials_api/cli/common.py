@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator, NoReturn
 
 import click
@@ -24,7 +25,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 @contextmanager
-def opened(start_node: bool = True) -> Iterator[tuple]:
+def opened(start_node: bool = True, upgrade: bool = False) -> Iterator[tuple]:
     """The runtime and the services of the composition root; a chain that cannot be reached, or
     that refuses a write the command makes, is exit 3 with the node's reason, a service's
     refusal exit 1 with its reason code (never a stack trace). Yields `(runtime, services)` and closes the runtime (and a node it started)."""
@@ -35,7 +36,7 @@ def opened(start_node: bool = True) -> Iterator[tuple]:
     from materials_api.root import Services
 
     try:
-        runtime = Runtime.open(settings(), start_node=start_node)
+        runtime = Runtime.open(settings(), start_node=start_node, upgrade=upgrade)
     except (ChainError, NodeError) as exc:
         fail(f"chain: {exc}", 3)
     except KeyStoreError as exc:
@@ -48,6 +49,36 @@ def opened(start_node: bool = True) -> Iterator[tuple]:
         fail(f"{exc.message} [{exc.code}]", 1)
     finally:
         runtime.close()
+
+
+def trust_option(command):
+    """`--trust-list FILE --governor ADDRESS`: the deployments a standalone verification accepts."""
+    command = click.option("--governor", "trusted_governor", envvar="QIYEMA_TRUSTED_GOVERNOR", default=None,
+                           help="the governor address pinned to sign the trust list (QIYEMA_TRUSTED_GOVERNOR)")(command)
+    return click.option("--trust-list", "trust_list_file", type=click.Path(dir_okay=False, path_type=Path),
+                        default=None, help="the governor-signed trust list (from `qiyema chain trust-list`); "
+                                           "default: this home's")(command)
+
+
+def load_trust(trust_list_file, trusted_governor: str | None):
+    """The pinned deployments: a trust list FILE checked against the pinned governor, or this
+    home's own list (written and signed by this home's service). Exit 2 when there is none: a
+    verifier without a pin would believe whatever contract a bundle names."""
+    from chain.trust import TrustList, TrustListError
+
+    path = Path(trust_list_file) if trust_list_file else settings().trust_list_path
+    if not path.is_file():
+        fail(f"{path}: no trust list (pass --trust-list FILE --governor ADDRESS, or run where the service's "
+             "home is)", 2)
+    try:
+        trust_list = TrustList.from_json(json.loads(path.read_text(encoding="utf-8")))
+        if trust_list_file and not trusted_governor:
+            fail("--trust-list needs --governor ADDRESS (the trust list's pinned signer)", 2)
+        return trust_list.check(trusted_governor or trust_list.governor)
+    except TrustListError as exc:
+        fail(f"{path}: {exc.message} [{exc.code}]", 2)
+    except ValueError as exc:
+        fail(f"{path}: not JSON ({exc})", 2)
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from materials_api.cli.common import fail, opened, print_verdict, settings
+from materials_api.cli.common import fail, load_trust, opened, print_verdict, settings, trust_option
 
 
 @click.group()
@@ -175,7 +175,9 @@ def records_follow(url: str, key_file: Path | None, interval: float, once: bool)
 @click.option("--rpc", default=None, help="a chain node's JSON-RPC URL (default: QIYEMA_CHAIN_RPC_URL or the "
                                           "local node)")
 @click.option("--json", "as_json", is_flag=True, help="print the verdict as JSON")
-def records_verify(proof_file: Path, record_file: Path | None, rpc: str | None, as_json: bool) -> None:
+@trust_option
+def records_verify(proof_file: Path, record_file: Path | None, rpc: str | None, as_json: bool,
+                   trust_list_file: Path | None, trusted_governor: str | None) -> None:
     """Check a record's proof bundle (version 2) straight from the chain, without the service:
     anchored, issued by a holder of its category's issuer role at that block, in force on chain.
     Exit 0 only when the verdict is VALID."""
@@ -192,11 +194,13 @@ def records_verify(proof_file: Path, record_file: Path | None, rpc: str | None, 
         fail(f"{getattr(exc, 'message', exc)}", 2)
     if bundle.category is None:
         fail(f"{proof_file} is a material's bundle (version 1): use `qiyema material verify`", 2)
+    trust = load_trust(trust_list_file, trusted_governor)
     s = settings()
     url = rpc or s.chain_rpc_url or f"http://127.0.0.1:{s.node_port}"
     client = ChainClient.from_url(url, retries=1, request_timeout=s.chain_request_timeout)
     try:
-        verdict = verify_record(bundle, content=content if isinstance(content, dict) else None, client=client)
+        verdict = verify_record(bundle, content=content if isinstance(content, dict) else None, client=client,
+                                trust=trust)
     except ProofError as exc:
         fail(exc.message, 2)
     print_verdict(verdict, as_json)

@@ -105,6 +105,43 @@ def chain_status() -> None:
             node.stop()
 
 
+@chain.command("upgrade")
+@click.option("--yes", is_flag=True, help="deploy without asking")
+def chain_upgrade(yes: bool) -> None:
+    """Deploy this build's contract beside the one on chain and append it to the trust list
+    (the old deployment stays on it: evidence anchored there keeps verifying)."""
+    if not yes:
+        click.confirm("Deploy this build's contract as a new deployment?", abort=True)
+    with opened(upgrade=True) as (runtime, _):
+        d = runtime.chain.deployment
+        click.echo(f"deployed: chain id {d.chain_id}, Qiyema at {d.address} (block {d.block_number})")
+        click.echo(f"trust list: {len(runtime.chain.trust_list.deployments)} deployment(s) in "
+                   f"{runtime.settings.trust_list_path}")
+
+
+@chain.command("trust-list")
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), default=None,
+              help="write the signed trust list here (default: print it)")
+def chain_trust_list(out: str | None) -> None:
+    """The governor-signed trust list: the deployments verifiers accept. Offline verifiers pin
+    it by the governor's address (printed)."""
+    import json
+
+    from materials_api.platform.runtime import read_trust_list
+
+    trust_list = read_trust_list(settings())
+    if trust_list is None:
+        fail(f"no trust list in {settings().trust_list_path}: run `qiyema init` first", 2)
+    text = json.dumps(trust_list.to_json(), indent=2)
+    if out:
+        with open(out, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+        click.echo(f"wrote {out}: {len(trust_list.deployments)} deployment(s)")
+    else:
+        click.echo(text)
+    click.echo(f"trusted governor: {trust_list.governor}", err=bool(not out))
+
+
 @click.command()
 def demo() -> None:
     """Fill this home with a small demo district (companies, records, anchored materials, a person

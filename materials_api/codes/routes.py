@@ -152,6 +152,11 @@ def code_keyset(service: CodesDep, _: Annotated[Principal | None, Depends(requir
     return service.keyset().to_json()
 
 
+@router.get("/codes/trust-list", summary="The deployments (chain id, contract) verifiers accept, signed by the governor")
+def trust_list(runtime: RuntimeDep, _: Annotated[Principal | None, Depends(require_or_anonymous(*EVERYONE))]):
+    return runtime.chain.trust_list.to_json()
+
+
 @router.post("/codes/keys/rotate", response_model=CodeKeyPublic,
              summary="Rotate the static-code key (governor); codes signed before keep verifying")
 def rotate_code_key(service: CodesDep, _: Annotated[Principal, Depends(require(Role.GOVERNOR))]):

@@ -55,6 +55,7 @@ class CodeService:
         self.settings = settings
         self.origin = tokens.normalise_origin(settings.public_url)
         self._master: bytes | None = None
+        self._keyset: KeySet | None = None  # signed once per change (keyset())
         # The registrar role of a code signer, re-read from the chain every 10 s (a rotation
         # also clears it at once, below).
         self.roles = TtlCache(10.0)
@@ -228,12 +229,21 @@ class CodeService:
                 StaticCodeIssue.enterprise_id == enterprise_id, CodeKey.status == "compromised").limit(1)).first() is not None
 
     def keyset(self) -> KeySet:
+        """The key set, signed by the governor once per change of the keys (or of the governor)
+        and again when half its life has passed: an anonymous GET never makes the governor sign."""
         now = int(time.time())
         with self.sessions() as s:
             rows = list(s.scalars(select(CodeKey).order_by(CodeKey.kid)))
+        keys = [KeyInfo(r.kid, r.address, r.status) for r in rows]
+        governor = self.chain.governor
+        cached = self._keyset
+        if (cached is not None and cached.keys == keys and cached.governor == governor.address
+                and now < cached.issued_at + self.settings.keyset_ttl // 2):
+            return cached
         ks = KeySet(origin=self.origin, issued_at=now, expires_at=now + self.settings.keyset_ttl,
-                    keys=[KeyInfo(r.kid, r.address, r.status) for r in rows], governor=self.chain.governor.address)
-        ks.sign(self.chain.governor)
+                    keys=keys, governor=governor.address)
+        ks.sign(governor)
+        self._keyset = ks
         return ks
 
     # --- enterprise keys for dynamic codes ----------------------------------------------------

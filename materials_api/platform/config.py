@@ -100,6 +100,11 @@ class Settings(BaseSettings):
         return self.home / "deployments"
 
     @property
+    def trust_list_path(self) -> Path:
+        """The governor-signed list of the deployments verifiers accept (chain/trust.py)."""
+        return self.home / "trust-list.json"
+
+    @property
     def node_dir(self) -> Path:
         return self.home / "node"
 

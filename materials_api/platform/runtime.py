@@ -18,6 +18,7 @@ from chain.keystore import KeyStoreError
 from chain.ledger import QiyemaLedger
 from chain.node import AnvilNode
 from chain.signers import Signer
+from chain.trust import Trust, TrustedDeployment, TrustList
 from materials_api.platform.config import Settings
 from materials_api.platform.coordination import DatabaseNonceStore
 from materials_api.platform.db import make_engine, migrate, session_factory
@@ -35,6 +36,11 @@ class ChainContext:
     ledger: QiyemaLedger
     deployment: Deployment
     keys: ServiceKeys
+    trust_list: TrustList | None = None  # governor-signed; every verification path accepts only these
+
+    @property
+    def trust(self) -> Trust:
+        return Trust.of(self.trust_list.deployments)
 
     # The active generation of each account, so a rotation reaches a running service.
     @property
@@ -84,7 +90,7 @@ def connect_chain(settings: Settings, client: ChainClient | None = None) -> Chai
                                 breaker_cooldown=settings.chain_breaker_cooldown)
 
 
-def setup_chain(settings: Settings, client: ChainClient, sessions=None) -> ChainContext:
+def setup_chain(settings: Settings, client: ChainClient, sessions=None, *, upgrade: bool = False) -> ChainContext:
     keys = service_keys(settings, sessions)
     accounts = {name: keys.account(name) for name in SERVICE_PURPOSES}
     for account in accounts.values():
@@ -94,11 +100,45 @@ def setup_chain(settings: Settings, client: ChainClient, sessions=None) -> Chain
         accounts["governor"],
         settings.deployments_dir,
         grants={"REGISTRAR_ROLE": [accounts["registrar"].address], "NOTARY_ROLE": [accounts["notary"].address]},
+        upgrade=upgrade,
     )
     ledger = QiyemaLedger(client, deployment)
     if created:
         log.info("deployed the contracts at %s", deployment.address)
-    return ChainContext(client=client, ledger=ledger, deployment=deployment, keys=keys)
+    trust_list = publish_trust_list(settings, deployment, accounts["governor"])
+    return ChainContext(client=client, ledger=ledger, deployment=deployment, keys=keys, trust_list=trust_list)
+
+
+def read_trust_list(settings: Settings) -> TrustList | None:
+    import json
+
+    path = settings.trust_list_path
+    if not path.exists():
+        return None
+    return TrustList.from_json(json.loads(path.read_text(encoding="utf-8")))
+
+
+def publish_trust_list(settings: Settings, deployment: Deployment, governor: Signer) -> TrustList:
+    """The home's trust list with `deployment` on it, signed by the governor once per change (at
+    start or upgrade, never on a request). Deployments are only appended: evidence anchored on an
+    earlier one keeps naming it."""
+    import json
+    import time
+
+    current = read_trust_list(settings) or TrustList(governor.address, 0)
+    entry = TrustedDeployment(deployment.chain_id, deployment.address, deployment.code_hash, deployment.block_number)
+    updated = current.with_deployment(entry)
+    if updated is current and current.signature and current.governor.lower() == governor.address.lower():
+        return current
+    if current.governor.lower() != governor.address.lower():  # a rotated governor signs the list anew
+        updated = TrustList(governor.address, 0, list(updated.deployments))
+    updated.sign(governor, int(time.time()))
+    path = settings.trust_list_path
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(updated.to_json(), indent=2), encoding="utf-8")
+    tmp.replace(path)
+    log.info("trust list signed: %d deployment(s)", len(updated.deployments))
+    return updated
 
 
 class Runtime:
@@ -113,7 +153,8 @@ class Runtime:
         self.node_started = node_started
 
     @classmethod
-    def open(cls, settings: Settings, *, client: ChainClient | None = None, start_node: bool = True) -> "Runtime":
+    def open(cls, settings: Settings, *, client: ChainClient | None = None, start_node: bool = True,
+             upgrade: bool = False) -> "Runtime":
         settings.home.mkdir(parents=True, exist_ok=True)
         migrate(settings.db_url)
         engine = make_engine(settings.db_url)
@@ -123,7 +164,7 @@ class Runtime:
         try:
             client = connect_chain(settings, client)
             client.nonces = DatabaseNonceStore(sessions)
-            chain = setup_chain(settings, client, sessions)
+            chain = setup_chain(settings, client, sessions, upgrade=upgrade)
         except BaseException:
             if started:
                 node.stop()

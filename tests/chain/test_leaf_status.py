@@ -137,24 +137,38 @@ def test_verify_batch_from_the_command_line_against_a_node(tmp_path):
             (folder / f"m{i}.pdf").write_bytes(c if i != 1 else c + b"altered")
             (folder / f"m{i}.pdf.proof.json").write_text(ProofBundle(leaf, tree.proof(i), tree.root, anchor).dumps())
         (folder / "lost.pdf.proof.json").write_text((folder / "m2.pdf.proof.json").read_text())  # no file beside it
-        result = CliRunner().invoke(cli, ["material", "verify-batch", str(folder), "--rpc", node.url])
+        # Without a pinned trust list a standalone verifier refuses to judge (exit 2).
+        result = CliRunner().invoke(cli, ["material", "verify-batch", str(folder), "--rpc", node.url],
+                                    env={"QIYEMA_HOME": str(tmp_path / "nohome")})
+        assert result.exit_code == 2 and "no trust list" in result.stderr
+        from chain.trust import TrustedDeployment, TrustList
+
+        trust_list = TrustList(gov.address, 0, [TrustedDeployment(client.chain_id, address, "0x", 0)])
+        trust_list.sign(gov, 1)
+        (tmp_path / "trust.json").write_text(json.dumps(trust_list.to_json()))
+        pin = ["--rpc", node.url, "--trust-list", str(tmp_path / "trust.json"), "--governor", gov.address]
+        result = CliRunner().invoke(cli, ["material", "verify-batch", str(folder), *pin[2:4]] + pin[:2])
+        assert result.exit_code == 2 and "--governor" in result.stderr  # a list without its pinned signer
+        result = CliRunner().invoke(cli, ["material", "verify-batch", str(folder), "--rpc", node.url,
+                                          "--trust-list", str(tmp_path / "trust.json"), "--governor", notary.address])
+        assert result.exit_code == 2 and "not signed by the trusted governor" in result.stderr
+        result = CliRunner().invoke(cli, ["material", "verify-batch", str(folder), *pin])
         assert result.exit_code == 1, result.output
         status = {line.split()[1].rsplit("/", 1)[-1]: line.split()[0] for line in result.stdout.splitlines()}
         assert status == {"lost.pdf": "UNREADABLE", "m0.pdf": "INVALID", "m1.pdf": "INVALID", "m2.pdf": "VALID"}
         assert "4 verified: 2 INVALID, 1 UNREADABLE, 1 VALID" in result.stderr
         # A manifest (CSV) of the good one: exit 0, one JSON verdict per line naming its block.
         (tmp_path / "list.csv").write_text("file,proof\ndocs/m2.pdf,docs/m2.pdf.proof.json\n")
-        result = CliRunner().invoke(cli, ["material", "verify-batch", str(tmp_path / "list.csv"), "--json",
-                                          "--rpc", node.url])
+        result = CliRunner().invoke(cli, ["material", "verify-batch", str(tmp_path / "list.csv"), "--json", *pin])
         assert result.exit_code == 0, result.output
         line = json.loads(result.stdout.splitlines()[0])
         assert line["status"] == "VALID" and line["block"]["number"] == client.block_number()
         # Unreadable input: a clear message and exit 2.
         (tmp_path / "bad.jsonl").write_text("{not json\n")
-        result = CliRunner().invoke(cli, ["material", "verify-batch", str(tmp_path / "bad.jsonl"), "--rpc", node.url])
+        result = CliRunner().invoke(cli, ["material", "verify-batch", str(tmp_path / "bad.jsonl"), *pin])
         assert result.exit_code == 2 and "not a JSON line" in result.stderr
         (tmp_path / "empty").mkdir()
-        result = CliRunner().invoke(cli, ["material", "verify-batch", str(tmp_path / "empty"), "--rpc", node.url])
+        result = CliRunner().invoke(cli, ["material", "verify-batch", str(tmp_path / "empty"), *pin])
         assert result.exit_code == 2 and "no proof bundles" in result.stderr
     finally:
         node.stop()
@@ -192,10 +206,18 @@ def test_verify_a_record_from_the_command_line_against_a_node(tmp_path):
             (tmp_path / f"r{i}.proof.json").write_text(
                 ProofBundle(leaves[i], tree.proof(i), tree.root, anchor, category="permit.food").dumps())
             (tmp_path / f"r{i}.json").write_text(json.dumps(contents[i], ensure_ascii=False))
+        # The trust list from the home (as on the service's own machine).
+        from chain.trust import TrustedDeployment, TrustList
+
+        trust_list = TrustList(gov.address, 0, [TrustedDeployment(client.chain_id, address, "0x", 0)])
+        trust_list.sign(gov, 1)
+        (tmp_path / "home").mkdir()
+        (tmp_path / "home" / "trust-list.json").write_text(json.dumps(trust_list.to_json()))
+        home = {"QIYEMA_HOME": str(tmp_path / "home")}
 
         def verify(i, *extra):
             return CliRunner().invoke(cli, ["records", "verify", str(tmp_path / f"r{i}.proof.json"), "--record",
-                                            str(tmp_path / f"r{i}.json"), "--rpc", node.url, *extra])
+                                            str(tmp_path / f"r{i}.json"), "--rpc", node.url, *extra], env=home)
 
         ok = verify(0, "--json")
         assert ok.exit_code == 0, ok.output
@@ -207,9 +229,11 @@ def test_verify_a_record_from_the_command_line_against_a_node(tmp_path):
         # A material's bundle, or no bundle at all: a message and exit 2.
         material = ProofBundle(leaves[0], tree.proof(0), tree.root, anchor)
         (tmp_path / "m.proof.json").write_text(material.dumps())
-        wrong = CliRunner().invoke(cli, ["records", "verify", str(tmp_path / "m.proof.json"), "--rpc", node.url])
+        wrong = CliRunner().invoke(cli, ["records", "verify", str(tmp_path / "m.proof.json"), "--rpc", node.url],
+                                   env=home)
         assert wrong.exit_code == 2 and "material verify" in wrong.output
-        missing = CliRunner().invoke(cli, ["records", "verify", str(tmp_path / "none.json"), "--rpc", node.url])
+        missing = CliRunner().invoke(cli, ["records", "verify", str(tmp_path / "none.json"), "--rpc", node.url],
+                                     env=home)
         assert missing.exit_code == 2 and "cannot read" in missing.output
     finally:
         node.stop()

@@ -47,7 +47,7 @@ def _anchored(api, keys, n: int) -> tuple[ProofBundle, bytes]:
 
 def _verdict(runtime, item):
     bundle, digest = item
-    v = verify_material(bundle, content_sha256=digest, client=runtime.chain.client)
+    v = verify_material(bundle, content_sha256=digest, client=runtime.chain.client, trust=runtime.chain.trust)
     return v.status.value, v.check("issuer").reason.value, v.warnings
 
 
@@ -271,7 +271,7 @@ def test_keys_in_a_pkcs11_token_sign_transactions_and_codes(softhsm, tmp_path, e
             assert api.post("/api/v1/codes/keys/rotate", headers=h).status_code == 403
             keys = {"enterprise": f"Bearer {ent}"}
             bundle, digest = _anchored(api, keys, 9)  # the notary in the token anchors
-            assert verify_material(bundle, content_sha256=digest, client=evm).status.value == "VALID"
+            assert verify_material(bundle, content_sha256=digest, client=evm, trust=runtime.chain.trust).status.value == "VALID"
         # A wrong PIN, a token that is not there: clear refusals.
         from chain.keystore import Pkcs11KeyStore
 

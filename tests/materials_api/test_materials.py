@@ -66,7 +66,8 @@ def test_upload_confirm_anchor_prove_verify(bank, keys, runtime):
     assert bundle["version"] == 1 and USCC not in json.dumps(bundle)  # no plain USCC in the proof
     # Independently of the service: the chain alone says VALID.
     verdict = verify_material(ProofBundle.from_json(bundle), content_sha256=hashlib.sha256(PDF).digest(),
-                              client=runtime.chain.client)
+                              client=runtime.chain.client,
+                              trust=runtime.chain.trust)
     assert verdict.status.value == "VALID", verdict.as_dict()
     # Through the API, by file (anyone) and by hash.
     r = bank.post("/api/v1/verify/material", files={"file": ("x.pdf", PDF)}, data={"bundle": json.dumps(bundle)})
@@ -95,7 +96,8 @@ def test_revoked_and_withdrawn_materials_verify_invalid(bank, keys, runtime):
     assert anchor(bank).revoked == 2
     for bundle, content, expected in zip(bundles, (PDF + b"\0", PDF + b"\1", PDF + b"\2"), ("INVALID", "INVALID", "VALID")):
         v = verify_material(ProofBundle.from_json(bundle), content_sha256=hashlib.sha256(content).digest(),
-                            client=runtime.chain.client)
+                            client=runtime.chain.client,
+                              trust=runtime.chain.trust)
         assert v.status.value == expected
         if expected == "INVALID":
             assert {c.name: c.reason for c in v.checks}["status"] == "revoked"
@@ -115,7 +117,8 @@ def test_chain_unreachable_is_error_never_invalid_or_valid(bank, keys, runtime):
 
     dead = ChainClient.from_url(f"http://127.0.0.1:{free_port()}", retries=0, request_timeout=0.3)
     dead._chain_id = None
-    v = verify_material(bundle, content_sha256=hashlib.sha256(PDF).digest(), client=dead)
+    v = verify_material(bundle, content_sha256=hashlib.sha256(PDF).digest(), client=dead,
+                       trust=runtime.chain.trust)
     assert v.status.value == "ERROR"
     assert {c.name: c.status.value for c in v.checks} == {"integrity": "VALID", "proof": "VALID", "anchor": "ERROR",
                                                          "issuer": "ERROR", "status": "ERROR"}

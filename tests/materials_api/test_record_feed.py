@@ -119,7 +119,7 @@ def test_a_record_bundle_verifies_independently_and_follows_its_status_on_chain(
     client = runtime.chain.client  # no service, no database: the bundle, the content, a node
 
     def verdict(**kw):
-        v = verify_record(bundle, client=client, **{"content": content, **kw})
+        v = verify_record(bundle, client=client, trust=runtime.chain.trust, **{"content": content, **kw})
         return v.status.value, {c.name.value: c.reason.value for c in v.checks}
 
     status, checks = verdict()
@@ -136,7 +136,8 @@ def test_a_record_bundle_verifies_independently_and_follows_its_status_on_chain(
     assert verdict() == ("INVALID", {**checks, "status": "record_suspended"})
     # A record's bundle judged as if a notary had anchored it (its category dropped) is refused.
     as_material = ProofBundle(bundle.leaf, bundle.proof, bundle.root, bundle.anchor)
-    assert verify_material(as_material, content_sha256=None, client=client).check("issuer").reason.value == "not_notary"
+    assert verify_material(as_material, content_sha256=None, client=client,
+                           trust=runtime.chain.trust).check("issuer").reason.value == "not_notary"
 
 
 def test_a_replayed_call_changes_nothing(api, runtime, feed):

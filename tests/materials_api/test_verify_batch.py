@@ -31,8 +31,9 @@ def test_batch_verdicts_are_the_single_verdicts_and_name_their_block(bank, keys,
     items = [(ProofBundle.from_json(b), hashlib.sha256(c).digest()) for c, b in zip(contents, bundles)]
     items.append((items[2][0], hashlib.sha256(b"another file").digest()))  # the wrong bytes
     progress = []
-    batch = verify_materials(items, client=runtime.chain.client, chunk=4, on_progress=progress.append)
-    single = [verify_material(b, content_sha256=d, client=runtime.chain.client) for b, d in items]
+    batch = verify_materials(items, client=runtime.chain.client, trust=runtime.chain.trust, chunk=4, on_progress=progress.append)
+    single = [verify_material(b, content_sha256=d, client=runtime.chain.client,
+                              trust=runtime.chain.trust) for b, d in items]
     assert [v.as_dict()["checks"] for v in batch] == [v.as_dict()["checks"] for v in single]
     assert [v.status.value for v in batch] == ["INVALID", "INVALID", "VALID", "VALID", "VALID", "VALID", "INVALID"]
     assert sum(progress) == len(items)
