@@ -18,6 +18,7 @@ import requests
 from eth_utils import keccak
 from web3 import Web3
 from web3.exceptions import (
+    BadFunctionCallOutput,
     BlockNotFound,
     ContractCustomError,
     ContractLogicError,
@@ -26,7 +27,14 @@ from web3.exceptions import (
 )
 from web3.middleware import ExtraDataToPOAMiddleware
 
-from .errors import ChainError, ChainNotAnswering, ChainTimeout, ChainUnreachable, TransactionReverted
+from .errors import (
+    ChainAnswerMalformed,
+    ChainError,
+    ChainNotAnswering,
+    ChainTimeout,
+    ChainUnreachable,
+    TransactionReverted,
+)
 from .reverts import Reverts, tester_reverted
 from .rpc import JsonRpc, RpcError
 from .signers import Signer
@@ -377,6 +385,8 @@ class ChainClient:
             except (requests.Timeout, TimeoutError) as exc:
                 self._open_breaker(f"it did not answer within {self.request_timeout:g} s ({type(exc).__name__})")
                 raise ChainNotAnswering(f"chain node did not answer within {self.request_timeout:g} s") from None
+            except BadFunctionCallOutput as exc:
+                raise ChainAnswerMalformed(f"the node's answer does not decode: {exc}") from None
             except _TRANSIENT as exc:
                 if attempt == self.retries or time.monotonic() - started + delay > self.request_timeout:
                     raise ChainUnreachable(f"chain node unreachable: {type(exc).__name__}: {exc}") from None

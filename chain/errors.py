@@ -60,6 +60,11 @@ class ChainNotAnswering(ChainUnreachable):
     or overloaded node), or it did so a moment ago and is not asked again yet (circuit open)."""
 
 
+class ChainAnswerMalformed(ChainError):
+    """The node answered, but not as the contract would: no code at the address (a node that
+    lost its state), output that does not decode. Liveness, not forgery: verifiers say ERROR."""
+
+
 class ChainTimeout(ChainError):
     """The node answered, but what we waited for (receipt, confirmations) did not come in time."""
 

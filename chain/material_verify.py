@@ -10,6 +10,7 @@ role the bundle's kind calls for."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,8 +94,9 @@ class _Material:
 def node_malformed(exc: Exception) -> SourceUnavailable:
     """The node answered, but not as the pinned contract would (no code there: a node that lost
     its state; a truncated answer): ERROR, never INVALID, never a crash."""
-    return SourceUnavailable(f"the node's answer is not a Qiyema contract's: {exc}", Source.CHAIN,
-                             Reason.NODE_MALFORMED)
+    logging.getLogger("qiyema.verify").warning("malformed node answer: %s", exc)
+    return SourceUnavailable("the node's answer is not a Qiyema contract's (no code at the address, or a truncated "
+                             "answer)", Source.CHAIN, Reason.NODE_MALFORMED)
 
 
 _NO_CHAIN = "no chain node given"

@@ -16,10 +16,11 @@ rename; `VERDICT_VERSION` goes up when a member is added.
 from __future__ import annotations
 
 import enum
+import logging
 from dataclasses import dataclass, field
 from typing import Callable, Generic, Iterable, TypeVar
 
-from .errors import ChainNotAnswering
+from .errors import ChainAnswerMalformed, ChainNotAnswering
 
 VERDICT_VERSION = 5  # 2: chain_timeout; 3: mirror_current, mirror_behind; 4: key_retired, key_compromised,
 # signed_before_compromise, the verdict's warnings; 5: a SKIPPED check makes the verdict SKIPPED (never VALID),
@@ -163,9 +164,17 @@ class SourceUnavailable(Exception):
 def chain_unavailable(exc: Exception) -> SourceUnavailable:
     """The chain could not answer `exc`'s call: `chain_timeout` when the node accepted the call
     but did not answer in time (or, having just done so, is not asked again yet), else
-    `chain_unavailable` (refused, reset, a node error)."""
+    `chain_unavailable` (refused, reset, a node error); `node_malformed` when it answered
+    something no Qiyema contract would."""
+    if isinstance(exc, ChainAnswerMalformed):
+        return SourceUnavailable("the node's answer is not a Qiyema contract's (no code at the address, or a "
+                                 "truncated answer)", Source.CHAIN, Reason.NODE_MALFORMED)
     reason = Reason.CHAIN_TIMEOUT if isinstance(exc, ChainNotAnswering) else Reason.CHAIN_UNAVAILABLE
-    return SourceUnavailable(f"could not ask the chain: {exc}", Source.CHAIN, reason)
+    # The node's own words may name its URL, host or path: they go to the operator's log, never
+    # into a verdict a stranger reads.
+    logging.getLogger("qiyema.verify").warning("chain could not answer a verification: %s", exc)
+    said = "did not answer in time" if reason is Reason.CHAIN_TIMEOUT else f"could not be asked ({type(exc).__name__})"
+    return SourceUnavailable(f"the chain node {said}", Source.CHAIN, reason)
 
 
 @dataclass(frozen=True)

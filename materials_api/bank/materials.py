@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from chain.material_verify import verify_material, verify_materials
 from chain.proof import Anchor, LeafInput, ProofBundle
-from chain.verdict import Verdict
+from chain.verdict import Check, CheckName, Reason, Status, Verdict
 from codes.uscc import chain_key
 from materials_api.bank.catalogue import Catalogue
 from materials_api.bank.models import (
@@ -249,12 +249,36 @@ class MaterialService:
         )
 
     def verify(self, bundle: ProofBundle, content_sha256: bytes | None) -> Verdict:
-        return verify_material(bundle, content_sha256=content_sha256, client=self.chain.client,
-                               trust=self.chain.trust, max_head_age=self.max_head_age)
+        verdict = verify_material(bundle, content_sha256=content_sha256, client=self.chain.client,
+                                  trust=self.chain.trust, max_head_age=self.max_head_age)
+        return self._with_record([bundle], [verdict])[0]
 
     def verify_many(self, items: list[tuple[ProofBundle, bytes | None]]) -> list[Verdict]:
-        return verify_materials(items, client=self.chain.client, trust=self.chain.trust,
-                                max_head_age=self.max_head_age)
+        verdicts = verify_materials(items, client=self.chain.client, trust=self.chain.trust,
+                                    max_head_age=self.max_head_age)
+        return self._with_record([b for b, _ in items], verdicts)
+
+    def _with_record(self, bundles: list[ProofBundle], verdicts: list[Verdict]) -> list[Verdict]:
+        """The database is the record: a material it holds as withdrawn or revoked is INVALID
+        `withdrawn` at once, before (or whatever) the chain says; one query per call."""
+        own = {(b.root, b.leaf.index): i for i, b in enumerate(bundles)
+               if self.chain.trust.trusts(b.anchor.chain_id, b.anchor.contract)}
+        if not own:
+            return verdicts
+        gone = (MaterialState.WITHDRAWN.value, MaterialState.REVOKED.value)
+        with self._engine.connect() as c:
+            rows = c.execute(select(AnchorBatch.root, Material.leaf_index, Material.state)
+                             .join(Material, Material.batch_id == AnchorBatch.id)
+                             .where(AnchorBatch.root.in_({root for root, _ in own}), Material.state.in_(gone)))
+            for root, index, state in rows:
+                i = own.get((bytes(root), index))
+                if i is None:
+                    continue
+                verdict = verdicts[i]
+                withdrawn = Check(CheckName.STATUS, Status.INVALID, Reason.WITHDRAWN,
+                                  f"the material bank holds this material as {state} (撤回/撤销)")
+                verdict.checks = [c for c in verdict.checks if c.name != CheckName.STATUS] + [withdrawn]
+        return verdicts
 
     # --- reuse ----------------------------------------------------------------------------------
     def newest_usable(self, session: Session, enterprise_id: int, type_code: str) -> Material | None:
@@ -310,7 +334,13 @@ class MaterialService:
             raise MaterialError(Kind.CONFLICT, "material_not_reusable", f"material {material_id} is {material.state}")
         if material.valid_until and material.valid_until <= int(time.time()):
             raise MaterialError(Kind.CONFLICT, "material_expired", f"material {material_id} has expired")
-        verdict = self.verify(self.bundle(material), bytes.fromhex(material.sha256))
+        # The receiving department trusts what the store holds now, not the hash written at upload.
+        import hashlib
+
+        held = hashlib.sha256()
+        for chunk in self.content(material):
+            held.update(chunk)
+        verdict = self.verify(self.bundle(material), held.digest())
         with self.sessions.begin() as s:
             existing = s.scalar(select(Reuse).where(Reuse.material_id == material_id,
                                                     Reuse.application_id == application_id))

@@ -68,3 +68,33 @@ class Attacker:
 def attacker(service, tmp_path):
     _, runtime = service
     return Attacker(runtime.chain.client, tmp_path / "attacker")
+
+
+def keys_for(runtime: Runtime) -> dict[str, dict]:
+    """Authorization headers: the registrar, the enterprise of USCC, a bank."""
+    from materials_api.identity.api_keys import create_key
+    from materials_api.identity.models import Role
+
+    out = {}
+    with runtime.sessions.begin() as s:
+        for name, role, scope in (("registrar", Role.REGISTRAR, None), ("enterprise", Role.ENTERPRISE, USCC),
+                                  ("bank", Role.BANK, None)):
+            _, plain = create_key(s, f"org-{name}", role, scope)
+            out[name] = {"Authorization": f"Bearer {plain}"}
+    return out
+
+
+def deposit(api, runtime, keys, content: bytes) -> dict:
+    """The enterprise deposits, confirms and the service anchors one material; its proof bundle."""
+    if api.get(f"/api/v1/enterprises/{USCC}", headers=keys["registrar"]).status_code != 200:
+        r = api.post("/api/v1/enterprises", json={"uscc": USCC, "name": "福建示例科技有限公司"}, headers=keys["registrar"])
+        assert r.status_code == 201, r.text
+    r = api.post("/api/v1/materials", headers=keys["enterprise"],
+                 files={"file": ("租赁合同.pdf", content, "application/pdf")}, data={"folder": "lease_contract"})
+    assert r.status_code == 201, r.text
+    material = r.json()
+    assert api.post(f"/api/v1/materials/{material['id']}/confirm", headers=keys["enterprise"]).status_code == 200
+    assert api.app.state.anchorer.run_once(force=True).anchored >= 1
+    r = api.get(f"/api/v1/materials/{material['id']}/proof", headers=keys["enterprise"])
+    assert r.status_code == 200, r.text
+    return {"id": material["id"], "bundle": r.json()}
