@@ -212,8 +212,8 @@ class AccessPolicy:
     # --- records ---------------------------------------------------------------------------------
     def record(self, principal: Principal | None, record_id: int, action: str, *,
                kind: str | None = None, write: bool = False) -> tuple[Record, Enterprise]:
-        """A record the caller may see, or (`write`) change: only a writer of its category
-        changes it. A record the caller's view does not show is "not found"."""
+        """A record the caller may see, or (`write`) change: only the organisation that issued it
+        changes it (refusals are logged in the enterprise's access log). A record the caller's view does not show is "not found"."""
         missing = AccessDenied(Kind.NOT_FOUND, "record_not_found", f"no record {record_id}")
         with self.sessions() as s:
             record = s.get(Record, record_id)
@@ -225,7 +225,14 @@ class AccessPolicy:
             return record, enterprise
         own_category = principal is not None and category_of(principal) == record.category
         if write and own_category:
-            return record, enterprise
+            # A record changes only by the organisation that issued it: another district's food
+            # authority, another inspector's bureau, holds the same category but not this record.
+            if record.issuer_organisation_id == principal.organisation_id:
+                return record, enterprise
+            raise self._refuse(principal, enterprise.id, action, target, kind=Kind.FORBIDDEN,
+                               code="not_issuing_organisation",
+                               message=f"record {record.id} was issued by another organisation; only it may change it",
+                               reason="a change by an organisation that did not issue the record")
         if own_category or record_visible(record, audience(principal, enterprise.uscc), principal):
             if write:
                 refusal = AccessDenied(Kind.FORBIDDEN, "category_forbidden",

@@ -169,6 +169,9 @@ class RecordService:
         if category_of(principal) != record.category:
             raise RecordError(Kind.FORBIDDEN, "category_forbidden",
                               f"{principal.organisation} may not change {record.category} records")
+        if record.issuer_organisation_id != principal.organisation_id:  # and it signs with its own account
+            raise RecordError(Kind.FORBIDDEN, "not_issuing_organisation",
+                              f"record {record.id} was issued by another organisation; only it may change it")
         if record.status == status:
             raise RecordError(Kind.CONFLICT, "status_unchanged", f"record {record.id} is already {status}")
         if status == "removed" and record.kind != "abnormal_listing":
