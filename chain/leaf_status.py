@@ -11,8 +11,8 @@ from functools import lru_cache
 
 from eth_utils import keccak, to_checksum_address
 
-LEAF_STATUS = keccak(text="leafStatus(bytes32,uint256,bytes32)")[:4]
-LEAF_STATUSES = keccak(text="leafStatuses(bytes32[],uint256[],bytes32)")[:4]
+LEAF_STATUS = keccak(text="leafStatus(bytes32,uint256,bytes32,bytes32)")[:4]  # contract 1.6.0: with the leaf
+LEAF_STATUSES = keccak(text="leafStatuses(bytes32[],uint256[],bytes32[],bytes32)")[:4]
 _WORDS = 12  # every field of IAnchorLedger.LeafStatus is one static word
 
 
@@ -46,16 +46,19 @@ def _b32(value: bytes) -> bytes:
     return value
 
 
-def encode_leaf_status(root: bytes, index: int, role: bytes) -> bytes:
-    return LEAF_STATUS + _b32(root) + _word(index) + _b32(role)
+def encode_leaf_status(root: bytes, index: int, leaf: bytes, role: bytes) -> bytes:
+    return LEAF_STATUS + _b32(root) + _word(index) + _b32(leaf) + _b32(role)
 
 
-def encode_leaf_statuses(leaves: list[tuple[bytes, int]], role: bytes) -> bytes:
+def encode_leaf_statuses(leaves: list[tuple[bytes, int, bytes]], role: bytes) -> bytes:
+    """`leaves`: (root, index, leaf hash) each."""
     n = len(leaves)
-    roots_at = 3 * 32
+    roots_at = 4 * 32
     indexes_at = roots_at + 32 * (1 + n)
-    return b"".join([LEAF_STATUSES, _word(roots_at), _word(indexes_at), _b32(role), _word(n),
-                     *(_b32(r) for r, _ in leaves), _word(n), *(_word(i) for _, i in leaves)])
+    leaves_at = indexes_at + 32 * (1 + n)
+    return b"".join([LEAF_STATUSES, _word(roots_at), _word(indexes_at), _word(leaves_at), _b32(role),
+                     _word(n), *(_b32(r) for r, _, _ in leaves), _word(n), *(_word(i) for _, i, _ in leaves),
+                     _word(n), *(_b32(h) for _, _, h in leaves)])
 
 
 @lru_cache(maxsize=256)
@@ -73,7 +76,7 @@ def _status(data: bytes, at: int) -> LeafStatus:
 
 def decode_leaf_status(data: bytes) -> LeafStatus:
     if len(data) != 32 * _WORDS:
-        raise ValueError(f"leafStatus answered {len(data)} bytes, not {32 * _WORDS}: not a Qiyema 1.4 contract?")
+        raise ValueError(f"leafStatus answered {len(data)} bytes, not {32 * _WORDS}: not a Qiyema 1.6 contract?")
     return _status(data, 0)
 
 
@@ -88,12 +91,12 @@ def decode_leaf_statuses(data: bytes) -> list[LeafStatus]:
     return [_status(data, start + k * 32 * _WORDS) for k in range(n)]
 
 
-def read_leaf_status(client, contract: str, root: bytes, index: int, role: bytes,
+def read_leaf_status(client, contract: str, root: bytes, index: int, leaf: bytes, role: bytes,
                      block: int | str = "latest") -> LeafStatus:
-    return decode_leaf_status(client.eth_call(contract, encode_leaf_status(root, index, role), block))
+    return decode_leaf_status(client.eth_call(contract, encode_leaf_status(root, index, leaf, role), block))
 
 
-def read_leaf_statuses(client, contract: str, leaves: list[tuple[bytes, int]], role: bytes,
+def read_leaf_statuses(client, contract: str, leaves: list[tuple[bytes, int, bytes]], role: bytes,
                        block: int | str = "latest") -> list[LeafStatus]:
     """Many leaves in one `eth_call`, all read at one block."""
     if not leaves:

@@ -184,10 +184,11 @@ class QiyemaLedger:
     def send_anchor(self, notary: Signer, root: bytes, leaf_count: int) -> str:
         return self.client.send(notary, self.contract.functions.anchor(root, leaf_count))
 
-    def revoke_leaf(self, notary: Signer, root: bytes, index: int, leaf: bytes, proof: list[bytes],
+    def revoke_leaf(self, notary: Signer, root: bytes, leaf: bytes, proof: list[bytes],
                     reason_code: str = "") -> Receipt:
+        """Revoke exactly `leaf` (kept by leaf: a proof binds no position)."""
         return self.client.transact(
-            notary, self.contract.functions.revokeLeaf(root, index, leaf, proof, _b32(reason_code))
+            notary, self.contract.functions.revokeLeaf(root, leaf, proof, _b32(reason_code))
         )
 
     def revoke_leaves(self, notary: Signer, root: bytes, indexes: list[int], reason_code: str = "") -> Receipt:
@@ -224,6 +225,9 @@ class QiyemaLedger:
         """Record `index` of batch `root` as the chain holds it (status NONE: never issued)."""
         category, status, issued_at = self.client.call(self.contract.functions.recordStatus(root, index))
         return OnChainRecord(category.rstrip(b"\0").decode("ascii", "replace"), RecordStatus(status), issued_at)
+
+    def is_leaf_revoked(self, root: bytes, leaf: bytes) -> bool:
+        return self.client.call(self.contract.functions.isLeafRevoked(root, leaf))
 
     def is_revoked(self, root: bytes, index: int) -> bool:
         return self.client.call(self.contract.functions.isRevoked(root, index))

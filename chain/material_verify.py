@@ -83,7 +83,7 @@ class _Material:
                                         f"{self.bundle.anchor.chain_id}", Source.CHAIN, Reason.WRONG_CHAIN)
             try:
                 self.leaf = read_leaf_status(self.client, self.bundle.anchor.contract, self.bundle.root,
-                                             self.bundle.leaf.index, self.role)
+                                             self.bundle.leaf.index, self.bundle.leaf_hash, self.role)
             except ChainError as exc:
                 raise chain_unavailable(exc) from None
             except ValueError as exc:
@@ -244,7 +244,8 @@ def verify_materials(items: Iterable[tuple[ProofBundle, bytes | None]], *, clien
                 part = members[at:at + chunk]
                 try:
                     statuses = read_leaf_statuses(client, part[0].bundle.anchor.contract,
-                                                  [(m.bundle.root, m.bundle.leaf.index) for m in part], role)
+                                                  [(m.bundle.root, m.bundle.leaf.index, m.bundle.leaf_hash)
+                                                   for m in part], role)
                 except (ChainError, ValueError) as exc:
                     down = chain_unavailable(exc) if isinstance(exc, ChainError) else node_malformed(exc)
                     for m in part:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 from sha3 import keccak_256
 
@@ -201,6 +202,10 @@ class ProofBundle:
             raise ProofError("bundle_inconsistent", "leaf_hash does not match the leaf's fields")
         return bundle
 
+    @cached_property
+    def leaf_hash(self) -> bytes:
+        return self.leaf.hash()
+
     def proves(self) -> bool:
         """The leaf's path leads to the root."""
-        return fold(self.leaf.hash(), self.proof) == self.root
+        return fold(self.leaf_hash, self.proof) == self.root

@@ -8,6 +8,7 @@ import {IAnchorLedger} from "./interfaces/IAnchorLedger.sol";
 abstract contract AnchorLedger is RoleRegistry, IAnchorLedger {
     mapping(bytes32 root => Anchor) private _anchors;
     mapping(bytes32 root => mapping(uint256 word => uint256 bits)) private _revoked;
+    mapping(bytes32 root => mapping(bytes32 leaf => bool revoked)) private _revokedLeaves;
 
     /// @inheritdoc IAnchorLedger
     function anchor(bytes32 root, uint32 leafCount) external onlyRole(NOTARY_ROLE) {
@@ -15,13 +16,16 @@ abstract contract AnchorLedger is RoleRegistry, IAnchorLedger {
     }
 
     /// @inheritdoc IAnchorLedger
-    function revokeLeaf(bytes32 root, uint256 index, bytes32 leaf, bytes32[] calldata proof, bytes32 reasonCode)
+    function revokeLeaf(bytes32 root, bytes32 leaf, bytes32[] calldata proof, bytes32 reasonCode)
         external
         onlyRole(NOTARY_ROLE)
     {
+        _anchored(root);
         if (!MerkleProof.verifyCalldata(proof, root, leaf)) revert InvalidProof(root, leaf);
-        _revoke(root, _anchored(root), index);
-        emit LeafRevoked(root, index, leaf, reasonCode);
+        // Kept by the leaf the proof proves: sorted-pair hashing binds no position.
+        if (_revokedLeaves[root][leaf]) revert LeafAlreadyRevokedByProof(root, leaf);
+        _revokedLeaves[root][leaf] = true;
+        emit LeafRevoked(root, leaf, reasonCode);
     }
 
     /// @inheritdoc IAnchorLedger
@@ -55,33 +59,45 @@ abstract contract AnchorLedger is RoleRegistry, IAnchorLedger {
     }
 
     /// @inheritdoc IAnchorLedger
-    function leafStatus(bytes32 root, uint256 index, bytes32 role) external view returns (LeafStatus memory) {
-        return _leafStatus(root, index, role);
+    function isLeafRevoked(bytes32 root, bytes32 leaf) external view returns (bool) {
+        return _revokedLeaves[root][leaf];
     }
 
     /// @inheritdoc IAnchorLedger
-    function leafStatuses(bytes32[] calldata roots, uint256[] calldata indexes, bytes32 role)
+    function leafStatus(bytes32 root, uint256 index, bytes32 leaf, bytes32 role)
         external
         view
-        returns (LeafStatus[] memory statuses)
+        returns (LeafStatus memory)
+    {
+        return _leafStatus(root, index, leaf, role);
+    }
+
+    /// @inheritdoc IAnchorLedger
+    function leafStatuses(bytes32[] calldata roots, uint256[] calldata indexes, bytes32[] calldata leaves,
+        bytes32 role) external view returns (LeafStatus[] memory statuses)
     {
         if (roots.length != indexes.length) revert LengthMismatch(roots.length, indexes.length);
+        if (roots.length != leaves.length) revert LengthMismatch(roots.length, leaves.length);
         statuses = new LeafStatus[](roots.length);
         for (uint256 i = 0; i < roots.length; ) {
-            statuses[i] = _leafStatus(roots[i], indexes[i], role);
+            statuses[i] = _leafStatus(roots[i], indexes[i], leaves[i], role);
             unchecked {
                 ++i;
             }
         }
     }
 
-    function _leafStatus(bytes32 root, uint256 index, bytes32 role) private view returns (LeafStatus memory s) {
+    function _leafStatus(bytes32 root, uint256 index, bytes32 leaf, bytes32 role)
+        private
+        view
+        returns (LeafStatus memory s)
+    {
         Anchor memory a = _anchors[root];
         s.anchorer = a.anchorer;
         s.leafCount = a.leafCount;
         s.anchoredAt = a.anchoredAt;
         s.anchoredBlock = a.anchoredBlock;
-        s.revoked = _revoked[root][index >> 8] & (1 << (index & 0xff)) != 0;
+        s.revoked = _revoked[root][index >> 8] & (1 << (index & 0xff)) != 0 || _revokedLeaves[root][leaf];
         if (a.anchoredAt != 0) {
             RoleTerm storage t = _roleTerm(role, a.anchorer);
             s.anchorerHeldRole = heldRoleAt(role, a.anchorer, a.anchoredBlock);

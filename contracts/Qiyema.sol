@@ -16,7 +16,7 @@ import {IRecordRegistry} from "./interfaces/IRecordRegistry.sol";
 /// @notice The deployed contract: role registry, enterprise registry, anchor ledger and record
 /// registry in one address, so every write checks its role with one internal storage read.
 contract Qiyema is RoleRegistry, EnterpriseRegistry, AnchorLedger, RecordRegistry, IQiyema {
-    string private constant _VERSION = "1.5.0";
+    string private constant _VERSION = "1.6.0";
 
     constructor(address governor) RoleRegistry(governor) {}
 

@@ -132,8 +132,9 @@ class Services:
                            interval, lease=lease),
             BackgroundLoop("anchorer", witness_step(self.anchorer.requeue_lost, self.anchorer.run_once),
                            min(0.5, settings.anchor_max_wait / 2), lease=lease),
-            BackgroundLoop("records", witness_step(self.records.requeue_lost, self.records.reconcile), interval,
-                           lease=lease),
+            BackgroundLoop("records", witness_step(self.records.requeue_lost,
+                                                   lambda: self.records.grant_writers() + self.records.reconcile()),
+                           interval, lease=lease),
             BackgroundLoop("mirror", self.mirror.follow, settings.mirror_interval, lease=lease),
         ]
 

@@ -113,7 +113,17 @@ def keys(runtime: Runtime) -> dict[str, str]:
 
         revoked.revoked_at = datetime.now(timezone.utc)
         out["revoked"] = f"Bearer {plain}"
+    grant_writers(runtime)
     return out
+
+
+def grant_writers(runtime: Runtime) -> int:
+    """What the background worker does for new writing organisations (never a request): each
+    gets its own funded chain account holding its category's issuer role. In-process apps run
+    no background loop, so a test calls it after making writer keys."""
+    from materials_api.records.service import RecordService
+
+    return RecordService(runtime.sessions, runtime.chain, runtime.settings).grant_writers()
 
 
 class MinioServer:

@@ -59,6 +59,7 @@ def test_a_hung_node_costs_one_time_out_then_answers_come_at_once(tmp_path):
                 return r.json(), time.monotonic() - started
 
             assert verify()[0]["status"] == "VALID"
+            (tmp_path / "trust.json").write_text(json.dumps(runtime.chain.trust_list.to_json()))
             os.kill(node.pid(), signal.SIGSTOP)
             try:
                 first, took = verify()
@@ -70,7 +71,9 @@ def test_a_hung_node_costs_one_time_out_then_answers_come_at_once(tmp_path):
                 # The standalone verifier (what a bank runs against its node) is bounded too.
                 started = time.monotonic()
                 out = subprocess.run(CLI + ["material", "verify", str(tmp_path / "m.pdf"), "--proof",
-                                            str(tmp_path / "m.proof.json"), "--rpc", node.url],
+                                            str(tmp_path / "m.proof.json"), "--rpc", node.url,
+                                            "--trust-list", str(tmp_path / "trust.json"),
+                                            "--governor", runtime.chain.governor.address],
                                      env={**os.environ, "QIYEMA_HOME": str(tmp_path / "cli-home"),
                                           "QIYEMA_CHAIN_REQUEST_TIMEOUT": "2"},
                                      capture_output=True, text=True, timeout=60)

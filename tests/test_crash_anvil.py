@@ -1,6 +1,7 @@
 """Crash safety: the worker is killed (SIGKILL) between each pair of steps of upload and
 anchoring; after a restart nothing is lost and nothing is anchored twice. On a real anvil node."""
 
+import json
 import os
 import subprocess
 import sys
@@ -78,14 +79,17 @@ def test_material_verify_command_needs_only_the_file_the_bundle_and_a_node(tmp_p
             material = s.scalar(select(Material).order_by(Material.id))
         bundle = service.bundle(material).dumps()
         content = b"".join(service.content(material))
+        trust_list, governor = json.dumps(runtime.chain.trust_list.to_json()), runtime.chain.governor.address
     finally:
         runtime.close()
+    (tmp_path / "trust.json").write_text(trust_list)  # published by the service, pinned by its governor
     (tmp_path / "lease.pdf").write_bytes(content)
     (tmp_path / "lease.proof.json").write_text(bundle)
     (tmp_path / "altered.pdf").write_bytes(content[:-1] + b"X")
     env = {k: v for k, v in os.environ.items() if not k.startswith("QIYEMA_")}
     env["QIYEMA_HOME"] = str(tmp_path / "nothing-here")  # no database, no keys: only the chain
-    cli = [sys.executable, "-m", "materials_api.cli", "material", "verify"]
+    cli = [sys.executable, "-m", "materials_api.cli", "material", "verify", "--trust-list", str(tmp_path / "trust.json"),
+           "--governor", governor]
     ok = subprocess.run(cli + [str(tmp_path / "lease.pdf"), "--proof", str(tmp_path / "lease.proof.json"),
                                "--rpc", anvil_node.url], env=env, capture_output=True, text=True, cwd=ROOT)
     assert ok.returncode == 0 and "verdict: VALID" in ok.stdout

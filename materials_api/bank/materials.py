@@ -275,6 +275,9 @@ class MaterialService:
                 if i is None:
                     continue
                 verdict = verdicts[i]
+                held = verdict.check(CheckName.STATUS)
+                if held is not None and held.status is Status.INVALID:
+                    continue  # the chain says so already (revoked, expired): its reason stands
                 withdrawn = Check(CheckName.STATUS, Status.INVALID, Reason.WITHDRAWN,
                                   f"the material bank holds this material as {state} (撤回/撤销)")
                 verdict.checks = [c for c in verdict.checks if c.name != CheckName.STATUS] + [withdrawn]

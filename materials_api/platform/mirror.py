@@ -32,9 +32,10 @@ from materials_api.platform.models import ChainEvent, ChainMirrorBlock, ChainMir
 
 log = logging.getLogger("qiyema.mirror")
 
+# A revocation by proof (`LeafRevoked`, kept by leaf since contract 1.6.0) is not mirrored: the
+# service never sends one, and verifiers read it from the chain with the leaf (`leafStatus`).
 _SIGNATURES = {
     "BatchAnchored(bytes32,address,uint32)": "anchored",
-    "LeafRevoked(bytes32,uint256,bytes32,bytes32)": "leaf_revoked",
     "LeavesRevoked(bytes32,uint256[],bytes32)": "leaves_revoked",
     "RecordStatusChanged(bytes32,uint256,bytes32,uint8,uint8,bytes32)": "record_status",
     "EnterpriseRegistered(bytes32,address)": "enterprise",
@@ -75,8 +76,6 @@ def decode_log(entry, timestamps: dict[int, int]) -> list[dict]:
     if kind == "anchored":
         (count,) = abi_decode(["uint32"], data)
         return [{**row, "kind": kind, "account": _topic_address(topics[2]), "value": count, "at": timestamps[block]}]
-    if kind == "leaf_revoked":
-        return [{**row, "kind": kind, "item": int(topics[2], 16)}]
     if kind == "leaves_revoked":
         indexes, _reason = abi_decode(["uint256[]", "bytes32"], data)
         return [{**row, "kind": "leaf_revoked", "item": int(i)} for i in indexes]

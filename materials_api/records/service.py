@@ -61,6 +61,10 @@ _WITNESS_COLUMNS = (Record.id, Record.root, Record.leaf_index, Record.category, 
                     Record.issuer_organisation_id, Record.block_number)
 
 
+class GrantPending(Exception):
+    """An organisation's account lacks its issuer role on chain, and the caller may not grant it."""
+
+
 class RecordError(ServiceError):
     pass
 
@@ -102,14 +106,20 @@ class RecordService:
         self.outbox = outbox or Outbox(sessions, chain.client)
 
     # --- issuer accounts -------------------------------------------------------------------
-    def issuer_account(self, organisation_id: int, category: str) -> Signer:
+    def issuer_account(self, organisation_id: int, category: str, *, grant: bool = True) -> Signer:
         """The organisation's chain account (its active generation in the key store), holding
         the category's issuer role on this chain (checked on chain once per process and key, so
-        a reset chain gets its grants again)."""
+        a reset chain gets its grants again). Only with `grant` does the governor fund it and
+        grant the role; a request never does (`GrantPending`: the background worker will)."""
         account = self.chain.keys.account(f"org-{organisation_id}")
         if (organisation_id, category, account.address) in self._granted:
             return account
         ledger = self.chain.ledger
+        if not grant:
+            if not ledger.has_role(f"issuer:{category}", account.address):
+                raise GrantPending(f"organisation {organisation_id} holds no {category} issuer role on chain yet")
+            self._granted.add((organisation_id, category, account.address))
+            return account
         self.chain.client.fund(account.address, FUNDING_WEI // 100, funder=self.chain.governor)
         ledger.grant_role(self.chain.governor, f"issuer:{category}", account.address)
         for attempt in (1, 2):
@@ -131,6 +141,29 @@ class RecordService:
                     raise
         self._granted.add((organisation_id, category, account.address))
         return account
+
+    def grant_writers(self) -> int:
+        """The background worker's step (never a request's): every organisation with a writing
+        key or person (issuer, inspector, bank) gets its own funded chain account holding its
+        category's issuer role. Cheap once done (remembered per process); returns grants made."""
+        from materials_api.identity.models import ApiKey, User
+        from materials_api.records.kinds import ROLE_CATEGORY
+
+        writers = ("issuer", *ROLE_CATEGORY)
+        with self.sessions() as s:
+            rows = set(s.execute(select(ApiKey.organisation_id, ApiKey.role, ApiKey.scope).where(
+                ApiKey.role.in_(writers), ApiKey.revoked_at.is_(None))).all())
+            rows |= set(s.execute(select(User.organisation_id, User.role, User.scope).where(
+                User.role.in_(writers), User.disabled_at.is_(None))).all())
+        made = 0
+        for organisation_id, role, scope in sorted(rows, key=lambda r: (r[0], r[1], r[2] or "")):
+            category = scope if role == "issuer" else ROLE_CATEGORY[role]
+            if not category:
+                continue
+            before = len(self._granted)
+            self.issuer_account(organisation_id, category)
+            made += len(self._granted) - before
+        return made
 
     def issuer_roles(self, organisation_id: int) -> list[str]:
         """The chain roles an organisation's account holds (one per category it issued in):
@@ -183,12 +216,16 @@ class RecordService:
         return self.get(record.id)
 
     def _witness(self, record_id: int) -> None:
+        # On a request: the organisation's own account signs; the governor's key is never used
+        # here (a new organisation's grant waits for the background worker).
         try:
-            self.reconcile([record_id])
+            self.reconcile([record_id], grant=False)
+        except GrantPending as exc:
+            log.info("record %d: witnessed once the worker grants the role: %s", record_id, exc)
         except ChainError as exc:
             log.warning("record %d: chain write deferred: %s", record_id, exc)
 
-    def reconcile(self, ids: list[int] | None = None) -> int:
+    def reconcile(self, ids: list[int] | None = None, *, grant: bool = True) -> int:
         """Make the chain witness each record as the database holds it; idempotent. Batches not
         yet issued go first (up to ROOTS_PER_TX of one issuer and category a transaction, several
         in flight), then the status changes the chain still lacks. At most RECONCILE_CHUNK records
@@ -228,7 +265,7 @@ class RecordService:
             rows += [r for members in batches.values() for r in members if r.id not in seen]
         accounts = {(r.issuer_organisation_id, r.category): None for r in rows}
         for org, category in accounts:
-            accounts[(org, category)] = self.issuer_account(org, category)
+            accounts[(org, category)] = self.issuer_account(org, category, grant=grant)
         account = lambda r: accounts[(r.issuer_organisation_id, r.category)]  # noqa: E731
         # One transaction for several batches of one issuer and category: on a node that pays
         # for every block (anvil's automining recomputes its state each block), the import's

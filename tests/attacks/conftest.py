@@ -86,15 +86,25 @@ def keys_for(runtime: Runtime) -> dict[str, dict]:
 
 def deposit(api, runtime, keys, content: bytes) -> dict:
     """The enterprise deposits, confirms and the service anchors one material; its proof bundle."""
+    return deposit_batch(api, keys, [content])[0]
+
+
+def deposit_batch(api, keys, contents: list[bytes]) -> list[dict]:
+    """Several materials deposited and confirmed, then anchored together in one batch."""
     if api.get(f"/api/v1/enterprises/{USCC}", headers=keys["registrar"]).status_code != 200:
         r = api.post("/api/v1/enterprises", json={"uscc": USCC, "name": "福建示例科技有限公司"}, headers=keys["registrar"])
         assert r.status_code == 201, r.text
-    r = api.post("/api/v1/materials", headers=keys["enterprise"],
-                 files={"file": ("租赁合同.pdf", content, "application/pdf")}, data={"folder": "lease_contract"})
-    assert r.status_code == 201, r.text
-    material = r.json()
-    assert api.post(f"/api/v1/materials/{material['id']}/confirm", headers=keys["enterprise"]).status_code == 200
-    assert api.app.state.anchorer.run_once(force=True).anchored >= 1
-    r = api.get(f"/api/v1/materials/{material['id']}/proof", headers=keys["enterprise"])
-    assert r.status_code == 200, r.text
-    return {"id": material["id"], "bundle": r.json()}
+    ids = []
+    for content in contents:
+        r = api.post("/api/v1/materials", headers=keys["enterprise"],
+                     files={"file": ("租赁合同.pdf", content, "application/pdf")}, data={"folder": "lease_contract"})
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+        assert api.post(f"/api/v1/materials/{ids[-1]}/confirm", headers=keys["enterprise"]).status_code == 200
+    assert api.app.state.anchorer.run_once(force=True).anchored >= len(contents)
+    out = []
+    for material_id in ids:
+        r = api.get(f"/api/v1/materials/{material_id}/proof", headers=keys["enterprise"])
+        assert r.status_code == 200, r.text
+        out.append({"id": material_id, "bundle": r.json()})
+    return out

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from materials_api.identity.api_keys import create_key
 from materials_api.identity.models import Role
 from tests.attacks.conftest import USCC, keys_for
+from tests.conftest import grant_writers
 
 pytestmark = pytest.mark.anvil
 
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.anvil
 def _key(runtime, org, role, scope=None):
     with runtime.sessions.begin() as s:
         _, plain = create_key(s, org, role, scope)
+    grant_writers(runtime)  # the background worker's step for a new writing organisation
     return {"Authorization": f"Bearer {plain}"}
 
 

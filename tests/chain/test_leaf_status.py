@@ -27,18 +27,21 @@ from tests.conftest import free_port
 
 ROOT = bytes.fromhex("11" * 32)
 ROLE = bytes.fromhex("22" * 32)
+LEAF = bytes.fromhex("66" * 32)
 STATUS_TYPES = "(address,uint32,uint64,uint64,bool,bool,bool,bool,uint64,uint8,uint64,uint64)"
 
 
 def test_vectors_calldata_matches_the_abi():
     assert LEAF_STATUS.hex() == "%08x" % int.from_bytes(LEAF_STATUS, "big")  # 4 bytes
-    call = encode_leaf_status(ROOT, 7, ROLE)
-    assert call[4:] == encode(["bytes32", "uint256", "bytes32"], [ROOT, 7, ROLE])
-    leaves = [(ROOT, 0), (bytes.fromhex("33" * 32), 4095)]
+    call = encode_leaf_status(ROOT, 7, LEAF, ROLE)
+    assert call[4:] == encode(["bytes32", "uint256", "bytes32", "bytes32"], [ROOT, 7, LEAF, ROLE])
+    leaves = [(ROOT, 0, LEAF), (bytes.fromhex("33" * 32), 4095, bytes.fromhex("55" * 32))]
     many = encode_leaf_statuses(leaves, ROLE)
     assert many[:4] == LEAF_STATUSES
-    assert many[4:] == encode(["bytes32[]", "uint256[]", "bytes32"], [[r for r, _ in leaves], [i for _, i in leaves], ROLE])
-    assert encode_leaf_statuses([], ROLE)[4:] == encode(["bytes32[]", "uint256[]", "bytes32"], [[], [], ROLE])
+    assert many[4:] == encode(["bytes32[]", "uint256[]", "bytes32[]", "bytes32"],
+                              [[r for r, _, _ in leaves], [i for _, i, _ in leaves], [h for _, _, h in leaves], ROLE])
+    assert encode_leaf_statuses([], ROLE)[4:] == encode(["bytes32[]", "uint256[]", "bytes32[]", "bytes32"],
+                                                        [[], [], [], ROLE])
 
 
 def test_vectors_answers_decode_as_the_abi_says():
@@ -70,21 +73,21 @@ def _check_against_contract(client, tmp_path):
     ledger.anchor(notary, root, 300)
     ledger.revoke_leaves(notary, root, [1, 299])
     head = client.w3.eth.get_block("latest")
-    st = read_leaf_status(client, address, root, 1, NOTARY_ROLE)
+    st = read_leaf_status(client, address, root, 1, LEAF, NOTARY_ROLE)
     assert st.anchorer == notary.address and st.leaf_count == 300 and st.revoked and st.anchorer_held_role
     assert st.block_number == head["number"]
-    many = read_leaf_statuses(client, address, [(root, 0), (root, 1), (root, 299), (bytes(31) + b"\1", 0)],
-                              NOTARY_ROLE)
+    many = read_leaf_statuses(client, address, [(root, 0, LEAF), (root, 1, LEAF), (root, 299, LEAF),
+                                                (bytes(31) + b"\1", 0, LEAF)], NOTARY_ROLE)
     assert [s.revoked for s in many] == [False, True, True, False]
     assert [s.anchored for s in many] == [True, True, True, False]
     assert len({s.block_number for s in many}) == 1  # one call, one block
     # Pinned to a block: before the revocations, nothing was revoked.
-    assert not read_leaf_status(client, address, root, 1, NOTARY_ROLE, block=head["number"] - 1).revoked
+    assert not read_leaf_status(client, address, root, 1, LEAF, NOTARY_ROLE, block=head["number"] - 1).revoked
     ledger.revoke_role(gov, "NOTARY_ROLE", notary.address)
-    retired = read_leaf_status(client, address, root, 0, NOTARY_ROLE)
+    retired = read_leaf_status(client, address, root, 0, LEAF, NOTARY_ROLE)
     assert retired.anchorer_held_role and retired.anchorer_retired and not retired.anchorer_compromised
     with pytest.raises(TransactionReverted) as err:
-        client.eth_call(address, encode_leaf_statuses([(root, 0)], NOTARY_ROLE)[:-32])  # malformed calldata
+        client.eth_call(address, encode_leaf_statuses([(root, 0, LEAF)], NOTARY_ROLE)[:-32])  # malformed calldata
     assert err.value is not None
     return st, head
 

@@ -114,9 +114,9 @@ def test_the_contract_accepts_our_proofs(evm, tmp_path):
     tree = MerkleTree(leaves)
     evm.wait(ledger.send_anchor(notary, tree.root, len(leaves)))
     for i in (0, 2, 4):
-        ledger.revoke_leaf(notary, tree.root, i, leaves[i], tree.proof(i), "test")
-        assert ledger.is_revoked(tree.root, i)
-    assert not ledger.is_revoked(tree.root, 1)
+        ledger.revoke_leaf(notary, tree.root, leaves[i], tree.proof(i), "test")
+        assert ledger.is_leaf_revoked(tree.root, leaves[i])
+    assert not ledger.is_leaf_revoked(tree.root, leaves[1])
 
 
 def test_the_verifiers_notary_role_is_the_contracts(evm):

@@ -116,7 +116,7 @@ describe("RoleRegistry", function () {
       }
       expect(await q.supportsInterface(ethers.toBeHex(id, 4)), name).to.equal(true);
     }
-    expect(await q.version()).to.equal("1.5.0");
+    expect(await q.version()).to.equal("1.6.0");
   });
 });
 
@@ -246,7 +246,7 @@ describe("AnchorLedger", function () {
         .to.be.revertedWithCustomError(q, "AccessControlUnauthorizedAccount").withArgs(signer.address, NOTARY);
     }
     await q.connect(notary).anchor(root, 5);
-    await expect(q.connect(stranger).revokeLeaf(root, 0, leaves[0], proof(0), b32("x")))
+    await expect(q.connect(stranger).revokeLeaf(root, leaves[0], proof(0), b32("x")))
       .to.be.revertedWithCustomError(q, "AccessControlUnauthorizedAccount").withArgs(stranger.address, NOTARY);
     await expect(q.connect(stranger).revokeLeaves(root, [0], b32("x")))
       .to.be.revertedWithCustomError(q, "AccessControlUnauthorizedAccount").withArgs(stranger.address, NOTARY);
@@ -261,23 +261,43 @@ describe("AnchorLedger", function () {
     await expect(q.connect(notary).anchor(ethers.ZeroHash, 3)).to.be.revertedWithCustomError(q, "InvalidBatch").withArgs(ethers.ZeroHash, 3);
   });
 
-  it("revokes one leaf by index and Merkle proof, with an event", async function () {
+  it("revokes exactly the leaf its Merkle proof proves, kept by leaf, with an event", async function () {
     const { q, notary } = await loadFixture(deploy);
     const { root, proof } = merkle(leaves);
-    await expect(q.connect(notary).revokeLeaf(root, 2, leaves[2], proof(2), b32("withdrawn")))
+    const NOTARY = await q.NOTARY_ROLE();
+    await expect(q.connect(notary).revokeLeaf(root, leaves[2], proof(2), b32("withdrawn")))
       .to.be.revertedWithCustomError(q, "RootNotAnchored").withArgs(root);
     await q.connect(notary).anchor(root, 5);
-    await expect(gas("revokeLeaf", q.connect(notary).revokeLeaf(root, 2, leaves[2], proof(2), b32("withdrawn"))))
-      .to.emit(q, "LeafRevoked").withArgs(root, 2, leaves[2], b32("withdrawn"));
-    expect(await q.isRevoked(root, 2)).to.equal(true);
-    expect(await q.isRevoked(root, 3)).to.equal(false);
-    await expect(q.connect(notary).revokeLeaf(root, 2, leaves[2], proof(2), b32("again")))
-      .to.be.revertedWithCustomError(q, "LeafAlreadyRevoked").withArgs(root, 2);
+    await expect(gas("revokeLeaf", q.connect(notary).revokeLeaf(root, leaves[2], proof(2), b32("withdrawn"))))
+      .to.emit(q, "LeafRevoked").withArgs(root, leaves[2], b32("withdrawn"));
+    expect(await q.isLeafRevoked(root, leaves[2])).to.equal(true);
+    expect(await q.isLeafRevoked(root, leaves[3])).to.equal(false);
+    expect((await q.leafStatus(root, 2, leaves[2], NOTARY)).revoked).to.equal(true);
+    await expect(q.connect(notary).revokeLeaf(root, leaves[2], proof(2), b32("again")))
+      .to.be.revertedWithCustomError(q, "LeafAlreadyRevokedByProof").withArgs(root, leaves[2]);
     // the last, odd leaf is promoted unhashed and still provable
-    await gas("revokeLeaf (same storage word)", q.connect(notary).revokeLeaf(root, 4, leaves[4], proof(4), b32("expired")));
-    expect(await q.isRevoked(root, 4)).to.equal(true);
-    await expect(q.connect(notary).revokeLeaf(root, 5, leaves[0], proof(0), b32("x")))
-      .to.be.revertedWithCustomError(q, "LeafIndexOutOfRange").withArgs(root, 5, 5);
+    await gas("revokeLeaf (another leaf)", q.connect(notary).revokeLeaf(root, leaves[4], proof(4), b32("expired")));
+    expect((await q.leafStatus(root, 4, leaves[4], NOTARY)).revoked).to.equal(true);
+  });
+
+  it("never revokes another leaf than the one proven, whatever index a verifier asks with", async function () {
+    // The attack on 1.5.0: revokeLeaf(root, 3, leaf0, proof0) passed the proof of leaf 0 and set
+    // the bit of index 3, so a genuine, never-withdrawn leaf 3 verified INVALID `revoked`.
+    const { q, notary } = await loadFixture(deploy);
+    const { root, proof } = merkle(leaves);
+    const NOTARY = await q.NOTARY_ROLE();
+    await q.connect(notary).anchor(root, 5);
+    await q.connect(notary).revokeLeaf(root, leaves[0], proof(0), b32("x"));
+    for (const i of [1, 2, 3, 4]) {
+      expect((await q.leafStatus(root, i, leaves[i], NOTARY)).revoked).to.equal(false);
+      expect(await q.isRevoked(root, i)).to.equal(false);
+    }
+    // Leaf 0 asked with a mismatched index still reads revoked: the revocation follows the leaf.
+    expect((await q.leafStatus(root, 3, leaves[0], NOTARY)).revoked).to.equal(true);
+    const many = await q.leafStatuses([root, root], [0, 3], [leaves[0], leaves[3]], NOTARY);
+    expect(many.map((x) => x.revoked)).to.deep.equal([true, false]);
+    await expect(q.leafStatuses([root, root], [0, 3], [leaves[0]], NOTARY))
+      .to.be.revertedWithCustomError(q, "LengthMismatch").withArgs(2, 1);
   });
 
   it("refuses a revocation whose proof does not lead to the root", async function () {
@@ -285,11 +305,11 @@ describe("AnchorLedger", function () {
     const { root, proof } = merkle(leaves);
     await q.connect(notary).anchor(root, 5);
     const outsider = ethers.id("not in the batch");
-    await expect(q.connect(notary).revokeLeaf(root, 0, outsider, proof(0), b32("x")))
+    await expect(q.connect(notary).revokeLeaf(root, outsider, proof(0), b32("x")))
       .to.be.revertedWithCustomError(q, "InvalidProof").withArgs(root, outsider);
-    await expect(q.connect(notary).revokeLeaf(root, 0, leaves[0], proof(1), b32("x")))
+    await expect(q.connect(notary).revokeLeaf(root, leaves[0], proof(1), b32("x")))
       .to.be.revertedWithCustomError(q, "InvalidProof").withArgs(root, leaves[0]);
-    expect(await q.isRevoked(root, 0)).to.equal(false);
+    expect(await q.isLeafRevoked(root, leaves[0])).to.equal(false);
   });
 
   it("revokes many leaves in one call, all or nothing", async function () {
@@ -317,7 +337,7 @@ describe("AnchorLedger", function () {
     const anchoredIn = (await ethers.provider.getBlock("latest")).number;
     await q.connect(notary).revokeLeaves(root, [3], b32("withdrawn"));
     const NOTARY = await q.NOTARY_ROLE();
-    const s = await q.leafStatus(root, 3, NOTARY);
+    const s = await q.leafStatus(root, 3, ethers.ZeroHash, NOTARY);
     const block = await ethers.provider.getBlock("latest");
     expect(s.anchorer).to.equal(notary.address);
     expect(s.leafCount).to.equal(8n);
@@ -329,19 +349,19 @@ describe("AnchorLedger", function () {
     expect(s.recordStatus).to.equal(0n); // a material's batch: no record status
     expect(s.blockNumber).to.equal(BigInt(block.number));
     expect(s.blockTimestamp).to.equal(BigInt(block.timestamp));
-    expect((await q.leafStatus(root, 4, NOTARY)).revoked).to.equal(false);
+    expect((await q.leafStatus(root, 4, ethers.ZeroHash, NOTARY)).revoked).to.equal(false);
     // Another role, a root never anchored: nothing held, nothing anchored.
-    expect((await q.leafStatus(root, 4, await q.REGISTRAR_ROLE())).anchorerHeldRole).to.equal(false);
-    const none = await q.leafStatus(ethers.id("nope"), 0, NOTARY);
+    expect((await q.leafStatus(root, 4, ethers.ZeroHash, await q.REGISTRAR_ROLE())).anchorerHeldRole).to.equal(false);
+    const none = await q.leafStatus(ethers.id("nope"), 0, ethers.ZeroHash, NOTARY);
     expect(none.anchoredAt).to.equal(0n);
     expect(none.anchorerHeldRole).to.equal(false);
     // The notary retired: what it anchored before still counts, and the view says it retired.
     await q.connect(governor).revokeRole(NOTARY, notary.address);
-    const many = await q.leafStatuses([root, root, ethers.id("nope")], [3, 4, 0], NOTARY);
+    const many = await q.leafStatuses([root, root, ethers.id("nope")], [3, 4, 0], [ethers.ZeroHash, ethers.ZeroHash, ethers.ZeroHash], NOTARY);
     expect(many.map((x) => x.revoked)).to.deep.equal([true, false, false]);
     expect(many.map((x) => x.anchorerHeldRole)).to.deep.equal([true, true, false]);
     expect(many.map((x) => x.anchorerRetired)).to.deep.equal([true, true, false]);
-    await expect(q.leafStatuses([root], [1, 2], NOTARY))
+    await expect(q.leafStatuses([root], [1, 2], [ethers.ZeroHash], NOTARY))
       .to.be.revertedWithCustomError(q, "LengthMismatch").withArgs(1, 2);
   });
 });
@@ -361,7 +381,7 @@ describe("Role history", function () {
     expect(term.retiredBlock).to.equal(retired);
     expect(await q.heldRoleAt(NOTARY, notary.address, retired)).to.equal(true); // writes before the revocation in it
     expect(await q.heldRoleAt(NOTARY, notary.address, retired + 1n)).to.equal(false);
-    expect((await q.leafStatus(ethers.id("before"), 0, NOTARY)).anchorerHeldRole).to.equal(true);
+    expect((await q.leafStatus(ethers.id("before"), 0, ethers.ZeroHash, NOTARY)).anchorerHeldRole).to.equal(true);
     // A retired key writes nothing more, and its term is not reopened.
     await expect(q.connect(notary).anchor(ethers.id("after"), 1))
       .to.be.revertedWithCustomError(q, "AccessControlUnauthorizedAccount");
@@ -387,7 +407,7 @@ describe("Role history", function () {
       .to.emit(q, "RoleCompromised").withArgs(NOTARY, notary.address, late, b32("leak"))
       .and.to.emit(q, "RoleRevoked");
     expect(await q.hasRole(NOTARY, notary.address)).to.equal(false);
-    const [a, b] = await q.leafStatuses([ethers.id("early"), ethers.id("late")], [0, 0], NOTARY);
+    const [a, b] = await q.leafStatuses([ethers.id("early"), ethers.id("late")], [0, 0], [ethers.ZeroHash, ethers.ZeroHash], NOTARY);
     expect([a.anchoredBlock, b.anchoredBlock]).to.deep.equal([early, late]);
     expect([a.anchorerCompromised, b.anchorerCompromised]).to.deep.equal([true, true]);
     expect(a.compromisedFromBlock).to.equal(late);
@@ -499,7 +519,7 @@ describe("RecordRegistry", function () {
     expect((await q.recordStatus(root, 0)).status).to.equal(RS.Valid);
     expect((await q.recordStatus(root, 2)).status).to.equal(RS.Revoked);
     // The one-call view answers a record's status too, with its category's issuer role.
-    const views = await q.leafStatuses([root, root, root], [0, 2, 3], await q.issuerRole(FOOD));
+    const views = await q.leafStatuses([root, root, root], [0, 2, 3], [ethers.ZeroHash, ethers.ZeroHash, ethers.ZeroHash], await q.issuerRole(FOOD));
     expect(views.map((v) => v.recordStatus)).to.deep.equal([BigInt(RS.Valid), BigInt(RS.Revoked), 0n]);
     expect(views[0].anchorerHeldRole).to.equal(true);
     await expect(q.connect(issuerFood).setRecordStatus(root, 2, RS.Revoked, b32("again")))

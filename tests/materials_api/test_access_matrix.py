@@ -24,6 +24,7 @@ from materials_api.identity.api_keys import create_key
 from materials_api.identity.models import Role
 from materials_api.main import ROUTERS
 from materials_api.registry.models import Enterprise
+from tests.conftest import grant_writers
 
 USCC_A = "91350100M000100Y43"  # the `keys` fixture's enterprise key acts for A
 USCC_B = "91110108MA01ABCD1E"
@@ -105,6 +106,7 @@ def world(api, keys, runtime):
                                        ("inspector", "执法检查员", Role.INSPECTOR, None)):
             _, plain = create_key(s, org, role, scope)
             keys[name] = f"Bearer {plain}"
+    grant_writers(runtime)
     h = {"Authorization": keys["enterprise"]}
     ids = {}
     for folder in ("lease_contract", "identity_document", "financial_statement", "business_licence"):

@@ -89,7 +89,7 @@ def test_an_issuer_key_rotated_keeps_its_records_valid_and_compromised_makes_the
     with runtime.sessions() as s:
         permit = s.get(Record, world["permit"]["id"])
         licence = s.get(Record, world["licence"]["id"])
-        org = s.scalar(select(IssuerAccount).where(IssuerAccount.categories.contains("permit.food")))
+        org = s.get(IssuerAccount, permit.issuer_organisation_id)  # the food office that issued it
 
     def issuer(record):
         mirror.follow(budget=30)  # as the follower does under the background lease

@@ -13,6 +13,7 @@ from codes.uscc import generate
 from materials_api.identity.api_keys import create_key
 from materials_api.identity.models import Role
 from materials_api.records.models import Record
+from tests.conftest import grant_writers
 
 USCCS = [generate(random.Random(n)) for n in range(5)]
 
@@ -28,6 +29,7 @@ def feed(api, keys, runtime):
         for name, org, scope in (("food", "市场监管局食品科", "permit.food"), ("licence", "市场监管局登记科", "licence")):
             _, plain = create_key(s, org, Role.ISSUER, scope)
             keys[name] = f"Bearer {plain}"
+    grant_writers(runtime)
 
     def send(who, changes, status=200):
         r = api.post("/api/v1/records/batch", json={"changes": changes}, headers={"Authorization": keys[who]})

@@ -16,6 +16,7 @@ from materials_api.identity.api_keys import authenticate, create_key
 from materials_api.identity.models import Role
 from materials_api.records.importer import ImportFileError, SourceError, follow_once, import_file
 from materials_api.records.models import Record
+from tests.conftest import grant_writers
 
 USCCS = [generate(random.Random(1000 + n)) for n in range(4)]
 
@@ -28,6 +29,7 @@ def issuer(api, keys, runtime):
         assert r.status_code == 201, r.text
     with runtime.sessions.begin() as s:
         _, plain = create_key(s, "市场监管局食品科", Role.ISSUER, "permit.food")
+    grant_writers(runtime)
     with runtime.sessions() as s:
         return authenticate(s, plain)
 

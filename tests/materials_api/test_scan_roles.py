@@ -9,6 +9,7 @@ from chain.ledger import RecordStatus
 from codes.scan import scan
 from materials_api.identity.api_keys import create_key
 from materials_api.identity.models import Role
+from tests.conftest import grant_writers
 
 USCC = "91350100M000100Y43"
 PDF = b"%PDF-1.7\n" + b"material " * 300
@@ -31,6 +32,7 @@ def world(api, keys, runtime):
                                        ("inspector", "杨浦区执法检查员", Role.INSPECTOR, None)):
             _, plain = create_key(s, org, role, scope)
             keys[name] = f"Bearer {plain}"
+    grant_writers(runtime)  # the background worker's grants, before the first write
 
     def issue(who, **body):
         r = api.post("/api/v1/records", json={"uscc": USCC, **body}, headers={"Authorization": keys[who]})

@@ -10,6 +10,7 @@ from materials_api.identity.api_keys import create_key
 from materials_api.identity.models import Role
 from tests.codes.test_render_scan import photo
 from tests.pages.conftest import OUT, write_y4m
+from tests.conftest import grant_writers
 
 USCC = "91350100M000100Y43"
 PHONE = {"width": 390, "height": 844}
@@ -26,6 +27,7 @@ def company(site):
                                   ("food", Role.ISSUER, "permit.food"), ("drug", Role.ISSUER, "permit.drug_medical")):
             _, plain = create_key(s, f"org-{name}", role, scope)
             keys[name] = {"Authorization": f"Bearer {plain}"}
+    grant_writers(runtime)
     c = httpx.Client(base_url=base, timeout=30)
     assert c.post("/api/v1/enterprises", headers=keys["registrar"],
                   json={"uscc": USCC, "name": "上海杨浦示例餐饮管理有限公司"}).status_code == 201

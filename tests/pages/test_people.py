@@ -17,6 +17,7 @@ from materials_api.identity.models import Role
 from materials_api.records.models import Record
 from tests.pages.conftest import write_y4m
 from tests.pages.test_pages import DESKTOP, NARROW, PHONE, shot
+from tests.conftest import grant_writers
 
 USCC = "91350100M000100Y43"
 PASSWORD = "杨浦-correct-horse-9"
@@ -34,6 +35,7 @@ def people(site):
     with runtime.sessions.begin() as s:
         _, bank = create_key(s, "示例银行杨浦支行", Role.BANK)
         _, registrar = create_key(s, "杨浦区市场监管局登记处", Role.REGISTRAR)
+    grant_writers(runtime)
     png = httpx.get(f"{base}/api/v1/enterprises/{USCC}/code.png", headers={"Authorization": f"Bearer {registrar}"}).content
     return app, base, runtime, {"Authorization": f"Bearer {bank}"}, png
 
