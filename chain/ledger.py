@@ -136,6 +136,17 @@ class QiyemaLedger:
             return None
         return self.client.transact(governor, self.contract.functions.revokeRole(self.role(name), account))
 
+    def designate_successor(self, governor: Signer, account: str, successor: str) -> Receipt | None:
+        """Name `successor` the next key of the writer `account` (a rotation); done once, so a
+        rotation run again after a crash sends nothing. A different successor already named
+        reverts on chain (InvalidSuccessor)."""
+        if self.successor_of(account).lower() == successor.lower():
+            return None
+        return self.client.transact(governor, self.contract.functions.designateSuccessor(account, successor))
+
+    def successor_of(self, account: str) -> str:
+        return self.client.call(self.contract.functions.successorOf(account))
+
     def role_term(self, name: str, account: str) -> RoleTerm:
         granted, retired, compromised_from, compromised = self.client.call(
             self.contract.functions.roleTerm(self.role(name), account))

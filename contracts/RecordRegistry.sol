@@ -35,7 +35,9 @@ abstract contract RecordRegistry is AnchorLedger, IRecordRegistry {
         bytes32 category = _categories[root];
         if (category == bytes32(0)) revert RecordNotIssued(root, index);
         _checkRole(issuerRole(category));
-        if (index >= _anchored(root)) revert RecordNotIssued(root, index);
+        Anchor memory a = anchorOf(root);
+        if (index >= a.leafCount) revert RecordNotIssued(root, index);
+        if (!isSameWriter(a.anchorer, msg.sender)) revert NotBatchIssuer(root, a.anchorer, msg.sender);
         uint256 word = _statuses[root][index >> 7];
         uint256 shift = (index & 0x7f) << 1;
         RecordStatus previous = RecordStatus(((word >> shift) & 3) + 1);

@@ -14,6 +14,7 @@ abstract contract RoleRegistry is AccessControl, IRoleRegistry {
     bytes32 private constant _ISSUER_DOMAIN = "qiyema.issuer";
 
     mapping(bytes32 role => mapping(address account => RoleTerm)) private _terms;
+    mapping(address account => address successor) private _successors;
 
     constructor(address governor) {
         _grantRole(DEFAULT_ADMIN_ROLE, governor);
@@ -53,6 +54,30 @@ abstract contract RoleRegistry is AccessControl, IRoleRegistry {
         // check would have refused it), so the retiring block still counts.
         return t.grantedBlock != 0 && t.grantedBlock <= blockNumber
             && (t.retiredBlock == 0 || blockNumber <= t.retiredBlock);
+    }
+
+    /// @inheritdoc IRoleRegistry
+    function designateSuccessor(address account, address successor) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (successor == address(0) || successor == account || _successors[account] != address(0)) {
+            revert InvalidSuccessor(account, successor);
+        }
+        _successors[account] = successor;
+        emit SuccessorDesignated(account, successor);
+    }
+
+    /// @inheritdoc IRoleRegistry
+    function successorOf(address account) external view returns (address) {
+        return _successors[account];
+    }
+
+    /// @inheritdoc IRoleRegistry
+    function isSameWriter(address writer, address account) public view returns (bool) {
+        address at = writer;
+        for (uint256 i = 0; i <= 32 && at != address(0); ++i) {
+            if (at == account) return true;
+            at = _successors[at];
+        }
+        return false;
     }
 
     function supportsInterface(bytes4 interfaceId) public view virtual override returns (bool) {

@@ -23,6 +23,8 @@ interface IRecordRegistry {
     error InvalidRecordStatus(bytes32 root, uint256 index, RecordStatus current, RecordStatus requested);
     /// @notice `issueRecordBatches` was given `roots` roots and `counts` counts (they must pair up, at least one).
     error BatchListMismatch(uint256 roots, uint256 counts);
+    /// @notice Only the account that issued batch `root` (or its designated successor) changes its records.
+    error NotBatchIssuer(bytes32 root, address issuer, address caller);
 
     /// @notice A batch of `count` records of one category was issued; its root is anchored.
     event RecordsIssued(bytes32 indexed category, bytes32 indexed root, address indexed issuer, uint32 count);
@@ -46,8 +48,10 @@ interface IRecordRegistry {
     /// importing millions of records pays one transaction (and one block) per several batches.
     function issueRecordBatches(bytes32 category, bytes32[] calldata roots, uint32[] calldata counts) external;
 
-    /// @notice Suspend, revoke or restore (Valid) record `index` of batch `root`. Issuer of the
-    /// batch's category only.
+    /// @notice Suspend, revoke or restore (Valid) record `index` of batch `root`. Only the
+    /// account that issued the batch, or its designated successor (a rotated key of the same
+    /// organisation), while it holds the batch's category's issuer role (since 1.6.0: before,
+    /// any issuer of the category could, another district's authority included).
     function setRecordStatus(bytes32 root, uint256 index, RecordStatus status, bytes32 reasonCode) external;
 
     /// @notice Record `index` of batch `root`: its category, status (`None` if never issued) and

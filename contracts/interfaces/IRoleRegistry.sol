@@ -33,10 +33,14 @@ interface IRoleRegistry is IAccessControl {
     error RoleNeverHeld(bytes32 role, address account);
     /// @notice A compromise cannot start after the current block, nor later than one declared before.
     error InvalidCompromiseBlock(bytes32 role, address account, uint64 fromBlock, uint64 limit);
+    /// @notice `account` already has a successor, or names itself or the zero address.
+    error InvalidSuccessor(address account, address successor);
 
     /// @notice `account` was declared compromised in `role` from block `fromBlock` on (0: from
     /// its grant: everything it ever wrote). Its role was revoked in the same transaction.
     event RoleCompromised(bytes32 indexed role, address indexed account, uint64 fromBlock, bytes32 reasonCode);
+    /// @notice `successor` now writes for `account` (the same organisation's next key).
+    event SuccessorDesignated(address indexed account, address indexed successor);
 
     /// @notice Registers enterprises, sets their status and rotates their code-signing keys.
     function REGISTRAR_ROLE() external view returns (bytes32);
@@ -61,4 +65,14 @@ interface IRoleRegistry is IAccessControl {
     /// `role`: granted at or before that block and not retired before it. Says nothing about
     /// compromise, which a verifier reads from `roleTerm`.
     function heldRoleAt(bytes32 role, address account, uint256 blockNumber) external view returns (bool);
+
+    /// @notice Name `successor` as the next key of the same writer as `account` (a key
+    /// rotation): what `account` wrote, `successor` may change. Once per account. Governor only.
+    function designateSuccessor(address account, address successor) external;
+
+    /// @notice The key designated to succeed `account` (zero if none).
+    function successorOf(address account) external view returns (address);
+
+    /// @notice Whether `account` is `writer` or one of its successors (at most 32 rotations on).
+    function isSameWriter(address writer, address account) external view returns (bool);
 }

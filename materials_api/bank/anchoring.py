@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -35,6 +36,7 @@ from materials_api.platform.outbox import Delivery, Outbox, Table, backlog
 from materials_api.platform.runtime import ChainContext
 from materials_api.registry.models import Enterprise
 
+SQUATTED = "squatted"  # an AnchorBatch whose root another account anchored first: its materials were re-batched
 log = logging.getLogger("qiyema.anchoring")
 
 
@@ -142,6 +144,12 @@ class Anchorer:
         onchain = self.chain.ledger.anchor_of(batch.root)  # the anchoring time, and that it is there
         if onchain is None:
             return 0
+        if receipt is None and not self._ours(onchain.anchorer):
+            # Somebody else (an issuer of any category shares the root namespace) anchored this
+            # root first, from the mempool: its anchor is no notary's, so our materials would
+            # verify INVALID `not_notary`. Release them with fresh salts into a new batch.
+            self._release_squatted(batch, onchain.anchorer)
+            return 0
         values = {"state": ChainState.CONFIRMED.value, "anchored_at": onchain.anchored_at}
         if receipt is not None:
             values["block_number"] = receipt.block_number
@@ -165,6 +173,19 @@ class Anchorer:
             self.on_anchored(batch.leaf_count, [(now - (c if c.tzinfo else c.replace(tzinfo=timezone.utc)))
                                                 .total_seconds() for c in confirmed if c is not None])
         return n
+
+    def _ours(self, anchorer: str) -> bool:
+        return anchorer.lower() in {r.address.lower() for r in self.chain.keys.rows("notary")} | {
+            self.chain.notary.address.lower()}
+
+    def _release_squatted(self, batch: AnchorBatch, anchorer: str) -> None:
+        log.error("batch %d: root %s was anchored by %s, not by this service's notary (squatted); its materials "
+                  "go into a new batch with fresh salts", batch.id, batch.root.hex(), anchorer)
+        with self.sessions.begin() as s:
+            ids = list(s.scalars(select(Material.id).where(Material.batch_id == batch.id)))
+            s.execute(update(Material), [{"id": i, "batch_id": None, "leaf_index": None, "leaf": None, "proof": None,
+                                          "salt": secrets.token_bytes(32)} for i in ids])
+            s.execute(update(AnchorBatch).where(AnchorBatch.id == batch.id).values(state=SQUATTED))
 
     def _settle_open_batches(self) -> int:
         """Batches left open by a crash or a failed pass: a sent one is settled from its hash,

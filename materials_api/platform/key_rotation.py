@@ -67,6 +67,10 @@ def rotate(chain: ChainContext, purpose: str, roles: list[str]) -> Rotation:
         pass  # a network without a faucet: the operator funds the new account (docs/operations.md)
     for role in roles:
         ledger.grant_role(governor, role, new.address)
+    if current is not None:
+        # What the old key wrote (a batch of records), the new key may change: the contract
+        # binds a record's status to its batch's issuer or that issuer's designated successors.
+        ledger.designate_successor(governor, current.address, new.address)
     keys.activate(purpose, new.address)
     if current is not None:
         for role in roles:

@@ -243,17 +243,21 @@ class RecordService:
             by_root.setdefault(r.root, []).append(r)
         onchain: dict[int, RecordStatus] = {}
         unissued: list[bytes] = []
+        resealed: set[int] = set()
         for root, members in by_root.items():
             # A batch is issued whole in one transaction: its first record says for all of them.
             first = ledger.record_of(root, members[0].leaf_index).status
             if first == RecordStatus.NONE:
                 unissued.append(root)
+            elif any(m.block_number is None for m in members) and self._squatted(members):
+                resealed.update(m.id for m in members)  # another account anchored it: sealed anew, next pass
             else:
                 onchain[members[0].id] = first
                 for m in members[1:]:
                     onchain[m.id] = ledger.record_of(root, m.leaf_index).status
                 if any(m.block_number is None for m in members):  # issued, its receipt lost (a crash)
                     self._note_anchoring(root)
+        rows = [r for r in rows if r.id not in resealed]
         batches: dict[bytes, list[Row]] = {}
         if unissued:
             with self._engine.connect() as s:  # every record of each batch, also those past this chunk
@@ -304,6 +308,32 @@ class RecordService:
                               .values(chain_state=ChainState.CONFIRMED.value, chain_status=status))
         return len(rows)
 
+    def _squatted(self, members: list[Row]) -> bool:
+        """Whether another account anchored this batch's root first (notaries and issuers share
+        one root namespace): then its records are sealed anew (fresh salts, a new root) and sent
+        in the next pass; the squatter's anchor witnesses nothing of ours."""
+        onchain = self.chain.ledger.anchor_of(members[0].root)
+        if onchain is None:
+            return False
+        org = members[0].issuer_organisation_id
+        ours = {r.address.lower() for r in self.chain.keys.rows(f"org-{org}")}
+        if onchain.anchorer.lower() in ours:
+            return False
+        log.error("records batch %s: its root was anchored by %s, not by organisation %d's account (squatted); "
+                  "sealed anew", members[0].root.hex(), onchain.anchorer, org)
+        with self._engine.connect() as c:
+            rows = [dict(r._mapping) for r in c.execute(
+                select(Record.id, Record.kind, Record.content_sha256, Record.valid_until, Enterprise.uscc)
+                .join(Enterprise, Enterprise.id == Record.enterprise_id)
+                .where(Record.root == members[0].root).order_by(Record.leaf_index))]
+        seal(rows, [r["uscc"] for r in rows])
+        with self._engine.begin() as c:
+            for r in rows:
+                c.execute(update(_R).where(_R.c.id == r["id"]).values(
+                    salt=r["salt"], leaf_index=r["leaf_index"], leaf=r["leaf"], root=r["root"],
+                    chain_state=ChainState.PENDING.value, tx_hash=None, block_number=None))
+        return True
+
     def _note_anchoring(self, root: bytes) -> None:
         """Where batch `root` was issued, read from the chain's logs, for a batch whose receipt
         this service never saw (sent before a crash, or by another instance)."""
@@ -316,6 +346,8 @@ class RecordService:
     def _issued(self, group: list[list[Row]], onchain: dict, marked: set[int], receipt: Receipt | None) -> int:
         if receipt is None:  # issued meanwhile by someone else (all, or some): read what the chain holds
             for members in group:
+                if self._squatted(members):
+                    continue
                 first = self.chain.ledger.record_of(members[0].root, members[0].leaf_index).status
                 for m in members:
                     onchain[m.id] = first if first == RecordStatus.NONE else \

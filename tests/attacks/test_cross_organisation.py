@@ -56,11 +56,28 @@ def test_another_food_authority_cannot_revoke_a_permit_it_did_not_issue(service)
     log = api.get("/api/v1/access-log", headers=keys["enterprise"]).json()
     assert any(e["organisation"] == "外区市场监督管理局" and e["outcome"] == "denied" for e in
                (log["entries"] if isinstance(log, dict) else log))
-    # Nothing changed, on the record or on chain; the issuer itself still can.
+    # On chain too: the other district's own account (it holds permit.food) is refused by the
+    # contract, which binds a record's status to its batch's issuer.
+    from chain.errors import TransactionReverted
+    from chain.ledger import RecordStatus
+    from materials_api.identity.api_keys import authenticate
     from materials_api.records.models import Record
 
+    api.app.state.records.reconcile()
+    with runtime.sessions() as s:
+        row = s.get(Record, record)
+        intruder = authenticate(s, other["Authorization"].removeprefix("Bearer "))
+    assert row.chain_state == "confirmed"
+    account = runtime.chain.keys.account(f"org-{intruder.organisation_id}")
+    assert runtime.chain.ledger.has_role("issuer:permit.food", account.address)
+    with pytest.raises(TransactionReverted) as refused:
+        runtime.chain.client.wait(runtime.chain.ledger.send_set_record_status(
+            account, bytes(row.root), row.leaf_index, RecordStatus.REVOKED, "hostile"))
+    assert refused.value.error == "NotBatchIssuer"
+    # Nothing changed, on the record or on chain; the issuer itself still can.
     with runtime.sessions() as s:
         assert s.get(Record, record).status == "valid"
+    assert runtime.chain.ledger.record_of(bytes(row.root), row.leaf_index).status == RecordStatus.VALID
     r = api.post(f"/api/v1/records/{record}/status", json={"status": "suspended", "reason": "停业整顿"}, headers=yangpu)
     assert r.status_code == 200 and r.json()["status"] == "suspended", r.text
 

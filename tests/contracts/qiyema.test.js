@@ -18,7 +18,7 @@ async function gas(label, txPromise) {
 const usccHash = (uscc) => ethers.keccak256(ethers.toUtf8Bytes(`qiyema.uscc.v1:${uscc}`));
 const b32 = (s) => ethers.encodeBytes32String(s);
 // Interfaces that extend another declare only these functions themselves (ERC-165 ids leave out inherited ones).
-const ownFunctions = { IRoleRegistry: ["REGISTRAR_ROLE", "NOTARY_ROLE", "issuerRole", "declareCompromised", "roleTerm", "heldRoleAt"], IQiyema: ["version"] };
+const ownFunctions = { IRoleRegistry: ["REGISTRAR_ROLE", "NOTARY_ROLE", "issuerRole", "declareCompromised", "roleTerm", "heldRoleAt", "designateSuccessor", "successorOf", "isSameWriter"], IQiyema: ["version"] };
 
 // OpenZeppelin-compatible Merkle tree: commutative keccak256 pair hashing, odd node promoted.
 function merkle(leaves) {
@@ -432,6 +432,36 @@ describe("RecordRegistry", function () {
     await f.q.grantRole(await f.q.issuerRole(METRO), f.inspector.address); // the metrology authority here
     return { ...f, FOOD, METRO };
   }
+
+  it("lets only the batch's own issuer (or its designated successor) change its records", async function () {
+    // The attack on 1.5.0: another district's food authority holds the same category role and
+    // revoked this district's permit; setRecordStatus checked the category only.
+    const { q, governor, issuerFood, stranger, bank, FOOD } = await loadFixture(withIssuers);
+    const otherDistrict = stranger;
+    await q.grantRole(await q.issuerRole(FOOD), otherDistrict.address);
+    const { root } = merkle(ids);
+    await q.connect(issuerFood).issueRecords(FOOD, root, 3);
+    await expect(q.connect(otherDistrict).setRecordStatus(root, 0, RS.Revoked, b32("hostile")))
+      .to.be.revertedWithCustomError(q, "NotBatchIssuer").withArgs(root, issuerFood.address, otherDistrict.address);
+    expect((await q.recordStatus(root, 0)).status).to.equal(RS.Valid);
+    // A key rotation: the governor names the organisation's next key, which then holds the role.
+    const next = bank;
+    await expect(q.connect(issuerFood).designateSuccessor(issuerFood.address, next.address))
+      .to.be.revertedWithCustomError(q, "AccessControlUnauthorizedAccount");
+    await expect(gas("designateSuccessor", q.connect(governor).designateSuccessor(issuerFood.address, next.address)))
+      .to.emit(q, "SuccessorDesignated").withArgs(issuerFood.address, next.address);
+    await expect(q.connect(governor).designateSuccessor(issuerFood.address, otherDistrict.address))
+      .to.be.revertedWithCustomError(q, "InvalidSuccessor").withArgs(issuerFood.address, otherDistrict.address);
+    expect(await q.isSameWriter(issuerFood.address, next.address)).to.equal(true);
+    expect(await q.isSameWriter(next.address, issuerFood.address)).to.equal(false); // one way only
+    await expect(q.connect(next).setRecordStatus(root, 1, RS.Suspended, b32("x")))
+      .to.be.revertedWithCustomError(q, "AccessControlUnauthorizedAccount"); // the role is still needed
+    await q.grantRole(await q.issuerRole(FOOD), next.address);
+    await expect(q.connect(next).setRecordStatus(root, 1, RS.Suspended, b32("rectify")))
+      .to.emit(q, "RecordStatusChanged");
+    await expect(q.connect(otherDistrict).setRecordStatus(root, 1, RS.Valid, b32("x")))
+      .to.be.revertedWithCustomError(q, "NotBatchIssuer");
+  });
 
   it("issues a batch of records of one category, anchored with the issuer as anchorer", async function () {
     const { q, issuerFood, FOOD } = await loadFixture(withIssuers);
