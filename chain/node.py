@@ -106,8 +106,8 @@ class AnvilNode:
             "--state-interval", str(self.state_interval), "--prune-history", str(self.history),
             "--accounts", "2", "--silent",
         ]
-        if self.block_time:
-            cmd += ["--block-time", str(self.block_time)]
+        if self.block_time:  # a block at least this often, and one on every transaction still
+            cmd += ["--block-time", str(self.block_time), "--mixed-mining"]
         log = open(self.log_file, "ab")
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)

@@ -82,8 +82,9 @@ def anvil_node(tmp_path):
 def settings(tmp_path: Path, database_url: str) -> Settings:
     # No follower runs beside these in-process apps (as no anchorer does): no mirror-age check;
     # the mirror's own tests step it and check the age (tests/materials_api/test_mirror.py).
+    # py-evm seals a block only per transaction: its head's age says nothing (chain_max_head_age=0).
     return Settings(home=tmp_path / "home", database_url=database_url, chain_rpc_url="in-process", mirror_max_age=0,
-                    register_batch_size=50)
+                    chain_max_head_age=0, register_batch_size=50)
 
 
 @pytest.fixture

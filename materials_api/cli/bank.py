@@ -44,7 +44,8 @@ def material_verify(file: Path, proof_file: Path, rpc: str | None, as_json: bool
     s = settings()
     url = rpc or s.chain_rpc_url or f"http://127.0.0.1:{s.node_port}"
     client = ChainClient.from_url(url, retries=1, request_timeout=s.chain_request_timeout)
-    verdict = verify_material(bundle, content_sha256=sha256_of(file), client=client, trust=trust)
+    verdict = verify_material(bundle, content_sha256=sha256_of(file), client=client, trust=trust,
+                              max_head_age=s.chain_max_head_age)
     print_verdict(verdict, as_json)
 
 
@@ -119,7 +120,7 @@ def material_verify_batch(source: Path, rpc: str | None, as_json: bool, trust_li
     client = ChainClient.from_url(url, retries=1, request_timeout=s.chain_request_timeout)
     with click.progressbar(length=len(prepared), label="verifying", file=sys.stderr) as bar:
         verdicts = verify_materials([(b, d) for _, b, d in prepared], client=client, trust=trust,
-                                    on_progress=bar.update)
+                                    max_head_age=s.chain_max_head_age, on_progress=bar.update)
     by_index = {i: v for (i, _, _), v in zip(prepared, verdicts)}
     counts: dict[str, int] = {}
     for i, (file, _) in enumerate(pairs):

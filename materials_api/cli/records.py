@@ -200,7 +200,7 @@ def records_verify(proof_file: Path, record_file: Path | None, rpc: str | None, 
     client = ChainClient.from_url(url, retries=1, request_timeout=s.chain_request_timeout)
     try:
         verdict = verify_record(bundle, content=content if isinstance(content, dict) else None, client=client,
-                                trust=trust)
+                                trust=trust, max_head_age=s.chain_max_head_age)
     except ProofError as exc:
         fail(exc.message, 2)
     print_verdict(verdict, as_json)

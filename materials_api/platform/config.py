@@ -20,6 +20,10 @@ class Settings(BaseSettings):
     # Seconds between the managed node's state dumps (always dumped on a clean stop). A dump
     # stalls the node for a moment; what a crash loses in between, the reconciliation re-sends.
     node_state_interval: int = 60
+    # The managed node seals a block on every transaction and, beside that, at least this often
+    # (anvil's mixed mining), so the age of its head means what it means on a Clique or QBFT
+    # network: how long ago the chain last moved. 0: only on transactions.
+    node_block_time: float = 10.0
     chain_id: int = 31337
     confirmations: int = 1
     chain_timeout: float = 60.0  # waiting for a transaction's receipt and confirmations
@@ -74,9 +78,10 @@ class Settings(BaseSettings):
     # Several instances: the background worker's lease; a dead holder is replaced after this.
     leader_lease_ttl: float = 10.0
     # Verification: a head block older than this (seconds) means the chain has halted, so
-    # revocations made since cannot be seen and status checks say ERROR. 0: not checked
-    # (a development node mines only on demand).
-    chain_max_head_age: float = 0.0
+    # revocations made since cannot be seen and verdicts say ERROR `chain_halted`. On by default
+    # (every supported chain seals on a clock: Clique and QBFT by their period, the managed anvil
+    # by `node_block_time`); 0 turns it off (a chain that seals only on demand).
+    chain_max_head_age: float = 120.0
     # People's sign-in: session lifetime; lock-out after this many failures in a row, for this long.
     session_ttl: float = 8 * 3600
     login_max_failures: int = 5

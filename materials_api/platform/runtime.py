@@ -78,7 +78,7 @@ def managed_node(settings: Settings) -> AnvilNode | None:
     if settings.chain_rpc_url:
         return None
     return AnvilNode(settings.node_dir, port=settings.node_port, chain_id=settings.chain_id,
-                     state_interval=settings.node_state_interval)
+                     state_interval=settings.node_state_interval, block_time=settings.node_block_time or None)
 
 
 def connect_chain(settings: Settings, client: ChainClient | None = None) -> ChainClient:
