@@ -57,6 +57,8 @@ class Material(Base):
     leaf_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
     leaf: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
     proof: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON list of hex nodes
+    # When it was witnessed again after its anchoring key was declared compromised (ReplacedProof).
+    proof_replaced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revocation_state: Mapped[str | None] = mapped_column(String(12), nullable=True)  # pending | confirmed
     revocation_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
     revocation_tx: Mapped[str | None] = mapped_column(String(66), nullable=True)
@@ -79,6 +81,22 @@ class AnchorBatch(Base):
     contract: Mapped[str | None] = mapped_column(String(42), nullable=True)
     anchored_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ReplacedProof(Base):
+    """A material's earlier proof (its place in a batch) that no longer counts: its batch was
+    anchored by a key declared compromised, and the material was witnessed again under the
+    current key (`Anchorer.rewitness`). A verifier handed the old bundle is told the replacement."""
+
+    __tablename__ = "replaced_proofs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    material_id: Mapped[int] = mapped_column(ForeignKey("materials.id"), index=True)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    leaf_index: Mapped[int] = mapped_column(Integer)
+    anchorer: Mapped[str] = mapped_column(String(42))
+    replaced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_replaced_proofs_place", "root", "leaf_index"),)
 
 
 class Application(Base):

@@ -57,7 +57,8 @@ def _public(m: Material, enterprise: Enterprise, service) -> MaterialPublic:
         classified=m.classified, title=m.title, file_name=m.file_name, content_type=m.content_type, size=m.size,
         sha256=m.sha256, sm3=m.sm3, version=m.version, lineage_id=m.lineage_id or m.id, supersedes_id=m.supersedes_id,
         state=m.state, label=m.label, valid_until=m.valid_until, reuse_count=m.reuse_count,
-        anchored=m.leaf is not None and m.state == "anchored", revocation_state=m.revocation_state)
+        anchored=m.leaf is not None and m.state == "anchored", revocation_state=m.revocation_state,
+        proof_replaced_at=int(m.proof_replaced_at.timestamp()) if m.proof_replaced_at else None)
 
 
 def _valid_until(text: str | None) -> int | None:

@@ -26,6 +26,9 @@ class MaterialPublic(BaseModel):
     reuse_count: int
     anchored: bool
     revocation_state: str | None
+    proof_replaced_at: int | None = Field(default=None, description=(
+        "unix seconds: when this material was witnessed again because the key that anchored it was declared "
+        "compromised; proofs downloaded before then verify INVALID key_compromised"))
 
 
 class FolderPublic(BaseModel):

@@ -80,8 +80,63 @@ def keys_compromise(role: str, organisation: int | None, address: str | None, fr
             click.confirm(f"every write of this {purpose} key from block {block} on will verify INVALID; go on?",
                           abort=True, err=True)
         marked, rotation = compromise(runtime.chain, purpose, roles, address, block)
+        batches, materials, records = _written_by(services, purpose, marked, block)
     click.echo(f"{purpose}: {marked} declared compromised from block {block}"
                + (f"; {rotation.new_address} took its roles" if rotation else ""))
+    click.echo(f"it invalidates {materials} material(s) in {batches} batch(es) and {records} record(s) it wrote "
+               f"from block {block}; to witness them again under the current key:\n"
+               f"  qiyema keys rewitness --role {role}"
+               + (f" --organisation {organisation}" if organisation is not None else "")
+               + f" --address {marked} --from-block {block}")
+
+
+def _written_by(services, purpose: str, address: str, block: int) -> tuple[int, int, int]:
+    """(batches, materials, records) the key at `address` wrote from `block` on."""
+    if purpose == "notary":
+        batches, materials = services.materials.written_by(address, block)
+        return len(batches), materials, 0
+    if purpose.startswith("org-"):
+        from sqlalchemy import func, select
+
+        from materials_api.records.models import Record
+
+        with services.records.sessions() as s:
+            roots = s.execute(select(Record.root, func.count()).where(
+                Record.issuer_organisation_id == int(purpose.removeprefix("org-")), Record.block_number >= block)
+                .group_by(Record.root)).all()
+        mine = [(r, n) for r, n in roots
+                if (a := services.records.chain.ledger.anchor_of(bytes(r))) and a.anchorer.lower() == address.lower()]
+        return len(mine), 0, sum(n for _, n in mine)
+    return 0, 0, 0
+
+
+@keys.command("rewitness")
+@click.option("--role", required=True, type=click.Choice(["notary", "issuer"]))
+@click.option("--organisation", type=int, help="with --role issuer: the issuing organisation's id")
+@click.option("--address", required=True, help="the compromised key's address")
+@click.option("--from-block", "from_block", required=True, help="as declared: a block number or 'all'")
+def keys_rewitness(role: str, organisation: int | None, address: str, from_block: str) -> None:
+    """After `keys compromise`: witness again, under the current key, what the compromised key
+    wrote that the service still vouches for — materials whose bytes it holds unaltered (new
+    batches, fresh salts), records from the database (sealed anew). Old bundles keep verifying
+    INVALID key_compromised and name their replacement."""
+    block = 0 if from_block == "all" else int(from_block) if from_block.isdigit() else None
+    if block is None:
+        fail(f"--from-block takes a block number or 'all', not {from_block!r}", 2)
+    with opened() as (runtime, services):
+        purpose, _ = _purpose_and_roles(services, role, organisation)
+        term_ok = any(r.address.lower() == address.lower() and r.status == "compromised"
+                      for r in runtime.chain.keys.rows(purpose))
+        if not term_ok:
+            fail(f"{address} is not a {purpose} key declared compromised: declare it first (`qiyema keys "
+                 f"compromise`) [not_compromised]", 1)
+        if role == "notary":
+            again, left = services.materials.rewitness(address, block)
+            click.echo(f"{again} material(s) queued for new batches under the current notary"
+                       + (f"; {left} left out (their bytes are gone or altered)" if left else ""))
+        else:
+            batches, records = services.records.rewitness(organisation, address, block)
+            click.echo(f"{records} record(s) in {batches} batch(es) sealed anew, issued by the organisation's current key")
 
 
 @keys.command("migrate")

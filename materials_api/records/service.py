@@ -321,18 +321,40 @@ class RecordService:
             return False
         log.error("records batch %s: its root was anchored by %s, not by organisation %d's account (squatted); "
                   "sealed anew", members[0].root.hex(), onchain.anchorer, org)
+        self._reseal(members[0].root)
+        return True
+
+    def rewitness(self, organisation_id: int, anchorer: str, from_block: int) -> tuple[int, int]:
+        """Issue again, under the organisation's current key, every record of its batches that
+        `anchorer` (a key of it declared compromised) issued from `from_block` on: the database
+        holds each record's content (from its source), so each batch is sealed anew (fresh salts,
+        a new root) and sent by the records loop. Returns (batches, records) sealed anew."""
+        with self._engine.connect() as c:
+            roots = [bytes(r) for (r,) in c.execute(select(Record.root).where(
+                Record.issuer_organisation_id == organisation_id, Record.block_number >= from_block).distinct())]
+        batches = records = 0
+        for root in roots:
+            onchain = self.chain.ledger.anchor_of(root)
+            if onchain is None or onchain.anchorer.lower() != anchorer.lower():
+                continue
+            batches += 1
+            records += self._reseal(root)
+        return batches, records
+
+    def _reseal(self, root: bytes) -> int:
+        """Seal the records of batch `root` anew: fresh salts, a new root, pending again."""
         with self._engine.connect() as c:
             rows = [dict(r._mapping) for r in c.execute(
                 select(Record.id, Record.kind, Record.content_sha256, Record.valid_until, Enterprise.uscc)
                 .join(Enterprise, Enterprise.id == Record.enterprise_id)
-                .where(Record.root == members[0].root).order_by(Record.leaf_index))]
+                .where(Record.root == root).order_by(Record.leaf_index))]
         seal(rows, [r["uscc"] for r in rows])
         with self._engine.begin() as c:
             for r in rows:
                 c.execute(update(_R).where(_R.c.id == r["id"]).values(
                     salt=r["salt"], leaf_index=r["leaf_index"], leaf=r["leaf"], root=r["root"],
                     chain_state=ChainState.PENDING.value, tx_hash=None, block_number=None))
-        return True
+        return len(rows)
 
     def _note_anchoring(self, root: bytes) -> None:
         """Where batch `root` was issued, read from the chain's logs, for a batch whose receipt
