@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from chain.client import Receipt
+from chain.errors import TransactionReverted
 from chain.proof import LeafInput, MerkleTree
 from codes.uscc import chain_key
 from materials_api.bank.models import AnchorBatch, Material, MaterialState
@@ -260,8 +261,24 @@ class Anchorer:
             indexes = sorted(r.leaf_index for r in todo)
             deliveries.append(Delivery(ids, partial(ledger.send_revoke_leaves, notary, root, indexes, reason),
                                        partial(self._revoked, ids), already=("LeafAlreadyRevoked",)))
+        # Earlier deployments first: a failure there leaves the rows pending for the next pass.
+        self._revoke_on_earlier_deployments(by_root, notary)
         self.outbox.deliver("revoke", None, deliveries)
         return sum(len(items) for items in by_root.values())
+
+    def _revoke_on_earlier_deployments(self, by_root: dict, notary) -> None:
+        """After an upgrade, a bundle made before it names the earlier deployment, where its root
+        stays anchored: the revocation goes there too, so a verifier of the old bundle sees it."""
+        for ledger in self.chain.earlier_ledgers():
+            for root, items in by_root.items():
+                if ledger.anchor_of(root) is None:
+                    continue
+                todo = sorted(r.leaf_index for r in items if not ledger.is_revoked(root, r.leaf_index))
+                if todo:
+                    try:
+                        self.chain.client.wait(ledger.send_revoke_leaves(notary, root, todo, "withdrawn"))
+                    except TransactionReverted as exc:
+                        log.warning("revocation on earlier deployment %s refused: %s", ledger.deployment.address, exc)
 
     def _revoked(self, ids: list[int], _receipt: Receipt | None = None) -> int:
         with self.sessions.begin() as s:

@@ -8,7 +8,7 @@ lacks), and roles are granted only where missing.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
@@ -37,10 +37,28 @@ class ChainContext:
     deployment: Deployment
     keys: ServiceKeys
     trust_list: TrustList | None = None  # governor-signed; every verification path accepts only these
+    _earlier: dict = field(default_factory=dict, repr=False)
 
     @property
     def trust(self) -> Trust:
         return Trust.of(self.trust_list.deployments)
+
+    def earlier_ledgers(self) -> list[QiyemaLedger]:
+        """The deployments before this one on this chain (on the trust list, code still there):
+        evidence anchored on them keeps naming them, so revocations and status changes are sent
+        there too. Empty until an upgrade."""
+        found = []
+        for d in self.trust_list.deployments if self.trust_list else []:
+            if d.chain_id != self.deployment.chain_id or d.address.lower() == self.deployment.address.lower():
+                continue
+            if self._earlier.get(d.address) is None:
+                if not self.client.code_at(d.address):
+                    continue  # a reset chain: nothing there to keep current
+                self._earlier[d.address] = QiyemaLedger(self.client, Deployment(
+                    chain_id=d.chain_id, contract=self.deployment.contract, address=d.address, tx_hash="",
+                    block_number=d.first_block, code_hash=d.code_hash, genesis_hash="", deployed_at=0.0))
+            found.append(self._earlier[d.address])
+        return found
 
     # The active generation of each account, so a rotation reaches a running service.
     @property

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from chain.client import Receipt
-from chain.errors import ChainError
+from chain.errors import ChainError, TransactionReverted
 from chain.ledger import RecordStatus, issuer_role
 from chain.proof import Anchor, LeafInput, MerkleTree, ProofBundle, record_content_sha256
 from chain.signers import Signer
@@ -288,13 +288,26 @@ class RecordService:
         # A batch sent with another that the chain already held was refused with it: it stays
         # pending for the next pass, which sends it again.
         rows = [r for r in rows if onchain[r.id] != RecordStatus.NONE]
+        changes = [r for r in rows if onchain[r.id] != TO_CHAIN[r.status]]
+        # After an upgrade a record's earlier bundle names the earlier deployment: its status
+        # changes go there too (first, so a failure leaves the change pending for the next pass).
+        for earlier in self.chain.earlier_ledgers() if changes else ():
+            for r in changes:
+                held = earlier.record_of(r.root, r.leaf_index).status
+                if held not in (RecordStatus.NONE, TO_CHAIN[r.status]):
+                    try:
+                        self.chain.client.wait(earlier.send_set_record_status(account(r), r.root, r.leaf_index,
+                                                                              TO_CHAIN[r.status], r.status))
+                    except TransactionReverted as exc:
+                        log.warning("record %d: status on earlier deployment %s refused: %s", r.id,
+                                    earlier.deployment.address, exc)
         # A record already at the status sent (another instance, or an import's own witnessing,
         # sent the same change first) reverts InvalidRecordStatus: delivered.
         self.outbox.deliver("record-status", None, [
             Delivery([r.id], partial(ledger.send_set_record_status, account(r), r.root, r.leaf_index,
                                      TO_CHAIN[r.status], r.status), lambda _receipt: 1,
                      already=("InvalidRecordStatus",))
-            for r in rows if onchain[r.id] != TO_CHAIN[r.status]])
+            for r in changes])
         # Only as the row still is: a status changed meanwhile stays pending for the next pass.
         # Rows already marked from their receipt (issued valid, `_issued`) are not written again.
         by_status: dict[str, list[int]] = {}
