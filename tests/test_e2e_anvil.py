@@ -42,7 +42,7 @@ def test_init_is_idempotent(home):
     assert open(os.path.join(home["QIYEMA_HOME"], "governor.key")).read() == key
     assert json.load(open(os.path.join(home["QIYEMA_HOME"], "deployments", "31337.json"))) == first
     status = run(home, "chain", "status")
-    assert "matches the local build" in status.stdout
+    assert "matches the local build" in status.stdout and "trust list:     1 deployment(s)" in status.stdout
     assert not AnvilNode(os.path.join(home["QIYEMA_HOME"], "node")).pid()  # init and status stop their node
     # No plaintext private key on disk: every key is an encrypted keystore; `keys list` shows them.
     keys_dir = os.path.join(home["QIYEMA_HOME"], "keys")

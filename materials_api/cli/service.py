@@ -98,6 +98,11 @@ def chain_status() -> None:
         click.echo(f"on-chain code:  {status.onchain_code_hash or '-'}")
         click.echo(f"local build:    {status.local_code_hash}")
         click.echo(f"status:         {status.reason}")
+        from materials_api.platform.runtime import read_trust_list
+
+        trust_list = read_trust_list(s)
+        click.echo(f"trust list:     {len(trust_list.deployments)} deployment(s), signed by {trust_list.governor}"
+                   if trust_list else "trust list:     none yet (`qiyema init` writes it)")
         if not status.matches_build:
             sys.exit(1)
     finally:
