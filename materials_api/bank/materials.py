@@ -41,7 +41,6 @@ from materials_api.platform.storage import ObjectStore, Spooled, StorageError
 from materials_api.registry.models import Enterprise
 
 LIVE = (MaterialState.CONFIRMED.value, MaterialState.ANCHORED.value)
-REPLACED = "replaced"  # an AnchorBatch whose anchorer's key was declared compromised, its materials witnessed again
 _M = Material.__table__  # Core on the upload path: it runs for every upload
 # Built once: SQLAlchemy then reuses their compiled form without building a cache key each time.
 _SAME_BYTES = (select(_M).where(_M.c.enterprise_id == bindparam("enterprise"), _M.c.sha256 == bindparam("sha256"),
@@ -259,65 +258,6 @@ class MaterialService:
         verdicts = verify_materials(items, client=self.chain.client, trust=self.chain.trust,
                                     max_head_age=self.max_head_age)
         return self._with_record([b for b, _ in items], verdicts)
-
-    # --- a way back after a compromise ------------------------------------------------------
-    def written_by(self, anchorer: str, from_block: int) -> tuple[list[AnchorBatch], int]:
-        """The confirmed batches `anchorer` anchored from `from_block` on (the chain says who
-        anchored each) and how many live materials they hold: what declaring it compromised
-        invalidates."""
-        with self.sessions() as s:
-            batches = list(s.scalars(select(AnchorBatch).where(
-                AnchorBatch.state == ChainState.CONFIRMED.value, AnchorBatch.block_number >= from_block)
-                .order_by(AnchorBatch.id)))
-        mine = []
-        for batch in batches:
-            onchain = self.chain.ledger.anchor_of(batch.root)
-            if onchain is not None and onchain.anchorer.lower() == anchorer.lower():
-                mine.append(batch)
-        with self.sessions() as s:
-            held = s.scalar(select(func.count()).select_from(Material).where(
-                Material.batch_id.in_([b.id for b in mine]), Material.state == MaterialState.ANCHORED.value)) if mine else 0
-        return mine, held
-
-    def rewitness(self, anchorer: str, from_block: int) -> tuple[int, int]:
-        """Witness again, under the current notary, every material of the batches `anchorer`
-        anchored from `from_block` on whose bytes the store still holds unaltered: each gets a
-        fresh salt and goes into a new batch (the anchoring loop sends it); its old place is kept
-        as a `ReplacedProof`, so a verifier handed the old bundle is told of the new one. Returns
-        (materials re-witnessed, materials left out because their bytes are gone or altered)."""
-        import hashlib
-
-        batches, _ = self.written_by(anchorer, from_block)
-        again, left = [], 0
-        with self.sessions() as s:
-            materials = list(s.scalars(select(Material).where(
-                Material.batch_id.in_([b.id for b in batches]), Material.state == MaterialState.ANCHORED.value))) \
-                if batches else []
-        roots = {b.id: b.root for b in batches}
-        for m in materials:
-            digest = hashlib.sha256()
-            try:
-                for chunk in self.content(m):
-                    digest.update(chunk)
-            except StorageError:
-                left += 1
-                continue
-            if digest.hexdigest() != m.sha256:
-                left += 1  # the store no longer holds what was fingerprinted: nothing to vouch for
-                continue
-            again.append(m)
-        with self.sessions.begin() as s:
-            for m in again:
-                s.add(ReplacedProof(material_id=m.id, root=roots[m.batch_id], leaf_index=m.leaf_index,
-                                    anchorer=anchorer))
-            if again:
-                s.execute(update(Material), [
-                    {"id": m.id, "state": MaterialState.CONFIRMED.value, "batch_id": None, "leaf_index": None,
-                     "leaf": None, "proof": None, "salt": secrets.token_bytes(32),
-                     "proof_replaced_at": datetime.now(timezone.utc)} for m in again])
-            for batch in batches:
-                s.execute(update(AnchorBatch).where(AnchorBatch.id == batch.id).values(state=REPLACED))
-        return len(again), left
 
     def _with_record(self, bundles: list[ProofBundle], verdicts: list[Verdict]) -> list[Verdict]:
         """The database is the record: a material it holds as withdrawn or revoked is INVALID

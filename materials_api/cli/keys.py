@@ -93,20 +93,16 @@ def keys_compromise(role: str, organisation: int | None, address: str | None, fr
 def _written_by(services, purpose: str, address: str, block: int) -> tuple[int, int, int]:
     """(batches, materials, records) the key at `address` wrote from `block` on."""
     if purpose == "notary":
-        batches, materials = services.materials.written_by(address, block)
+        from materials_api.bank.rewitness import written_by
+
+        batches, materials = written_by(services.materials, address, block)
         return len(batches), materials, 0
     if purpose.startswith("org-"):
-        from sqlalchemy import func, select
+        from materials_api.records.sealing import written_by
 
-        from materials_api.records.models import Record
-
-        with services.records.sessions() as s:
-            roots = s.execute(select(Record.root, func.count()).where(
-                Record.issuer_organisation_id == int(purpose.removeprefix("org-")), Record.block_number >= block)
-                .group_by(Record.root)).all()
-        mine = [(r, n) for r, n in roots
-                if (a := services.records.chain.ledger.anchor_of(bytes(r))) and a.anchorer.lower() == address.lower()]
-        return len(mine), 0, sum(n for _, n in mine)
+        batches = written_by(services.records.sessions, services.records.chain.ledger,
+                             int(purpose.removeprefix("org-")), address, block)
+        return len(batches), 0, sum(batches.values())
     return 0, 0, 0
 
 
@@ -131,11 +127,15 @@ def keys_rewitness(role: str, organisation: int | None, address: str, from_block
             fail(f"{address} is not a {purpose} key declared compromised: declare it first (`qiyema keys "
                  f"compromise`) [not_compromised]", 1)
         if role == "notary":
-            again, left = services.materials.rewitness(address, block)
+            from materials_api.bank.rewitness import rewitness
+
+            again, left = rewitness(services.materials, address, block)
             click.echo(f"{again} material(s) queued for new batches under the current notary"
                        + (f"; {left} left out (their bytes are gone or altered)" if left else ""))
         else:
-            batches, records = services.records.rewitness(organisation, address, block)
+            from materials_api.records.sealing import rewitness
+
+            batches, records = rewitness(services.records.sessions, runtime.chain.ledger, organisation, address, block)
             click.echo(f"{records} record(s) in {batches} batch(es) sealed anew, issued by the organisation's current key")
 
 

@@ -30,7 +30,8 @@ from materials_api.platform.errors import Kind
 from materials_api.platform.models import ChainState
 from materials_api.records.kinds import KINDS, category_of
 from materials_api.records.models import Record
-from materials_api.records.service import LOOKUP_CHUNK, STATUSES, RecordError, content_hash, seal
+from materials_api.records.sealing import seal
+from materials_api.records.service import LOOKUP_CHUNK, STATUSES, RecordError, content_hash
 from materials_api.registry.models import Enterprise
 
 MAX_CHANGES = 10_000  # a call of the feed

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -36,6 +35,7 @@ from materials_api.platform.outbox import Delivery, Outbox, backlog
 from materials_api.platform.runtime import FUNDING_WEI, ChainContext
 from materials_api.records.kinds import KINDS, category_of
 from materials_api.records.models import IssuerAccount, Record, RecordState
+from materials_api.records.sealing import reseal, seal
 from materials_api.registry.models import Enterprise
 
 log = logging.getLogger("qiyema.records")
@@ -50,7 +50,6 @@ _R = Record.__table__
 _CURRENT_OF_ENTERPRISE = (select(_R)
                           .where(_R.c.enterprise_id == bindparam("enterprise_id"), _R.c.superseded_by_id.is_(None))
                           .order_by(_R.c.category, _R.c.id))
-MAX_BATCH = 1024  # records per Merkle batch: one slot on chain (~52 gas a record issued 8 batches a transaction)
 ROOTS_PER_TX = 8  # batches of one issuer and category in one `issueRecordBatches` (~425,000 gas)
 # Records a pass: 4 transactions of 8 batches in flight, so a block period and its confirmations
 # are waited for once per 32,768 records, not per 8,192 (on Clique, 1 s blocks and 2 confirmations).
@@ -73,22 +72,6 @@ def content_hash(uscc: str, kind: str, number: str | None, data: dict, valid_fro
                  valid_until: int | None) -> str:
     """A record's content fingerprint as stored (hex): chain/proof.py's canonical form."""
     return record_content_sha256(uscc, kind, number, data, valid_from, valid_until).hex()
-
-
-def seal(rows: list[dict], usccs: list[str]) -> None:
-    """Give new record rows (with `kind`, `content_sha256`, `valid_until`) their salted leaves,
-    MAX_BATCH to a Merkle batch: `salt`, `leaf_index`, `leaf`, `root`. Done when they are
-    written ahead, so a batch is the same whenever and however often it is sent."""
-    for start in range(0, len(rows), MAX_BATCH):
-        chunk = rows[start:start + MAX_BATCH]
-        salts = secrets.token_bytes(32 * len(chunk))  # one read of the system's CSPRNG a batch
-        for index, (row, uscc) in enumerate(zip(chunk, usccs[start:start + MAX_BATCH])):
-            row.update(salt=salts[32 * index:32 * index + 32], leaf_index=index)
-            row["leaf"] = LeafInput(bytes.fromhex(row["content_sha256"]), chain_key(uscc), row["kind"], 1,
-                                    row["valid_until"] or 0, index, row["salt"]).hash()
-        root = MerkleTree([row["leaf"] for row in chunk]).root
-        for row in chunk:
-            row["root"] = root
 
 
 class RecordService:
@@ -334,40 +317,8 @@ class RecordService:
             return False
         log.error("records batch %s: its root was anchored by %s, not by organisation %d's account (squatted); "
                   "sealed anew", members[0].root.hex(), onchain.anchorer, org)
-        self._reseal(members[0].root)
+        reseal(self.sessions, members[0].root)
         return True
-
-    def rewitness(self, organisation_id: int, anchorer: str, from_block: int) -> tuple[int, int]:
-        """Issue again, under the organisation's current key, every record of its batches that
-        `anchorer` (a key of it declared compromised) issued from `from_block` on: the database
-        holds each record's content (from its source), so each batch is sealed anew (fresh salts,
-        a new root) and sent by the records loop. Returns (batches, records) sealed anew."""
-        with self._engine.connect() as c:
-            roots = [bytes(r) for (r,) in c.execute(select(Record.root).where(
-                Record.issuer_organisation_id == organisation_id, Record.block_number >= from_block).distinct())]
-        batches = records = 0
-        for root in roots:
-            onchain = self.chain.ledger.anchor_of(root)
-            if onchain is None or onchain.anchorer.lower() != anchorer.lower():
-                continue
-            batches += 1
-            records += self._reseal(root)
-        return batches, records
-
-    def _reseal(self, root: bytes) -> int:
-        """Seal the records of batch `root` anew: fresh salts, a new root, pending again."""
-        with self._engine.connect() as c:
-            rows = [dict(r._mapping) for r in c.execute(
-                select(Record.id, Record.kind, Record.content_sha256, Record.valid_until, Enterprise.uscc)
-                .join(Enterprise, Enterprise.id == Record.enterprise_id)
-                .where(Record.root == root).order_by(Record.leaf_index))]
-        seal(rows, [r["uscc"] for r in rows])
-        with self._engine.begin() as c:
-            for r in rows:
-                c.execute(update(_R).where(_R.c.id == r["id"]).values(
-                    salt=r["salt"], leaf_index=r["leaf_index"], leaf=r["leaf"], root=r["root"],
-                    chain_state=ChainState.PENDING.value, tx_hash=None, block_number=None))
-        return len(rows)
 
     def _note_anchoring(self, root: bytes) -> None:
         """Where batch `root` was issued, read from the chain's logs, for a batch whose receipt
