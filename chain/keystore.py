@@ -1,13 +1,20 @@
 """Where the service's keys are kept: never as plaintext files.
 
-A `KeyStore` holds named secp256k1 keys (chain accounts, code-signing keys) and named 32-byte
-secrets (the custodial master from which enterprises' dynamic-code keys are derived):
+A `KeyStore` holds named secp256k1 keys (chain accounts, code-signing keys) and *wrapped keys*:
+keys too many to name (one per enterprise, for its dynamic codes; a city has 100,000 of them),
+made inside the store and handed out only encrypted under one of the store's wrapping keys, so
+the database keeps them and only the store can sign with them:
 
 - `FileKeyStore`: one standard Ethereum JSON keystore (version 3, scrypt) per name in a folder,
   encrypted under one passphrase; its address is read from the file, and the key decrypted on
-  its first signature, once per process (a command that signs nothing pays no scrypt).
+  its first signature, once per process (a command that signs nothing pays no scrypt). Its
+  wrapping key is a 32-byte secret kept the same way; wrapped keys are AES-256-GCM bound to
+  their owner (the associated data). Software custody: a key signs in this process's memory.
 - `Pkcs11KeyStore`: keys generated inside a PKCS#11 token (an HSM; SoftHSM2 in tests), on
-  secp256k1, non-extractable, found by label; secrets kept as private data objects of the token.
+  secp256k1, non-extractable, found by label. Its wrapping key is an AES-256 key of the token
+  that cannot leave it; a wrapped key is generated in the token, wrapped there (CKM_AES_KEY_WRAP_PAD,
+  RFC 5649) and unwrapped there into a non-extractable session object to sign: neither the
+  wrapping key nor an enterprise's key is ever in the service's memory.
 
 `load_or_create(name)` is idempotent and safe against two processes creating the same name at
 once (the file is created exclusively; the token is searched again before a key is made).
@@ -22,16 +29,26 @@ import re
 import secrets as random
 import threading
 from abc import ABC, abstractmethod
+from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from eth_keyfile import create_keyfile_json, decode_keyfile_json
 from eth_utils import to_checksum_address
 
 from .errors import Kind, QiyemaError
-from .signers import SECP256K1_N, LazySigner, LocalSigner, Pkcs11Signer, Signer
+from eth_keys.datatypes import Signature
+
+from .signers import (SECP256K1_N, LazySigner, LocalSigner, Pkcs11Signer, Signer, public_key_address,
+                      recoverable, uncompressed_point)
 
 STANDARD_SCRYPT_N = 1 << 18  # geth's standard scrypt cost (256 MiB, about a second a key)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_WRAP_AAD = b"qiyema.wrapped-key.v1\x00"
+WRAPPED_CACHE = 4096  # wrapped keys kept open per process (the hot enterprises of a city)
 
 
 class KeyStoreError(QiyemaError):
@@ -48,6 +65,48 @@ def check_name(name: str) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class WrappedKey:
+    """A secp256k1 key encrypted under the wrapping key `wrapping` of a `backend` store: the
+    database keeps it; only that store can sign with it. `public_key` is X || Y (64 bytes)."""
+
+    backend: str
+    wrapping: str
+    public_key: bytes
+    blob: bytes
+
+    @property
+    def address(self) -> str:
+        return public_key_address(self.public_key)
+
+    @property
+    def wrapped_by(self) -> str:
+        return f"{self.backend}:{self.wrapping}"
+
+
+class _OpenKeys:
+    """A bounded LRU of signers opened from wrapped keys (keyed by the wrapped bytes and owner)."""
+
+    def __init__(self, size: int):
+        self._size = size
+        self._open: OrderedDict[bytes, Signer] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, blob: bytes) -> Signer | None:
+        with self._lock:
+            signer = self._open.get(blob)
+            if signer is not None:
+                self._open.move_to_end(blob)
+            return signer
+
+    def put(self, blob: bytes, signer: Signer) -> Signer:
+        with self._lock:
+            self._open[blob] = signer
+            while len(self._open) > self._size:
+                self._open.popitem(last=False)
+        return signer
+
+
 class KeyStore(ABC):
     backend: str
 
@@ -60,8 +119,19 @@ class KeyStore(ABC):
         """A new key called `name` (random, or `private_key` when moving one in)."""
 
     @abstractmethod
-    def secret(self, name: str) -> bytes:
-        """The 32-byte secret called `name`, created (random) if absent."""
+    def new_wrapped_key(self, wrapping: str, owner: bytes) -> WrappedKey:
+        """A new random key made in the store for `owner` (bytes naming whom it belongs to),
+        returned only wrapped by the wrapping key `wrapping` (created on first use)."""
+
+    @abstractmethod
+    def wrapped_signer(self, key: WrappedKey, owner: bytes) -> Signer:
+        """A signer for a key this store wrapped for `owner`. `KeyStoreError` `key_missing`
+        when the wrapping key is not here, `wrapped_key_invalid` when the bytes were not
+        wrapped by it for this owner (tampered, swapped between owners)."""
+
+    def can_unwrap(self, key: WrappedKey) -> bool:
+        """Whether `key` was wrapped by a store of this kind (custody may have moved since)."""
+        return key.backend == self.backend
 
     @abstractmethod
     def names(self) -> list[str]:
@@ -86,6 +156,7 @@ class FileKeyStore(KeyStore):
         self._loaded: dict[str, Signer] = {}
         self._secrets: dict[str, bytes] = {}
         self._lock = threading.Lock()
+        self._wrapped = _OpenKeys(WRAPPED_CACHE)
 
     def path(self, name: str) -> Path:
         return self.directory / f"{check_name(name)}.json"
@@ -158,25 +229,45 @@ class FileKeyStore(KeyStore):
             self._loaded[name] = LocalSigner(key)
             return self._loaded[name]
 
-    def secret(self, name: str) -> bytes:
+    def _secret(self, name: str, *, create: bool) -> bytes:
+        """The 32-byte secret called `name` (a wrapping key), kept as a keystore file."""
         path = self.path(name)
         if not path.exists():
+            if not create:
+                raise KeyStoreError("key_missing", f"the keystore has no wrapping key {name!r}")
             self._write_new(path, _random_key())
         with self._lock:
             if name not in self._secrets:
                 self._secrets[name] = self._decrypt(path)
             return self._secrets[name]
 
+    def new_wrapped_key(self, wrapping: str, owner: bytes) -> WrappedKey:
+        key = _random_key()
+        signer = LocalSigner(key)
+        nonce = random.token_bytes(12)
+        blob = nonce + AESGCM(self._secret(wrapping, create=True)).encrypt(nonce, key, _WRAP_AAD + owner)
+        self._wrapped.put(blob + owner, signer)
+        return WrappedKey(self.backend, wrapping, signer.public_key_bytes(), blob)
+
+    def wrapped_signer(self, key: WrappedKey, owner: bytes) -> Signer:
+        signer = self._wrapped.get(key.blob + owner)
+        if signer is not None:
+            return signer
+        wrap = self._secret(key.wrapping, create=False)
+        try:
+            plain = AESGCM(wrap).decrypt(key.blob[:12], key.blob[12:], _WRAP_AAD + owner)
+        except (InvalidTag, ValueError):
+            raise KeyStoreError("wrapped_key_invalid", "a wrapped key does not open under its wrapping key "
+                                                       "for its owner") from None
+        signer = LocalSigner(plain)
+        if signer.public_key_bytes() != key.public_key:
+            raise KeyStoreError("wrapped_key_invalid", "a wrapped key is not the key its public key names")
+        return self._wrapped.put(key.blob + owner, signer)
+
     def names(self) -> list[str]:
         if not self.directory.exists():
             return []
         return sorted(p.stem for p in self.directory.glob("*.json") if not p.name.startswith("."))
-
-    def put_secret(self, name: str, value: bytes) -> None:
-        """Move an existing 32-byte secret in (`qiyema keys migrate`)."""
-        path = self.path(name)
-        if not self._write_new(path, value) and self._decrypt(path) != value:
-            raise KeyStoreError("key_exists", f"the keystore already holds another secret called {name!r}")
 
 
 class Pkcs11KeyStore(KeyStore):
@@ -207,6 +298,10 @@ class Pkcs11KeyStore(KeyStore):
             raise KeyStoreError("pkcs11_token", f"cannot open token {token_label!r}: {type(exc).__name__}") from None
         self._lock = threading.Lock()
         self._loaded: dict[str, Signer] = {}
+        self._wrapping: dict[str, object] = {}
+        # Unwrapped keys stay in the token as session objects while they are hot (LRU, under
+        # `_lock` like every call into the session, so a key is never destroyed mid-signature).
+        self._unwrapped: OrderedDict[bytes, object] = OrderedDict()
 
     def _find(self, name: str, object_class):
         return list(self._session.get_objects({self._pkcs11.Attribute.LABEL: check_name(name),
@@ -254,42 +349,103 @@ class Pkcs11KeyStore(KeyStore):
                     Attribute.TOKEN: True, Attribute.VERIFY: True})
         return self.load(name)
 
-    def secret(self, name: str) -> bytes:
-        from pkcs11 import Attribute, ObjectClass
+    def _wrapping_key(self, name: str, *, create: bool):
+        """The token's AES-256 wrapping key `name`: it wraps and unwraps, nothing else, and
+        never leaves the token."""
+        from pkcs11 import Attribute, KeyType, ObjectClass
 
+        if name in self._wrapping:
+            return self._wrapping[name]
         with self._lock:
-            found = self._find(name, ObjectClass.DATA)
+            found = self._find(name, ObjectClass.SECRET_KEY)
             if not found:
-                self._put(name, _random_key())
-                found = self._find(name, ObjectClass.DATA)
-            return bytes(found[0][Attribute.VALUE])
+                if not create:
+                    raise KeyStoreError("key_missing", f"the token has no wrapping key {name!r}")
+                found = [self._session.generate_key(KeyType.AES, 256, label=name, store=True, template={
+                    Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, Attribute.PRIVATE: True,
+                    Attribute.WRAP: True, Attribute.UNWRAP: True, Attribute.ENCRYPT: False,
+                    Attribute.DECRYPT: False, Attribute.SIGN: False, Attribute.VERIFY: False})]
+            self._wrapping[name] = found[0]
+            return found[0]
 
-    def put_secret(self, name: str, value: bytes) -> None:
-        from pkcs11 import Attribute, ObjectClass
+    def new_wrapped_key(self, wrapping: str, owner: bytes) -> WrappedKey:
+        from pkcs11 import Attribute, KeyType, Mechanism
+        from pkcs11.util.ec import encode_named_curve_parameters
 
+        wrap = self._wrapping_key(wrapping, create=True)
         with self._lock:
-            found = self._find(name, ObjectClass.DATA)
-            if found and bytes(found[0][Attribute.VALUE]) != value:
-                raise KeyStoreError("key_exists", f"the token already holds another secret called {name!r}")
-            if not found:
-                self._put(name, value)
+            params = self._session.create_domain_parameters(
+                KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256k1")}, local=True)
+            # A session key: extractable only so that the token itself can wrap it, sensitive so
+            # that it never leaves in the clear; destroyed once wrapped.
+            public, private = params.generate_keypair(store=False, private_template={
+                Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: True, Attribute.SIGN: True, Attribute.DERIVE: False})
+            try:
+                blob = bytes(wrap.wrap_key(private, mechanism=Mechanism.AES_KEY_WRAP_PAD))
+                point = uncompressed_point(public[Attribute.EC_POINT])
+            finally:
+                private.destroy()
+                public.destroy()
+        return WrappedKey(self.backend, wrapping, point, blob)
 
-    def _put(self, name: str, value: bytes) -> None:
-        from pkcs11 import Attribute, ObjectClass
+    def wrapped_signer(self, key: WrappedKey, owner: bytes) -> Signer:
+        # AES key wrap has no associated data: a wrapped key is bound to its owner by its public
+        # key instead (the address the chain holds for the owner; every signature is checked
+        # against it), so bytes swapped between owners sign nothing.
+        self._wrapping_key(key.wrapping, create=False)
+        return _WrappedPkcs11Signer(self, key)
 
-        # A private data object: readable only after logging in with the PIN, kept encrypted by the module.
-        self._session.create_object({Attribute.CLASS: ObjectClass.DATA, Attribute.LABEL: name,
-                                     Attribute.VALUE: value, Attribute.TOKEN: True, Attribute.PRIVATE: True,
-                                     Attribute.APPLICATION: "qiyema"})
+    def sign_wrapped(self, key: WrappedKey, digest: bytes) -> bytes:
+        """Raw ECDSA (r || s) by `key`, unwrapped inside the token (kept open while hot)."""
+        from pkcs11 import DEFAULT, Attribute, KeyType, Mechanism, ObjectClass, PKCS11Error
+
+        wrap = self._wrapping_key(key.wrapping, create=False)
+        with self._lock:
+            private = self._unwrapped.get(key.blob)
+            if private is None:
+                try:
+                    private = wrap.unwrap_key(ObjectClass.PRIVATE_KEY, KeyType.EC, key.blob,
+                                              mechanism=Mechanism.AES_KEY_WRAP_PAD, store=False, template={
+                                                  Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False,
+                                                  Attribute.SIGN: True, Attribute.DERIVE: False,
+                                                  **{a: DEFAULT for a in (Attribute.ENCRYPT, Attribute.DECRYPT,
+                                                                          Attribute.WRAP, Attribute.UNWRAP,
+                                                                          Attribute.VERIFY)}})
+                except PKCS11Error:
+                    raise KeyStoreError("wrapped_key_invalid",
+                                        "a wrapped key does not open under its wrapping key") from None
+                self._unwrapped[key.blob] = private
+                while len(self._unwrapped) > WRAPPED_CACHE:
+                    self._unwrapped.popitem(last=False)[1].destroy()
+            else:
+                self._unwrapped.move_to_end(key.blob)
+            return bytes(private.sign(digest, mechanism=Mechanism.ECDSA))
 
     def names(self) -> list[str]:
         from pkcs11 import Attribute, ObjectClass
 
         with self._lock:
-            return sorted({o[Attribute.LABEL] for o in self._session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY})})
+            return sorted({o[Attribute.LABEL] for o in self._session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY,
+                                                                            Attribute.TOKEN: True})})
 
     def close(self) -> None:
         self._session.close()
+
+
+class _WrappedPkcs11Signer(Signer):
+    """A wrapped key of a PKCS#11 token: each signature is made inside the token."""
+
+    def __init__(self, store: Pkcs11KeyStore, key: WrappedKey):
+        self._store, self._key = store, key
+        self.address = key.address
+
+    def sign_hash(self, digest: bytes) -> Signature:
+        if len(digest) != 32:
+            raise ValueError("a digest is 32 bytes")
+        try:
+            return recoverable(self._store.sign_wrapped(self._key, digest), digest, self._key.public_key)
+        except ValueError:
+            raise KeyStoreError("wrapped_key_invalid", "a wrapped key is not the key its public key names") from None
 
 
 def _random_key() -> bytes:

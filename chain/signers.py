@@ -61,6 +61,9 @@ class LocalSigner(Signer):
         """The raw key: only for moving it into another keystore (`qiyema keys migrate`)."""
         return self._key.to_bytes()
 
+    def public_key_bytes(self) -> bytes:
+        return self._key.public_key.to_bytes()
+
 
 class LazySigner(Signer):
     """A key whose address is known (a keystore file states it) and whose secret is opened on
@@ -97,8 +100,8 @@ class Pkcs11Signer(Signer):
     def __init__(self, private, public_point: bytes, lock: threading.Lock):
         self._private = private
         self._lock = lock
-        self._public = eth_keys.PublicKey(_uncompressed_point(public_point))
-        self.address = self._public.to_checksum_address()
+        self._public = uncompressed_point(public_point)
+        self.address = public_key_address(self._public)
 
     def sign_hash(self, digest: bytes) -> Signature:
         from pkcs11 import Mechanism
@@ -107,17 +110,28 @@ class Pkcs11Signer(Signer):
             raise ValueError("a digest is 32 bytes")
         with self._lock:
             raw = self._private.sign(digest, mechanism=Mechanism.ECDSA)
-        r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
-        if s > SECP256K1_N // 2:
-            s = SECP256K1_N - s  # low s (EIP-2); the other recovery id then matches
-        for v in (0, 1):
-            sig = Signature(vrs=(v, r, s))
-            if sig.recover_public_key_from_msg_hash(digest) == self._public:
-                return sig
-        raise ValueError("the token's signature does not recover to its own public key")
+        return recoverable(raw, digest, self._public)
 
 
-def _uncompressed_point(ec_point: bytes) -> bytes:
+def recoverable(raw: bytes, digest: bytes, public_key: bytes) -> Signature:
+    """The recoverable signature (v, r, low s) from a module's raw ECDSA r || s, checked to
+    recover to `public_key` (X || Y): ValueError when it does not."""
+    r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+    if s > SECP256K1_N // 2:
+        s = SECP256K1_N - s  # low s (EIP-2); the other recovery id then matches
+    public = eth_keys.PublicKey(public_key)
+    for v in (0, 1):
+        sig = Signature(vrs=(v, r, s))
+        if sig.recover_public_key_from_msg_hash(digest) == public:
+            return sig
+    raise ValueError("the token's signature does not recover to its own public key")
+
+
+def public_key_address(public_key: bytes) -> str:
+    return eth_keys.PublicKey(public_key).to_checksum_address()
+
+
+def uncompressed_point(ec_point: bytes) -> bytes:
     """The 64 bytes X || Y from a PKCS#11 CKA_EC_POINT (a DER OCTET STRING around 04 || X || Y;
     some modules give the bare point)."""
     point = bytes(ec_point)

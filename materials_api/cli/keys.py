@@ -141,11 +141,12 @@ def keys_rewitness(role: str, organisation: int | None, address: str, from_block
 
 @keys.command("migrate")
 def keys_migrate() -> None:
-    """Move plaintext key files (an older install's $QIYEMA_HOME/keys/*.eth and *.key) into the
-    configured key store, check each reads back, then delete the plaintext."""
+    """Move plaintext key files (an older install's $QIYEMA_HOME/keys/*.eth) into the configured
+    key store, check each reads back, then delete the plaintext. A plaintext *.key (the master
+    secret enterprises' keys were once derived from) is no longer used: it is deleted."""
     from chain.keystore import KeyStoreError
     from chain.signers import LocalSigner
-    from materials_api.platform.keys import ENTERPRISE_MASTER, open_keystore, plaintext_keys
+    from materials_api.platform.keys import open_keystore, plaintext_keys
 
     s = settings()
     files = plaintext_keys(s)
@@ -155,26 +156,24 @@ def keys_migrate() -> None:
     try:
         store = open_keystore(s)
         for path in files:
-            raw = bytes.fromhex(path.read_text().strip().removeprefix("0x"))
             if path.suffix == ".key":
-                name = ENTERPRISE_MASTER if path.stem == ENTERPRISE_MASTER else path.stem
-                store.put_secret(name, raw)
-                if store.secret(name) != raw:
-                    fail(f"{path.name} did not read back from the key store: kept", 1)
-                what = "secret"
-            else:
-                address = LocalSigner(raw).address
-                moved = store.create(path.stem, raw)
-                if moved.address != address:
-                    fail(f"{path.name} did not read back from the key store: kept", 1)
-                what = address
+                # Enterprises' keys are made in the key store now; one derived from this secret
+                # is replaced at its next use, so the secret protects nothing any more.
+                _shred(path)
+                click.echo(f"deleted {path.name}: a master secret no longer used (enterprise keys are "
+                           f"wrapped in the {store.backend} now)")
+                continue
+            raw = bytes.fromhex(path.read_text().strip().removeprefix("0x"))
+            address = LocalSigner(raw).address
+            if store.create(path.stem, raw).address != address:
+                fail(f"{path.name} did not read back from the key store: kept", 1)
             _shred(path)
-            click.echo(f"moved {path.name} ({what}) into the {store.backend}")
+            click.echo(f"moved {path.name} ({address}) into the {store.backend}")
     except KeyStoreError as exc:
         fail(f"{exc.message} [{exc.code}]", 1)
     except ValueError as exc:
         fail(f"a key file is not a hex key: {exc}", 1)
-    click.echo(f"{len(files)} key file(s) moved; no plaintext key is left in {s.keys_dir}")
+    click.echo(f"{len(files)} key file(s) done; no plaintext key is left in {s.keys_dir}")
 
 
 def _shred(path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from materials_api.identity.models import ApiKey
@@ -41,13 +41,19 @@ class StaticCodeIssue(Base):
 
 
 class EnterpriseCodeSigner(Base):
-    """The enterprise's dynamic-code signing key: derived from the custodial master secret and
-    `key_version`; rotation bumps the version and writes the new address on chain."""
+    """The enterprise's dynamic-code signing key: a random key made in the key store and kept
+    here only wrapped by the store's wrapping key `wrapped_by` (`backend:name`), so only the store
+    can sign with it. Rotation makes a new key, bumps `key_version` and writes the new address
+    on chain. A row without `wrapped_key` is a key an earlier version derived from one master
+    secret: it is replaced at its next use."""
 
     __tablename__ = "enterprise_code_signers"
     enterprise_id: Mapped[int] = mapped_column(ForeignKey(Enterprise.id), primary_key=True)
     key_version: Mapped[int] = mapped_column(Integer, default=1)
     address: Mapped[str] = mapped_column(String(42))
+    public_key: Mapped[bytes | None] = mapped_column(LargeBinary(64), nullable=True)
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary(128), nullable=True)
+    wrapped_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
     chain_state: Mapped[str] = mapped_column(String(12), default=ChainState.PENDING.value)
     tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

@@ -12,14 +12,14 @@ import time
 from datetime import datetime, timezone
 from functools import partial
 
-from eth_keys import keys as eth_keys
-from eth_utils import keccak
 from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from chain.client import Receipt
 from chain.errors import ChainError
-from chain.signers import LocalSigner, Signer
+from chain.keystore import WrappedKey
+from chain.signers import Signer
 from chain.verdict import Source, SourceUnavailable, Verdict, chain_unavailable
 from codes import token as tokens
 from codes.uscc import UsccError, chain_key, validate
@@ -28,7 +28,7 @@ from materials_api.codes.models import CodeKey, DynamicCode, EnterpriseCodeSigne
 from materials_api.platform.cache import TtlCache
 from materials_api.platform.config import Settings
 from materials_api.platform.errors import Kind
-from materials_api.platform.keys import ENTERPRISE_MASTER
+from materials_api.platform.keys import ENTERPRISE_WRAPPING
 from materials_api.platform.models import ChainState
 from materials_api.platform.outbox import Delivery, Outbox
 from materials_api.platform.runtime import ChainContext
@@ -37,8 +37,18 @@ from materials_api.registry.service import EnterpriseError
 
 log = logging.getLogger("qiyema")
 
-_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _ZERO = "0x" + "00" * 20
+
+
+def _owner(uscc: str) -> bytes:
+    return b"enterprise-code-signer:" + uscc.encode()
+
+
+def _wrapped(row: EnterpriseCodeSigner | None) -> WrappedKey | None:
+    if row is None or row.wrapped_key is None or not row.wrapped_by:
+        return None
+    backend, _, wrapping = row.wrapped_by.partition(":")
+    return WrappedKey(backend, wrapping, bytes(row.public_key), bytes(row.wrapped_key))
 
 
 def scope_digest(scope: dict) -> bytes:
@@ -54,7 +64,6 @@ class CodeService:
         self.outbox = outbox or Outbox(sessions, chain.client)
         self.settings = settings
         self.origin = tokens.normalise_origin(settings.public_url)
-        self._master: bytes | None = None
         self._keyset: KeySet | None = None  # signed once per change (keyset())
         # The registrar role of a code signer, re-read from the chain every 10 s (a rotation
         # also clears it at once, below).
@@ -247,41 +256,54 @@ class CodeService:
         return ks
 
     # --- enterprise keys for dynamic codes ----------------------------------------------------
-    def _master_secret(self) -> bytes:
-        if self._master is None:
-            self._master = self.chain.keys.store.secret(ENTERPRISE_MASTER)
-        return self._master
-
-    def _enterprise_private_key(self, uscc: str, version: int) -> bytes:
-        # Custodial, derived: one master secret instead of a key file per enterprise.
-        seed = keccak(b"qiyema.enterprise-code-signer.v1" + self._master_secret() + uscc.encode()
-                      + version.to_bytes(4, "big"))
-        value = int.from_bytes(seed, "big") % (_SECP256K1_N - 1) + 1
-        return value.to_bytes(32, "big")
-
-    def enterprise_signer(self, enterprise: Enterprise, *, rotate: bool = False) -> bytes:
-        """The enterprise's signing key, written on chain first (write-ahead, then confirmed)."""
-        with self.sessions.begin() as s:
+    def enterprise_signer(self, enterprise: Enterprise, *, rotate: bool = False) -> Signer:
+        """The enterprise's dynamic-code key, made in the key store and kept in the database only
+        wrapped (it never leaves the store); a new one is written on chain first (write-ahead,
+        then confirmed). A key from before wrapping (derived from one master secret), or wrapped
+        by a custody no longer configured, is replaced: codes it signed (minutes of life) end."""
+        store = self.chain.keys.store
+        for _ in range(3):  # two first codes of one enterprise at once: one key wins, both use it
+            with self.sessions() as s:
+                row = s.get(EnterpriseCodeSigner, enterprise.id)
+            key = _wrapped(row)
+            if key is not None and not rotate and store.can_unwrap(key):
+                break
+            key = store.new_wrapped_key(ENTERPRISE_WRAPPING, _owner(enterprise.uscc))
+            if self._replace_signer(enterprise.id, row, key):
+                break
+        else:  # pragma: no cover - three lost races in a row
+            raise EnterpriseError(Kind.CONFLICT, "signer_busy", "the enterprise's key is being replaced: try again")
+        signer = store.wrapped_signer(key, _owner(enterprise.uscc))
+        with self.sessions() as s:
             row = s.get(EnterpriseCodeSigner, enterprise.id)
-            if row is None:
-                row = EnterpriseCodeSigner(enterprise_id=enterprise.id, key_version=1, address="")
-                s.add(row)
-            elif rotate:
-                row.key_version += 1
-                row.chain_state = ChainState.PENDING.value
-            private = self._enterprise_private_key(enterprise.uscc, row.key_version)
-            row.address = eth_keys.PrivateKey(private).public_key.to_checksum_address()
-            address, state = row.address, row.chain_state
-        if state != ChainState.CONFIRMED.value:
+        if row.chain_state != ChainState.CONFIRMED.value:
             ledger = self.chain.ledger
-            key = chain_key(enterprise.uscc)
+            chain_id = chain_key(enterprise.uscc)
             confirm = partial(self._signer_confirmed, enterprise.id)
-            if ledger.enterprise(key).code_signer.lower() == address.lower():
+            if ledger.enterprise(chain_id).code_signer.lower() == key.address.lower():
                 confirm(None)  # the chain has it already
             else:
                 self.outbox.deliver("code-signer", None, [Delivery(
-                    [enterprise.id], partial(ledger.send_rotate_code_signer, self.chain.registrar, key, address), confirm)])
-        return private
+                    [enterprise.id], partial(ledger.send_rotate_code_signer, self.chain.registrar, chain_id,
+                                             key.address), confirm)])
+        return signer
+
+    def _replace_signer(self, enterprise_id: int, row: EnterpriseCodeSigner | None, key: WrappedKey) -> bool:
+        """Store `key` as the enterprise's next signer unless another request replaced the row
+        first (compare-and-set on the version read): False then."""
+        values = dict(address=key.address, public_key=key.public_key, wrapped_key=key.blob,
+                      wrapped_by=key.wrapped_by, chain_state=ChainState.PENDING.value, tx_hash=None)
+        try:
+            with self.sessions.begin() as s:
+                if row is None:
+                    s.add(EnterpriseCodeSigner(enterprise_id=enterprise_id, key_version=1, **values))
+                    return True
+                return s.execute(update(EnterpriseCodeSigner).where(
+                    EnterpriseCodeSigner.enterprise_id == enterprise_id,
+                    EnterpriseCodeSigner.key_version == row.key_version).values(
+                    key_version=row.key_version + 1, **values)).rowcount == 1
+        except IntegrityError:
+            return False
 
     def _signer_confirmed(self, enterprise_id: int, receipt: Receipt | None) -> int:
         with self.sessions.begin() as s:
@@ -300,12 +322,12 @@ class CodeService:
             raise EnterpriseError(Kind.CONFLICT, f"enterprise_{enterprise.status}", f"{code} is {enterprise.status}")
         if enterprise.chain_state != ChainState.CONFIRMED.value and enterprise.chain_status is None:
             raise EnterpriseError(Kind.CONFLICT, "enterprise_not_on_chain", f"{code} is not yet registered on chain")
-        private = self.enterprise_signer(enterprise)
+        signer = self.enterprise_signer(enterprise)
         now = int(time.time())
         ttl = ttl or self.settings.dynamic_code_ttl
         nonce = secrets.token_bytes(12)
         digest = scope_digest(scope) if scope else None
-        url = tokens.dynamic_code(self.origin, code, now, now + ttl, nonce, LocalSigner(private), single_use=single_use,
+        url = tokens.dynamic_code(self.origin, code, now, now + ttl, nonce, signer, single_use=single_use,
                                   scope_digest=digest)
         row = DynamicCode(nonce=nonce.hex(), enterprise_id=enterprise.id, issued_by_key_id=actor_key_id, issued_at=now,
                           expires_at=now + ttl, single_use=single_use,

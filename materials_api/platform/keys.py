@@ -31,7 +31,7 @@ log = logging.getLogger("qiyema")
 
 REFRESH_SECONDS = 5.0
 SERVICE_PURPOSES = ("governor", "registrar", "notary")
-ENTERPRISE_MASTER = "enterprise-code-master"
+ENTERPRISE_WRAPPING = "enterprise-code-wrap"  # wraps every enterprise's dynamic-code key
 _OPEN: dict[tuple, KeyStore] = {}  # one store per custody per process: keys decrypted once
 _OPEN_LOCK = threading.Lock()
 

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 
 import pytest
+from sqlalchemy import select
 from click.testing import CliRunner
 from sqlalchemy import delete, select
 
@@ -200,14 +201,13 @@ def test_migrate_moves_plaintext_keys_into_the_keystore(tmp_path, monkeypatch, e
     monkeypatch.setenv("QIYEMA_KEYSTORE_PASSPHRASE", "operator's passphrase")
     result = CliRunner().invoke(cli, ["keys", "migrate"])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in keys_dir.iterdir()) == sorted(
-        [f"{n}.json" for n in plain] + ["enterprise-code-master.json"])
+    assert sorted(p.name for p in keys_dir.iterdir()) == sorted(f"{n}.json" for n in plain)
+    assert "deleted enterprise-code-master.key: a master secret no longer used" in result.output
     store = FileKeyStore(keys_dir, b"operator's passphrase")
     from chain.signers import LocalSigner
 
     for name, key in plain.items():
         assert store.load(name).address == LocalSigner(bytes.fromhex(key)).address
-    assert store.secret("enterprise-code-master") == bytes.fromhex("55" * 32)
     assert "nothing to migrate" in CliRunner().invoke(cli, ["keys", "migrate"]).output
     # The service now opens on the migrated keys: the same governor.
     opened = Runtime.open(Settings(**{**settings.model_dump(), "keystore_passphrase": "operator's passphrase"}),
@@ -242,6 +242,54 @@ def softhsm(tmp_path_factory):
             "pkcs11_pin": "2468"}
 
 
+def _a_dynamic_code_signed_inside_the_token(api, keys, runtime) -> None:
+    """The enterprise's key is made, wrapped and used inside the token: the database holds it
+    wrapped, the token holds no object for it, and its wrapping key cannot be read or wrapped out."""
+    import pkcs11
+    from pkcs11 import Attribute, Mechanism, ObjectClass
+
+    from chain import keystore
+    from chain.keystore import WrappedKey
+    from materials_api.codes.models import EnterpriseCodeSigner
+    from materials_api.platform.keys import ENTERPRISE_WRAPPING
+
+    store = runtime.chain.keys.store
+    held = store.names()
+    issued = api.post("/api/v1/codes/dynamic", json={}, headers={"Authorization": keys["enterprise"]})
+    assert issued.status_code == 201, issued.text
+    assert api.post("/api/v1/verify/code", json={"code": issued.json()["code"]}).json()["status"] == "VALID"
+    assert store.names() == held  # no token object per enterprise
+    with runtime.sessions() as s:
+        row = s.scalars(select(EnterpriseCodeSigner)).one()
+    assert row.wrapped_by == f"pkcs11:{ENTERPRISE_WRAPPING}"
+    wrapping = store._wrapping_key(ENTERPRISE_WRAPPING, create=False)
+    assert wrapping[Attribute.EXTRACTABLE] is False and wrapping[Attribute.SENSITIVE] is True
+    with pytest.raises(pkcs11.AttributeSensitive):
+        wrapping[Attribute.VALUE]
+    other = store._session.generate_key(pkcs11.KeyType.AES, 256, store=False)
+    with pytest.raises(pkcs11.PKCS11Error):
+        other.wrap_key(wrapping, mechanism=Mechanism.AES_KEY_WRAP_PAD)
+    # Bytes swapped in from another enterprise's row, or altered: nothing is signed.
+    key = WrappedKey("pkcs11", ENTERPRISE_WRAPPING, bytes(row.public_key), bytes(row.wrapped_key))
+    someone_else = store.new_wrapped_key(ENTERPRISE_WRAPPING, b"x")
+    for bad in (WrappedKey("pkcs11", ENTERPRISE_WRAPPING, key.public_key, someone_else.blob),
+                WrappedKey("pkcs11", ENTERPRISE_WRAPPING, key.public_key, key.blob[:-1] + bytes([key.blob[-1] ^ 1]))):
+        with pytest.raises(KeyStoreError) as refused:
+            store.wrapped_signer(bad, b"").sign_hash(b"\x01" * 32)
+        assert refused.value.code == "wrapped_key_invalid"
+    # Keys unwrapped for signing are session objects, destroyed when they fall out of the cache.
+    sessions_keys = lambda: len(list(store._session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY})))  # noqa: E731
+    before = sessions_keys()
+    old_size, keystore.WRAPPED_CACHE = keystore.WRAPPED_CACHE, 1
+    try:
+        for k in (key, someone_else, key):
+            signature = store.wrapped_signer(k, b"").sign_hash(b"\x02" * 32)
+            assert signature.recover_public_key_from_msg_hash(b"\x02" * 32).to_checksum_address() == k.address
+        assert sessions_keys() <= before
+    finally:
+        keystore.WRAPPED_CACHE = old_size
+
+
 def test_keys_in_a_pkcs11_token_sign_transactions_and_codes(softhsm, tmp_path, evm, database_url):
     from fastapi.testclient import TestClient
 
@@ -272,6 +320,7 @@ def test_keys_in_a_pkcs11_token_sign_transactions_and_codes(softhsm, tmp_path, e
             keys = {"enterprise": f"Bearer {ent}"}
             bundle, digest = _anchored(api, keys, 9)  # the notary in the token anchors
             assert verify_material(bundle, content_sha256=digest, client=evm, trust=runtime.chain.trust).status.value == "VALID"
+            _a_dynamic_code_signed_inside_the_token(api, keys, runtime)
         # A wrong PIN, a token that is not there: clear refusals.
         from chain.keystore import Pkcs11KeyStore
 
