@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from materials_api.cli.common import fail, opened, print_verdict
+from materials_api.platform.spreadsheet import write_csv
 
 
 @click.group()
@@ -185,8 +186,6 @@ def code_reissue(kid: int, out_dir: Path, fmt: str) -> None:
             _write_code(codes, enterprise.uscc, out_dir / f"{enterprise.uscc}.{fmt}")
             rows.append((enterprise.uscc, enterprise.name, f"{enterprise.uscc}.{fmt}"))
         new_kid = codes.active_key().kid
-    with open(out_dir / "reissued.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["uscc", "name", "file", "old_kid", "new_kid"])
-        w.writerows((*row, kid, new_kid) for row in rows)
+    write_csv(out_dir / "reissued.csv", ["uscc", "name", "file", "old_kid", "new_kid"],
+              [(*row, kid, new_kid) for row in rows])
     click.echo(f"reissued {len(rows)} code(s) signed by key {new_kid} into {out_dir} (list: reissued.csv)")

@@ -3,9 +3,10 @@ operator can fix and re-submit exactly those."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Iterable, Sequence
+
+from materials_api.platform.spreadsheet import write_csv
 
 
 def write_rejections(path: Path, header: Sequence[str], rows: Iterable[Sequence]) -> Path | None:
@@ -13,8 +14,4 @@ def write_rejections(path: Path, header: Sequence[str], rows: Iterable[Sequence]
     rows = list(rows)
     if not rows:
         return None
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-    return path
+    return write_csv(path, header, rows)

@@ -129,6 +129,8 @@ def parse_change(raw: Any, category: str) -> RecordChange:
         raise ChangeRefused("unknown_record_kind", f"no record kind {raw.get('kind')!r}")
     if kind.category != category:
         raise ChangeRefused("category_forbidden", f"this issuer writes {category} records, not {kind.category}")
+    if kind.code == "inspection":  # its photo's type and hash would be whatever the feed said
+        raise ChangeRefused("inspection_needs_photo", "an inspection is recorded with its photo: POST /api/v1/inspections")
     data = raw.get("data") or {}
     if isinstance(data, str):
         try:

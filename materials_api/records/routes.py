@@ -3,9 +3,8 @@ with verdicts, proofs; consent grants and the access log; inspections with their
 
 from __future__ import annotations
 
-import csv
-import io
 import json
+import re
 from datetime import date, datetime, timezone
 from datetime import time as dtime
 from typing import Annotated, Literal
@@ -38,6 +37,7 @@ from materials_api.identity.models import Role
 from materials_api.platform.errors import Kind
 from materials_api.platform.models import USCC_SCHEMA, ChainState
 from materials_api.platform.sniff import sniff
+from materials_api.platform.spreadsheet import csv_text
 from materials_api.records.kinds import CATEGORIES, KINDS
 from materials_api.records.schemas import (
     ChangeResultPublic,
@@ -66,6 +66,10 @@ def _record_public(record, runtime, records, uscc: str, viewer: str = "enterpris
     return item
 
 
+INSPECTION = "inspection"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
 @router.get("/record-kinds", summary="Record kinds and categories (24 e-permits in 6 categories, …)")
 def record_kinds(_: Annotated[Principal | None, Depends(require_or_anonymous(*Role))]):
     return [{"code": k.code, "name": k.name, "category": k.category, "category_name": CATEGORIES[k.category].name,
@@ -77,6 +81,9 @@ def record_kinds(_: Annotated[Principal | None, Depends(require_or_anonymous(*Ro
 async def issue_record(body: RecordCreate, runtime: RuntimeDep, records: RecordsDep, access: AccessDep,
                        principal: Annotated[Principal, Depends(require(*WRITERS))]):
     enterprise = access.acting_for(principal, body.uscc, "record_issue", read=False)
+    if body.kind == INSPECTION:
+        raise ApiError(Kind.INVALID, "inspection_needs_photo",
+                       "an inspection is recorded with its photo: POST /api/v1/inspections")
     record = await run_in_threadpool(
         records.issue, enterprise, body.kind, principal, number=body.number, title=body.title, data=body.data,
         valid_from=_ts(body.valid_from, False), valid_until=_ts(body.valid_until, True))
@@ -147,11 +154,9 @@ def public_records(uscc: UsccPath, session: SessionDep, enterprises: Enterprises
         items.append({k: item[k] for k in PUBLIC_FIELDS})
     name = f"{enterprise.uscc}-public-records"
     if format == "csv":
-        out = io.StringIO()
-        w = csv.DictWriter(out, fieldnames=PUBLIC_FIELDS)
-        w.writeheader()
-        w.writerows({**i, "data": json.dumps(i["data"], ensure_ascii=False, sort_keys=True)} for i in items)
-        return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
+        text = csv_text(PUBLIC_FIELDS, ([json.dumps(i[k], ensure_ascii=False, sort_keys=True) if k == "data" else i[k]
+                                         for k in PUBLIC_FIELDS] for i in items))
+        return Response(text, media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
     body = {"uscc": enterprise.uscc, "name": enterprise.name, "status": enterprise.status,
             "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "records": items}
@@ -203,12 +208,8 @@ def access_log(access: AccessDep, principal: Annotated[Principal, Depends(requir
              "target": e.target, "purpose": e.purpose, "outcome": e.outcome, "reason": e.reason}
             for e in access.entries(enterprise)]
     if format == "csv":
-        out = io.StringIO()
-        w = csv.DictWriter(out, fieldnames=["at", "organisation", "role", "action", "target", "purpose", "outcome",
-                                            "reason"])
-        w.writeheader()
-        w.writerows(rows)
-        return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
+        header = ["at", "organisation", "role", "action", "target", "purpose", "outcome", "reason"]
+        return Response(csv_text(header, ([r[k] for k in header] for r in rows)), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": "attachment; filename=access-log.csv"})
     return rows
 
@@ -266,7 +267,24 @@ async def record_inspection(request: Request, runtime: RuntimeDep, records: Reco
 def inspection_photo(record_id: RowId, runtime: RuntimeDep, access: AccessDep,
                      principal: Annotated[Principal, Depends(require(Role.INSPECTOR, Role.ENTERPRISE))]):
     record, _ = access.record(principal, record_id, "inspection_photo", kind="inspection")
-    data = json.loads(record.data)
+    digest = json.loads(record.data).get("photo_sha256")
+    if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+        raise ApiError(Kind.INVALID, "no_photo", "this inspection has no photo")
     # The bytes are named by their hash, which the anchored record carries: what is served is
-    # exactly what was witnessed.
-    return StreamingResponse(runtime.storage.open("inspections", data["photo_sha256"]), media_type=data["photo_type"])
+    # exactly what was witnessed. Its type is read from the bytes, never from the record's data
+    # (which a writer chose), and only a picture is served, as a picture.
+    stream = runtime.storage.open("inspections", digest)
+    head = next(stream, b"")
+    media_type = ("image/jpeg" if head.startswith(b"\xff\xd8\xff")
+                  else "image/png" if head.startswith(b"\x89PNG\r\n\x1a\n") else None)
+    if media_type is None:
+        stream.close()
+        raise ApiError(Kind.UNSUPPORTED, "photo_not_image", "the stored photo is not a JPEG or PNG picture")
+
+    def body():
+        yield head
+        yield from stream
+
+    extension = "jpg" if media_type == "image/jpeg" else "png"
+    return StreamingResponse(body(), media_type=media_type, headers={
+        "Content-Disposition": f'inline; filename="inspection-{record_id}.{extension}"'})

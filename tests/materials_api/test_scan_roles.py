@@ -1,9 +1,11 @@
 """One scan, different views: public, bank, inspector, the enterprise; consent and the access log;
 records issued only by their category's issuer; status changes visible to the very next scan."""
 
+import io
 import time
 
 import pytest
+from PIL import Image
 
 from chain.ledger import RecordStatus
 from codes.scan import scan
@@ -149,12 +151,20 @@ def test_inspector_sees_regulatory_detail_and_records_an_inspection(api, keys, w
     assert item(view, "regulatory", world["penalty"]["id"])["data"]["party_id"] == "350102199001011234"
     assert item(view, "credit", world["credit"]["id"])["data"]["grade"] == "B"
     assert view["inspection"] == []
+    # An inspection comes with its photo, through /inspections only (its photo's type is read from
+    # the bytes, never from data a writer chose).
     r = api.post("/api/v1/records", headers={"Authorization": keys["inspector"]},
                  json={"uscc": USCC, "kind": "inspection", "title": "食品安全日常检查",
-                       "data": {"findings": "后厨卫生良好；灭火器过期一具，已责令更换", "result": "基本符合"}})
+                       "data": {"findings": "后厨卫生良好", "photo_sha256": "ab" * 32, "photo_type": "text/html"}})
+    assert r.status_code == 422 and r.json()["code"] == "inspection_needs_photo"
+    photo = io.BytesIO()
+    Image.new("RGB", (32, 24), (90, 140, 60)).save(photo, "JPEG")
+    r = api.post("/api/v1/inspections", headers={"Authorization": keys["inspector"]},
+                 files={"file": ("现场.jpg", photo.getvalue(), "image/jpeg")},
+                 data={"uscc": USCC, "result": "passed", "findings": "后厨卫生良好；灭火器过期一具，已责令更换"})
     assert r.status_code == 201 and r.json()["chain"]["tx_hash"]
     view = verify(api, code, keys["inspector"])["view"]
-    assert [i["title"] for i in view["inspection"]] == ["食品安全日常检查"]
+    assert [i["title"] for i in view["inspection"]] == ["现场检查记录"]
     assert view["inspection"][0]["verdict"]["status"] == "VALID"
     assert api.post("/api/v1/records", headers={"Authorization": keys["inspector"]},
                     json={"uscc": USCC, "kind": "food_business", "data": {}}).status_code == 403

@@ -43,7 +43,7 @@ import {Q} from './app.js';
     <section class="card" aria-labelledby="consent-h"><h2 id="consent-h">授权查看</h2>
       <form id="consent-form" novalidate>
         <label for="verifier">被授权机构（如银行名称）</label><input id="verifier" maxlength="200">
-        <fieldset id="consent-materials" style="border:0;padding:0;margin:10px 0 0"><legend><strong>授权的材料</strong></legend></fieldset>
+        <fieldset id="consent-materials" class="bare"><legend><strong>授权的材料</strong></legend></fieldset>
         <label for="purpose">用途</label><input id="purpose" maxlength="200" placeholder="如：开立对公账户">
         <label for="until">授权截止日期</label><input id="until" type="date">
         <button type="submit">授权</button></form>
@@ -165,8 +165,8 @@ import {Q} from './app.js';
         ${m.proof_replaced_at ? `<br><span class="note">存证凭证已更换（${day(m.proof_replaced_at)}）：原签名密钥已声明泄露，旧凭证失效，请下载新的凭证</span>` : ''}
         <br>${m.anchored ? `<a href="/api/v1/materials/${m.id}/proof" download="proof-${m.id}.json">下载存证凭证</a> · ` : ''}
         <button type="button" class="small secondary" data-reuses="${m.id}">谁使用过</button>
-        ${['confirmed', 'anchored', 'expired'].includes(m.state) ? `<label for="ver-${m.id}" class="button small secondary"
-          style="display:inline-block;font-weight:400;margin:0">上传新版本</label>
+        ${['confirmed', 'anchored', 'expired'].includes(m.state) ? `<label for="ver-${m.id}"
+          class="button small secondary inline-label">上传新版本</label>
           <input type="file" id="ver-${m.id}" class="sr-only" data-version="${m.id}" accept="application/pdf,image/*,.doc,.docx,.xls,.xlsx">` : ''}
         <div id="reuses-${m.id}" aria-live="polite"></div></li>`).join('')
       : '<li class="note">还没有材料</li>';
