@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 
 from bench.chain_bench import free_port
-from bench.materials_bench import enterprise_key, time_anchoring
+from bench.materials_bench import bench_env, enterprise_key, time_anchoring
 from chain.geth import free_port_block
 from chain.network import GethNetwork
 from materials_api.platform.config import Settings
@@ -80,8 +80,7 @@ def bench_time_to_proof(periods: list[int], samples: int) -> None:
             home = Path(tmp) / "home"
             net, rpc = network(Path(tmp), period, home)
             port = free_port()
-            env = {**{k: v for k, v in os.environ.items() if not k.startswith("QIYEMA_")}, "QIYEMA_HOME": str(home),
-                   "QIYEMA_CHAIN_RPC_URL": rpc, "QIYEMA_CONFIRMATIONS": "2"}
+            env = bench_env(home, {"QIYEMA_CHAIN_RPC_URL": rpc, "QIYEMA_CONFIRMATIONS": "2"})
             try:
                 run(env, "init")
                 server = start_server(env, port, log=home / "serve.log")
@@ -129,9 +128,9 @@ def bench_verify(seconds: int, connections: int, workers: int = 1) -> None:
         net, rpc = network(tmp, 1, home_a)
         servers = []
         try:
-            base = {**{k: v for k, v in os.environ.items() if not k.startswith("QIYEMA_")},
-                    "QIYEMA_CHAIN_RPC_URL": rpc, "QIYEMA_CONFIRMATIONS": "2", "QIYEMA_DATABASE_URL": pg_url,
-                    "QIYEMA_CHAIN_MAX_HEAD_AGE": "30"}
+            base = {k: v for k, v in bench_env(home_a, {
+                "QIYEMA_CHAIN_RPC_URL": rpc, "QIYEMA_CONFIRMATIONS": "2", "QIYEMA_DATABASE_URL": pg_url,
+                "QIYEMA_CHAIN_MAX_HEAD_AGE": "30"}).items() if k != "QIYEMA_HOME"}
             env_a = {**base, "QIYEMA_HOME": str(home_a)}
             run(env_a, "init")
             import shutil

@@ -55,7 +55,7 @@ def run_one(companies: int, seconds: int, connections: int, workers: int) -> dic
     with tempfile.TemporaryDirectory() as tmp:
         home, port = Path(tmp) / "home", free_port()
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("QIYEMA_") or k == "QIYEMA_NODE_STATE_INTERVAL"},
-               "QIYEMA_HOME": str(home),
+               "QIYEMA_HOME": str(home), "QIYEMA_RATE_LIMIT_VERIFY_PER_MINUTE": "0",
                "QIYEMA_NODE_PORT": str(free_port()), "QIYEMA_PUBLIC_URL": f"http://127.0.0.1:{port}"}
         cli = [sys.executable, "-m", "materials_api.cli"]
         subprocess.run(cli + ["init"], env=env, check=True, capture_output=True)

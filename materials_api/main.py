@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from materials_api.api import errors, health
+from materials_api.api.edges import Edges
 from materials_api.bank import routes as materials
 from materials_api.codes import routes as codes
 from materials_api.identity import routes as organisations
@@ -62,6 +63,7 @@ def create_app(runtime: Runtime, *, services: Services | None = None, reconcile:
     errors.install(app)
     errors.document(app)
 
+    app.add_middleware(Edges, settings=runtime.settings)  # inside Observed: refusals are counted and stamped
     app.add_middleware(Observed, metrics=metrics)
     for router in ROUTERS:
         app.include_router(router)

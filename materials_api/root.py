@@ -136,6 +136,8 @@ class Services:
                                                    lambda: self.records.grant_writers() + self.records.reconcile()),
                            interval, lease=lease),
             BackgroundLoop("mirror", self.mirror.follow, settings.mirror_interval, lease=lease),
+            # Sign-in failure counts a day old (and not locking anything) are forgotten.
+            BackgroundLoop("housekeeping", lambda: self.accounts.forget_failures(older_than=86400), 600, lease=lease),
         ]
 
     def requeue_lost(self) -> dict[str, int]:

@@ -9,6 +9,7 @@ from datetime import time as dtime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from chain.proof import ProofBundle, ProofError
@@ -103,7 +104,7 @@ async def upload_material(request: Request, runtime: RuntimeDep, service: Materi
 
     (enterprise, material), _, _ = await receive_upload(request, runtime.settings.spool_dir,
                                                         runtime.settings.max_upload_bytes, then=store)
-    body = _public(material, enterprise, service).model_dump()
+    body = (await run_in_threadpool(_public, material, enterprise, service)).model_dump()
     # 200: these bytes were already in this folder (a retried upload); nothing new was stored.
     return JSONResponse(body, status_code=200 if getattr(material, "already_present", False) else 201)
 
@@ -144,7 +145,7 @@ def confirm_material(material_id: RowId, service: MaterialsDep, access: AccessDe
 async def new_version(material_id: RowId, request: Request, runtime: RuntimeDep, service: MaterialsDep,
                       access: AccessDep, principal: Annotated[Principal, Depends(require(*OWNERS))]):
     # Refused before the body is read: nothing is spooled, the connection closes.
-    material, enterprise = access.material(principal, material_id, "material_version")
+    material, enterprise = await run_in_threadpool(access.material, principal, material_id, "material_version")
     if material.state in ("withdrawn", "revoked", "superseded"):
         raise ApiError(Kind.CONFLICT, "not_current", f"material {material_id} is {material.state}; version its successor")
     def store(upload, file_name, fields):
@@ -155,7 +156,7 @@ async def new_version(material_id: RowId, request: Request, runtime: RuntimeDep,
 
     created, _, _ = await receive_upload(request, runtime.settings.spool_dir, runtime.settings.max_upload_bytes,
                                          then=store)
-    return _public(created, enterprise, service)
+    return await run_in_threadpool(_public, created, enterprise, service)
 
 
 @router.post("/materials/{material_id}/withdraw", response_model=MaterialPublic,
@@ -207,7 +208,7 @@ async def verify_material_route(request: Request, runtime: RuntimeDep, service: 
                                 _: Annotated[Principal | None, Depends(require_or_anonymous(*Role))]):
     if request.headers.get("content-type", "").startswith("multipart/"):
         upload, _name, fields = await receive_upload(request, runtime.settings.spool_dir,
-                                                     runtime.settings.max_upload_bytes, durable=False)
+                                                     runtime.settings.max_verify_upload_bytes, durable=False)
         upload.discard()
         digest = bytes.fromhex(upload.sha256)
         raw_bundle = fields.get("bundle")
@@ -218,19 +219,29 @@ async def verify_material_route(request: Request, runtime: RuntimeDep, service: 
         except ValueError:
             raise ApiError(Kind.INVALID, "bundle_malformed", "the bundle field is not JSON") from None
     else:
-        try:
-            body = VerifyHashBody.model_validate_json(await request.body())
-        except ValueError as exc:
-            raise ApiError(Kind.INVALID, "invalid_request", f"send JSON {{sha256, bundle}}: {exc}") from None
+        raw = await request.body()  # capped at the edge (max_body_bytes) before it is read
+        body = await run_in_threadpool(_verify_hash_body, raw)
         digest = bytes.fromhex(body.sha256.removeprefix("0x")) if body.sha256 else None
         bundle_json = body.bundle
+    # Parsing a bundle and asking the node block: never on the event loop.
+    verdict = await run_in_threadpool(_verify_bundle, service, bundle_json, digest)
+    metrics.verdict("material", verdict)
+    return verdict.as_dict()
+
+
+def _verify_hash_body(raw: bytes) -> VerifyHashBody:
+    try:
+        return VerifyHashBody.model_validate_json(raw)
+    except ValueError as exc:
+        raise ApiError(Kind.INVALID, "invalid_request", f"send JSON {{sha256, bundle}}: {exc}") from None
+
+
+def _verify_bundle(service, bundle_json, digest: bytes | None):
     try:
         bundle = ProofBundle.from_json(bundle_json)
     except ProofError as exc:
         raise ApiError(Kind.INVALID, exc.code, exc.message) from None
-    verdict = service.verify(bundle, digest)
-    metrics.verdict("material", verdict)
-    return verdict.as_dict()
+    return service.verify(bundle, digest)
 
 
 @router.post("/verify/materials", response_model=VerifyBatchPublic,

@@ -88,10 +88,13 @@ def issue_dynamic_code(body: DynamicCodeCreate, service: CodesDep, consent: Cons
                 raise ApiError(Kind.CONFLICT, "grant_inactive", f"grant {grant.id} is revoked or expired")
         elif body.scope.verifier_org and (body.scope.material_ids or body.scope.material_types):
             # The code carries a grant: made here from the scope, revocable like any other.
+            # It lives no longer than the code that carries it (a longer consent is a grant of
+            # its own, POST /consents, named by grant_id).
+            code_ends = int(time.time()) + (body.ttl_seconds or runtime.settings.dynamic_code_ttl)
             grant = consent.grant(enterprise, principal, verifier_organisation=body.scope.verifier_org,
                                   material_ids=body.scope.material_ids, material_types=body.scope.material_types,
                                   purpose=body.scope.purpose or "亮码授权",
-                                  expires_at=body.scope.expires_at or int(time.time()) + 86400,
+                                  expires_at=min(body.scope.expires_at or code_ends, code_ends),
                                   known_types=set(materials.catalogue.types))
             scope["grant_id"] = grant.id
     url, row = service.issue_dynamic(principal.scope, ttl=body.ttl_seconds, single_use=body.single_use,

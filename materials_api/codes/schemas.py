@@ -18,7 +18,7 @@ class ConsentScope(BaseModel):
     material_types: list[str] = Field(default_factory=list, max_length=50)
     material_ids: list[RowIdValue] = Field(default_factory=list, max_length=200)
     purpose: str | None = Field(default=None, max_length=200, examples=["开立对公账户"])
-    expires_at: int | None = Field(default=None, description="unix seconds; the grant's own end")
+    expires_at: int | None = Field(default=None, description="unix seconds; the grant's own end (never after the code's)")
 
 
 class DynamicCodeCreate(BaseModel):

@@ -354,8 +354,10 @@ class CodeService:
             self._enterprise_ids.put(token.uscc, found)
         return found
 
-    def verify(self, text: str) -> Verdict:
-        return verify(text, OnlineSource(self), int(time.time()))
+    def verify(self, text: str, *, consume: bool = True) -> Verdict:
+        """`consume=False` (a page view: a chat app's link preview, a person opening the link)
+        checks a single-use code without using it up; only a verifier's scan uses it."""
+        return verify(text, OnlineSource(self, consume=consume), int(time.time()))
 
 
 _K, _E = CodeKey.__table__, Enterprise.__table__
@@ -369,9 +371,10 @@ class OnlineSource:
 
     offline = False
 
-    def __init__(self, service: CodeService):
+    def __init__(self, service: CodeService, *, consume: bool = True):
         self.service = service
         self.origin = service.origin
+        self.consume = consume
 
     def static_key(self, kid: int) -> KeyInfo | None:
         # Core statements on the scan path: it runs for every verification.
@@ -414,6 +417,8 @@ class OnlineSource:
                 scope = json.loads(row.scope) if row.scope else None
                 if scope and scope_digest(scope) != token.scope_digest:
                     return ("unknown", None)
+                if row.single_use and not self.consume:
+                    return ("replayed" if row.used_at is not None else "fresh", scope)
                 if row.single_use:
                     # Atomic: of two simultaneous scans exactly one sees rowcount 1.
                     done = s.execute(update(DynamicCode).where(DynamicCode.nonce == nonce,

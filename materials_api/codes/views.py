@@ -189,6 +189,10 @@ class ScanViews:
         grant_id = (verdict.facts.get("scope") or {}).get("grant_id")
         if not grant_id:
             return {"status": "none", "items": []}
+        if verdict.status.value != "VALID":
+            # An expired, used-up or otherwise failing code carries no consent any more.
+            return {"status": "denied", "reason": "the code is not valid (expired, used or failing a check)",
+                    "items": []}
         grant, reason = self.access.grant_use(principal, enterprise, grant_id)
         if grant is None:
             return {"status": "denied", "reason": reason, "items": []}

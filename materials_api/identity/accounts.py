@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from materials_api.identity.api_keys import ROLES_WITH_SCOPE, Principal
-from materials_api.identity.models import Organisation, Role, User, UserSession
+from materials_api.identity.models import Organisation, Role, SignInFailures, User, UserSession
 from materials_api.platform.errors import Kind, ServiceError
 
 # RFC 9106's second recommended option (64 MiB, 3 passes), 2 lanes for a 2-core server.
@@ -95,7 +95,7 @@ class AccountService:
                 s.flush()
             user = User(organisation_id=org.id, username=username, display_name=display_name, role=role.value,
                         scope=scope, password_hash=HASHER.hash(password) if password else None,
-                        oidc_subject=oidc_subject, failed_logins=0, locked_until=0.0)
+                        oidc_subject=oidc_subject)
             s.add(user)
             try:
                 s.flush()
@@ -104,35 +104,64 @@ class AccountService:
             return user
 
     # --- sign-in ----------------------------------------------------------------------------------
-    def sign_in(self, username: str, password: str, now: float | None = None) -> SignedIn:
-        """Check a password. Five failures in a row lock the account for 15 minutes; the
-        answer never says whether the name exists."""
+    def sign_in(self, username: str, password: str, address: str = "unknown", now: float | None = None) -> SignedIn:
+        """Check a password. Five failures in a row for this name from this address lock that
+        pair for 15 minutes (a person elsewhere is not locked out by a stranger's guesses); the
+        answers and their timing are the same whether the name exists or not."""
         now = time.time() if now is None else now
+        username = username[:80]
         with self.sessions() as s:
+            locked_until = s.scalar(select(SignInFailures.locked_until).where(
+                SignInFailures.username == username, SignInFailures.address == address)) or 0.0
             user = s.scalar(select(User).where(User.username == username))
-        if user is None or user.password_hash is None or user.disabled_at is not None:
-            _verify(_DUMMY_HASH, password)
-            raise AccountError(Kind.UNAUTHENTICATED, "login_failed", "用户名或密码不正确")
-        if user.locked_until > now:
-            minutes = max(1, round((user.locked_until - now) / 60))
-            raise AccountError(Kind.LOCKED, "account_locked", f"连续输错密码次数过多，账号已锁定，请 {minutes} 分钟后再试")
-        if not _verify(user.password_hash, password):
-            with self.sessions.begin() as s:
-                failures = s.scalar(select(User.failed_logins).where(User.id == user.id)) + 1
-                locked = now + self.lockout_seconds if failures >= self.max_failures else 0.0
-                s.execute(update(User).where(User.id == user.id).values(
-                    failed_logins=0 if locked else failures, locked_until=locked))
-            if locked:
+        if locked_until > now:
+            _verify(_DUMMY_HASH, password)  # the same time as any other answer
+            minutes = max(1, round((locked_until - now) / 60))
+            raise AccountError(Kind.LOCKED, "account_locked",
+                               f"连续输错密码次数过多，本设备的登录已暂停，请 {minutes} 分钟后再试")
+        usable = user is not None and user.password_hash is not None and user.disabled_at is None
+        if not _verify(user.password_hash if usable else _DUMMY_HASH, password) or not usable:
+            failures = self._count_failure(username, address, now)
+            if failures >= self.max_failures:
                 raise AccountError(Kind.LOCKED, "account_locked",
-                                   f"连续输错密码 {self.max_failures} 次，账号已锁定 {int(self.lockout_seconds // 60)} 分钟")
-            left = self.max_failures - failures
-            raise AccountError(Kind.UNAUTHENTICATED, "login_failed", f"用户名或密码不正确（再错 {left} 次将锁定账号）")
+                                   f"连续输错密码 {self.max_failures} 次，本设备的登录已暂停 "
+                                   f"{max(1, int(self.lockout_seconds // 60))} 分钟")
+            raise AccountError(Kind.UNAUTHENTICATED, "login_failed",
+                               f"用户名或密码不正确（再错 {self.max_failures - failures} 次将暂停本设备的登录）")
         with self.sessions.begin() as s:
-            values = {"failed_logins": 0, "locked_until": 0.0}
+            s.execute(delete(SignInFailures).where(SignInFailures.username == username,
+                                                   SignInFailures.address == address))
             if HASHER.check_needs_rehash(user.password_hash):
-                values["password_hash"] = HASHER.hash(password)
-            s.execute(update(User).where(User.id == user.id).values(**values))
+                s.execute(update(User).where(User.id == user.id).values(password_hash=HASHER.hash(password)))
         return self.open_session(user, now)
+
+    def _count_failure(self, username: str, address: str, now: float) -> int:
+        """One more failure for (name, address), counted atomically (two wrong passwords at once
+        both count); the fifth locks the pair and starts the count again. Returns the count."""
+        where = (SignInFailures.username == username, SignInFailures.address == address)
+        for _ in range(3):
+            try:
+                with self.sessions.begin() as s:
+                    if not s.execute(update(SignInFailures).where(*where).values(
+                            failures=SignInFailures.failures + 1, updated_at=now)).rowcount:
+                        s.add(SignInFailures(username=username, address=address, failures=1, locked_until=0.0,
+                                             updated_at=now))
+                        s.flush()
+                    failures = s.scalar(select(SignInFailures.failures).where(*where))
+                    if failures >= self.max_failures:
+                        s.execute(update(SignInFailures).where(*where).values(
+                            failures=0, locked_until=now + self.lockout_seconds))
+                    return failures
+            except IntegrityError:
+                continue  # another failure made the row first: count on it
+        return 1  # pragma: no cover - three lost races in a row
+
+    def forget_failures(self, older_than: float, now: float | None = None) -> int:
+        """Drop failure counts not touched for `older_than` seconds (the background loop)."""
+        now = time.time() if now is None else now
+        with self.sessions.begin() as s:
+            return s.execute(delete(SignInFailures).where(SignInFailures.updated_at < now - older_than,
+                                                          SignInFailures.locked_until < now)).rowcount
 
     def open_session(self, user: User, now: float | None = None) -> SignedIn:
         now = time.time() if now is None else now

@@ -58,10 +58,21 @@ class User(Base):
     scope: Mapped[str | None] = mapped_column(String(100), nullable=True)
     password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)  # argon2id; None: OIDC only
     oidc_subject: Mapped[str | None] = mapped_column(String(300), nullable=True, unique=True)  # "<issuer>|<sub>"
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[float] = mapped_column(Float, default=0.0)  # unix seconds
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SignInFailures(Base):
+    """Wrong passwords in a row for one user name from one client address (an IPv6 /64). The
+    lock-out is per pair: a stranger guessing from elsewhere cannot lock a person out, and a
+    name that does not exist is counted like one that does (the answers say nothing of which)."""
+
+    __tablename__ = "sign_in_failures"
+    username: Mapped[str] = mapped_column(String(80), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[float] = mapped_column(Float, default=0.0)  # unix seconds
+    updated_at: Mapped[float] = mapped_column(Float, index=True)
 
 
 class UserSession(Base):

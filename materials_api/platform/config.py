@@ -54,6 +54,16 @@ class Settings(BaseSettings):
     s3_secure: bool = False
     s3_retention_days: int = 0  # > 0: object lock with this retention (bucket created with lock)
     max_upload_bytes: int = 512 * 1024 * 1024
+    # The edge (api/edges.py): bodies larger than these are refused 413 before they are read;
+    # anonymous verification and sign-in are limited per client address (429; 0: no limit).
+    max_body_bytes: int = 1024 * 1024
+    max_batch_body_bytes: int = 32 * 1024 * 1024  # /records/batch (10,000 changes), /verify/materials
+    max_verify_upload_bytes: int = 64 * 1024 * 1024  # a file sent to /verify/material only to be hashed
+    rate_limit_verify_per_minute: int = 600
+    rate_limit_sign_in_per_minute: int = 30
+    trusted_proxies: list[str] = Field(default_factory=list)  # reverse proxies whose X-Forwarded-For is believed
+    # Password hashes (argon2id, 64 MiB each) computed at once, beside the request threads.
+    password_hash_concurrency: int = 2
     # Anchoring: a batch is sent when it has this many leaves or its oldest waited this long.
     anchor_batch_size: int = 1024
     anchor_max_wait: float = 2.0

@@ -80,14 +80,17 @@ def record_kinds(_: Annotated[Principal | None, Depends(require_or_anonymous(*Ro
                                                  "inspections; banks: verification receipts)")
 async def issue_record(body: RecordCreate, runtime: RuntimeDep, records: RecordsDep, access: AccessDep,
                        principal: Annotated[Principal, Depends(require(*WRITERS))]):
-    enterprise = access.acting_for(principal, body.uscc, "record_issue", read=False)
     if body.kind == INSPECTION:
         raise ApiError(Kind.INVALID, "inspection_needs_photo",
                        "an inspection is recorded with its photo: POST /api/v1/inspections")
-    record = await run_in_threadpool(
-        records.issue, enterprise, body.kind, principal, number=body.number, title=body.title, data=body.data,
-        valid_from=_ts(body.valid_from, False), valid_until=_ts(body.valid_until, True))
-    item = _record_public(record, runtime, records, enterprise.uscc)
+
+    def issue():  # the database and the chain block: in a worker thread
+        enterprise = access.acting_for(principal, body.uscc, "record_issue", read=False)
+        record = records.issue(enterprise, body.kind, principal, number=body.number, title=body.title, data=body.data,
+                               valid_from=_ts(body.valid_from, False), valid_until=_ts(body.valid_until, True))
+        return record, _record_public(record, runtime, records, enterprise.uscc)
+
+    record, item = await run_in_threadpool(issue)
     return JSONResponse(item, status_code=201 if record.chain_state == ChainState.CONFIRMED.value else 202)
 
 
@@ -108,9 +111,12 @@ async def record_batch(body: RecordBatch, feed: RecordFeedDep,
 @router.post("/records/{record_id}/status", summary="Suspend, revoke, restore or remove a record (its issuer)")
 async def change_record_status(record_id: RowId, body: RecordStatusChange, runtime: RuntimeDep, records: RecordsDep,
                                access: AccessDep, principal: Annotated[Principal, Depends(require(*WRITERS))]):
-    record, enterprise = access.record(principal, record_id, "record_status", write=True)
-    record = await run_in_threadpool(records.set_status, record, body.status, body.reason, principal)
-    return _record_public(record, runtime, records, enterprise.uscc)
+    def change():
+        record, enterprise = access.record(principal, record_id, "record_status", write=True)
+        record = records.set_status(record, body.status, body.reason, principal)
+        return _record_public(record, runtime, records, enterprise.uscc)
+
+    return await run_in_threadpool(change)
 
 
 @router.get("/records", summary="An enterprise's records with their verdicts")
@@ -237,7 +243,8 @@ async def record_inspection(request: Request, runtime: RuntimeDep, records: Reco
                             principal: Annotated[Principal, Depends(require(Role.INSPECTOR))]):
     upload, file_name, fields = await receive_upload(request, runtime.settings.spool_dir, 32 * 1024 * 1024)
     try:
-        enterprise = access.acting_for(principal, fields.get("uscc"), "inspection_record", read=False)
+        enterprise = await run_in_threadpool(access.acting_for, principal, fields.get("uscc"), "inspection_record",
+                                             read=False)
         findings = fields.get("findings", "").strip()
         if not findings:
             raise ApiError(Kind.INVALID, "findings_missing", "describe the findings")
@@ -254,9 +261,13 @@ async def record_inspection(request: Request, runtime: RuntimeDep, records: Reco
         raise
     data = {"result": fields["result"], "result_name": INSPECTION_RESULTS[fields["result"]], "findings": findings,
             "photo_sha256": upload.sha256, "photo_type": photo_type}
-    record = await run_in_threadpool(records.issue, enterprise, "inspection", principal, number=None,
-                                     title="现场检查记录", data=data, valid_from=None, valid_until=None)
-    item = _record_public(record, runtime, records, enterprise.uscc)
+
+    def issue():
+        record = records.issue(enterprise, "inspection", principal, number=None, title="现场检查记录", data=data,
+                               valid_from=None, valid_until=None)
+        return record, _record_public(record, runtime, records, enterprise.uscc)
+
+    record, item = await run_in_threadpool(issue)
     return JSONResponse(item, status_code=201 if record.chain_state == ChainState.CONFIRMED.value else 202)
 
 

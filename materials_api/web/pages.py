@@ -41,7 +41,7 @@ def _record_row(item: dict, now: int) -> dict:
 def verification_page(payload: str, request: Request, service: CodesDep, views: ViewsDep, metrics: MetricsDep):
     # Verify the code exactly as it was scanned: this host, this path.
     scanned = f"{request.url.scheme}://{request.url.netloc}/V/{payload}"
-    verdict = service.verify(scanned)
+    verdict = service.verify(scanned, consume=False)  # a page view (or a link preview) uses up nothing
     metrics.verdict("code", verdict)
     view = views.view(verdict, None)
     status = verdict.status if verdict.status in (Status.VALID, Status.INVALID) else Status.ERROR

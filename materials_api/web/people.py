@@ -11,11 +11,14 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+import anyio
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from chain.compile import NODE_MODULES
 from materials_api.api.deps import SESSION_COOKIE, AccountsDep, MetricsDep
+from materials_api.api.edges import client_address
 from materials_api.api.errors import ApiError, http_status
 from materials_api.identity.accounts import AccountError
 from materials_api.identity.models import Role
@@ -72,11 +75,26 @@ async def login(request: Request, accounts: AccountsDep, metrics: MetricsDep):
     if not username or not password:
         return _login_form(request, error="请输入用户名和密码", username=username, next_=next_, status=422)
     try:
-        signed = accounts.sign_in(username, password)
+        # argon2id (64 MiB, about 0.1 s of CPU): in a worker thread, a few at a time, so
+        # sign-ins never stall the event loop nor take every thread.
+        signed = await anyio.to_thread.run_sync(accounts.sign_in, username, password,
+                                                client_address(request.scope, trusted_proxies(request)),
+                                                limiter=_hashing(request))
     except AccountError as exc:
         metrics.login_failures.labels(exc.code).inc()
         return _login_form(request, error=exc.message, username=username, next_=next_, status=http_status(exc.kind))
     return _signed_in_redirect(request, signed, next_)
+
+
+def trusted_proxies(request: Request) -> frozenset[str]:
+    return frozenset(request.app.state.runtime.settings.trusted_proxies)
+
+
+def _hashing(request: Request) -> anyio.CapacityLimiter:
+    state = request.app.state
+    if getattr(state, "password_hashing", None) is None:  # made on the loop, once
+        state.password_hashing = anyio.CapacityLimiter(state.runtime.settings.password_hash_concurrency)
+    return state.password_hashing
 
 
 def _signed_in_redirect(request: Request, signed, next_: str | None) -> Response:
@@ -91,11 +109,11 @@ def _signed_in_redirect(request: Request, signed, next_: str | None) -> Response
 async def logout(request: Request, accounts: AccountsDep):
     secret = request.cookies.get(SESSION_COOKIE)
     if secret:
-        found = accounts.session(secret)
+        found = await run_in_threadpool(accounts.session, secret)
         form = await request.form()
         if found is not None and not secrets.compare_digest(found[1], str(form.get("csrf", ""))):
             raise ApiError(Kind.FORBIDDEN, "csrf_failed", "the sign-out form lacks this session's CSRF token")
-        accounts.sign_out(secret)
+        await run_in_threadpool(accounts.sign_out, secret)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -81,12 +81,62 @@ def test_wrong_passwords_lock_the_account_then_it_opens_again(site):
     client, _ = site
     for left in (4, 3, 2, 1):
         r = login(client, password="wrong-password-1")
-        assert r.status_code == 401 and f"再错 {left} 次将锁定账号" in r.text and 'aria-invalid=true' in r.text
+        assert r.status_code == 401 and f"再错 {left} 次将暂停本设备的登录" in r.text and 'aria-invalid=true' in r.text
     r = login(client, password="wrong-password-1")
-    assert r.status_code == 423 and "账号已锁定" in r.text
+    assert r.status_code == 423 and "本设备的登录已暂停" in r.text
     assert login(client).status_code == 423  # even the right password, while locked
     time.sleep(2.1)
     assert login(client).status_code == 303
+
+
+def _from(address: str) -> dict:
+    return {"X-Forwarded-For": address}
+
+
+def test_a_stranger_cannot_lock_a_person_out_nor_learn_which_names_exist(site):
+    """Guesses from one address lock that address out for that name only; the person signs in
+    from theirs. An unknown name is answered and counted exactly like a known one."""
+    client, runtime = site
+    runtime.settings.trusted_proxies = ["testclient"]  # the test client stands for the site's proxy
+    stranger = _from("203.0.113.9")
+    answers = {}
+    for name in ("zhang.san", "no.such.person"):
+        texts = []
+        for _ in range(5):
+            r = client.post("/login", data={"username": name, "password": "wrong-password-1"}, headers=stranger,
+                            follow_redirects=False)
+            texts.append((r.status_code, r.text.replace(name, "NAME")))
+        answers[name] = texts
+    assert answers["zhang.san"] == answers["no.such.person"]  # same statuses, same words, step by step
+    assert [status for status, _ in answers["zhang.san"]] == [401, 401, 401, 401, 423]
+    # Locked for the stranger's address only: the person, from their own, signs in.
+    r = client.post("/login", data={"username": "zhang.san", "password": PASSWORD}, headers=stranger,
+                    follow_redirects=False)
+    assert r.status_code == 423
+    r = client.post("/login", data={"username": "zhang.san", "password": PASSWORD}, headers=_from("198.51.100.20"),
+                    follow_redirects=False)
+    assert r.status_code == 303
+
+
+def test_wrong_passwords_at_once_are_each_counted(site):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import select
+
+    from materials_api.identity.models import SignInFailures
+
+    _, runtime = site
+    accounts = runtime_accounts(site)
+    accounts.max_failures = 1000
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: accounts._count_failure("zhang.san", "192.0.2.1", time.time()), range(40)))
+    with runtime.sessions() as s:
+        assert s.scalar(select(SignInFailures.failures).where(SignInFailures.address == "192.0.2.1")) == 40
+
+
+def runtime_accounts(site):
+    client, _ = site
+    return client.app.state.accounts
 
 
 def test_unknown_user_and_empty_form_get_inline_chinese_errors(site):
