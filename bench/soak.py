@@ -249,8 +249,8 @@ def cache_hits(env: dict, base: str) -> dict[str, tuple[float, float]]:
     """(hits, misses) per scan cache, from the server's /metrics (every worker's counts)."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    governor = run(env, "keys", "create", "--org", "运维", "--role", "governor").stdout.strip()
-    text = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {governor}"}, timeout=30).text
+    scraper = run(env, "keys", "create", "--org", "运维", "--role", "scraper").stdout.strip()
+    text = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {scraper}"}, timeout=30).text
     counts: dict[str, list[float]] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:

@@ -243,7 +243,8 @@ def test_metrics_of_several_workers_and_of_the_background_work_add_up(home):
     from prometheus_client.parser import text_string_to_metric_families
 
     run(home, "init")
-    governor = {"Authorization": "Bearer " + open(os.path.join(home["QIYEMA_HOME"], "governor.key")).read().strip()}
+    scraper = {"Authorization": "Bearer " + run(home, "keys", "create", "--org", "运维监控", "--role",
+                                                "scraper").stdout.strip()}
     registrar = {"Authorization": "Bearer " + run(home, "keys", "create", "--org", "市场监管局", "--role",
                                                   "registrar").stdout.strip()}
     enterprise = {"Authorization": "Bearer " + run(home, "keys", "create", "--org", "示例", "--role", "enterprise",
@@ -253,7 +254,7 @@ def test_metrics_of_several_workers_and_of_the_background_work_add_up(home):
 
     def scrape() -> dict:
         with httpx.Client(timeout=30) as c:  # a new connection: either worker answers
-            text = c.get(f"http://127.0.0.1:{port}/metrics", headers=governor).text
+            text = c.get(f"http://127.0.0.1:{port}/metrics", headers=scraper).text
         samples = {}
         for family in text_string_to_metric_families(text):
             for s in family.samples:

@@ -54,7 +54,7 @@ def healthz(runtime: RuntimeDep):
     return JSONResponse({"status": "ok" if ok else "degraded", **report}, status_code=200 if ok else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics (governor key: a scraper's bearer credentials)",
+@router.get("/metrics", summary="Prometheus metrics (a scraper key, made with `qiyema keys create --role scraper`)",
             response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
-def metrics(metrics: MetricsDep, _: Annotated[Principal, Depends(require(Role.GOVERNOR))]):
+def metrics(metrics: MetricsDep, _: Annotated[Principal, Depends(require(Role.SCRAPER))]):
     return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

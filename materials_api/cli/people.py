@@ -43,7 +43,7 @@ def users() -> None:
 @click.option("--org", "org", required=True, help="organisation name")
 @click.option("--username", required=True)
 @click.option("--name", "display_name", required=True, help="the person's name as shown on the pages")
-@click.option("--role", required=True, type=click.Choice([r.value for r in Role if r is not Role.PUBLIC]))
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role if r not in (Role.PUBLIC, Role.SCRAPER)]))
 @click.option("--scope", default=None, help="enterprise: its USCC; issuer: record category")
 @click.option("--oidc-subject", default=None, help="sign in through OpenID Connect as <issuer>|<sub> (no password)")
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input (else prompted)")

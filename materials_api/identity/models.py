@@ -21,6 +21,9 @@ class Role(str, enum.Enum):
     BANK = "bank"
     INSPECTOR = "inspector"
     PUBLIC = "public"
+    # Reads /metrics and nothing more (what anyone may read aside): the credential a Prometheus
+    # configuration holds, instead of the governor's key.
+    SCRAPER = "scraper"
 
 
 class Organisation(Base):

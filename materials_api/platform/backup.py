@@ -8,9 +8,18 @@ leaves (write-ahead in the database, then store, then chain) and what reconcilia
 repairs. In-flight uploads (the spool) are not copied: nothing in it was acknowledged.
 
 A backup is written under a temporary name and renamed when complete, so a directory with a
-manifest is a whole backup. The manifest lists every file with its size and SHA-256; `restore`
-checks them all before it writes anything, refuses a home or database that already holds a
-service, and writes the database last, so a restore that stops half-way is simply run again.
+manifest is a whole backup. The manifest lists every file with its size and SHA-256, and the
+governor signs it (`manifest.sig`): `restore` takes the governor's address from the operator
+(never from the backup) and refuses a backup it did not sign, then checks every file before it
+writes anything, refuses a home or database that already holds a service, and writes the
+database last, so a restore that stops half-way is simply run again.
+
+A backup is read as hostile: a path in the manifest must be one a backup writes (no `..`, no
+absolute path, nothing outside the home, no link), an object's name must be its own hash, and
+each file is hashed again as it is copied (a file swapped after the check is refused, not
+written). No secret travels in plaintext: keys are in their encrypted keystores (or stay in the
+token), the keystore's passphrase is never copied, nor the governor's API key (`qiyema init`
+after a restore writes a new one).
 No domain knowledge here: re-sending what a reset chain lost is the caller's (`cli/backup.py`).
 """
 
@@ -20,6 +29,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -33,12 +43,18 @@ import httpx
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine, make_url
 
+from eth_keys.datatypes import Signature
+from eth_utils import keccak, to_checksum_address
+
 from chain.errors import InputError
+from chain.signers import Signer
 from materials_api.platform.config import Settings
 from materials_api.platform.storage import CHUNK, ObjectStore
 
 FORMAT = "qiyema-backup/1"
 MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
+_SIGNED = b"qiyema.backup.manifest.v1\x00"
 SQLITE_FILE = "database.sqlite"
 PGDUMP_FILE = "database.pgdump"
 OBJECTS = "objects"
@@ -49,8 +65,11 @@ RESTORING = ".restoring"  # in the home while a restore is under way: the backup
 # object), the spool (unacknowledged uploads), the node (its state is dumped from the node) and
 # the counts of running processes (metrics).
 # "secrets": the keystore's passphrase never travels with the keystores it opens.
+# "governor.key": the governor's API key, in plaintext (a restore's `qiyema init` makes a new one).
 _NOT_HOME_FILES = {"objects", "spool", "node", "metrics", "secrets", "qiyema.db", "qiyema.db-wal", "qiyema.db-shm",
-                   "qiyema.db-journal", RESTORING}
+                   "qiyema.db-journal", RESTORING, "governor.key"}
+_OBJECT = re.compile(r"^objects/([a-z0-9][a-z0-9-]{0,62})/([0-9a-f]{64})$")
+_SEGMENT = re.compile(r"^[^/\\\x00]+$")
 
 Progress = Callable[[str, int], None]  # (what, how many so far)
 
@@ -68,6 +87,7 @@ class BackupSummary:
     files: int = 0
     node_state: bool = False
     total_bytes: int = 0
+    signer: str = ""
 
 
 @dataclass
@@ -208,7 +228,8 @@ def _dump_node_state(settings: Settings, out: Path) -> bool:
 
 
 def backup(settings: Settings, engine: Engine, store: ObjectStore, dest: Path,
-           progress: Progress | None = None) -> BackupSummary:
+           progress: Progress | None = None, *, signer: Signer) -> BackupSummary:
+    """`signer`: the governor, whose signature over the manifest a restore checks."""
     dest = Path(dest)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise BackupError("backup_exists", f"{dest} exists and is not empty: back up into a new directory")
@@ -232,7 +253,11 @@ def backup(settings: Settings, engine: Engine, store: ObjectStore, dest: Path,
             "node_state": summary.node_state,
             "files": files,
         }
-        (work / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
+        body = json.dumps(manifest, indent=1, ensure_ascii=False).encode()
+        (work / MANIFEST).write_bytes(body)
+        signature = signer.sign_hash(keccak(_SIGNED + body))
+        (work / SIGNATURE).write_text(json.dumps({"signer": signer.address, "signature": signature.to_hex()}) + "\n")
+        summary.signer = signer.address
         _fsync_tree(work)
         if dest.exists():
             dest.rmdir()
@@ -244,19 +269,49 @@ def backup(settings: Settings, engine: Engine, store: ObjectStore, dest: Path,
 
 
 # --- restore ----------------------------------------------------------------------------------
-def read_manifest(src: Path, progress: Progress | None = None) -> dict:
-    """The backup's manifest, after checking that every file it lists is there, whole."""
+def manifest_signer(src: Path) -> str | None:
+    """The address that signed the backup's manifest, or None (unsigned, or not a signature)."""
+    try:
+        body = (Path(src) / MANIFEST).read_bytes()
+        sig = json.loads((Path(src) / SIGNATURE).read_text())
+        signature = Signature(bytes.fromhex(str(sig["signature"]).removeprefix("0x")))
+        return signature.recover_public_key_from_msg_hash(keccak(_SIGNED + body)).to_checksum_address()
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def read_manifest(src: Path, progress: Progress | None = None, *, governor: str | None) -> dict:
+    """The backup's manifest, after checking who signed it (`governor`, an address the operator
+    gives; None: the operator accepts an unsigned backup, said loudly by the caller), that every
+    path in it is one a backup writes, and that every file it lists is there, whole."""
     src = Path(src)
     try:
-        manifest = json.loads((src / MANIFEST).read_text())
+        body = (src / MANIFEST).read_bytes()
+        manifest = json.loads(body)
     except FileNotFoundError:
         raise BackupError("backup_missing", f"{src} is not a backup (no {MANIFEST})") from None
     except (ValueError, OSError) as exc:
         raise BackupError("backup_damaged", f"{src / MANIFEST} cannot be read: {exc}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise BackupError("backup_format", f"{src} is not a {FORMAT} backup (format {manifest.get('format')!r})")
-    for n, (rel, meta) in enumerate(manifest["files"].items(), 1):
+        raise BackupError("backup_format", f"{src} is not a {FORMAT} backup (format "
+                                           f"{manifest.get('format') if isinstance(manifest, dict) else None!r})")
+    if governor is not None:
+        signer = manifest_signer(src)
+        if signer is None:
+            raise BackupError("backup_unsigned", f"{src} carries no valid governor signature ({SIGNATURE}): "
+                                                 "nobody vouches for its manifest")
+        if signer != to_checksum_address(governor):
+            raise BackupError("backup_signer", f"{src} was signed by {signer}, not by the governor {governor}: "
+                                               "refused (a backup made elsewhere, or altered)")
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise BackupError("backup_damaged", f"{src / MANIFEST} lists no files")
+    root = src.resolve()
+    for n, (rel, meta) in enumerate(files.items(), 1):
+        _check_path(rel, meta)
         path = src / rel
+        if path.is_symlink() or not path.resolve().is_relative_to(root):
+            raise BackupError("backup_path", f"{rel} is a link: a backup holds files only")
         if not path.is_file():
             raise BackupError("backup_damaged", f"{rel} is missing from the backup")
         if path.stat().st_size != meta["size"] or _sha256(path) != meta["sha256"]:
@@ -264,6 +319,50 @@ def read_manifest(src: Path, progress: Progress | None = None) -> dict:
         if progress and n % 1000 == 0:
             progress("checked", n)
     return manifest
+
+
+def _check_path(rel, meta) -> None:
+    """A path a backup writes, and nothing else: the database, the node's state, an object named
+    by its own hash, or a home file that stays inside the home."""
+    if not isinstance(meta, dict) or not isinstance(meta.get("size"), int) or \
+            not re.fullmatch(r"[0-9a-f]{64}", str(meta.get("sha256", ""))):
+        raise BackupError("backup_damaged", f"the manifest's entry for {str(rel)[:200]!r} is malformed")
+    parts = rel.split("/") if isinstance(rel, str) else []
+    if not parts or any(p in ("", ".", "..") or not _SEGMENT.match(p) for p in parts):
+        raise BackupError("backup_path", f"{str(rel)[:200]!r} is not a path a backup writes (refused: it could "
+                                         "reach outside the home)")
+    if rel in (SQLITE_FILE, PGDUMP_FILE, NODE_STATE):
+        return
+    if parts[0] == OBJECTS:
+        found = _OBJECT.match(rel)
+        if found is None or found.group(2) != meta["sha256"]:
+            raise BackupError("backup_path", f"{rel[:200]!r} is not an object named by its own hash")
+        return
+    if parts[0] == HOME and len(parts) > 1 and parts[1] not in _NOT_HOME_FILES:
+        return
+    raise BackupError("backup_path", f"{rel[:200]!r} is not a path a backup writes")
+
+
+def _copy_checked(source: Path, target: Path, sha256: str) -> None:
+    """Copy `source` to `target` through a temporary file, hashing as it goes: bytes that are not
+    the ones the manifest names are never written where they would be used."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.restore-")
+    h = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as out, open(source, "rb") as f:
+            while chunk := f.read(CHUNK):
+                h.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        if h.hexdigest() != sha256:
+            raise BackupError("backup_damaged", f"{source.name} changed after it was checked: not restored")
+        shutil.copystat(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _restoring_marker(settings: Settings) -> Path:
@@ -290,11 +389,12 @@ def _check_target(settings: Settings, engine: Engine, manifest: dict, src: Path)
 
 
 def restore(settings: Settings, engine: Engine, store: ObjectStore, src: Path,
-            progress: Progress | None = None) -> RestoreSummary:
-    """Write a checked backup into an empty home and database. The caller then opens the
-    service, whose reconciliation re-sends whatever the chain it finds lacks."""
+            progress: Progress | None = None, *, governor: str | None) -> RestoreSummary:
+    """Write a checked backup, signed by `governor`, into an empty home and database. The
+    caller then opens the service, whose reconciliation re-sends whatever the chain it finds
+    lacks."""
     src = Path(src)
-    manifest = read_manifest(src, progress)
+    manifest = read_manifest(src, progress, governor=governor)
     settings.home.mkdir(parents=True, exist_ok=True)
     _check_target(settings, engine, manifest, src)
     marker = _restoring_marker(settings)
@@ -302,11 +402,13 @@ def restore(settings: Settings, engine: Engine, store: ObjectStore, src: Path,
     summary = RestoreSummary(manifest["created_at"], manifest["database"])
     files = manifest["files"]
 
-    for rel in files:
+    home = settings.home.resolve()
+    for rel, meta in files.items():
         if rel.startswith(HOME + "/"):
             target = settings.home / rel[len(HOME) + 1:]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src / rel, target)
+            if not target.resolve().is_relative_to(home) or target.is_symlink():
+                raise BackupError("backup_path", f"{rel[:200]!r} would be written outside {settings.home}")
+            _copy_checked(src / rel, target, meta["sha256"])
             summary.files += 1
             if target.parent == settings.deployments_dir and target.suffix == ".json":
                 record = json.loads(target.read_text())
@@ -318,18 +420,17 @@ def restore(settings: Settings, engine: Engine, store: ObjectStore, src: Path,
         if settings.chain_rpc_url:
             summary.node_state = "not used: this service runs on an external chain"
         else:
-            settings.node_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src / NODE_STATE, settings.node_dir / "anvil-state.json")
+            _copy_checked(src / NODE_STATE, settings.node_dir / "anvil-state.json", files[NODE_STATE]["sha256"])
             summary.node_state = "restored"
 
     for rel in files:
         if rel.startswith(OBJECTS + "/"):
             _, account, sha256 = rel.split("/")
             if not store.exists(account, sha256):
-                fd, tmp = tempfile.mkstemp(dir=settings.home, prefix=".restore-object-")
-                os.close(fd)
-                shutil.copyfile(src / rel, tmp)
-                store.put_file(account, sha256, Path(tmp), "application/octet-stream")  # served type is in the database
+                tmp = settings.home / f".restore-object-{sha256}"
+                _copy_checked(src / rel, tmp, sha256)
+                store.put_file(account, sha256, tmp, "application/octet-stream")  # served type is in the database
+                tmp.unlink(missing_ok=True)
             summary.objects += 1
             if progress and summary.objects % 1000 == 0:
                 progress("objects", summary.objects)
@@ -339,14 +440,17 @@ def restore(settings: Settings, engine: Engine, store: ObjectStore, src: Path,
     if manifest["database"] == "sqlite":
         db_path = Path(make_url(settings.db_url).database)
         tmp = db_path.with_name(db_path.name + ".restore-tmp")
-        shutil.copyfile(src / SQLITE_FILE, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
+        _copy_checked(src / SQLITE_FILE, tmp, files[SQLITE_FILE]["sha256"])
         for suffix in ("-wal", "-shm"):
             db_path.with_name(db_path.name + suffix).unlink(missing_ok=True)
         os.replace(tmp, db_path)
     elif not inspect(engine).get_table_names():  # (a resumed restore may have done it already)
-        _run_pg([_pg_tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction",
-                 f"--dbname={_pg_env(settings.db_url)[1]}", str(src / PGDUMP_FILE)], settings.db_url)
+        dump = settings.home / ".restore-database.pgdump"
+        _copy_checked(src / PGDUMP_FILE, dump, files[PGDUMP_FILE]["sha256"])
+        try:
+            _run_pg([_pg_tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction",
+                     f"--dbname={_pg_env(settings.db_url)[1]}", str(dump)], settings.db_url)
+        finally:
+            dump.unlink(missing_ok=True)
     marker.unlink()
     return summary

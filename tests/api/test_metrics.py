@@ -13,7 +13,7 @@ from tests.materials_api.test_materials import bank, upload  # noqa: F401 - the 
 
 
 def scrape(api, keys) -> dict:
-    r = api.get("/metrics", headers={"Authorization": keys["governor"]})
+    r = api.get("/metrics", headers={"Authorization": keys["scraper"]})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(r.text) for s in family.samples}
@@ -23,9 +23,17 @@ def value(samples: dict, name: str, **labels) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def test_metrics_need_the_governor_and_count_requests_verdicts_and_backlog(bank, keys, runtime):
+def test_metrics_need_the_scrape_key_and_count_requests_verdicts_and_backlog(bank, keys, runtime):
     assert bank.get("/metrics").status_code == 401
-    assert bank.get("/metrics", headers={"Authorization": keys["bank"]}).status_code == 403
+    # Only the scrape key: not even the governor's (a Prometheus configuration never holds it).
+    for role in ("bank", "governor"):
+        r = bank.get("/metrics", headers={"Authorization": keys[role]})
+        assert r.status_code == 403 and r.json()["code"] == "role_forbidden"
+    # And the scrape key reads metrics only: nothing an anonymous caller could not read besides.
+    scraper = {"Authorization": keys["scraper"]}
+    assert bank.post("/api/v1/keys", json={"organisation": "x", "role": "governor"}, headers=scraper).status_code == 403
+    assert bank.get("/api/v1/materials", headers=scraper).status_code == 403
+    assert bank.get("/api/v1/access-log", headers=scraper).status_code == 403
     before = scrape(bank, keys)
     for _ in range(3):
         assert bank.post("/api/v1/verify/code", json={"code": "not a code"}).json()["status"] == "INVALID"

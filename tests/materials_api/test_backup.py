@@ -50,16 +50,17 @@ def test_what_is_restored_is_what_was_backed_up(bank, keys, runtime, settings, e
     for i in ids[:2]:
         assert bank.post(f"/api/v1/materials/{i}/confirm", headers={"Authorization": keys["enterprise"]}).status_code == 200
     assert anchor(bank).anchored == 2
-    summary = backup(settings, runtime.engine, runtime.storage, tmp_path / "backup")
+    summary = backup(settings, runtime.engine, runtime.storage, tmp_path / "backup", signer=runtime.chain.governor)
     assert (summary.objects, summary.database) == (3, runtime.engine.dialect.name)
-    manifest = read_manifest(tmp_path / "backup")
+    manifest = read_manifest(tmp_path / "backup", governor=runtime.chain.governor.address)
     assert {f for f in manifest["files"] if f.startswith("home/keys/")} >= {"home/keys/governor.json",
                                                                            "home/keys/notary.json"}
     assert not [f for f in manifest["files"] if f.startswith("home/secrets/")]  # the passphrase stays behind
+    assert "home/governor.key" not in manifest["files"]  # nor the governor's API key (plaintext)
 
     target = _target(settings, tmp_path, empty_database)
     engine = make_engine(target.db_url)
-    done = restore(target, engine, open_store(target), tmp_path / "backup")
+    done = restore(target, engine, open_store(target), tmp_path / "backup", governor=runtime.chain.governor.address)
     assert (done.objects, done.database) == (3, summary.database)
     assert _rows(engine) == _rows(runtime.engine)
     for name in ("governor.json", "registrar.json", "notary.json"):
@@ -87,7 +88,7 @@ def _account(session, material) -> str:
 def test_a_damaged_backup_is_refused_before_anything_is_written(bank, keys, runtime, settings, tmp_path,
                                                                 empty_database):
     upload(bank, keys["enterprise"])
-    backup(settings, runtime.engine, runtime.storage, tmp_path / "backup")
+    backup(settings, runtime.engine, runtime.storage, tmp_path / "backup", signer=runtime.chain.governor)
     manifest = json.loads((tmp_path / "backup" / MANIFEST).read_text())
     victim = tmp_path / "backup" / next(f for f in manifest["files"] if f.startswith("objects/"))
     data = bytearray(victim.read_bytes())
@@ -98,7 +99,7 @@ def test_a_damaged_backup_is_refused_before_anything_is_written(bank, keys, runt
     target = _target(settings, tmp_path, empty_database)
     engine = make_engine(target.db_url)
     with pytest.raises(BackupError) as refused:
-        restore(target, engine, open_store(target), tmp_path / "backup")
+        restore(target, engine, open_store(target), tmp_path / "backup", governor=runtime.chain.governor.address)
     assert refused.value.code == "backup_damaged" and victim.name in refused.value.message
     assert inspect(engine).get_table_names() == []  # nothing was written
     assert not target.keys_dir.exists()
@@ -106,21 +107,21 @@ def test_a_damaged_backup_is_refused_before_anything_is_written(bank, keys, runt
 
 
 def test_an_occupied_target_and_an_occupied_destination_are_refused(runtime, settings, tmp_path, empty_database):
-    backup(settings, runtime.engine, runtime.storage, tmp_path / "backup")
+    backup(settings, runtime.engine, runtime.storage, tmp_path / "backup", signer=runtime.chain.governor)
     with pytest.raises(BackupError) as exists:
-        backup(settings, runtime.engine, runtime.storage, tmp_path / "backup")
+        backup(settings, runtime.engine, runtime.storage, tmp_path / "backup", signer=runtime.chain.governor)
     assert exists.value.code == "backup_exists"
     # Restoring over the running service's own home and database: refused, nothing changed.
     before = _rows(runtime.engine)
     with pytest.raises(BackupError) as occupied:
-        restore(settings, runtime.engine, runtime.storage, tmp_path / "backup")
+        restore(settings, runtime.engine, runtime.storage, tmp_path / "backup", governor=runtime.chain.governor.address)
     assert occupied.value.code == "home_not_empty"
     assert _rows(runtime.engine) == before
     # An empty home but a database that already holds tables: refused too.
     target = _target(settings, tmp_path, settings.db_url)
     with pytest.raises(BackupError) as tables:
-        restore(target, runtime.engine, open_store(target), tmp_path / "backup")
+        restore(target, runtime.engine, open_store(target), tmp_path / "backup", governor=runtime.chain.governor.address)
     assert tables.value.code == "database_not_empty"
     with pytest.raises(BackupError) as nothing:
-        read_manifest(tmp_path)
+        read_manifest(tmp_path, governor=runtime.chain.governor.address)
     assert nothing.value.code == "backup_missing"
