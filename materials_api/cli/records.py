@@ -135,29 +135,50 @@ def _witness(finish, parent: int) -> None:
 @records.command("follow")
 @click.argument("url")
 @click.option("--key-file", type=click.Path(path_type=Path), help=KEY_HELP)
+@click.option("--source-token-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="a file holding the token the authority gave for its change list (sent as a bearer token)")
+@click.option("--client-cert", type=click.Path(dir_okay=False, path_type=Path),
+              help="mutual TLS: this service's certificate (PEM) for the authority's server")
+@click.option("--client-key", type=click.Path(dir_okay=False, path_type=Path), help="mutual TLS: its private key (PEM)")
+@click.option("--ca-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="the CA that signed the authority's server certificate (default: the system's)")
+@click.option("--max-page-bytes", type=click.IntRange(1024), default=16 * 1024 * 1024, show_default=True)
+@click.option("--timeout", type=click.FloatRange(0.5), default=30.0, show_default=True, help="seconds a page may take")
 @click.option("--interval", type=click.FloatRange(0.1), default=5.0, show_default=True, help="seconds between polls")
 @click.option("--once", is_flag=True, help="read what the source has now, then stop")
-def records_follow(url: str, key_file: Path | None, interval: float, once: bool) -> None:
-    """Poll a source's change list (GET URL?after=CURSOR → JSON Lines {"cursor", "change"}) and
-    apply it; the cursor is kept in the database, so a restart goes on where it stopped."""
+def records_follow(url: str, key_file: Path | None, source_token_file: Path | None, client_cert: Path | None,
+                   client_key: Path | None, ca_file: Path | None, max_page_bytes: int, timeout: float,
+                   interval: float, once: bool) -> None:
+    """Poll a source's change list (GET URL?after=CURSOR → JSON Lines {"cursor", "change"}) over
+    https with the authority's credential, and apply it; the cursor is kept in the database, so a
+    restart goes on where it stopped. Redirects to another host are not followed."""
     from chain.errors import ChainError
-    from materials_api.records.importer import SourceError, follow_once
+    from materials_api.records.importer import SourceAccess, SourceError, follow_once
 
-    if not url.startswith(("http://", "https://")):
-        fail(f"{url}: an http:// or https:// URL", 2)
+    try:
+        token = source_token_file.read_text().strip() if source_token_file else None
+        access = SourceAccess(url, token=token or None, client_cert=client_cert, client_key=client_key,
+                              ca_file=ca_file, max_bytes=max_page_bytes, timeout=timeout)
+    except OSError as exc:
+        fail(f"{source_token_file}: {exc.strerror}", 2)
+    except SourceError as exc:
+        fail(f"{exc} [{exc.code}]", 2)
+    if access.plain_http:
+        click.echo(f"WARNING: {url} is plain http (allowed on this machine only): nothing protects the change "
+                   "list on the way", err=True)
     with opened() as (runtime, services):
         principal = _principal(runtime, key_file)
         while True:
             try:
-                read, refused = follow_once(url, services.record_feed, principal)
+                read, refused = follow_once(access, services.record_feed, principal)
                 if read:
                     click.echo(f"{read} change(s) read, {refused} refused")
                 while services.records.reconcile():
                     pass
             except SourceError as exc:
                 if once:
-                    fail(str(exc), 1)
-                click.echo(f"warning: {exc}; trying again in {interval:g} s", err=True)
+                    fail(f"{exc} [{exc.code}]", 1)
+                click.echo(f"warning: {exc} [{exc.code}]; trying again in {interval:g} s", err=True)
             except ChainError as exc:
                 if once:
                     fail(f"chain: {exc}; the changes are written ahead", 3)

@@ -21,9 +21,9 @@ import hashlib
 import io
 import json
 import threading
-import urllib.error
+import ssl
+import time
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -252,24 +252,98 @@ def _report(sessions: sessionmaker, job_id: int, path: Path, *, resumed: bool, f
 
 # --- follow ---------------------------------------------------------------------------------------
 class SourceError(RuntimeError):
-    """The source did not answer a readable change list."""
+    """The source did not answer a readable change list (`code` says why)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
 
 
-def follow_once(url: str, feed: RecordFeed, principal: Principal, *, limit: int = 1_000,
-                timeout: float = 10.0) -> tuple[int, int]:
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+@dataclass(frozen=True)
+class SourceAccess:
+    """How the follower reaches an authority's change list: over https (plain http only on this
+    machine, for tests and a local relay), with the credential the authority gave (a bearer
+    token, a client certificate for mutual TLS, the CA that signed its server), never following
+    a redirect to another host, and reading at most `max_bytes` a page within `timeout` seconds."""
+
+    url: str
+    token: str | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    ca_file: Path | None = None
+    max_bytes: int = 16 * 1024 * 1024
+    timeout: float = 10.0
+
+    def __post_init__(self):
+        parts = urllib.parse.urlsplit(self.url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise SourceError("source_url", f"{self.url[:200]}: an https:// URL")
+        if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
+            raise SourceError("source_url", f"{self.url[:200]}: plain http is refused off this machine (a change "
+                                            "list read in the clear can be altered on the way): use https")
+
+    @property
+    def plain_http(self) -> bool:
+        return self.url.startswith("http://")
+
+    def get(self, url: str) -> bytes:
+        import httpx
+
+        origin = urllib.parse.urlsplit(self.url)
+        deadline = time.monotonic() + self.timeout
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            tls = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+            if self.client_cert:
+                tls.load_cert_chain(str(self.client_cert), str(self.client_key) if self.client_key else None)
+            with httpx.Client(verify=tls, headers=headers, follow_redirects=False, timeout=self.timeout) as client:
+                for _ in range(4):
+                    with client.stream("GET", url) as answer:
+                        if answer.is_redirect:
+                            target = urllib.parse.urljoin(url, answer.headers.get("location", ""))
+                            moved = urllib.parse.urlsplit(target)
+                            if (moved.scheme, moved.netloc) != (origin.scheme, origin.netloc):
+                                raise SourceError("source_redirect", f"{self.url[:200]}: redirected to another host "
+                                                                     f"({moved.netloc[:100]}): not followed")
+                            url = target
+                            continue
+                        if answer.status_code != 200:
+                            raise SourceError("source_status", f"{self.url[:200]}: answered HTTP {answer.status_code}")
+                        declared = answer.headers.get("content-length", "")
+                        if declared.isdigit() and int(declared) > self.max_bytes:
+                            raise SourceError("source_too_large", f"{self.url[:200]}: a page over {self.max_bytes} bytes")
+                        body = bytearray()
+                        for chunk in answer.iter_bytes():
+                            body += chunk
+                            if len(body) > self.max_bytes:
+                                raise SourceError("source_too_large", f"{self.url[:200]}: a page over "
+                                                                      f"{self.max_bytes} bytes")
+                            if time.monotonic() > deadline:
+                                raise SourceError("source_timeout", f"{self.url[:200]}: a page took over "
+                                                                    f"{self.timeout:g} s")
+                        return bytes(body)
+                raise SourceError("source_redirect", f"{self.url[:200]}: too many redirects")
+        except httpx.HTTPError as exc:
+            raise SourceError("source_unreachable", f"{self.url[:200]}: {type(exc).__name__}: {exc}"[:400]) from None
+        except (OSError, ssl.SSLError) as exc:  # a certificate or key file that cannot be read
+            raise SourceError("source_credentials", f"{self.url[:200]}: {exc}"[:400]) from None
+
+
+def follow_once(source: SourceAccess | str, feed: RecordFeed, principal: Principal, *, limit: int = 1_000) -> tuple[int, int]:
     """Read the source's changes after the stored cursor, page by page, until it has none;
     returns (changes read, changes refused)."""
+    access = source if isinstance(source, SourceAccess) else SourceAccess(source)
+    url = access.url
     read = refused = 0
     while True:
         with feed.sessions() as s:
             row = s.get(RecordSourceCursor, (principal.organisation_id, url))
             cursor = row.cursor if row else ""
         query = urllib.parse.urlencode({"after": cursor, "limit": limit})
-        try:
-            with urllib.request.urlopen(f"{url}{'&' if '?' in url else '?'}{query}", timeout=timeout) as answer:
-                body = answer.read()
-        except (urllib.error.URLError, OSError) as exc:
-            raise SourceError(f"{url}: {getattr(exc, 'reason', exc)}") from None
+        body = access.get(f"{url}{'&' if '?' in url else '?'}{query}")
         entries = []
         for number, line in enumerate(io.StringIO(body.decode("utf-8", "replace")), start=1):
             if not line.strip():
@@ -278,7 +352,8 @@ def follow_once(url: str, feed: RecordFeed, principal: Principal, *, limit: int 
                 entry = json.loads(line)
                 entries.append((str(entry["cursor"]), entry["change"]))
             except (ValueError, KeyError, TypeError):
-                raise SourceError(f"{url}: line {number} is not {{\"cursor\": …, \"change\": {{…}}}}") from None
+                raise SourceError("source_malformed",
+                                  f"{url}: line {number} is not {{\"cursor\": …, \"change\": {{…}}}}") from None
         if not entries:
             return read, refused
         last = entries[-1][0][:200]

@@ -14,7 +14,7 @@ from chain.ledger import RecordStatus
 from codes.uscc import generate
 from materials_api.identity.api_keys import authenticate, create_key
 from materials_api.identity.models import Role
-from materials_api.records.importer import ImportFileError, SourceError, follow_once, import_file
+from materials_api.records.importer import ImportFileError, SourceAccess, SourceError, follow_once, import_file
 from materials_api.records.models import Record
 from tests.conftest import grant_writers
 
@@ -177,5 +177,6 @@ def test_follow_reads_a_change_list_from_its_cursor_on(api, runtime, issuer):
         assert follow_once(source.url, feed, issuer) == (0, 0)
     finally:
         source.close()
-    with pytest.raises(SourceError):
-        follow_once(source.url, api.app.state.record_feed, issuer, timeout=2)
+    with pytest.raises(SourceError) as gone:
+        follow_once(SourceAccess(source.url, timeout=2), api.app.state.record_feed, issuer)
+    assert gone.value.code == "source_unreachable"
