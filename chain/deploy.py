@@ -16,6 +16,7 @@ from pathlib import Path
 
 from eth_utils import keccak
 
+from .durable import write_atomic
 from .client import ChainClient
 from .compile import artifact
 from .errors import ChainError
@@ -59,9 +60,7 @@ def load_record(directory: Path, chain_id: int) -> Deployment | None:
 def _save_record(directory: Path, deployment: Deployment) -> None:
     path = record_path(directory, deployment.chain_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(deployment), indent=2))
-    tmp.replace(path)
+    write_atomic(path, json.dumps(asdict(deployment), indent=2).encode())
 
 
 def code_status(client: ChainClient, directory: Path) -> CodeStatus:

@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eth_keyfile import create_keyfile_json, decode_keyfile_json
 from eth_utils import to_checksum_address
 
+from .durable import fsync_dir
 from .errors import Kind, QiyemaError
 from eth_keys.datatypes import Signature
 
@@ -216,6 +217,7 @@ class FileKeyStore(KeyStore):
             return False
         finally:
             tmp.unlink()
+            fsync_dir(self.directory)
         return True
 
     def create(self, name: str, private_key: bytes | None = None) -> Signer:

@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from codes.uscc import generate
 from materials_api.identity.api_keys import Principal, authenticate, create_key
-from materials_api.identity.models import Role
+from materials_api.identity.models import Role, User
+from materials_api.platform.errors import Kind, ServiceError
 from materials_api.platform.runtime import Runtime
 from materials_api.platform.storage import Spool
 from materials_api.records.kinds import KINDS
@@ -39,6 +40,10 @@ PEOPLE = [  # username, name, role, organisation (scope filled in for the enterp
     ("demo_inspector", "王检查", Role.INSPECTOR, "杨浦区市场监管局执法大队"),
     ("demo_bank", "赵客户经理", Role.BANK, "示例银行杨浦支行"),
 ]
+
+
+class DemoRefused(ServiceError):
+    """The demo district is not filled into this home (it is not new)."""
 
 
 @dataclass
@@ -72,6 +77,12 @@ def fill(runtime: Runtime, services: Services, seed: int = 2026) -> DemoDistrict
         if s.scalar(select(Enterprise.id).where(Enterprise.uscc == usccs[0])) is not None:
             district.already = True
             return district
+        # Made-up companies and people with printed passwords have no place in a home that serves
+        # anyone: only a new one (no enterprise, no person) gets the district.
+        if s.scalar(select(Enterprise.id).limit(1)) is not None or s.scalar(select(User.id).limit(1)) is not None:
+            raise DemoRefused(Kind.CONFLICT, "home_not_new",
+                              f"{runtime.settings.home} already holds enterprises or people: the demo district goes "
+                              "only into a new home (QIYEMA_HOME=/tmp/qiyema-demo qiyema demo)")
     licence = _issuer(runtime, "licence", "杨浦区市场监管局（登记）")
     issuers: dict[str, Principal] = {}
     abnormal = _issuer(runtime, "regulatory.abnormal", "杨浦区市场监管局（信用监管）")

@@ -27,6 +27,7 @@ from materials_api.platform.metrics import Metrics
 from materials_api.platform.mirror import ChainMirror, MirrorHead, MirrorView
 from materials_api.platform.outbox import Outbox
 from materials_api.platform.runtime import Runtime
+from materials_api.platform.storage import sweep_spool
 from materials_api.records.feed import RecordFeed
 from materials_api.records.service import RecordService
 from materials_api.registry.service import EnterpriseService
@@ -136,8 +137,10 @@ class Services:
                                                    lambda: self.records.grant_writers() + self.records.reconcile()),
                            interval, lease=lease),
             BackgroundLoop("mirror", self.mirror.follow, settings.mirror_interval, lease=lease),
-            # Sign-in failure counts a day old (and not locking anything) are forgotten.
-            BackgroundLoop("housekeeping", lambda: self.accounts.forget_failures(older_than=86400), 600, lease=lease),
+            # Sign-in failure counts a day old (and not locking anything) are forgotten; uploads a
+            # dead process left in the spool are removed (at start, then every 10 minutes).
+            BackgroundLoop("housekeeping", lambda: self.accounts.forget_failures(older_than=86400)
+                           + sweep_spool(settings.spool_dir, settings.spool_max_age), 600, lease=lease),
         ]
 
     def requeue_lost(self) -> dict[str, int]:

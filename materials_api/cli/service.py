@@ -50,6 +50,13 @@ def serve(host: str, port: int, workers: int) -> None:
     from materials_api.workers import run_workers
 
     logging.getLogger().setLevel(logging.INFO)  # a server's log is its output: JSON lines on stderr
+    s = settings()
+    if not s.chain_rpc_url and s.public_url.startswith("https://"):
+        # The managed node is anvil: funded accounts unlocked on it, anyone it answers may
+        # impersonate any account. It listens on 127.0.0.1 only and is for development.
+        fail("the managed development node (anvil: unlocked funded accounts, account impersonation) does not "
+             f"serve a public site ({s.public_url}): set QIYEMA_CHAIN_RPC_URL to the permissioned network's "
+             "node (docs/operations.md, section 1)", 2)
     with opened() as (runtime, services):
         click.echo(f"Qiyema on http://{host}:{port} (API docs at /docs); chain id {runtime.chain.client.chain_id}")
         if workers == 1:
@@ -151,10 +158,13 @@ def chain_trust_list(out: str | None) -> None:
 def demo() -> None:
     """Fill this home with a small demo district (companies, records, anchored materials, a person
     of every role) and print where to look and how to sign in. Running it again changes nothing."""
-    from materials_api.demo import fill
+    from materials_api.demo import DemoRefused, fill
 
     with opened() as (runtime, services):
-        district = fill(runtime, services)
+        try:
+            district = fill(runtime, services)
+        except DemoRefused as exc:
+            fail(f"{exc.message} [{exc.code}]", 1)
         base = runtime.settings.public_url.rstrip("/")
         codes = [(uscc, name, services.codes.static_code(uscc)[0]) for uscc, name in district.companies]
     if district.already:

@@ -46,6 +46,7 @@ from sqlalchemy.engine import Engine, make_url
 from eth_keys.datatypes import Signature
 from eth_utils import keccak, to_checksum_address
 
+from chain.durable import fsync_dir
 from chain.errors import InputError
 from chain.signers import Signer
 from materials_api.platform.config import Settings
@@ -262,6 +263,7 @@ def backup(settings: Settings, engine: Engine, store: ObjectStore, dest: Path,
         if dest.exists():
             dest.rmdir()
         os.replace(work, dest)
+        fsync_dir(dest.parent)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -360,6 +362,7 @@ def _copy_checked(source: Path, target: Path, sha256: str) -> None:
             raise BackupError("backup_damaged", f"{source.name} changed after it was checked: not restored")
         shutil.copystat(source, tmp)
         os.replace(tmp, target)
+        fsync_dir(target.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -444,6 +447,7 @@ def restore(settings: Settings, engine: Engine, store: ObjectStore, src: Path,
         for suffix in ("-wal", "-shm"):
             db_path.with_name(db_path.name + suffix).unlink(missing_ok=True)
         os.replace(tmp, db_path)
+        fsync_dir(db_path.parent)
     elif not inspect(engine).get_table_names():  # (a resumed restore may have done it already)
         dump = settings.home / ".restore-database.pgdump"
         _copy_checked(src / PGDUMP_FILE, dump, files[PGDUMP_FILE]["sha256"])

@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     s3_secure: bool = False
     s3_retention_days: int = 0  # > 0: object lock with this retention (bucket created with lock)
     max_upload_bytes: int = 512 * 1024 * 1024
+    spool_max_age: float = 6 * 3600  # an upload untouched this long in the spool is a dead process's: removed
     # The edge (api/edges.py): bodies larger than these are refused 413 before they are read;
     # anonymous verification and sign-in are limited per client address (429; 0: no limit).
     max_body_bytes: int = 1024 * 1024

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 
 from chain.client import ChainClient
+from chain.durable import write_atomic
 from chain.deploy import Deployment, deploy
 from chain.keystore import KeyStoreError
 from chain.ledger import QiyemaLedger
@@ -152,9 +153,7 @@ def publish_trust_list(settings: Settings, deployment: Deployment, governor: Sig
         updated = TrustList(governor.address, 0, list(updated.deployments))
     updated.sign(governor, int(time.time()))
     path = settings.trust_list_path
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(updated.to_json(), indent=2), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(updated.to_json(), indent=2).encode())
     log.info("trust list signed: %d deployment(s)", len(updated.deployments))
     return updated
 

@@ -18,6 +18,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator, Protocol
 
+from chain.durable import fsync_dir
+
 CHUNK = 1 << 20
 _ACCOUNT = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -49,6 +51,24 @@ class Spooled:
 
     def discard(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def sweep_spool(directory: Path, older_than: float) -> int:
+    """Remove uploads left in the spool by a process that died mid-upload (nothing in the spool
+    was acknowledged); only files untouched for `older_than` seconds, so an upload still arriving
+    in another worker is left alone. Returns how many were removed."""
+    import time
+
+    removed = 0
+    cutoff = time.time() - older_than
+    for path in Path(directory).glob("upload-*"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue  # finished (moved into the store) meanwhile
+    return removed
 
 
 class Spool:
@@ -131,8 +151,10 @@ class LocalObjectStore:
         except FileNotFoundError:  # the prefix folder's first object
             final.parent.mkdir(parents=True, exist_ok=True)
             self._move(path, final)
+            fsync_dir(final.parent.parent)  # the new prefix folder's name
         except OSError:
             shutil.move(str(path), final)
+        fsync_dir(final.parent)  # "stored" survives a power cut: the object's name too
         return True
 
     @staticmethod

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from chain.verdict import Status
-from materials_api.api.deps import CodesDep, MetricsDep, ViewsDep
+from materials_api.api.deps import SESSION_COOKIE, CodesDep, MetricsDep, ViewsDep
 from materials_api.web import labels
 from materials_api.web.render import page
 
@@ -56,11 +56,19 @@ def verification_page(payload: str, request: Request, service: CodesDep, views: 
                 addresses=addresses, checks=verdict.checks, warnings=verdict.warnings)
 
 
+def _csrf(request: Request) -> str:
+    """The session's CSRF token for a signed-in person (their scans then carry their role's view),
+    else empty: the public pages' scripts send it with every POST."""
+    secret = request.cookies.get(SESSION_COOKIE)
+    found = request.app.state.accounts.session(secret) if secret else None
+    return found[1] if found else ""
+
+
 @router.get("/", response_class=HTMLResponse)
-def front_door():
-    return page("home.html", title="企业码 · 材料银行")
+def front_door(request: Request):
+    return page("home.html", title="企业码 · 材料银行", csrf=_csrf(request))
 
 
 @router.get("/scan", response_class=HTMLResponse)
-def scan_page():
-    return page("scan.html", title="扫码核验企业码")
+def scan_page(request: Request):
+    return page("scan.html", title="扫码核验企业码", csrf=_csrf(request))

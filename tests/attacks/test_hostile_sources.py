@@ -185,3 +185,18 @@ def test_the_follow_command_refuses_a_clear_text_source_with_a_message(tmp_path,
     result = CliRunner().invoke(cli, ["records", "follow", "http://feed.samr.example/changes", "--once"])
     assert result.exit_code == 2 and "source_url" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "home").exists()  # refused before anything was opened
+
+
+def test_a_public_site_never_runs_on_the_managed_development_node(tmp_path, monkeypatch):
+    """anvil unlocks funded accounts and lets anyone it answers impersonate any account: `serve`
+    refuses an https public URL on it, before starting anything."""
+    from click.testing import CliRunner
+
+    from materials_api.cli import main as cli
+
+    monkeypatch.setenv("QIYEMA_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("QIYEMA_CHAIN_RPC_URL", raising=False)
+    monkeypatch.setenv("QIYEMA_PUBLIC_URL", "https://qiyema.yangpu.gov.cn")
+    result = CliRunner().invoke(cli, ["serve"])
+    assert result.exit_code == 2 and "managed development node" in result.output
+    assert not (tmp_path / "home" / "node").exists()  # no node was started

@@ -233,3 +233,19 @@ def test_openid_connect_sign_in_against_a_local_provider(settings, evm, tmp_path
                 assert forged.status_code == 400 and "qiyema_session" not in forged.headers.get("set-cookie", "")
         finally:
             runtime.close()
+
+
+def test_a_signed_in_person_scans_and_checks_files_on_the_public_pages(site):
+    """/scan and the front door work for a signed-in person too: their scripts send the session's
+    CSRF token (without it the cookie's POST is refused, as on every page)."""
+    client, _ = site
+    assert login(client).status_code == 303
+    for path, call, body in (("/scan", "/api/v1/verify/code", {"code": "not a code"}),
+                             ("/", "/api/v1/verify/material", {"sha256": "00" * 32, "bundle": {}})):
+        token = csrf_of(client.get(path).text)
+        assert token, path
+        assert client.post(call, json=body).json()["code"] == "csrf_failed"
+        answer = client.post(call, json=body, headers={"X-CSRF-Token": token})
+        assert answer.status_code != 403 and answer.json().get("code") != "csrf_failed", answer.text
+    client.cookies.clear()
+    assert '<meta name="csrf-token" content="">' in client.get("/scan").text  # anonymous: none needed

@@ -30,7 +30,9 @@ async function verify() {
   catch (e) { return show('<p class="error" role="alert">存证文件不是有效的 JSON。</p>', 'BAD_PROOF'); }
   show('<p>正在核验…</p>', 'PENDING');
   try {
-    const r = await fetch('/api/v1/verify/material', {method: 'POST', headers: {'content-type': 'application/json'},
+    const csrf = document.querySelector('meta[name=csrf-token]')?.content;
+    const headers = {'content-type': 'application/json', ...(csrf ? {'X-CSRF-Token': csrf} : {})};
+    const r = await fetch('/api/v1/verify/material', {method: 'POST', headers,
                                                       body: JSON.stringify({sha256: await sha256hex(files.material), bundle})});
     const v = await r.json();
     if (!v.checks) return show('<p class="error" role="alert">无法核验：' + esc(v.message || v.code) + '</p>', 'REFUSED');

@@ -6,6 +6,9 @@ const video = document.getElementById('video');
 const canvas = document.createElement('canvas');
 let stream = null, done = false;
 
+// Signed in (a bank's or an inspector's person), the page carries the session's CSRF token.
+const csrf = document.querySelector('meta[name=csrf-token]')?.content;
+
 function show(html, cls) { out.className = 'card ' + (cls || ''); out.innerHTML = html; out.focus(); }
 
 async function verify(text) {
@@ -13,7 +16,8 @@ async function verify(text) {
   if (stream) stream.getTracks().forEach(t => t.stop());
   show('<p>正在核验…</p>');
   try {
-    const r = await fetch('/api/v1/verify/code', {method: 'POST', headers: {'content-type': 'application/json'},
+    const headers = {'content-type': 'application/json', ...(csrf ? {'X-CSRF-Token': csrf} : {})};
+    const r = await fetch('/api/v1/verify/code', {method: 'POST', headers,
                                                   body: JSON.stringify({code: text})});
     const v = await r.json();
     const e = v.view && v.view.enterprise;
