@@ -75,17 +75,17 @@ def create_app(runtime: Runtime, *, services: Services | None = None, reconcile:
 # Pages load only the service's own scripts, styles and pictures (no inline script or style, no
 # frame around them): a file or field that smuggles markup in runs nothing.
 PAGE_POLICY = (b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-               b"media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+               b"media-src 'self' blob:; connect-src 'self' data: blob:; object-src 'none'; base-uri 'none'; "
                b"form-action 'self'; frame-ancestors 'none'")
 # Anything else (JSON, pictures, downloads) is never a document: even opened directly, nothing runs.
 OTHER_POLICY = b"default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox; frame-ancestors 'none'"
 
 
 def _hardened(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """Every answer: never content-sniffed, never framed, no referrer carrying a code's URL away."""
+    """Every answer: never content-sniffed, never framed, no referrer carrying a code's URL to another site."""
     names = {k.lower() for k, _ in headers}
     content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
-    extra = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
+    extra = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin"),
              (b"x-frame-options", b"DENY")]
     if b"content-security-policy" not in names:
         extra.append((b"content-security-policy", PAGE_POLICY if content_type.startswith(b"text/html") else OTHER_POLICY))

@@ -20,10 +20,10 @@ from schemathesis.specs.openapi.checks import (
 
 from materials_api.main import create_app
 
-ROLES = ("anonymous", "governor", "registrar", "issuer", "clerk", "enterprise", "bank", "inspector")
+ROLES = ("anonymous", "governor", "registrar", "issuer", "clerk", "enterprise", "bank", "inspector", "scraper")
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 USCC = "91350100M000100Y43"  # the enterprise key's own, and the schema's example
-EXAMPLES = 10  # per operation and role: ~40 operations × 8 callers × 10 ≈ 3,200 requests a run
+EXAMPLES = 50  # per operation and role: ~45 operations × 9 callers × 50 ≈ 20,000 requests a run
 
 
 SHAPE_REFUSALS = ("invalid_request", "multipart_required")

@@ -81,7 +81,7 @@ def test_every_page_forbids_inline_scripts_and_framing(service):
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/html"), path
         policy = r.headers["content-security-policy"]
         assert "script-src 'self'" in policy and "'unsafe-inline'" not in policy and "frame-ancestors 'none'" in policy
-        assert r.headers["x-content-type-options"] == "nosniff" and r.headers["referrer-policy"] == "no-referrer"
+        assert r.headers["x-content-type-options"] == "nosniff" and r.headers["referrer-policy"] == "same-origin"
     body = api.get("/api/v1/codes/trust-list")
     assert body.headers["x-content-type-options"] == "nosniff" and "sandbox" in body.headers["content-security-policy"]
 

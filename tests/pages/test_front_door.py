@@ -71,7 +71,7 @@ def test_front_door_leads_everywhere_and_checks_a_file_against_its_proof(browser
     page.set_input_files("#material-file", str(tmp_path / "营业执照副本.pdf"))
     page.set_input_files("#proof-file", str(tmp_path / "营业执照副本.proof.json"))
     page.click("#verify")
-    page.wait_for_function("document.body.dataset.verdict && document.body.dataset.verdict !== 'PENDING'")
+    page.wait_for_selector("body[data-verdict]:not([data-verdict=PENDING])")
     assert page.evaluate("document.body.dataset.verdict") == "VALID"
     assert page.locator("#verdict .verdict").inner_text() == "真实有效"
     shot(page, "front-door-verified")
@@ -79,13 +79,13 @@ def test_front_door_leads_everywhere_and_checks_a_file_against_its_proof(browser
     (tmp_path / "改过的.pdf").write_bytes(content[:-2] + b"X\n")
     page.set_input_files("#material-file", str(tmp_path / "改过的.pdf"))
     page.click("#verify")
-    page.wait_for_function("document.body.dataset.verdict === 'INVALID'")
+    page.wait_for_selector("body[data-verdict=INVALID]")
     assert "内容完整" in page.locator("#verdict").inner_text()
     # A proof file that is not JSON gets a plain refusal, not a verdict.
     (tmp_path / "bad.json").write_text("{not json")
     page.set_input_files("#proof-file", str(tmp_path / "bad.json"))
     page.click("#verify")
-    page.wait_for_function("document.body.dataset.verdict === 'BAD_PROOF'")
+    page.wait_for_selector("body[data-verdict=BAD_PROOF]")
     page.close()
     assert json.loads((tmp_path / "营业执照副本.proof.json").read_text())["version"] == 1
     assert OUT.exists()

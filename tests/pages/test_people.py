@@ -6,6 +6,7 @@ import io
 from datetime import date, timedelta
 
 import httpx
+from playwright.sync_api import expect
 import pytest
 from PIL import Image
 from sqlalchemy import func, select
@@ -93,7 +94,8 @@ def test_enterprise_user_deposits_confirms_sees_anchored_grants_a_bank_and_reads
         if i == 1:  # a statement valid for another 20 days: the bank reminds before it expires
             page.fill("#valid-until", (date.today() + timedelta(days=20)).isoformat())
         page.click("#upload-btn")
-        page.wait_for_function(f"document.querySelectorAll('#pending li[data-material]').length === {i + 1}")
+        # (Locator waits, not wait_for_function: the pages' CSP forbids evaluating strings.)
+        expect(page.locator("#pending li[data-material]")).to_have_count(i + 1)
     pending = page.locator("#pending li")
     assert pending.count() == 3
     assert all(name in page.locator("#pending").inner_text() for name, _ in uploads)
@@ -104,7 +106,7 @@ def test_enterprise_user_deposits_confirms_sees_anchored_grants_a_bank_and_reads
     shot(page, f"people-portal-uploaded-{label}")
     for _ in range(3):
         page.locator("#pending [data-confirm]").first.click()
-        page.wait_for_function("document.querySelectorAll('#pending [data-confirm]').length < %d" % (3 - _))
+        expect(page.locator("#pending [data-confirm]")).to_have_count(2 - _)
     assert page.locator("#materials li[data-state=confirmed]").count() == 3
     app.state.anchorer.run_once(force=True)  # the background batcher's pass
     page.reload()
@@ -248,7 +250,7 @@ def test_inspector_scans_sees_the_regulatory_view_and_records_an_inspection_even
     assert count(runtime, Record) == 1
     shot(page, "people-inspect-offline-phone")
     context.set_offline(False)
-    page.wait_for_function("!document.querySelector('#queue-note')", timeout=20000)
+    page.wait_for_selector("#queue-note", state="detached", timeout=20000)
     assert count(runtime, Record) == 2
     page.set_viewport_size(DESKTOP)
     shot(page, "people-inspect-desktop")
