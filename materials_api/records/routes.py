@@ -36,7 +36,7 @@ from materials_api.identity.api_keys import Principal
 from materials_api.identity.models import Role
 from materials_api.platform.errors import Kind
 from materials_api.platform.models import USCC_SCHEMA, ChainState
-from materials_api.platform.sniff import sniff
+from materials_api.platform.sniff import UnsupportedContent, sniff
 from materials_api.platform.spreadsheet import csv_text
 from materials_api.records.kinds import CATEGORIES, KINDS
 from materials_api.records.schemas import (
@@ -250,7 +250,10 @@ async def record_inspection(request: Request, runtime: RuntimeDep, records: Reco
             raise ApiError(Kind.INVALID, "findings_missing", "describe the findings")
         if fields.get("result") not in INSPECTION_RESULTS:
             raise ApiError(Kind.INVALID, "result_invalid", f"result is one of {', '.join(INSPECTION_RESULTS)}")
-        photo_type = sniff(upload.head, file_name)
+        try:
+            photo_type = sniff(upload.head, file_name)
+        except UnsupportedContent:  # a script, an executable: not a photo either
+            photo_type = None
         if photo_type not in ("image/jpeg", "image/png"):
             raise ApiError(Kind.UNSUPPORTED, "photo_not_image", "the photo must be a JPEG or PNG picture")
         # The photo is stored first (content-addressed: a retry stores nothing twice); the record,

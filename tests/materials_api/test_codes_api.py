@@ -230,6 +230,9 @@ def test_verification_page_for_genuine_and_copied_codes(api, keys, registered):
     path = url[url.index("/V/"):]
     page = api.get(path, headers={"host": "127.0.0.1:8000"})
     assert page.status_code == 200 and "真实有效" in page.text and NAME in page.text
+    # A phone's browser or a chat app may lower-case the path: the same page, the same verdict.
+    lower = api.get("/v/" + path[3:], headers={"host": "127.0.0.1:8000"})
+    assert lower.status_code == 200 and "真实有效" in lower.text and NAME in lower.text
     copied = api.get(path, headers={"host": "qiyema-gov.example.com"})
     assert "无效或伪造" in copied.text and NAME not in copied.text
 

@@ -303,3 +303,33 @@ def test_the_public_records_download_as_json_and_csv_for_anyone(api, keys, world
     assert api.get("/api/v1/enterprises/91350100M000200Y4X/public-records").status_code == 422
     missing = api.get(f"/api/v1/enterprises/{generate(random.Random(5))}/public-records")
     assert missing.status_code == 404 and missing.json()["code"] == "enterprise_not_found"
+
+
+def test_an_inspection_is_checked_on_the_server_and_a_refusal_writes_nothing(api, keys, world, runtime):
+    """The page checks an inspection too, but the server decides: each refusal has its reason
+    code, and neither a record nor a photo is written (a script, not the page, sends these)."""
+    from sqlalchemy import func, select
+
+    from materials_api.records.models import Record
+
+    photo = io.BytesIO()
+    Image.new("RGB", (32, 24), (90, 140, 60)).save(photo, "JPEG")
+    good = {"uscc": USCC, "result": "passed", "findings": "证照齐全"}
+    h = {"Authorization": keys["inspector"]}
+
+    def records():
+        with runtime.sessions() as s:
+            return s.scalar(select(func.count()).select_from(Record).where(Record.kind == "inspection"))
+
+    objects = lambda: sorted(p.name for p in (runtime.settings.objects_dir / "inspections").rglob("*") if p.is_file())  # noqa: E731
+    before = objects()
+    for fields, file, status, code in (
+            ({**good, "findings": "   "}, ("现场.jpg", photo.getvalue(), "image/jpeg"), 422, "findings_missing"),
+            ({**good, "result": "looks fine"}, ("现场.jpg", photo.getvalue(), "image/jpeg"), 422, "result_invalid"),
+            (good, ("现场.jpg", b"GIF89a not a jpeg", "image/jpeg"), 415, "photo_not_image"),
+            (good, ("现场.html", b"<html><script>alert(1)</script>", "image/jpeg"), 415, "photo_not_image")):
+        r = api.post("/api/v1/inspections", headers=h, files={"file": file}, data=fields)
+        assert (r.status_code, r.json()["code"]) == (status, code), r.text
+        assert records() == 0 and objects() == before
+    r = api.post("/api/v1/inspections", headers=h, files={"file": ("现场.jpg", photo.getvalue(), "image/jpeg")}, data=good)
+    assert r.status_code == 201 and records() == 1

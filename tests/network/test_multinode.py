@@ -26,7 +26,7 @@ from materials_api.platform.runtime import chain_accounts
 from tests.conftest import MinioServer, free_port
 from tests.processes import run, start_server, stop_server
 
-pytestmark = pytest.mark.network
+pytestmark = [pytest.mark.network, pytest.mark.timeout(1200)]  # a geth network, MinIO, PostgreSQL
 
 REPO = Path(__file__).resolve().parents[2]
 PDF = b"%PDF-1.4\n% qiyema network test\n"

@@ -300,3 +300,23 @@ def test_pages_fit_360px_label_every_input_keep_contrast_and_work_by_keyboard(br
     assert first in seen
     shot(page, f"people-360{path.replace('/', '-')}")
     context.close()
+
+
+def test_a_bank_person_signed_in_scans_a_code_on_the_scan_page(browser, people, tmp_path):
+    """The bank's people land on /scan: signed in, the page's scan carries their session's CSRF
+    token, so the verdict comes back (not 403 csrf_failed) with the bank's view."""
+    app, base, runtime, _, png = people
+    app.state.accounts.create_user("示例银行杨浦支行", "bank01", "赵客户经理", Role.BANK, password=PASSWORD)
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    page.goto(base + "/login")
+    page.fill("#username", "bank01")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(base + "/scan")
+    (tmp_path / "code.png").write_bytes(png)
+    page.set_input_files("#photo", str(tmp_path / "code.png"))
+    page.wait_for_selector("body[data-verdict]")
+    assert page.evaluate("document.body.dataset.verdict") == "VALID"
+    assert "上海杨浦示例餐饮管理有限公司" in page.locator("#result").inner_text()
+    context.close()
