@@ -30,7 +30,7 @@ from bench.chain_bench import free_port
 from bench.materials_bench import bench_env
 from bench.network_bench import network
 from bench.records_bench import companies
-from bench.soak import cache_hits
+from bench.soak import server_counts
 from materials_api.records.kinds import PERMIT_KINDS
 from tests.processes import run, start_server, stop_server
 
@@ -162,9 +162,12 @@ def main() -> None:
                 lua, listed = tmp / "scan.lua", tmp / "codes.txt"
                 listed.write_text("\n".join(chosen) + "\n")
                 lua.write_text(_LUA.replace("{CODES_FILE}", str(listed)))
-                before = cache_hits(env, base)
+                hits_before, verdicts_before = server_counts(env, base)
                 figures = wrk(lua, base, a.seconds, a.connections)
-                rows.append((label, figures, delta(before, cache_hits(env, base))))
+                hits_after, verdicts_after = server_counts(env, base)
+                said = {k: v - verdicts_before.get(k, 0.0) for k, v in verdicts_after.items()
+                        if v - verdicts_before.get(k, 0.0) > 0}
+                rows.append((label, figures, delta(hits_before, hits_after), said))
         finally:
             stop_server(server)
             if net is not None:
@@ -172,11 +175,21 @@ def main() -> None:
     chain_name = "the 3-signer Clique network (1 s blocks)" if a.clique else "anvil"
     print(f"\nwrk, {a.connections} connections, {a.seconds} s, `serve --workers {a.workers}`, "
           f"anonymous static-code scans, {chain_name}")
-    for label, f, hits in rows:
+    failed = False
+    for label, f, hits, said in rows:
+        # Every code scanned is genuine and its company in good standing: an answer that is not
+        # VALID is an error of the service, not throughput (the verdict counters say each answer).
+        valid = sum(n for k, n in said.items() if k.startswith("VALID"))
+        other = {k: int(n) for k, n in said.items() if not k.startswith("VALID")}
         print(f"{label:<32} {f['rps']:>8,.0f} verifications/s  median {f['p50']}  p99 {f['p99']}  "
-              f"non-200 {f['non2xx']}  cache hits: {hits}")
+              f"non-200 {f['non2xx']}  VALID {valid:,.0f}  cache hits: {hits}")
+        if other:
+            failed = True
+            print(f"  ERROR: answers to genuine codes that were not VALID: {other}")
         if f["first_refusal"]:
             print(f"  first refusal: {f['first_refusal']}")
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -247,17 +247,27 @@ def name_of(pid: int) -> str:
 
 def cache_hits(env: dict, base: str) -> dict[str, tuple[float, float]]:
     """(hits, misses) per scan cache, from the server's /metrics (every worker's counts)."""
+    return server_counts(env, base)[0]
+
+
+def server_counts(env: dict, base: str) -> tuple[dict[str, tuple[float, float]], dict[str, float]]:
+    """From the server's /metrics (every worker's counts, read with a scrape key): (hits, misses)
+    per scan cache, and code verdicts by "STATUS reason" (what the benchmark's answers said)."""
     from prometheus_client.parser import text_string_to_metric_families
 
     scraper = run(env, "keys", "create", "--org", "运维", "--role", "scraper").stdout.strip()
     text = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {scraper}"}, timeout=30).text
     counts: dict[str, list[float]] = {}
+    verdicts: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == "qiyema_cache_lookups_total":
                 pair = counts.setdefault(sample.labels["cache"], [0.0, 0.0])
                 pair[sample.labels["outcome"] != "hit"] += sample.value
-    return {k: (v[0], v[1]) for k, v in counts.items()}
+            elif sample.name == "qiyema_verdicts_total" and sample.labels.get("subject") == "code":
+                key = f"{sample.labels['status']} {sample.labels.get('reason', '')}".strip()
+                verdicts[key] = verdicts.get(key, 0.0) + sample.value
+    return {k: (v[0], v[1]) for k, v in counts.items()}, verdicts
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -32,6 +32,7 @@ from typing import Callable, Iterator, Protocol
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from chain.errors import Kind, QiyemaError
 from materials_api.identity.api_keys import Principal
 from materials_api.platform.failpoints import failpoint
 from materials_api.platform.reports import write_rejections
@@ -251,12 +252,11 @@ def _report(sessions: sessionmaker, job_id: int, path: Path, *, resumed: bool, f
 
 
 # --- follow ---------------------------------------------------------------------------------------
-class SourceError(RuntimeError):
+class SourceError(QiyemaError):
     """The source did not answer a readable change list (`code` says why)."""
 
     def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
+        super().__init__(Kind.INVALID if code == "source_url" else Kind.UNAVAILABLE, code, message)
 
 
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
