@@ -81,15 +81,18 @@ PAGE_POLICY = (b"default-src 'self'; script-src 'self'; style-src 'self'; img-sr
 OTHER_POLICY = b"default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox; frame-ancestors 'none'"
 
 
+_COMMON = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin"), (b"x-frame-options", b"DENY")]
+_FOR_PAGES = [*_COMMON, (b"content-security-policy", PAGE_POLICY)]
+_FOR_OTHERS = [*_COMMON, (b"content-security-policy", OTHER_POLICY)]
+
+
 def _hardened(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """Every answer: never content-sniffed, never framed, no referrer carrying a code's URL to another site."""
-    names = {k.lower() for k, _ in headers}
-    content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
-    extra = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin"),
-             (b"x-frame-options", b"DENY")]
-    if b"content-security-policy" not in names:
-        extra.append((b"content-security-policy", PAGE_POLICY if content_type.startswith(b"text/html") else OTHER_POLICY))
-    return headers + [(k, v) for k, v in extra if k not in names]
+    """Every answer: never content-sniffed, never framed, no referrer carrying a code's URL to
+    another site (constant headers added on every response: no route sets these itself)."""
+    for k, v in headers:
+        if k == b"content-type":
+            return headers + (_FOR_PAGES if v.startswith(b"text/html") else _FOR_OTHERS)
+    return headers + _FOR_OTHERS
 
 
 class Observed:

@@ -104,7 +104,7 @@ class Edges:
         method, path = scope["method"], scope["path"]
         headers = scope["headers"]
         kind = _limited_kind(method, path, headers)
-        if kind is not None:
+        if kind is not None and self.limiter.per_minute.get(kind, 0) > 0:
             wait = self.limiter.take(kind, client_address(scope, self.trusted))
             if wait > 0:
                 retry = str(max(1, math.ceil(wait)))
@@ -118,8 +118,11 @@ class Edges:
             return await self.app(scope, receive, send)
         limit = self.settings.max_batch_body_bytes if path in _JSON_BATCH_PATHS else self.settings.max_body_bytes
         declared = next((v for k, v in headers if k == b"content-length"), None)
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            return await _refuse(send, 413, "too_large", str(BodyTooLarge(limit).detail))
+        if declared is not None and declared.isdigit():
+            if int(declared) > limit:
+                return await _refuse(send, 413, "too_large", str(BodyTooLarge(limit).detail))
+            # The server frames the body by its declared length: nothing more can arrive.
+            return await self.app(scope, receive, send)
         read = 0
 
         async def counted():
