@@ -31,7 +31,8 @@ from eth_keys import keys as eth_keys
 from eth_utils import keccak
 
 from chain import keystore
-from chain.keystore import FileKeyStore, Pkcs11KeyStore
+from chain.keystore import FileKeyStore
+from chain.pkcs11_keystore import Pkcs11KeyStore
 from chain.signers import LocalSigner
 
 SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
@@ -55,7 +56,7 @@ def run_store(name: str, store, companies: int, draws: list[int]) -> dict:
     made = companies / (time.perf_counter() - t)
     # A fresh process: nothing open yet (the LRU filled by making them is emptied).
     if isinstance(store, FileKeyStore):
-        store._wrapped = keystore._OpenKeys(keystore.WRAPPED_CACHE)
+        store._wrapped = keystore._OpenKeys(keystore.WRAPPED_CACHE)  # noqa: SLF001 - a benchmark's reset
     else:
         with store._lock:
             while store._unwrapped:

@@ -18,7 +18,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from chain.keystore import STANDARD_SCRYPT_N, FileKeyStore, Pkcs11KeyStore
+from chain.keystore import STANDARD_SCRYPT_N, FileKeyStore
+from chain.pkcs11_keystore import Pkcs11KeyStore
 
 SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
 

@@ -87,7 +87,7 @@ def restore(src: Path, governor: str | None, allow_unsigned: bool, wait: float) 
     from eth_utils import is_address
 
     from chain.errors import ChainError
-    from materials_api.platform.backup import restore as run_restore
+    from materials_api.platform.restore import restore as run_restore
 
     if governor is None and not allow_unsigned:
         fail("say whose signature the backup must carry: --governor ADDRESS (or QIYEMA_TRUSTED_GOVERNOR); "

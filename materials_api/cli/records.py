@@ -153,7 +153,7 @@ def records_follow(url: str, key_file: Path | None, source_token_file: Path | No
     https with the authority's credential, and apply it; the cursor is kept in the database, so a
     restart goes on where it stopped. Redirects to another host are not followed."""
     from chain.errors import ChainError
-    from materials_api.records.importer import SourceAccess, SourceError, follow_once
+    from materials_api.records.follow import SourceAccess, SourceError, follow_once
 
     try:
         token = source_token_file.read_text().strip() if source_token_file else None

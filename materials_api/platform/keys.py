@@ -22,7 +22,8 @@ from pathlib import Path
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from chain.keystore import FileKeyStore, KeyStore, KeyStoreError, Pkcs11KeyStore
+from chain.keystore import FileKeyStore, KeyStore, KeyStoreError
+from chain.pkcs11_keystore import Pkcs11KeyStore
 from chain.signers import Signer
 from materials_api.platform.config import Settings
 from materials_api.platform.models import ServiceKey

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import inspect
 
 from chain.keys import load_or_create
-from materials_api.platform.backup import MANIFEST, SIGNATURE, BackupError, _copy_checked, backup, restore
+from materials_api.platform.backup import MANIFEST, SIGNATURE, BackupError, backup
+from materials_api.platform.restore import _copy_checked, restore
 from materials_api.platform.config import Settings
 from materials_api.platform.db import make_engine
 from materials_api.platform.keys import keystore_passphrase
@@ -33,7 +34,7 @@ def _rewrite(backup_dir, change, signer=None) -> None:
     (backup_dir / MANIFEST).write_bytes(body)
     (backup_dir / SIGNATURE).unlink(missing_ok=True)
     if signer is not None:
-        sig = signer.sign_hash(keccak(b._SIGNED + body))
+        sig = signer.sign_hash(keccak(b.SIGNED + body))
         (backup_dir / SIGNATURE).write_text(json.dumps({"signer": signer.address, "signature": sig.to_hex()}))
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 
 from materials_api.identity.api_keys import authenticate
 from materials_api.identity.models import Role
-from materials_api.records.importer import SourceAccess, SourceError, follow_once
+from materials_api.records.follow import SourceAccess, SourceError, follow_once
 from materials_api.records.models import Record
 from tests.attacks.conftest import USCC
 from tests.attacks.test_cross_organisation import _key, _registered

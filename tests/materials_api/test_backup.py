@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import func, inspect, select, text
 
 from materials_api.bank.models import Material
-from materials_api.platform.backup import MANIFEST, BackupError, backup, read_manifest, restore
+from materials_api.platform.backup import MANIFEST, BackupError, backup
+from materials_api.platform.restore import read_manifest, restore
 from materials_api.platform.config import Settings
 from materials_api.platform.db import make_engine
 from materials_api.platform.runtime import Runtime

@@ -248,7 +248,6 @@ def _a_dynamic_code_signed_inside_the_token(api, keys, runtime) -> None:
     import pkcs11
     from pkcs11 import Attribute, Mechanism, ObjectClass
 
-    from chain import keystore
     from chain.keystore import WrappedKey
     from materials_api.codes.models import EnterpriseCodeSigner
     from materials_api.platform.keys import ENTERPRISE_WRAPPING
@@ -280,14 +279,14 @@ def _a_dynamic_code_signed_inside_the_token(api, keys, runtime) -> None:
     # Keys unwrapped for signing are session objects, destroyed when they fall out of the cache.
     sessions_keys = lambda: len(list(store._session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY})))  # noqa: E731
     before = sessions_keys()
-    old_size, keystore.WRAPPED_CACHE = keystore.WRAPPED_CACHE, 1
+    old_size, store.wrapped_cache = store.wrapped_cache, 1
     try:
         for k in (key, someone_else, key):
             signature = store.wrapped_signer(k, b"").sign_hash(b"\x02" * 32)
             assert signature.recover_public_key_from_msg_hash(b"\x02" * 32).to_checksum_address() == k.address
         assert sessions_keys() <= before
     finally:
-        keystore.WRAPPED_CACHE = old_size
+        store.wrapped_cache = old_size
 
 
 def test_keys_in_a_pkcs11_token_sign_transactions_and_codes(softhsm, tmp_path, evm, database_url):
@@ -322,7 +321,7 @@ def test_keys_in_a_pkcs11_token_sign_transactions_and_codes(softhsm, tmp_path, e
             assert verify_material(bundle, content_sha256=digest, client=evm, trust=runtime.chain.trust).status.value == "VALID"
             _a_dynamic_code_signed_inside_the_token(api, keys, runtime)
         # A wrong PIN, a token that is not there: clear refusals.
-        from chain.keystore import Pkcs11KeyStore
+        from chain.pkcs11_keystore import Pkcs11KeyStore
 
         with pytest.raises(KeyStoreError) as refused:
             Pkcs11KeyStore(SOFTHSM, "qiyema-other", "0000")

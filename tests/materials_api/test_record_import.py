@@ -14,7 +14,8 @@ from chain.ledger import RecordStatus
 from codes.uscc import generate
 from materials_api.identity.api_keys import authenticate, create_key
 from materials_api.identity.models import Role
-from materials_api.records.importer import ImportFileError, SourceAccess, SourceError, follow_once, import_file
+from materials_api.records.follow import SourceAccess, SourceError, follow_once
+from materials_api.records.importer import ImportFileError, import_file
 from materials_api.records.models import Record
 from tests.conftest import grant_writers
 
