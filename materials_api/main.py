@@ -81,17 +81,28 @@ PAGE_POLICY = (b"default-src 'self'; script-src 'self'; style-src 'self'; img-sr
 OTHER_POLICY = b"default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox; frame-ancestors 'none'"
 
 
+# The API's reference pages (FastAPI's Swagger UI and ReDoc) load their viewer from its CDN and
+# start it with an inline script; they show no one's data, and only they get this policy.
+DOCS_POLICY = (b"default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+               b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+               b"font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
+               b"https://cdn.redoc.ly; worker-src blob:; connect-src 'self'; object-src 'none'; "
+               b"frame-ancestors 'none'")
+_DOCS_PATHS = ("/docs", "/redoc")
 _COMMON = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin"), (b"x-frame-options", b"DENY")]
 _FOR_PAGES = [*_COMMON, (b"content-security-policy", PAGE_POLICY)]
 _FOR_OTHERS = [*_COMMON, (b"content-security-policy", OTHER_POLICY)]
+_FOR_DOCS = [*_COMMON, (b"content-security-policy", DOCS_POLICY)]
 
 
-def _hardened(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+def _hardened(headers: list[tuple[bytes, bytes]], path: str = "") -> list[tuple[bytes, bytes]]:
     """Every answer: never content-sniffed, never framed, no referrer carrying a code's URL to
     another site (constant headers added on every response: no route sets these itself)."""
     for k, v in headers:
         if k == b"content-type":
-            return headers + (_FOR_PAGES if v.startswith(b"text/html") else _FOR_OTHERS)
+            if not v.startswith(b"text/html"):
+                return headers + _FOR_OTHERS
+            return headers + (_FOR_DOCS if path.startswith(_DOCS_PATHS) else _FOR_PAGES)
     return headers + _FOR_OTHERS
 
 
@@ -116,7 +127,8 @@ class Observed:
         async def sending(message):
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
-                message["headers"] = _hardened([*message.get("headers", ()), (b"x-request-id", rid.encode())])
+                message["headers"] = _hardened([*message.get("headers", ()), (b"x-request-id", rid.encode())],
+                                               scope["path"])
             await send(message)
 
         token = request_id.set(rid)

@@ -82,6 +82,10 @@ def test_every_page_forbids_inline_scripts_and_framing(service):
         policy = r.headers["content-security-policy"]
         assert "script-src 'self'" in policy and "'unsafe-inline'" not in policy and "frame-ancestors 'none'" in policy
         assert r.headers["x-content-type-options"] == "nosniff" and r.headers["referrer-policy"] == "same-origin"
+    # The API reference (FastAPI's Swagger UI from its CDN) renders: its own, wider policy, on it only.
+    docs = api.get("/docs")
+    assert docs.status_code == 200 and "https://cdn.jsdelivr.net" in docs.headers["content-security-policy"]
+    assert "cdn.jsdelivr.net" not in api.get("/scan").headers["content-security-policy"]
     body = api.get("/api/v1/codes/trust-list")
     assert body.headers["x-content-type-options"] == "nosniff" and "sandbox" in body.headers["content-security-policy"]
 
