@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -29,8 +30,9 @@ from starlette.exceptions import HTTPException
 from materials_api.platform.config import Settings
 
 _JSON_BATCH_PATHS = {"/api/v1/records/batch", "/api/v1/verify/materials"}
-# Uploads stream and are capped by their routes (api/upload.py), file by file.
-_UPLOAD_PATHS = ("/api/v1/materials", "/api/v1/inspections", "/api/v1/verify/material")
+# Uploads stream and are capped by their routes (api/upload.py), file by file. Exactly these
+# calls: a multipart body sent anywhere else is capped like any other body.
+_UPLOAD_CALLS = re.compile(r"/api/v1/(?:materials|materials/\d+/versions|inspections|verify/material)")
 MAX_ADDRESSES = 100_000
 
 
@@ -114,7 +116,7 @@ class Edges:
         if method in ("GET", "HEAD", "OPTIONS"):
             return await self.app(scope, receive, send)
         content_type = next((v for k, v in headers if k == b"content-type"), b"")
-        if content_type.startswith(b"multipart/") and path.startswith(_UPLOAD_PATHS):
+        if content_type.startswith(b"multipart/") and method == "POST" and _UPLOAD_CALLS.fullmatch(path):
             return await self.app(scope, receive, send)
         limit = self.settings.max_batch_body_bytes if path in _JSON_BATCH_PATHS else self.settings.max_body_bytes
         declared = next((v for k, v in headers if k == b"content-length"), None)

@@ -42,6 +42,15 @@ def test_bodies_over_their_cap_are_refused_before_they_are_read(service):
                  data={"bundle": "{}"})
     assert r.status_code == 413 and r.json()["code"] == "file_too_large"
 
+    # Multipart streams only to the upload calls themselves; sent to any other call (a prefix of
+    # an upload path, another method) it is a body like any other, refused before it is read.
+    big_form = {"file": ("x.pdf", b"%PDF-" + b"0" * (2 * MiB), "application/pdf")}
+    for method, path in [("POST", "/api/v1/materials/1/confirm"), ("POST", "/api/v1/materialsX"),
+                         ("PUT", "/api/v1/materials"),
+                         ("POST", "/api/v1/inspections/1/extra")]:
+        r = api.request(method, path, files=big_form, headers=keys["registrar"])
+        assert r.status_code == 413 and r.json()["code"] == "too_large", (method, path, r.status_code)
+
 
 def test_anonymous_verification_and_sign_in_are_limited_per_address(service):
     _, runtime = service
