@@ -17,7 +17,7 @@ test-contracts:
 	npx hardhat test
 
 test-python:
-	.venv/bin/pytest
+	scripts/test-python
 
 bench: bootstrap
 	.venv/bin/python -m bench.chain_bench

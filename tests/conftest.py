@@ -1,7 +1,8 @@
 """Shared fixtures: an in-process py-evm chain, a service runtime on it, and API keys per role.
 
 Database tests run on SQLite, and also on PostgreSQL when QIYEMA_TEST_POSTGRES_URL names a
-server (`.ci/run` starts one): each test then gets a database of its own, dropped afterwards.
+server (`make test` starts one through `scripts/test-python` whenever PostgreSQL can be started
+on the machine, and says which databases ran): each test then gets a database of its own, dropped afterwards.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from chain.client import ChainClient
 from chain.durable import write_atomic
-from chain.deploy import Deployment, deploy
+from chain.deploy import Deployment, deploy, load_record
 from chain.keystore import KeyStoreError
 from chain.ledger import QiyemaLedger
 from chain.node import AnvilNode
@@ -114,6 +114,7 @@ def setup_chain(settings: Settings, client: ChainClient, sessions=None, *, upgra
     accounts = {name: keys.account(name) for name in SERVICE_PURPOSES}
     for account in accounts.values():
         client.fund(account.address, FUNDING_WEI // 10, funder=accounts["governor"])
+    previous = load_record(settings.deployments_dir, client.chain_id)
     deployment, created = deploy(
         client,
         accounts["governor"],
@@ -122,7 +123,10 @@ def setup_chain(settings: Settings, client: ChainClient, sessions=None, *, upgra
         upgrade=upgrade,
     )
     ledger = QiyemaLedger(client, deployment)
-    if created:
+    if created and previous is not None and not upgrade:
+        log.warning("the chain was reset (no code at %s): deployed the contracts again at %s; what the "
+                    "chain lost is sent again by the background work", previous.address, deployment.address)
+    elif created:
         log.info("deployed the contracts at %s", deployment.address)
     trust_list = publish_trust_list(settings, deployment, accounts["governor"])
     return ChainContext(client=client, ledger=ledger, deployment=deployment, keys=keys, trust_list=trust_list)
