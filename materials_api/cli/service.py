@@ -122,10 +122,16 @@ def chain_status() -> None:
 def chain_upgrade(yes: bool) -> None:
     """Deploy this build's contract beside the one on chain and append it to the trust list
     (the old deployment stays on it: evidence anchored there keeps verifying)."""
+    from materials_api.platform.runtime import read_trust_list
+
     if not yes:
         click.confirm("Deploy this build's contract as a new deployment?", abort=True)
+    before = read_trust_list(settings())
     with opened(upgrade=True) as (runtime, _):
         d = runtime.chain.deployment
+        if before is not None and any(t.address.lower() == d.address.lower() for t in before.deployments):
+            click.echo(f"the contract at {d.address} (chain id {d.chain_id}) already runs this build: nothing deployed")
+            return
         click.echo(f"deployed: chain id {d.chain_id}, Qiyema at {d.address} (block {d.block_number})")
         click.echo(f"trust list: {len(runtime.chain.trust_list.deployments)} deployment(s) in "
                    f"{runtime.settings.trust_list_path}")

@@ -57,3 +57,29 @@ def test_health_reports_each_part(api):
     body = r.json()
     assert body["status"] == "ok"
     assert body["chain"]["ok"] and body["database"]["ok"] and body["storage"]["ok"]
+
+
+def test_the_api_reference_and_its_schema_are_served(api):
+    schema = api.get("/openapi.json")
+    assert schema.status_code == 200 and "/api/v1/materials/{material_id}/confirm" in schema.json()["paths"]
+    for r in (api.get("/docs"), api.get("/redoc"), api.get("/docs/oauth2-redirect")):
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html"), r.url
+        assert "content-security-policy" in r.headers and r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_catalogues_are_public(api):
+    folders = {f["code"]: f["name"] for f in api.get("/api/v1/material-types").json()}
+    assert folders["business_licence"] == "营业执照副本"
+    items = {i["code"]: i for i in api.get("/api/v1/service-items").json()}
+    opening = items["bank_account_opening"]
+    assert opening["name"] == "企业开立对公账户"
+    assert {"folder": "business_licence", "folder_name": "营业执照副本"} in opening["requires"]
+
+
+def test_assets_are_served_by_name_only(api):
+    script = api.get("/assets/scan.js")
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    assert script.headers["x-content-type-options"] == "nosniff"
+    for name in ("nothing.js", "..%2Fmain.py", "app.css%00.js"):
+        r = api.get(f"/assets/{name}")
+        assert r.status_code == 404 and r.json()["code"] in ("asset_not_found", "not_found"), name

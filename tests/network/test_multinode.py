@@ -4,6 +4,7 @@
 The tests run in order on one cluster; each leaves it healthy for the next."""
 
 import os
+import re
 import random
 import shutil
 import subprocess
@@ -418,6 +419,9 @@ def test_the_network_command_line(tmp_path):
         assert client.balance(governor.address) > 0
         bad = run(env, "network", "remove-signer", "rpc-1", check=False)
         assert bad.returncode == 3 and "not a current signer" in bad.stderr
+        added = run(env, "network", "add-signer", timeout=300).stdout
+        assert re.search(r"signer-2 \(0x[0-9a-fA-F]{40}\) is a signer", added), added
+        assert "signers (2)" in run(env, "network", "status").stdout
     finally:
         down = run(env, "network", "down")
     assert "signer-1" in down.stdout

@@ -1,0 +1,111 @@
+"""The operator's commands that change keys, deployments and people, run as an operator runs
+them (separate processes on a home with its managed anvil node), each checked by what a user of
+the result sees: a printed code that still scans VALID, a trust list that names both
+deployments, a person who can sign in, materials witnessed again under a new key."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from chain.client import ChainClient
+from chain.deploy import load_record
+from chain.node import AnvilNode
+from codes.scan import scan
+from tests.conftest import free_port
+from tests.processes import CLI, run, start_server, stop_server
+from tests.test_e2e_anvil import home  # noqa: F401 - the fixture: a fresh home with its own node port
+
+pytestmark = pytest.mark.anvil
+
+
+def test_a_printed_code_scans_valid_across_a_key_rotation_and_a_contract_upgrade(home, tmp_path):  # noqa: F811
+    uscc = re.findall(r" (9\w{17}): HTTP://", run(home, "demo").stdout)[0]
+    printed = tmp_path / "printed.png"
+    run(home, "code", "render", uscc, "-o", str(printed))
+
+    rotated = run(home, "code", "rotate-key").stdout
+    assert re.search(r"new static-code key 2 at 0x[0-9a-fA-F]{40}; codes printed before stay valid", rotated), rotated
+    scanned = run(home, "code", "scan", str(printed)).stdout
+    assert "verdict: VALID" in scanned and "key_retired" in scanned  # valid, with the rotation said
+    assert "nothing deployed" in run(home, "chain", "upgrade", "--yes").stdout  # the build runs already
+
+    # The chain now runs other code than this build (as after a contract change): refused until
+    # the operator upgrades, which deploys beside the old contract and appends to the trust list.
+    node = AnvilNode(Path(home["QIYEMA_HOME"]) / "node", port=int(home["QIYEMA_NODE_PORT"]))
+    node.start()
+    client = ChainClient.from_url(node.url)
+    old = load_record(Path(home["QIYEMA_HOME"]) / "deployments", client.chain_id).address
+    client.request("anvil_setCode", [old, client.request("eth_getCode", [old, "latest"]) + "00"])
+    differs = run(home, "chain", "status", check=False)
+    assert differs.returncode == 1 and "matches" not in differs.stdout
+    upgraded = run(home, "chain", "upgrade", "--yes").stdout
+    assert "deployed: chain id 31337" in upgraded and "2 deployment(s)" in upgraded, upgraded
+    trust = json.loads(run(home, "chain", "trust-list").stdout)
+    assert [d["address"].lower() for d in trust["deployments"]][0] == old.lower() and len(trust["deployments"]) == 2
+    out = tmp_path / "trust-list.json"
+    written = run(home, "chain", "trust-list", "-o", str(out))
+    assert f"wrote {out}: 2 deployment(s)" in written.stdout and "trusted governor: 0x" in written.stdout
+    assert json.loads(out.read_text()) == trust
+    status = run(home, "chain", "status").stdout
+    assert "matches the local build" in status and "trust list:     2 deployment(s)" in status
+
+    # The service registers the enterprises on the new deployment; the printed code scans VALID.
+    code = scan(printed.read_bytes())[0]
+    port = free_port()
+    server = start_server(home, port, log=tmp_path / "serve.log")
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            verdict = httpx.post(f"http://127.0.0.1:{port}/api/v1/verify/code", json={"code": code}, timeout=30).json()
+            if verdict["status"] == "VALID" or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert verdict["status"] == "VALID", verdict
+    finally:
+        stop_server(server)
+
+
+def test_a_person_created_from_the_command_line_signs_in(home, tmp_path):  # noqa: F811
+    run(home, "init")
+
+    def create(username: str, password: str, *extra: str):
+        return subprocess.run(CLI + ["users", "create", "--org", "杨浦区行政服务中心", "--username", username,
+                                     "--name", "李四", "--role", "clerk", "--password-stdin", *extra],
+                              env=home, input=password + "\n", capture_output=True, text=True, timeout=120)
+
+    made = create("clerk.li", "a long enough passphrase 2026")
+    assert made.returncode == 0 and "user clerk.li (clerk) created in 杨浦区行政服务中心" in made.stdout, made.stderr
+    again = create("clerk.li", "another passphrase 2026")
+    assert again.returncode == 2 and "clerk.li" in again.stderr and "Traceback" not in again.stderr
+    port = free_port()
+    server = start_server(home, port, log=tmp_path / "serve.log")
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            wrong = http.post("/login", data={"username": "clerk.li", "password": "another passphrase 2026"})
+            assert "qiyema_session" not in wrong.cookies
+            r = http.post("/login", data={"username": "clerk.li", "password": "a long enough passphrase 2026"})
+            assert r.status_code == 303 and "qiyema_session" in r.cookies, r.text
+    finally:
+        stop_server(server)
+
+
+def test_materials_of_a_compromised_notary_are_witnessed_again_under_the_new_one(home):  # noqa: F811
+    run(home, "demo")  # three materials anchored by the notary
+    declared = run(home, "keys", "compromise", "--role", "notary", "--from-block", "all", "--yes").stdout
+    assert "it invalidates 3 material(s) in 1 batch(es)" in declared, declared
+    command = re.search(r"qiyema (keys rewitness .+)$", declared, re.M).group(1).split()
+    again = run(home, *command).stdout
+    assert "3 material(s) queued for new batches under the current notary" in again
+    listed = run(home, "keys", "list").stdout
+    address = re.search(r"^notary\s+2\s+(0x[0-9a-fA-F]{40})\s+active", listed, re.M)
+    assert address, listed
+    refused = run(home, "keys", "rewitness", "--role", "notary", "--address", address.group(1),
+                  "--from-block", "all", check=False)
+    assert refused.returncode == 1 and "not_compromised" in refused.stderr
