@@ -41,6 +41,11 @@ def bank(api, keys, runtime):
     return api
 
 
+def refused(r, status: int, code: str) -> None:
+    """A refusal, with the reason code a caller's program acts on."""
+    assert (r.status_code, r.json().get("code")) == (status, code), r.text
+
+
 def upload(api, key, content=PDF, name="房屋租赁合同.pdf", **fields):
     return api.post("/api/v1/materials", headers={"Authorization": key},
                     files={"file": (name, content, "application/octet-stream")}, data=fields)
@@ -127,16 +132,16 @@ def test_chain_unreachable_is_error_never_invalid_or_valid(bank, keys, runtime):
 def test_another_enterprise_can_neither_read_list_version_nor_revoke(bank, keys):
     m = upload(bank, keys["enterprise"]).json()
     other = {"Authorization": keys["other"]}
-    assert bank.get(f"/api/v1/materials/{m['id']}", headers=other).status_code == 404
-    assert bank.get(f"/api/v1/materials/{m['id']}/content", headers=other).status_code == 404
-    assert bank.get(f"/api/v1/materials/{m['id']}/proof", headers=other).status_code == 404
-    assert bank.get(f"/api/v1/materials?uscc={USCC}", headers=other).status_code == 403
+    refused(bank.get(f"/api/v1/materials/{m['id']}", headers=other), 404, "material_not_found")
+    refused(bank.get(f"/api/v1/materials/{m['id']}/content", headers=other), 404, "material_not_found")
+    refused(bank.get(f"/api/v1/materials/{m['id']}/proof", headers=other), 404, "material_not_found")
+    refused(bank.get(f"/api/v1/materials?uscc={USCC}", headers=other), 403, "not_your_enterprise")
     assert bank.get("/api/v1/materials", headers=other).json()["items"] == []
-    r = bank.post(f"/api/v1/materials/{m['id']}/versions", headers=other, files={"file": ("a.pdf", PDF)})
-    assert r.status_code == 404
-    assert bank.post(f"/api/v1/materials/{m['id']}/withdraw", headers=other).status_code == 404
-    assert bank.post(f"/api/v1/materials/{m['id']}/confirm", headers=other).status_code == 404
-    assert bank.post(f"/api/v1/materials/{m['id']}/revoke", json={"reason": "x"}, headers=other).status_code == 403
+    refused(bank.post(f"/api/v1/materials/{m['id']}/versions", headers=other, files={"file": ("a.pdf", PDF)}),
+            404, "material_not_found")
+    refused(bank.post(f"/api/v1/materials/{m['id']}/withdraw", headers=other), 404, "material_not_found")
+    refused(bank.post(f"/api/v1/materials/{m['id']}/confirm", headers=other), 404, "material_not_found")
+    refused(bank.post(f"/api/v1/materials/{m['id']}/revoke", json={"reason": "x"}, headers=other), 403, "role_forbidden")
     assert bank.get(f"/api/v1/materials/{m['id']}", headers={"Authorization": keys["enterprise"]}).json()["state"] == "uploaded"
 
 
@@ -188,11 +193,11 @@ def test_reuse_fills_applications_and_counts_verifications(bank, keys):
     assert m["reuse_count"] == 1
     reuses = bank.get(f"/api/v1/materials/{made['lease_contract']}/reuses", headers=h).json()
     assert reuses[0]["verifier_org"] == "org-clerk" and reuses[0]["service_item"] == "food_business_permit"
-    r = bank.post(f"/api/v1/applications/{app_['id']}/materials/999999/verify", headers={"Authorization": keys["clerk"]})
-    assert r.status_code == 404
-    assert bank.post("/api/v1/applications", json={"service_item": "nope"}, headers=h).status_code == 404
-    other_view = bank.get(f"/api/v1/applications/{app_['id']}", headers={"Authorization": keys["other"]})
-    assert other_view.status_code == 404
+    refused(bank.post(f"/api/v1/applications/{app_['id']}/materials/999999/verify",
+                      headers={"Authorization": keys["clerk"]}), 404, "material_not_in_application")
+    refused(bank.post("/api/v1/applications", json={"service_item": "nope"}, headers=h), 404, "service_item_not_found")
+    refused(bank.get(f"/api/v1/applications/{app_['id']}", headers={"Authorization": keys["other"]}),
+            404, "application_not_found")
 
 
 def test_expired_material_is_not_reused(bank, keys, runtime):
