@@ -152,6 +152,49 @@ def _import(env: dict, tmp: Path, n_companies: int, n_records: int, chunk: int, 
     print(f"import of {n_records:,} records for {n_companies:,} companies, end to end (validated, written ahead, "
           f"issued in Merkle batches, confirmed) on {chain}: {n_records / total_time:,.0f} records/s "
           f"({total_time:.1f} s, chunks of {chunk:,} lines)")
+    check_witnessed(env, n_records)
+
+
+def check_witnessed(env: dict, n_records: int) -> None:
+    """What the import said it did, checked: every record is in the database and confirmed, and
+    the chain holds each of their batches with exactly the records the database puts in it.
+    Exits 1, naming what is missing, otherwise."""
+    from collections import Counter
+
+    from sqlalchemy import create_engine, text
+
+    from chain.client import ChainClient
+    from chain.deploy import load_record
+    from chain.ledger import QiyemaLedger
+    from materials_api.platform.config import Settings
+    from materials_api.platform.runtime import managed_node
+
+    settings = Settings(home=Path(env["QIYEMA_HOME"]), **{name: env[f"QIYEMA_{name.upper()}"] for name in (
+        "node_port", "chain_rpc_url", "database_url") if f"QIYEMA_{name.upper()}" in env})
+    engine = create_engine(settings.db_url)
+    with engine.connect() as c:
+        states = dict(c.execute(text("select chain_state, count(*) from records group by chain_state")).all())
+        per_root = Counter({bytes(root): n for root, n in c.execute(
+            text("select root, count(*) from records where root is not null group by root")).all()})
+    engine.dispose()
+    node = managed_node(settings)
+    started = bool(node and node.start())
+    try:
+        client = ChainClient.from_url(settings.chain_rpc_url or f"http://127.0.0.1:{settings.node_port}")
+        ledger = QiyemaLedger(client, load_record(settings.deployments_dir, client.chain_id))
+        on_chain = {root: ledger.anchor_of(root) for root in per_root}
+    finally:
+        if started:
+            node.stop()
+    missing = [root.hex() for root, anchor in on_chain.items() if anchor is None]
+    wrong = [root.hex() for root, anchor in on_chain.items() if anchor is not None and anchor.leaf_count != per_root[root]]
+    stored = sum(states.values())
+    print(f"checked: {stored:,} records stored ({states}); {len(per_root):,} batches, "
+          f"{len(per_root) - len(missing) - len(wrong):,} on chain with the same count")
+    if stored != n_records or set(states) != {"confirmed"} or missing or wrong:
+        print(f"ERROR: the chain does not witness what the import reported: {stored:,} of {n_records:,} stored, "
+              f"states {states}, batches missing on chain {missing[:5]}, with another count {wrong[:5]}")
+        sys.exit(1)
 
 
 def _permit(uscc: str, n: int, version: int = 1, **extra) -> dict:
