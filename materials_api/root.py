@@ -83,15 +83,15 @@ class Services:
 
     @classmethod
     def build(cls, runtime: Runtime) -> "Services":
-        settings, sessions, chain = runtime.settings, runtime.sessions, runtime.chain
+        settings, sessions, chain, clock = runtime.settings, runtime.sessions, runtime.chain, runtime.clock
         outbox = Outbox(sessions, chain.client)  # every chain write of every domain goes through it
         materials = MaterialService(sessions, chain, runtime.storage, Catalogue.load(settings.home),
-                                    max_head_age=settings.chain_max_head_age)
-        records = RecordService(sessions, chain, settings, outbox)
-        access = AccessPolicy(sessions)
+                                    max_head_age=settings.chain_max_head_age, clock=clock)
+        records = RecordService(sessions, chain, settings, outbox, clock=clock)
+        access = AccessPolicy(sessions, clock)
         return cls(
             enterprises=EnterpriseService(sessions, chain, settings.register_batch_size, outbox),
-            codes=CodeService(sessions, chain, settings, outbox),
+            codes=CodeService(sessions, chain, settings, outbox, clock=clock),
             materials=materials,
             records=records,
             record_feed=RecordFeed(sessions),
@@ -102,7 +102,7 @@ class Services:
             views=ScanViews(sessions, records, access, materials),
             accounts=AccountService(sessions, session_ttl=settings.session_ttl,
                                     max_failures=settings.login_max_failures,
-                                    lockout_seconds=settings.login_lockout_seconds),
+                                    lockout_seconds=settings.login_lockout_seconds, clock=clock),
             mirror=ChainMirror(sessions, chain.client, chain.deployment.address, chain.deployment.block_number,
                                confirmations=settings.confirmations, batch_blocks=settings.mirror_batch_blocks),
             mirror_view=MirrorView(sessions),
@@ -120,7 +120,7 @@ class Services:
                             lambda: (self.mirror_view.head() or _NO_HEAD).block_number)
         metrics.watch_gauge("qiyema_chain_mirror_synced_age_seconds",
                             "Seconds since the chain mirror was last at the node's head (-1: never)",
-                            lambda: time.time() - head.synced_at if (head := self.mirror_view.head()) and head.synced_at
+                            lambda: runtime.clock.time() - head.synced_at if (head := self.mirror_view.head()) and head.synced_at
                             else -1)
 
     def background_loops(self, settings: Settings, lease: LeaderLease | None = None) -> list[BackgroundLoop]:
@@ -174,7 +174,7 @@ class Services:
         """Start the background loops; they work only while this instance holds the lease, so
         any number of instances may run them and exactly one is active."""
         self.materials.reconcile_storage()
-        lease = LeaderLease(runtime.sessions, "background", ttl=runtime.settings.leader_lease_ttl)
+        lease = LeaderLease(runtime.sessions, "background", ttl=runtime.settings.leader_lease_ttl, clock=runtime.clock)
         lease.try_acquire()
         lease.start()
         loops = self.background_loops(runtime.settings, lease)

@@ -23,6 +23,7 @@ from materials_api.identity.api_keys import create_key
 from materials_api.identity.models import Role
 from materials_api.main import create_app
 from materials_api.platform.config import Settings
+from materials_api.platform.clock import MovableClock
 from materials_api.platform.runtime import Runtime
 
 POSTGRES_URL = os.environ.get("QIYEMA_TEST_POSTGRES_URL")
@@ -90,7 +91,9 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 @pytest.fixture
 def runtime(settings: Settings, evm: ChainClient):
-    rt = Runtime.open(settings, client=evm)
+    """The service's runtime on the in-process chain, with a clock the test may move forward
+    (`runtime.clock.advance(s)`) instead of sleeping past an expiry."""
+    rt = Runtime.open(settings, client=evm, clock=MovableClock())
     yield rt
     rt.close()
 

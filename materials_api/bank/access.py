@@ -19,7 +19,6 @@ grant, a USCC to act for) through `AccessPolicy`; nothing else decides or writes
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
@@ -36,6 +35,7 @@ from materials_api.bank.models import (
 )
 from materials_api.identity.api_keys import Principal
 from materials_api.identity.models import Role
+from materials_api.platform.clock import SYSTEM, Clock
 from materials_api.platform.errors import Kind, ServiceError
 from materials_api.records.kinds import category_of
 from materials_api.records.models import Record
@@ -61,8 +61,13 @@ _ENTERPRISE_BY_USCC = select(Enterprise).where(Enterprise.uscc == bindparam("usc
 
 
 class AccessPolicy:
-    def __init__(self, sessions: sessionmaker):
+    def __init__(self, sessions: sessionmaker, clock: Clock = SYSTEM):
         self.sessions = sessions
+        self.clock = clock
+
+    def grant_active(self, grant: ConsentGrant) -> bool:
+        """Not revoked and not yet expired, by this service's clock."""
+        return grant_active(grant, int(self.clock.time()))
 
     # --- the log ---------------------------------------------------------------------------------
     def log(self, enterprise_id: int, principal: Principal | None, action: str, target: str, *,
@@ -135,7 +140,7 @@ class AccessPolicy:
         if principal.role is Role.BANK:
             grants = self._grants(enterprise.id, principal.organisation)
             for grant in grants:
-                if grant_active(grant) and material.id in {m.id for m in self.covered_materials(grant)}:
+                if self.grant_active(grant) and material.id in {m.id for m in self.covered_materials(grant)}:
                     self._allow(principal, enterprise, action, f"{target} ({material.title})", grant.purpose)
                     return material, enterprise
             if any(self._names_material(grant, material) for grant in grants):
@@ -195,7 +200,7 @@ class AccessPolicy:
             wanted = {material_id} if material_id is not None else filled
             grants = self._grants(enterprise.id, principal.organisation)
             for grant in grants:
-                if not grant_active(grant):
+                if not self.grant_active(grant):
                     continue
                 if application.id in _ids(grant.application_ids) or (
                         wanted and wanted <= {m.id for m in self.covered_materials(grant)}):
@@ -267,7 +272,7 @@ class AccessPolicy:
             self.log(enterprise.id, principal, "consent_use", f"grant {grant_id}", outcome="denied",
                      reason="grant is for another organisation")
             return None, "the grant is for another organisation"
-        if not grant_active(grant):
+        if not self.grant_active(grant):
             self.log(enterprise.id, principal, "consent_use", f"grant {grant_id}", outcome="denied",
                      reason="grant revoked or expired", purpose=grant.purpose)
             return None, "the grant is revoked or expired"
@@ -312,8 +317,8 @@ class AccessPolicy:
         return material.id in _ids(grant.material_ids) or material.type_code in json.loads(grant.material_types)
 
 
-def grant_active(grant: ConsentGrant, now: int | None = None) -> bool:
-    return grant.revoked_at is None and grant.expires_at > (int(time.time()) if now is None else now)
+def grant_active(grant: ConsentGrant, now: int) -> bool:
+    return grant.revoked_at is None and grant.expires_at > now
 
 
 def _ids(text: str | None) -> list[int]:

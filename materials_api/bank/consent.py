@@ -8,7 +8,6 @@ caller read, and the access log of every read, are decided in `access.AccessPoli
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime, timezone
 
 from sqlalchemy import select, update
@@ -34,7 +33,7 @@ class ConsentService:
     def grant(self, enterprise: Enterprise, principal: Principal, *, verifier_organisation: str,
               material_ids: list[int], material_types: list[str], purpose: str, expires_at: int,
               known_types: set[str], application_ids: list[int] = ()) -> ConsentGrant:
-        if expires_at <= int(time.time()):
+        if expires_at <= int(self.access.clock.time()):
             raise ConsentError(Kind.INVALID, "grant_expiry", "a grant must end in the future")
         if not material_ids and not material_types and not application_ids:
             raise ConsentError(Kind.INVALID, "grant_empty", "name the materials, folders or applications the grant covers")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
@@ -32,6 +31,7 @@ from materials_api.bank.models import (
     Reuse,
     TrustLabel,
 )
+from materials_api.platform.clock import SYSTEM, Clock
 from materials_api.platform.errors import Kind, ServiceError
 from materials_api.platform.failpoints import failpoint
 from materials_api.platform.models import ChainState
@@ -60,8 +60,9 @@ def account_of(enterprise: Enterprise) -> str:
 
 class MaterialService:
     def __init__(self, sessions: sessionmaker, chain: ChainContext, store: ObjectStore, catalogue: Catalogue,
-                 *, max_head_age: float = 0):
+                 *, max_head_age: float = 0, clock: Clock = SYSTEM):
         self.max_head_age = max_head_age
+        self.clock = clock  # materials' validity and the chain head's age
         self.sessions = sessions
         self._engine = sessions.kw["bind"]  # Core connections on the upload path, no ORM session
         self.chain = chain
@@ -90,8 +91,8 @@ class MaterialService:
                 raise MaterialError(Kind.INVALID, "unknown_folder", f"no material folder {type_code!r}")
             if valid_until is None:
                 days = self.catalogue.types[type_code].validity_days
-                valid_until = int(time.time()) + days * 86400 if days else None
-            elif valid_until <= int(time.time()):
+                valid_until = int(self.clock.time()) + days * 86400 if days else None
+            elif valid_until <= int(self.clock.time()):
                 raise MaterialError(Kind.INVALID, "already_expired", "the validity date is in the past")
             with self._engine.begin() as c:  # write-ahead: the row exists before the bytes do
                 if supersedes is None:
@@ -251,12 +252,12 @@ class MaterialService:
 
     def verify(self, bundle: ProofBundle, content_sha256: bytes | None) -> Verdict:
         verdict = verify_material(bundle, content_sha256=content_sha256, client=self.chain.client,
-                                  trust=self.chain.trust, max_head_age=self.max_head_age)
+                                  trust=self.chain.trust, now=int(self.clock.time()), max_head_age=self.max_head_age)
         return self._with_record([bundle], [verdict])[0]
 
     def verify_many(self, items: list[tuple[ProofBundle, bytes | None]]) -> list[Verdict]:
         verdicts = verify_materials(items, client=self.chain.client, trust=self.chain.trust,
-                                    max_head_age=self.max_head_age)
+                                    now=int(self.clock.time()), max_head_age=self.max_head_age)
         return self._with_record([b for b, _ in items], verdicts)
 
     def _with_record(self, bundles: list[ProofBundle], verdicts: list[Verdict]) -> list[Verdict]:
@@ -294,7 +295,7 @@ class MaterialService:
     # --- reuse ----------------------------------------------------------------------------------
     def newest_usable(self, session: Session, enterprise_id: int, type_code: str) -> Material | None:
         """The newest valid, confirmed, anchored material of a type."""
-        now = int(time.time())
+        now = int(self.clock.time())
         return session.scalar(
             select(Material).where(Material.enterprise_id == enterprise_id, Material.type_code == type_code,
                                    Material.state == MaterialState.ANCHORED.value,
@@ -343,7 +344,7 @@ class MaterialService:
                                 f"material {material_id} is not part of application {application_id}")
         if material.state != MaterialState.ANCHORED.value:
             raise MaterialError(Kind.CONFLICT, "material_not_reusable", f"material {material_id} is {material.state}")
-        if material.valid_until and material.valid_until <= int(time.time()):
+        if material.valid_until and material.valid_until <= int(self.clock.time()):
             raise MaterialError(Kind.CONFLICT, "material_expired", f"material {material_id} has expired")
         # The receiving department trusts what the store holds now, not the hash written at upload.
         import hashlib

@@ -4,7 +4,6 @@ with the view its caller may see, and the registrar key set for offline verifica
 from __future__ import annotations
 
 import logging
-import time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path
@@ -26,7 +25,6 @@ from materials_api.api.deps import (
     require_or_anonymous,
 )
 from materials_api.api.errors import ApiError
-from materials_api.bank.access import grant_active
 from materials_api.codes.schemas import (
     AffectedEnterprise,
     CodeKeyPublic,
@@ -84,13 +82,13 @@ def issue_dynamic_code(body: DynamicCodeCreate, service: CodesDep, consent: Cons
         enterprise = access.acting_for(principal, None, "code_issue", read=False)
         if body.scope.grant_id is not None:
             grant = access.own_grant(principal, enterprise, body.scope.grant_id, "code_issue")
-            if not grant_active(grant):
+            if not access.grant_active(grant):
                 raise ApiError(Kind.CONFLICT, "grant_inactive", f"grant {grant.id} is revoked or expired")
         elif body.scope.verifier_org and (body.scope.material_ids or body.scope.material_types):
             # The code carries a grant: made here from the scope, revocable like any other.
             # It lives no longer than the code that carries it (a longer consent is a grant of
             # its own, POST /consents, named by grant_id).
-            code_ends = int(time.time()) + (body.ttl_seconds or runtime.settings.dynamic_code_ttl)
+            code_ends = int(runtime.clock.time()) + (body.ttl_seconds or runtime.settings.dynamic_code_ttl)
             grant = consent.grant(enterprise, principal, verifier_organisation=body.scope.verifier_org,
                                   material_ids=body.scope.material_ids, material_types=body.scope.material_types,
                                   purpose=body.scope.purpose or "亮码授权",

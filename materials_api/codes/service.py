@@ -8,7 +8,6 @@ import hashlib
 import json
 import logging
 import secrets
-import time
 from datetime import datetime, timezone
 from functools import partial
 
@@ -26,6 +25,7 @@ from codes.uscc import UsccError, chain_key, validate
 from codes.verify import EnterpriseInfo, KeyInfo, KeySet, verify
 from materials_api.codes.models import CodeKey, DynamicCode, EnterpriseCodeSigner, StaticCodeIssue
 from materials_api.platform.cache import TtlCache
+from materials_api.platform.clock import SYSTEM, Clock
 from materials_api.platform.config import Settings
 from materials_api.platform.errors import Kind
 from materials_api.platform.keys import ENTERPRISE_WRAPPING
@@ -57,8 +57,10 @@ def scope_digest(scope: dict) -> bytes:
 
 
 class CodeService:
-    def __init__(self, sessions: sessionmaker, chain: ChainContext, settings: Settings, outbox: Outbox | None = None):
+    def __init__(self, sessions: sessionmaker, chain: ChainContext, settings: Settings, outbox: Outbox | None = None,
+                 clock: Clock = SYSTEM):
         self.sessions = sessions
+        self.clock = clock  # codes' life: issued, expired
         self._engine = sessions.kw["bind"]  # Core connections on the scan path (no ORM session a scan)
         self.chain = chain
         self.outbox = outbox or Outbox(sessions, chain.client)
@@ -67,7 +69,7 @@ class CodeService:
         self._keyset: KeySet | None = None  # signed once per change (keyset())
         # The registrar role of a code signer, re-read from the chain every 10 s (a rotation
         # also clears it at once, below).
-        self.roles = TtlCache(10.0)
+        self.roles = TtlCache(10.0, clock=clock)
         self._enterprise_ids = TtlCache(None, max_entries=200_000)  # USCC -> row id, for scans
         self._issued_pairs = TtlCache(None, max_entries=200_000)  # (enterprise id, kid) recorded
 
@@ -240,7 +242,7 @@ class CodeService:
     def keyset(self) -> KeySet:
         """The key set, signed by the governor once per change of the keys (or of the governor)
         and again when half its life has passed: an anonymous GET never makes the governor sign."""
-        now = int(time.time())
+        now = int(self.clock.time())
         with self.sessions() as s:
             rows = list(s.scalars(select(CodeKey).order_by(CodeKey.kid)))
         keys = [KeyInfo(r.kid, r.address, r.status) for r in rows]
@@ -323,7 +325,7 @@ class CodeService:
         if enterprise.chain_state != ChainState.CONFIRMED.value and enterprise.chain_status is None:
             raise EnterpriseError(Kind.CONFLICT, "enterprise_not_on_chain", f"{code} is not yet registered on chain")
         signer = self.enterprise_signer(enterprise)
-        now = int(time.time())
+        now = int(self.clock.time())
         ttl = ttl or self.settings.dynamic_code_ttl
         nonce = secrets.token_bytes(12)
         digest = scope_digest(scope) if scope else None
@@ -357,7 +359,7 @@ class CodeService:
     def verify(self, text: str, *, consume: bool = True) -> Verdict:
         """`consume=False` (a page view: a chat app's link preview, a person opening the link)
         checks a single-use code without using it up; only a verifier's scan uses it."""
-        return verify(text, OnlineSource(self, consume=consume), int(time.time()))
+        return verify(text, OnlineSource(self, consume=consume), int(self.clock.time()))
 
 
 _K, _E = CodeKey.__table__, Enterprise.__table__

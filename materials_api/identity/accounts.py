@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import re
 import secrets
-import time
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -24,6 +23,7 @@ from sqlalchemy.orm import sessionmaker
 
 from materials_api.identity.api_keys import ROLES_WITH_SCOPE, Principal
 from materials_api.identity.models import Organisation, Role, SignInFailures, User, UserSession
+from materials_api.platform.clock import SYSTEM, Clock
 from materials_api.platform.errors import Kind, ServiceError
 
 # RFC 9106's second recommended option (64 MiB, 3 passes), 2 lanes for a 2-core server.
@@ -61,8 +61,9 @@ def _session_id(secret: str) -> str:
 
 class AccountService:
     def __init__(self, sessions: sessionmaker, *, session_ttl: float = 8 * 3600, max_failures: int = 5,
-                 lockout_seconds: float = 15 * 60):
+                 lockout_seconds: float = 15 * 60, clock: Clock = SYSTEM):
         self.sessions = sessions
+        self.clock = clock  # lock-outs and sessions end by it
         self.session_ttl = session_ttl
         self.max_failures = max_failures
         self.lockout_seconds = lockout_seconds
@@ -108,7 +109,7 @@ class AccountService:
         """Check a password. Five failures in a row for this name from this address lock that
         pair for 15 minutes (a person elsewhere is not locked out by a stranger's guesses); the
         answers and their timing are the same whether the name exists or not."""
-        now = time.time() if now is None else now
+        now = self.clock.time() if now is None else now
         username = username[:80]
         with self.sessions() as s:
             locked_until = s.scalar(select(SignInFailures.locked_until).where(
@@ -158,13 +159,13 @@ class AccountService:
 
     def forget_failures(self, older_than: float, now: float | None = None) -> int:
         """Drop failure counts not touched for `older_than` seconds (the background loop)."""
-        now = time.time() if now is None else now
+        now = self.clock.time() if now is None else now
         with self.sessions.begin() as s:
             return s.execute(delete(SignInFailures).where(SignInFailures.updated_at < now - older_than,
                                                           SignInFailures.locked_until < now)).rowcount
 
     def open_session(self, user: User, now: float | None = None) -> SignedIn:
-        now = time.time() if now is None else now
+        now = self.clock.time() if now is None else now
         secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         with self.sessions.begin() as s:
             s.add(UserSession(id=_session_id(secret), user_id=user.id, csrf_token=csrf, created_at=now,
@@ -174,11 +175,11 @@ class AccountService:
     def sign_out(self, secret: str) -> None:
         with self.sessions.begin() as s:
             s.execute(update(UserSession).where(UserSession.id == _session_id(secret))
-                      .values(revoked_at=time.time()))
+                      .values(revoked_at=self.clock.time()))
 
     def session(self, secret: str, now: float | None = None) -> tuple[Principal, str, User] | None:
         """The principal, CSRF token and user of a live session cookie, or None."""
-        now = time.time() if now is None else now
+        now = self.clock.time() if now is None else now
         with self.sessions() as s:
             row = s.execute(
                 select(UserSession, User, Organisation.name)

@@ -6,14 +6,16 @@ found one: a worker's memory rising for as long as new companies were scanned)."
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
 from typing import Any, Callable
 
+from materials_api.platform.clock import SYSTEM, Clock
+
 
 class TtlCache:
-    def __init__(self, ttl: float | None, max_entries: int = 50_000):
+    def __init__(self, ttl: float | None, max_entries: int = 50_000, clock: Clock = SYSTEM):
         self.ttl = ttl
+        self.clock = clock
         self.max_entries = max_entries
         self._data: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
@@ -22,7 +24,7 @@ class TtlCache:
         """The cached value, or `compute()`'s — then kept, unless `keep(value)` says no (e.g.
         keep only positive answers, so that what appears shows at once)."""
         hit = self.peek(key)
-        if hit is not None and (self.ttl is None or time.monotonic() - hit[0] < self.ttl):
+        if hit is not None and (self.ttl is None or self.clock.monotonic() - hit[0] < self.ttl):
             return hit[1]
         value = compute()
         if keep is None or keep(value):
@@ -38,7 +40,7 @@ class TtlCache:
             return hit
 
     def put(self, key, value) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         with self._lock:
             self._data[key] = (now, value)
             self._data.move_to_end(key)

@@ -10,13 +10,13 @@ import logging
 import os
 import socket
 import threading
-import time
 import uuid
 
 from sqlalchemy import case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
+from materials_api.platform.clock import SYSTEM, Clock
 from materials_api.platform.models import ChainNonce, Lease
 
 log = logging.getLogger("qiyema.coordination")
@@ -38,9 +38,10 @@ class DatabaseNonceStore:
     older than `memory` seconds is forgotten, so a transaction a node dropped cannot leave a
     gap that blocks the account for ever."""
 
-    def __init__(self, sessions: sessionmaker, *, memory: float = 30.0):
+    def __init__(self, sessions: sessionmaker, *, memory: float = 30.0, clock: Clock = SYSTEM):
         self.sessions = sessions
         self.memory = memory
+        self.clock = clock
 
     @contextlib.contextmanager
     def reserve(self, chain: str, address: str):
@@ -57,13 +58,13 @@ class DatabaseNonceStore:
                     s.rollback()
                 s.execute(lock)
             row = s.execute(select(ChainNonce.next_nonce, ChainNonce.updated_at).where(*key)).one()
-            fresh = time.time() - row.updated_at < self.memory
+            fresh = self.clock.time() - row.updated_at < self.memory
             slot = _DatabaseSlot(row.next_nonce if fresh else None)
             try:
                 yield slot
             finally:
                 if slot.next is not None:
-                    s.execute(update(ChainNonce).where(*key).values(next_nonce=slot.next, updated_at=time.time()))
+                    s.execute(update(ChainNonce).where(*key).values(next_nonce=slot.next, updated_at=self.clock.time()))
                 s.commit()
 
 
@@ -76,8 +77,10 @@ class LeaderLease:
     holder dies its lease runs out after `ttl` seconds and another instance takes over. Expiry
     times are wall-clock seconds, so instance clocks must agree to well within `ttl` (NTP)."""
 
-    def __init__(self, sessions: sessionmaker, name: str, *, ttl: float = 10.0, holder: str | None = None):
+    def __init__(self, sessions: sessionmaker, name: str, *, ttl: float = 10.0, holder: str | None = None,
+                 clock: Clock = SYSTEM):
         self.sessions = sessions
+        self.clock = clock
         self.name = name
         self.ttl = ttl
         self.holder = holder or instance_id()
@@ -88,12 +91,12 @@ class LeaderLease:
 
     @property
     def is_leader(self) -> bool:
-        return time.monotonic() < self._valid_until
+        return self.clock.monotonic() < self._valid_until
 
     def try_acquire(self) -> bool:
         """Take or renew the lease if it is free, expired or ours; True if we hold it now."""
-        started = time.monotonic()
-        now = time.time()
+        started = self.clock.monotonic()
+        now = self.clock.time()
         try:
             with self.sessions.begin() as s:
                 if s.get(Lease, self.name) is None:

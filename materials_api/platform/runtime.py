@@ -20,6 +20,7 @@ from chain.ledger import QiyemaLedger
 from chain.node import AnvilNode
 from chain.signers import Signer
 from chain.trust import Trust, TrustedDeployment, TrustList
+from materials_api.platform.clock import SYSTEM, Clock
 from materials_api.platform.config import Settings
 from materials_api.platform.coordination import DatabaseNonceStore
 from materials_api.platform.db import make_engine, migrate, session_factory
@@ -164,8 +165,9 @@ def publish_trust_list(settings: Settings, deployment: Deployment, governor: Sig
 
 class Runtime:
     def __init__(self, settings: Settings, engine: Engine, chain: ChainContext, node: AnvilNode | None,
-                 node_started: bool):
+                 node_started: bool, clock: Clock = SYSTEM):
         self.settings = settings
+        self.clock = clock  # every expiry the services judge reads this clock
         self.engine = engine
         self.sessions = session_factory(engine)
         self.chain = chain
@@ -175,7 +177,7 @@ class Runtime:
 
     @classmethod
     def open(cls, settings: Settings, *, client: ChainClient | None = None, start_node: bool = True,
-             upgrade: bool = False) -> "Runtime":
+             upgrade: bool = False, clock: Clock = SYSTEM) -> "Runtime":
         settings.home.mkdir(parents=True, exist_ok=True)
         migrate(settings.db_url)
         engine = make_engine(settings.db_url)
@@ -184,13 +186,13 @@ class Runtime:
         sessions = session_factory(engine)
         try:
             client = connect_chain(settings, client)
-            client.nonces = DatabaseNonceStore(sessions)
+            client.nonces = DatabaseNonceStore(sessions, clock=clock)
             chain = setup_chain(settings, client, sessions, upgrade=upgrade)
         except BaseException:
             if started:
                 node.stop()
             raise
-        return cls(settings, engine, chain, node, started)
+        return cls(settings, engine, chain, node, started, clock)
 
     def close(self) -> None:
         self.engine.dispose()

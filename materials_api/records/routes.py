@@ -30,7 +30,7 @@ from materials_api.api.deps import (
 )
 from materials_api.api.errors import ApiError
 from materials_api.api.upload import multipart_body, receive_upload
-from materials_api.bank.access import grant_active
+from materials_api.bank.access import AccessPolicy
 from materials_api.codes.views import record_item
 from materials_api.identity.api_keys import Principal
 from materials_api.identity.models import Role
@@ -188,21 +188,21 @@ def create_consent(body: ConsentCreate, consent: ConsentDep, materials: Material
                           material_ids=body.material_ids, material_types=body.material_types,
                           application_ids=body.application_ids, purpose=body.purpose,
                           expires_at=int(body.expires_at.timestamp()), known_types=set(materials.catalogue.types))
-    return _grant_public(grant)
+    return _grant_public(grant, access)
 
 
 @router.get("/consents", summary="The enterprise's grants")
 def list_consents(consent: ConsentDep, access: AccessDep,
                   principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))]):
     enterprise = access.acting_for(principal, None, "consent_list")
-    return [_grant_public(g) for g in consent.list(enterprise)]
+    return [_grant_public(g, access) for g in consent.list(enterprise)]
 
 
 @router.post("/consents/{grant_id}/revoke", summary="Revoke a grant; the next read is refused")
 def revoke_consent(grant_id: RowId, consent: ConsentDep, access: AccessDep,
                    principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))]):
     enterprise = access.acting_for(principal, None, "grant_revoke", read=False)
-    return _grant_public(consent.revoke(enterprise, principal, grant_id))
+    return _grant_public(consent.revoke(enterprise, principal, grant_id), access)
 
 
 @router.get("/access-log", summary="Who read the enterprise's non-public data (JSON or ?format=csv)",
@@ -220,12 +220,12 @@ def access_log(access: AccessDep, principal: Annotated[Principal, Depends(requir
     return rows
 
 
-def _grant_public(grant) -> dict:
+def _grant_public(grant, access: AccessPolicy) -> dict:
     return {"id": grant.id, "verifier_organisation": grant.verifier_organisation,
             "material_ids": json.loads(grant.material_ids), "material_types": json.loads(grant.material_types),
             "application_ids": json.loads(grant.application_ids or "[]"),
             "purpose": grant.purpose, "expires_at": grant.expires_at,
-            "revoked": grant.revoked_at is not None, "active": grant_active(grant)}
+            "revoked": grant.revoked_at is not None, "active": access.grant_active(grant)}
 
 
 INSPECTION_RESULTS = {"passed": "未发现问题", "rectify": "责令整改", "case_opened": "立案调查"}

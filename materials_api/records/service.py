@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import dataclass
 from functools import partial
 
@@ -27,6 +26,7 @@ from chain.signers import Signer
 from chain.verdict import Check, CheckName, Reason, Status, Step, Verdict, run, writer_check
 from codes.uscc import chain_key
 from materials_api.identity.api_keys import Principal
+from materials_api.platform.clock import SYSTEM, Clock
 from materials_api.platform.config import Settings
 from materials_api.platform.errors import Kind, ServiceError
 from materials_api.platform.mirror import MirrorView
@@ -75,8 +75,10 @@ def content_hash(uscc: str, kind: str, number: str | None, data: dict, valid_fro
 
 
 class RecordService:
-    def __init__(self, sessions: sessionmaker, chain: ChainContext, settings: Settings, outbox: Outbox | None = None):
+    def __init__(self, sessions: sessionmaker, chain: ChainContext, settings: Settings, outbox: Outbox | None = None,
+                 clock: Clock = SYSTEM):
         self.sessions = sessions
+        self.clock = clock  # records' validity and the mirror's head age
         self._engine = sessions.kw["bind"]  # Core connections where thousands of rows change at once
         self.chain = chain
         self.settings = settings
@@ -422,12 +424,12 @@ class RecordService:
         """integrity (the stored record still hashes to its leaf), anchor (its root is on
         chain), issuer (the anchorer holds this category's issuer role), status (in force:
         not suspended, revoked, removed or expired, in the register and on chain)."""
-        now = int(time.time()) if now is None else now
+        now = int(self.clock.time()) if now is None else now
         return run(RECORD_STEPS, _RecordCheck(self, record, uscc, now))
 
     def verify_all(self, records: list[Row], uscc: str) -> list[Verdict]:
         """`verify` for each of an enterprise's records, their statuses on chain read at once."""
-        now = int(time.time())
+        now = int(self.clock.time())
         on_chain = self.mirror.record_statuses([(r.root, r.leaf_index) for r in records])
         return [run(RECORD_STEPS, _RecordCheck(self, r, uscc, now, on_chain=on_chain.get((r.root, r.leaf_index), None)))
                 for r in records]

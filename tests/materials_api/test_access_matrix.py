@@ -12,7 +12,6 @@ unless it is listed as reaching no enterprise object, with the reason.
 from __future__ import annotations
 
 import io
-import time
 import typing
 from datetime import datetime, timedelta, timezone
 from typing import Annotated
@@ -125,8 +124,7 @@ def world(api, keys, runtime):
     api.app.state.anchorer.run_once(force=True)
     app = api.post("/api/v1/applications", headers=h, json={"service_item": "bank_account_opening"})
     assert app.status_code == 201
-    lapses = time.time() + 2
-    soon = datetime.fromtimestamp(lapses, timezone.utc).isoformat()
+    soon = datetime.fromtimestamp(runtime.clock.time() + 60, timezone.utc).isoformat()
     later = (datetime.now(timezone.utc) + timedelta(days=30)).isoformat()
     grants = {
         "other": api.post("/api/v1/consents", headers=h, json={
@@ -146,7 +144,7 @@ def world(api, keys, runtime):
     assert inspection.status_code == 201, inspection.text
     code = api.post("/api/v1/codes/dynamic", headers=h, json={"ttl_seconds": 3600})
     assert code.status_code == 201, code.text
-    time.sleep(max(0.0, lapses + 0.2 - time.time()))  # the "expired" grant lapses
+    runtime.clock.advance(61)  # the "expired" grant lapses
     return {"callers": callers, "material": ids["lease_contract"], "application": app.json()["id"],
             "code": code.json()["code"],
             "grant": grants["other"].json()["id"], "credit": credit.json()["id"],

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from materials_api.identity.models import Role, User, UserSession
 from materials_api.main import create_app
+from materials_api.platform.clock import MovableClock
 from materials_api.platform.runtime import Runtime
 
 USCC = "91350100M000100Y43"
@@ -21,7 +22,7 @@ PASSWORD = "杨浦-correct-horse-9"
 @pytest.fixture
 def site(settings, evm):
     settings.login_lockout_seconds = 2
-    runtime = Runtime.open(settings, client=evm)
+    runtime = Runtime.open(settings, client=evm, clock=MovableClock())
     app = create_app(runtime, reconcile=False)
     app.state.enterprises.register(USCC, "福建示例科技有限公司")
     accounts = app.state.accounts
@@ -78,14 +79,14 @@ def test_cookie_requests_need_the_csrf_token_to_change_anything(site):
 
 
 def test_wrong_passwords_lock_the_account_then_it_opens_again(site):
-    client, _ = site
+    client, runtime = site
     for left in (4, 3, 2, 1):
         r = login(client, password="wrong-password-1")
         assert r.status_code == 401 and f"再错 {left} 次将暂停本设备的登录" in r.text and 'aria-invalid=true' in r.text
     r = login(client, password="wrong-password-1")
     assert r.status_code == 423 and "本设备的登录已暂停" in r.text
     assert login(client).status_code == 423  # even the right password, while locked
-    time.sleep(2.1)
+    runtime.clock.advance(2.1)
     assert login(client).status_code == 303
 
 
@@ -205,7 +206,7 @@ def test_openid_connect_sign_in_against_a_local_provider(settings, evm, tmp_path
         issuer = f"http://localhost:{server.server_port}"
         settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret = issuer, "qiyema", "secret"
         settings.public_url = "http://testserver"
-        runtime = Runtime.open(settings, client=evm)
+        runtime = Runtime.open(settings, client=evm, clock=MovableClock())
         try:
             app = create_app(runtime, reconcile=False)
             app.state.accounts.create_user("杨浦区市场监管局", "inspector.w", "王检查", Role.INSPECTOR,

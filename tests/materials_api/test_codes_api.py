@@ -259,3 +259,20 @@ def test_codes_are_made_in_batches_each_with_its_reason_and_each_signing_recorde
     with runtime.sessions() as s:
         assert s.scalar(select(func.count()).select_from(StaticCodeIssue).where(
             StaticCodeIssue.enterprise_id == enterprise.id)) == 1
+
+
+def test_a_code_and_the_grant_it_carries_end_when_the_service_clock_passes_their_end(api, keys, registered, runtime):
+    """Through the service as a bank uses it, with time moved rather than waited for: a code
+    lives its `ttl_seconds`, and the consent it carries lives no longer."""
+    scope = {"verifier_org": "工商银行杨浦支行", "material_types": ["lease_contract"], "purpose": "开立对公账户"}
+    issued = api.post("/api/v1/codes/dynamic", json={"scope": scope, "ttl_seconds": 60},
+                      headers={"Authorization": keys["enterprise"]}).json()
+    bank = {"Authorization": keys["bank"]}
+    assert api.post("/api/v1/verify/code", json={"code": issued["code"]}, headers=bank).json()["status"] == "VALID"
+    grants = api.get("/api/v1/consents", headers={"Authorization": keys["enterprise"]}).json()
+    assert [g["active"] for g in grants] == [True]
+    runtime.clock.advance(61)
+    late = api.post("/api/v1/verify/code", json={"code": issued["code"]}, headers=bank).json()
+    assert late["status"] == "INVALID" and reasons(late)["expiry"] == ("INVALID", "expired")
+    grants = api.get("/api/v1/consents", headers={"Authorization": keys["enterprise"]}).json()
+    assert [g["active"] for g in grants] == [False]

@@ -2,7 +2,6 @@
 fence that keeps a material out of two batches."""
 
 import threading
-import time
 
 from sqlalchemy import func, select
 
@@ -14,13 +13,13 @@ from tests.materials_api.test_materials import upload
 
 
 def test_one_lease_holder_at_a_time_and_take_over_after_the_ttl(runtime):
-    first = LeaderLease(runtime.sessions, "background", ttl=1.0, holder="host-a:1:x")
-    second = LeaderLease(runtime.sessions, "background", ttl=1.0, holder="host-b:2:y")
+    first = LeaderLease(runtime.sessions, "background", ttl=1.0, holder="host-a:1:x", clock=runtime.clock)
+    second = LeaderLease(runtime.sessions, "background", ttl=1.0, holder="host-b:2:y", clock=runtime.clock)
     assert first.try_acquire() and first.is_leader
     assert not second.try_acquire() and not second.is_leader
     assert first.try_acquire()  # renewing keeps it
     assert first.holder_now()[0] == "host-a:1:x"
-    time.sleep(1.1)  # the holder died: nothing renewed
+    runtime.clock.advance(1.1)  # the holder died: nothing renewed
     assert not first.is_leader  # its own view ends before the database's
     assert second.try_acquire() and second.holder_now()[0] == "host-b:2:y"
     assert not first.try_acquire()
@@ -47,7 +46,7 @@ def test_leases_are_exclusive_under_contention(runtime):
 
 
 def test_the_nonce_floor_survives_a_lagging_node_and_is_forgotten_later(runtime):
-    store = DatabaseNonceStore(runtime.sessions, memory=0.5)
+    store = DatabaseNonceStore(runtime.sessions, memory=0.5, clock=runtime.clock)
     with store.reserve("31337:0xabc", "0x" + "11" * 20) as slot:
         assert slot.floor is None  # nothing known: the node decides
         slot.used(7)
@@ -55,7 +54,7 @@ def test_the_nonce_floor_survives_a_lagging_node_and_is_forgotten_later(runtime)
         assert slot.floor == 8  # another instance's node may still say 7
     with store.reserve("31337:0xdef", "0x" + "11" * 20) as slot:
         assert slot.floor is None  # another chain (a restarted dev chain) starts afresh
-    time.sleep(0.6)
+    runtime.clock.advance(0.6)
     with store.reserve("31337:0xabc", "0x" + "11" * 20) as slot:
         assert slot.floor is None  # a dropped transaction cannot block the account for ever
 

@@ -224,17 +224,17 @@ def test_bank_gets_exactly_the_granted_materials_and_the_enterprise_sees_every_r
     assert own["audience"] == "enterprise" and own["access_log"] and len(own["materials"]) == 3
 
 
-def test_grant_expiry_and_refusals(api, keys, world):
+def test_grant_expiry_and_refusals(api, keys, world, runtime):
     h = {"Authorization": keys["enterprise"]}
     m = api.post("/api/v1/materials", headers=h, files={"file": ("租赁合同.pdf", PDF)}, data={"folder": "lease_contract"}).json()
     api.post(f"/api/v1/materials/{m['id']}/confirm", headers=h)
     api.app.state.anchorer.run_once(force=True)
-    soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 2))
+    soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(runtime.clock.time() + 60))
     g = api.post("/api/v1/consents", headers=h, json={"verifier_organisation": BANK, "material_ids": [m["id"]],
                                                       "purpose": "贷款审批", "expires_at": soon})
     assert g.status_code == 201
     assert api.get(f"/api/v1/materials/{m['id']}/content", headers={"Authorization": keys["bank"]}).status_code == 200
-    time.sleep(2.5)
+    runtime.clock.advance(61)  # the grant's end passes
     assert api.get(f"/api/v1/materials/{m['id']}/content", headers={"Authorization": keys["bank"]}).status_code == 403
     past = api.post("/api/v1/consents", headers=h, json={"verifier_organisation": BANK, "material_ids": [m["id"]],
                                                          "purpose": "x", "expires_at": "2001-01-01T00:00:00Z"})
