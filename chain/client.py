@@ -27,6 +27,7 @@ from web3.exceptions import (
 )
 from web3.middleware import ExtraDataToPOAMiddleware
 
+from .clock import SYSTEM, Clock
 from .errors import (
     ChainAnswerMalformed,
     ChainError,
@@ -101,6 +102,7 @@ class ChainClient:
         nonces: NonceStore | None = None,
         request_timeout: float = 3.0,
         breaker_cooldown: float = 5.0,
+        clock: Clock = SYSTEM,
     ):
         if confirmations < 1:
             raise ValueError("confirmations counts the including block: it is at least 1")
@@ -116,6 +118,7 @@ class ChainClient:
         # call fails at once); then one call probes it, and an answer closes the circuit.
         self.request_timeout = request_timeout
         self.breaker_cooldown = breaker_cooldown
+        self.clock = clock  # the breaker's cool-down (waits on the node itself are real time)
         self._breaker_lock = threading.Lock()
         self._open_until = 0.0  # monotonic; 0: closed
         self._opened_because = ""
@@ -398,7 +401,7 @@ class ChainClient:
         if not self._open_until:
             return
         with self._breaker_lock:
-            now = time.monotonic()
+            now = self.clock.monotonic()
             if now < self._open_until:
                 raise ChainNotAnswering(f"chain node not asked: {self._opened_because}; "
                                         f"asked again in {self._open_until - now:.1f} s")
@@ -409,7 +412,7 @@ class ChainClient:
         with self._breaker_lock:
             if not self._open_until:
                 log.warning("chain node not answering: %s; not asked for %g s", because, self.breaker_cooldown)
-            self._open_until = time.monotonic() + self.breaker_cooldown
+            self._open_until = self.clock.monotonic() + self.breaker_cooldown
             self._opened_because = because
 
     def _close_breaker(self) -> None:

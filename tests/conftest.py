@@ -23,7 +23,7 @@ from materials_api.identity.api_keys import create_key
 from materials_api.identity.models import Role
 from materials_api.main import create_app
 from materials_api.platform.config import Settings
-from materials_api.platform.clock import MovableClock
+from chain.clock import MovableClock
 from materials_api.platform.runtime import Runtime
 
 POSTGRES_URL = os.environ.get("QIYEMA_TEST_POSTGRES_URL")

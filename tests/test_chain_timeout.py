@@ -11,6 +11,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+from chain.clock import MovableClock
 from chain.node import AnvilNode
 from materials_api.identity.api_keys import create_key
 from materials_api.identity.models import Role
@@ -35,7 +36,7 @@ def test_a_hung_node_costs_one_time_out_then_answers_come_at_once(tmp_path):
     node.start()
     settings = Settings(home=tmp_path / "home", chain_rpc_url=node.url, chain_request_timeout=2.0,
                         chain_breaker_cooldown=3.0)
-    runtime = Runtime.open(settings)
+    runtime = Runtime.open(settings, clock=MovableClock())
     try:
         with runtime.sessions.begin() as s:
             registrar = "Bearer " + create_key(s, "市场监管局", Role.REGISTRAR)[1]
@@ -81,7 +82,7 @@ def test_a_hung_node_costs_one_time_out_then_answers_come_at_once(tmp_path):
                 assert time.monotonic() - started < 15  # python's start-up plus one time-out
             finally:
                 os.kill(node.pid(), signal.SIGCONT)
-            time.sleep(3.2)  # the cool-down: then one call probes the node, and it answers
+            runtime.clock.advance(3.2)  # the cool-down: then one call probes the node, and it answers
             again, took = verify()
             assert again["status"] == "VALID" and took < 2.0
     finally:

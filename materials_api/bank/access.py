@@ -35,7 +35,7 @@ from materials_api.bank.models import (
 )
 from materials_api.identity.api_keys import Principal
 from materials_api.identity.models import Role
-from materials_api.platform.clock import SYSTEM, Clock
+from chain.clock import SYSTEM, Clock
 from materials_api.platform.errors import Kind, ServiceError
 from materials_api.records.kinds import category_of
 from materials_api.records.models import Record

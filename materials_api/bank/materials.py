@@ -31,7 +31,7 @@ from materials_api.bank.models import (
     Reuse,
     TrustLabel,
 )
-from materials_api.platform.clock import SYSTEM, Clock
+from chain.clock import SYSTEM, Clock
 from materials_api.platform.errors import Kind, ServiceError
 from materials_api.platform.failpoints import failpoint
 from materials_api.platform.models import ChainState

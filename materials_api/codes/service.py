@@ -25,7 +25,7 @@ from codes.uscc import UsccError, chain_key, validate
 from codes.verify import EnterpriseInfo, KeyInfo, KeySet, verify
 from materials_api.codes.models import CodeKey, DynamicCode, EnterpriseCodeSigner, StaticCodeIssue
 from materials_api.platform.cache import TtlCache
-from materials_api.platform.clock import SYSTEM, Clock
+from chain.clock import SYSTEM, Clock
 from materials_api.platform.config import Settings
 from materials_api.platform.errors import Kind
 from materials_api.platform.keys import ENTERPRISE_WRAPPING

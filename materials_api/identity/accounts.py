@@ -23,7 +23,7 @@ from sqlalchemy.orm import sessionmaker
 
 from materials_api.identity.api_keys import ROLES_WITH_SCOPE, Principal
 from materials_api.identity.models import Organisation, Role, SignInFailures, User, UserSession
-from materials_api.platform.clock import SYSTEM, Clock
+from chain.clock import SYSTEM, Clock
 from materials_api.platform.errors import Kind, ServiceError
 
 # RFC 9106's second recommended option (64 MiB, 3 passes), 2 lanes for a 2-core server.

@@ -9,7 +9,7 @@ import threading
 from collections import OrderedDict
 from typing import Any, Callable
 
-from materials_api.platform.clock import SYSTEM, Clock
+from chain.clock import SYSTEM, Clock
 
 
 class TtlCache:

@@ -16,7 +16,7 @@ from sqlalchemy import case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from materials_api.platform.clock import SYSTEM, Clock
+from chain.clock import SYSTEM, Clock
 from materials_api.platform.models import ChainNonce, Lease
 
 log = logging.getLogger("qiyema.coordination")

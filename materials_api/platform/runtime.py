@@ -20,7 +20,7 @@ from chain.ledger import QiyemaLedger
 from chain.node import AnvilNode
 from chain.signers import Signer
 from chain.trust import Trust, TrustedDeployment, TrustList
-from materials_api.platform.clock import SYSTEM, Clock
+from chain.clock import SYSTEM, Clock
 from materials_api.platform.config import Settings
 from materials_api.platform.coordination import DatabaseNonceStore
 from materials_api.platform.db import make_engine, migrate, session_factory
@@ -101,13 +101,13 @@ def managed_node(settings: Settings) -> AnvilNode | None:
                      state_interval=settings.node_state_interval, block_time=settings.node_block_time or None)
 
 
-def connect_chain(settings: Settings, client: ChainClient | None = None) -> ChainClient:
+def connect_chain(settings: Settings, client: ChainClient | None = None, clock: Clock = SYSTEM) -> ChainClient:
     if client is not None:
         return client
     url = settings.chain_rpc_url or f"http://127.0.0.1:{settings.node_port}"
     return ChainClient.from_url(url, confirmations=settings.confirmations, timeout=settings.chain_timeout,
                                 request_timeout=settings.chain_request_timeout,
-                                breaker_cooldown=settings.chain_breaker_cooldown)
+                                breaker_cooldown=settings.chain_breaker_cooldown, clock=clock)
 
 
 def setup_chain(settings: Settings, client: ChainClient, sessions=None, *, upgrade: bool = False) -> ChainContext:
@@ -185,7 +185,7 @@ class Runtime:
         started = bool(node and start_node and node.start())
         sessions = session_factory(engine)
         try:
-            client = connect_chain(settings, client)
+            client = connect_chain(settings, client, clock)
             client.nonces = DatabaseNonceStore(sessions, clock=clock)
             chain = setup_chain(settings, client, sessions, upgrade=upgrade)
         except BaseException:

@@ -26,7 +26,7 @@ from chain.signers import Signer
 from chain.verdict import Check, CheckName, Reason, Status, Step, Verdict, run, writer_check
 from codes.uscc import chain_key
 from materials_api.identity.api_keys import Principal
-from materials_api.platform.clock import SYSTEM, Clock
+from chain.clock import SYSTEM, Clock
 from materials_api.platform.config import Settings
 from materials_api.platform.errors import Kind, ServiceError
 from materials_api.platform.mirror import MirrorView

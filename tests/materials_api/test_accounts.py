@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from materials_api.identity.models import Role, User, UserSession
 from materials_api.main import create_app
-from materials_api.platform.clock import MovableClock
+from chain.clock import MovableClock
 from materials_api.platform.runtime import Runtime
 
 USCC = "91350100M000100Y43"

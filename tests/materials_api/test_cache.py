@@ -1,7 +1,7 @@
 """The in-process cache is bounded: a city's millions of keys cannot grow it past its limit."""
 
 from materials_api.platform.cache import TtlCache
-from materials_api.platform.clock import MovableClock
+from chain.clock import MovableClock
 
 
 def test_the_cache_keeps_at_most_its_limit_and_drops_the_least_recently_used():

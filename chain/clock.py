@@ -1,5 +1,6 @@
 """One clock for everything that expires: consent grants, dynamic codes and their nonces, the
-background lease, the nonce floor, sign-in lock-outs, the scan caches and the mirror's head age.
+background lease, the nonce floor, sign-in lock-outs, the scan caches, the mirror's head age
+and the chain client's circuit breaker.
 
 The service reads time only through a `Clock` (the runtime's, `SYSTEM` in production), so a
 test moves time forward with `MovableClock.advance` instead of sleeping past a boundary. Wall
