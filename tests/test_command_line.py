@@ -109,3 +109,24 @@ def test_materials_of_a_compromised_notary_are_witnessed_again_under_the_new_one
     refused = run(home, "keys", "rewitness", "--role", "notary", "--address", address.group(1),
                   "--from-block", "all", check=False)
     assert refused.returncode == 1 and "not_compromised" in refused.stderr
+
+
+def test_imports_read_what_excel_saves_in_china_and_exit_non_zero_when_rows_are_rejected(home, tmp_path):  # noqa: F811
+    run(home, "init")
+    path = tmp_path / "名册.csv"
+    path.write_bytes("统一社会信用代码,企业名称\r\n91350100M000100Y43,福建示例科技有限公司\r\n91350100M000100Y44,校验码错\r\n"
+                     .encode("gb18030"))
+    done = run(home, "enterprises", "import", str(path), check=False)
+    assert done.returncode == 1 and "registered 1, rejected 1" in done.stdout, done.stderr
+    assert "read as GB18030" in done.stderr and "Traceback" not in done.stderr
+    neither = tmp_path / "garbled.csv"
+    neither.write_bytes(b"uscc,name\n\xff\xfe\xff\n")
+    refused = run(home, "enterprises", "import", str(neither), check=False)
+    assert refused.returncode == 2 and "neither UTF-8 nor GB18030" in refused.stderr and "iconv" in refused.stderr
+    issuer = run(home, "keys", "create", "--org", "市场监管局食品科", "--role", "issuer", "--scope", "permit.food").stdout.strip()
+    records = tmp_path / "许可.csv"
+    records.write_bytes("uscc,kind,number,source_id,source_version\r\n"
+                        "91350100M000100Y43,food_business,JY001,JY-1,1\r\n"
+                        "91350100M000100Y43,no_such_kind,JY002,JY-2,1\r\n".encode("gb18030"))
+    imported = run({**home, "QIYEMA_API_KEY": issuer}, "records", "import", str(records), check=False)
+    assert imported.returncode == 1 and "applied 1, unchanged 0, rejected 1" in imported.stdout, imported.stderr

@@ -132,7 +132,9 @@ def test_import_killed_half_way_resumes_without_loss_or_double_registration(home
         time.sleep(0.02)
     proc.wait()
     assert 0 < stored < len(codes), "the import was not interrupted half-way"
-    out = run(home, "enterprises", "import", str(path), "--batch-size", "200").stdout
+    resumed = run(home, "enterprises", "import", str(path), "--batch-size", "200", check=False)
+    assert resumed.returncode == 1, resumed.stderr  # a row was rejected: the exit status says so
+    out = resumed.stdout
     assert f"registered {len(codes)}, rejected 1" in out and "resumed" in out
     with sqlite3.connect(db) as c:
         assert c.execute("select count(*), count(distinct uscc) from enterprises").fetchone() == (len(codes), len(codes))

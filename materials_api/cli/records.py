@@ -51,9 +51,21 @@ def _principal(runtime, key_file: Path | None):
 @click.option("--chunk", type=click.IntRange(1, 10_000), default=2_000, show_default=True,
               help="lines written ahead per transaction")
 def records_import(file: Path, key_file: Path | None, chunk: int) -> None:
-    """Import a file of records (JSON Lines, or CSV with the same field names as columns):
-    validated line by line, written ahead with a checkpoint, issued on chain in Merkle batches;
-    run it again after an interruption to resume. Rejected lines go to FILE.rejected.csv."""
+    """Import a file of records (JSON Lines, or CSV with the same field names as columns;
+    UTF-8, or GB18030/GBK as Excel saves it in China): validated line by line, written ahead
+    with a checkpoint, issued on chain in Merkle batches; run it again after an interruption to
+    resume. Rejected lines go to FILE.rejected.csv.
+
+    \b
+    Fields (one JSON object a line, or CSV columns):
+      uscc, kind, source_id, source_version   required: the company, the record kind (see
+                                              GET /api/v1/record-kinds), your system's id and
+                                              version of the record
+      number, title, data (a JSON object), valid_from, valid_until (YYYY-MM-DD),
+      status (valid/suspended/revoked/removed), reason   as the kind needs
+
+    Exit status: 0 every line applied or unchanged; 1 some lines rejected; 2 the file or the
+    key cannot be used; 3 the chain did not answer (what was read is written ahead)."""
     from tqdm import tqdm
 
     from chain.errors import ChainError
@@ -81,6 +93,8 @@ def records_import(file: Path, key_file: Path | None, chunk: int) -> None:
                f"rejected {report.rejected}" + (" (resumed)" if report.resumed and not report.already_finished else ""))
     if report.rejections_file:
         click.echo(f"rejected lines and reasons: {report.rejections_file}")
+    if report.rejected:
+        sys.exit(1)
 
 
 class _WitnessProcess:

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from materials_api.identity.api_keys import Principal
 from materials_api.platform.failpoints import failpoint
 from materials_api.platform.reports import write_rejections
+from materials_api.platform.textfiles import UTF8, TextEncodingError, text_encoding
 from materials_api.records.feed import FIELDS, ChangeRefused, ChangeResult, RecordFeed
 from materials_api.records.models import RecordImport, RecordImportRejection
 
@@ -53,11 +54,11 @@ class ImportReport:
     rejections_file: Path | None
 
 
-def _lines(path: Path, start: int) -> Iterator[tuple[int, object]]:
+def _lines(path: Path, start: int, encoding: str = UTF8) -> Iterator[tuple[int, object]]:
     """(line number, the change as a dict) from line `start` on; CSV lines are numbered as in
     the file (the header is line 1)."""
     if path.suffix.lower() == ".csv":
-        with open(path, newline="", encoding="utf-8-sig") as f:
+        with open(path, newline="", encoding=encoding) as f:
             reader = csv.DictReader(f)
             columns = [c.strip() for c in reader.fieldnames or []]
             missing = {"uscc", "kind", "source_id", "source_version"} - set(columns)
@@ -68,7 +69,7 @@ def _lines(path: Path, start: int) -> Iterator[tuple[int, object]]:
                 if reader.line_num >= start:
                     yield reader.line_num, {k.strip(): v for k, v in row.items() if k and v not in (None, "")}
         return
-    with open(path, encoding="utf-8-sig") as f:
+    with open(path, encoding=encoding) as f:
         for number, line in enumerate(f, start=1):
             if number < start or not line.strip():
                 continue
@@ -83,18 +84,21 @@ def count_lines(path: Path) -> int:
         return sum(1 for line in f if line.strip()) - (1 if path.suffix.lower() == ".csv" else 0)
 
 
-def _check_readable(path: Path) -> None:
+def _check_readable(path: Path) -> str:
+    """The file's text encoding, once it is known to be importable."""
     if not path.is_file():
         raise ImportFileError(f"{path}: no such file")
     try:
-        with open(path, encoding="utf-8-sig") as f:
-            head = f.read(65536)
-    except UnicodeDecodeError:
-        raise ImportFileError(f"{path}: not UTF-8 text") from None
+        encoding = text_encoding(path)
+    except TextEncodingError as exc:
+        raise ImportFileError(str(exc)) from None
+    with open(path, encoding=encoding) as f:
+        head = f.read(65536)
     if path.suffix.lower() == ".csv":
-        next(_lines(path, 10**12), None)  # checks the header
+        next(_lines(path, 10**12, encoding), None)  # checks the header
     elif head.strip() and not head.lstrip().startswith("{"):
         raise ImportFileError(f"{path}: neither JSON Lines (one object a line) nor a .csv file")
+    return encoding
 
 
 def _digest(path: Path) -> str:
@@ -126,7 +130,7 @@ def import_file(path: Path, feed: RecordFeed, principal: Principal, *,
     thread beside the writing; or a `Witnessing` already running elsewhere (the command line's
     process of its own, so writing and witnessing use two cores)."""
     path = Path(path)
-    _check_readable(path)
+    encoding = _check_readable(path)
     sessions: sessionmaker = feed.sessions
     digest = _digest(path)
     with sessions.begin() as s:
@@ -178,7 +182,7 @@ def import_file(path: Path, feed: RecordFeed, principal: Principal, *,
     chain = None if witness is None else witness if hasattr(witness, "finish") else _Witnessing(witness)
     try:
         batch: list[tuple[int, object]] = []
-        for number, raw in _lines(path, next_line):
+        for number, raw in _lines(path, next_line, encoding):
             batch.append((number, raw))
             if len(batch) >= chunk:
                 flush(batch)

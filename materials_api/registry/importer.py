@@ -23,6 +23,7 @@ from codes.uscc import UsccError, chain_key, validate
 from materials_api.platform.models import ChainState
 from materials_api.platform.outbox import Delivery, Outbox
 from materials_api.platform.reports import write_rejections
+from materials_api.platform.textfiles import UTF8, TextEncodingError, text_encoding
 from materials_api.registry.models import Enterprise, EnterpriseStatus, ImportJob, ImportRejection
 from materials_api.registry.service import ENTERPRISES, EnterpriseService
 
@@ -57,8 +58,8 @@ def _columns(fieldnames: list[str] | None) -> tuple[str, str]:
     return uscc, name
 
 
-def _rows(path: Path, start: int) -> Iterator[tuple[int, str, str]]:
-    with open(path, newline="", encoding="utf-8-sig") as f:
+def _rows(path: Path, start: int, encoding: str = UTF8) -> Iterator[tuple[int, str, str]]:
+    with open(path, newline="", encoding=encoding) as f:
         reader = csv.DictReader(f)
         uscc_col, name_col = _columns(reader.fieldnames)
         for number, row in enumerate(reader, start=1):
@@ -66,8 +67,8 @@ def _rows(path: Path, start: int) -> Iterator[tuple[int, str, str]]:
                 yield number, (row.get(uscc_col) or "").strip(), (row.get(name_col) or "").strip()
 
 
-def count_rows(path: Path) -> int:
-    with open(path, newline="", encoding="utf-8-sig") as f:
+def count_rows(path: Path, encoding: str = UTF8) -> int:
+    with open(path, newline="", encoding=encoding) as f:
         return max(sum(1 for _ in csv.reader(f)) - 1, 0)
 
 
@@ -77,11 +78,12 @@ def import_csv(path: Path, service: EnterpriseService, *, batch_size: int = 500,
     if not path.is_file():
         raise ImportFileError(f"{path} is not a file")
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
+        encoding = text_encoding(path)
+        with open(path, newline="", encoding=encoding) as f:
             _columns(csv.DictReader(f).fieldnames)
-        total = count_rows(path)
-    except UnicodeDecodeError:
-        raise ImportFileError("the file is not UTF-8 text") from None
+        total = count_rows(path, encoding)
+    except TextEncodingError as exc:
+        raise ImportFileError(str(exc)) from None
     except csv.Error as exc:
         raise ImportFileError(f"the file is not valid CSV: {exc}") from None
     sessions, chain = service.sessions, service.chain
@@ -166,7 +168,7 @@ def import_csv(path: Path, service: EnterpriseService, *, batch_size: int = 500,
 
     def deliveries() -> Iterator[Delivery]:
         chunk: list[tuple[int, str, str]] = []
-        for row in _rows(path, next_row):
+        for row in _rows(path, next_row, encoding):
             chunk.append(row)
             if len(chunk) >= batch_size:
                 if (delivery := flush(chunk)) is not None:

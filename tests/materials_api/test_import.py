@@ -72,3 +72,13 @@ def test_binary_file_is_refused(runtime, tmp_path):
     path.write_bytes(b"\xff\xfe\x00garbage\x00\x81")
     with pytest.raises(ImportFileError, match="UTF-8"):
         import_csv(path, EnterpriseService(runtime.sessions, runtime.chain))
+
+
+def test_a_gbk_file_as_excel_saves_it_in_china_is_read_as_such(runtime, tmp_path):
+    path = tmp_path / "登记名册.csv"
+    path.write_bytes("统一社会信用代码,企业名称\r\n91350100M000100Y43,福建示例科技有限公司\r\n".encode("gbk"))
+    report = import_csv(path, EnterpriseService(runtime.sessions, runtime.chain), batch_size=10)
+    assert report.accepted == 1
+    with runtime.sessions() as s:
+        assert s.scalar(select(Enterprise.name)) == "福建示例科技有限公司"  # not mojibake
+
