@@ -10,7 +10,6 @@ role the bundle's kind calls for."""
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,19 +83,9 @@ class _Material:
             try:
                 self.leaf = read_leaf_status(self.client, self.bundle.anchor.contract, self.bundle.root,
                                              self.bundle.leaf.index, self.bundle.leaf_hash, self.role)
-            except ChainError as exc:
+            except (ChainError, ValueError) as exc:  # unreachable, slow, or an answer that does not decode
                 raise chain_unavailable(exc) from None
-            except ValueError as exc:
-                raise node_malformed(exc) from None
         return self.leaf
-
-
-def node_malformed(exc: Exception) -> SourceUnavailable:
-    """The node answered, but not as the pinned contract would (no code there: a node that lost
-    its state; a truncated answer): ERROR, never INVALID, never a crash."""
-    logging.getLogger("qiyema.verify").warning("malformed node answer: %s", exc)
-    return SourceUnavailable("the node's answer is not a Qiyema contract's (no code at the address, or a truncated "
-                             "answer)", Source.CHAIN, Reason.NODE_MALFORMED)
 
 
 _NO_CHAIN = "no chain node given"
@@ -247,7 +236,7 @@ def verify_materials(items: Iterable[tuple[ProofBundle, bytes | None]], *, clien
                                                   [(m.bundle.root, m.bundle.leaf.index, m.bundle.leaf_hash)
                                                    for m in part], role)
                 except (ChainError, ValueError) as exc:
-                    down = chain_unavailable(exc) if isinstance(exc, ChainError) else node_malformed(exc)
+                    down = chain_unavailable(exc)
                     for m in part:
                         m.failure = down
                     continue

@@ -165,14 +165,15 @@ def chain_unavailable(exc: Exception) -> SourceUnavailable:
     """The chain could not answer `exc`'s call: `chain_timeout` when the node accepted the call
     but did not answer in time (or, having just done so, is not asked again yet), else
     `chain_unavailable` (refused, reset, a node error); `node_malformed` when it answered
-    something no Qiyema contract would."""
-    if isinstance(exc, ChainAnswerMalformed):
-        return SourceUnavailable("the node's answer is not a Qiyema contract's (no code at the address, or a "
-                                 "truncated answer)", Source.CHAIN, Reason.NODE_MALFORMED)
-    reason = Reason.CHAIN_TIMEOUT if isinstance(exc, ChainNotAnswering) else Reason.CHAIN_UNAVAILABLE
+    something no Qiyema contract would (no code at the address: a node that lost its state; an
+    answer that does not decode, a ValueError). Liveness, never forgery: ERROR, never INVALID."""
     # The node's own words may name its URL, host or path: they go to the operator's log, never
     # into a verdict a stranger reads.
     logging.getLogger("qiyema.verify").warning("chain could not answer a verification: %s", exc)
+    if isinstance(exc, (ChainAnswerMalformed, ValueError)):
+        return SourceUnavailable("the node's answer is not a Qiyema contract's (no code at the address, or a "
+                                 "truncated answer)", Source.CHAIN, Reason.NODE_MALFORMED)
+    reason = Reason.CHAIN_TIMEOUT if isinstance(exc, ChainNotAnswering) else Reason.CHAIN_UNAVAILABLE
     said = "did not answer in time" if reason is Reason.CHAIN_TIMEOUT else f"could not be asked ({type(exc).__name__})"
     return SourceUnavailable(f"the chain node {said}", Source.CHAIN, reason)
 

@@ -16,8 +16,10 @@ from chain.verdict import (
     Status,
     Step,
     Verdict,
+    chain_unavailable,
     run,
 )
+from chain.errors import ChainAnswerMalformed, ChainNotAnswering, ChainUnreachable
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "verdicts.md"
 
@@ -117,3 +119,31 @@ def test_every_combination_of_check_outcomes_combines_by_the_rule():
             else:
                 assert got is Status.VALID and outcome and all(s is Status.VALID for s in outcome)
     assert seen == set(Status)
+
+
+NODE = "http://10.20.30.40:8545/rpc?token=s3cr3t"
+
+
+@pytest.mark.parametrize("exc, reason, said", [
+    (ChainNotAnswering(f"{NODE} did not answer in 3 s"), Reason.CHAIN_TIMEOUT, "the chain node did not answer in time"),
+    (ChainUnreachable(f"connection refused: {NODE}"), Reason.CHAIN_UNAVAILABLE,
+     "the chain node could not be asked (ChainUnreachable)"),
+    (ChainAnswerMalformed(f"no code at 0x{'ab' * 20} on {NODE}"), Reason.NODE_MALFORMED,
+     "the node's answer is not a Qiyema contract's (no code at the address, or a truncated answer)"),
+    (ValueError(f"could not decode the answer of {NODE}"), Reason.NODE_MALFORMED,
+     "the node's answer is not a Qiyema contract's (no code at the address, or a truncated answer)"),
+])
+def test_a_chain_that_cannot_answer_is_an_error_of_the_chain_that_names_no_node(exc, reason, said, caplog):
+    """Liveness, never forgery: the chain source is ERROR with its reason; the stranger reading
+    the verdict learns nothing of the node (its URL, host, token), the operator's log does."""
+    down = chain_unavailable(exc)
+    assert isinstance(down, SourceUnavailable)
+    assert (down.source, down.reason, str(down)) == (Source.CHAIN, reason, said)
+    assert "10.20.30.40" in caplog.text and "s3cr3t" not in str(down)
+    calls = Calls()
+    verdict = run([Step(CheckName.ANCHOR, calls.step("anchor", None, raises=down), needs=Source.CHAIN),
+                   Step(CheckName.STATUS, calls.step("status", ok(CheckName.STATUS, Reason.IN_FORCE)),
+                        needs=Source.CHAIN)], None)
+    assert verdict.status is Status.ERROR and calls == {"anchor": 1}  # the dead chain is asked once
+    assert [(c.name, c.status, c.reason) for c in verdict.checks] == [
+        (CheckName.ANCHOR, Status.ERROR, reason), (CheckName.STATUS, Status.ERROR, reason)]
