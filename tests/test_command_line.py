@@ -130,3 +130,35 @@ def test_imports_read_what_excel_saves_in_china_and_exit_non_zero_when_rows_are_
                         "91350100M000100Y43,no_such_kind,JY002,JY-2,1\r\n".encode("gb18030"))
     imported = run({**home, "QIYEMA_API_KEY": issuer}, "records", "import", str(records), check=False)
     assert imported.returncode == 1 and "applied 1, unchanged 0, rejected 1" in imported.stdout, imported.stderr
+
+
+def test_an_import_stopped_with_ctrl_c_says_how_to_resume_and_resumes(home, tmp_path):  # noqa: F811
+    import random
+    import signal
+    import sqlite3
+
+    from codes.uscc import generate
+
+    run(home, "init")
+    rng = random.Random(29)
+    codes = list(dict.fromkeys(generate(rng) for _ in range(4000)))
+    path = tmp_path / "名册.csv"
+    path.write_text("uscc,name\n" + "".join(f"{c},企业{i}\n" for i, c in enumerate(codes)), encoding="utf-8")
+    proc = subprocess.Popen(CLI + ["enterprises", "import", str(path), "--batch-size", "200"], env=home,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    db = Path(home["QIYEMA_HOME"]) / "qiyema.db"
+    deadline = time.monotonic() + 120
+    stored = 0
+    while time.monotonic() < deadline and proc.poll() is None and stored < 600:
+        try:
+            with sqlite3.connect(db) as c:
+                stored = c.execute("select count(*) from enterprises").fetchone()[0]
+        except sqlite3.OperationalError:
+            pass
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "run the same command again to resume" in err and "再次运行同一命令即可继续" in err and "Traceback" not in err
+    again = run(home, "enterprises", "import", str(path), "--batch-size", "200")
+    assert f"registered {len(codes)}, rejected 0 (resumed)" in again.stdout

@@ -24,6 +24,19 @@ def fail(message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
+RESUME = ("interrupted: what was read is written ahead; run the same command again to resume "
+          "（已中断：已读入的内容已预写，再次运行同一命令即可继续）")
+
+
+@contextmanager
+def resumable() -> Iterator[None]:
+    """Ctrl-C in a long import: say how to go on, exit 130 (the shell's code for SIGINT)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        fail(RESUME, 130)
+
+
 @contextmanager
 def opened(start_node: bool = True, upgrade: bool = False) -> Iterator[tuple]:
     """The runtime and the services of the composition root; a chain that cannot be reached, or

@@ -63,3 +63,56 @@ def users_create(org: str, username: str, display_name: str, role: str, scope: s
         except AccountError as exc:
             fail(exc.message, 2)
     click.echo(f"user {user.username} ({role}{', ' + user.scope if user.scope else ''}) created in {org}")
+
+
+@users.command("list")
+def users_list() -> None:
+    """Every person's account: organisation, user name, name, role, scope, and whether it is
+    disabled or locked out now."""
+    from materials_api.identity.accounts import AccountService
+
+    with database() as sessions:
+        people = AccountService(sessions).people()
+    if not people:
+        click.echo("no accounts yet: qiyema users create")
+        return
+    for user, org, locked in people:
+        state = "disabled" if user.disabled_at else "locked out" if locked else "active"
+        click.echo(f"{org}\t{user.username}\t{user.display_name}\t{user.role}\t{user.scope or '-'}\t{state}")
+
+
+def _new_password(password_stdin: bool) -> str:
+    return sys.stdin.readline().rstrip("\n") if password_stdin else \
+        click.prompt("new password", hide_input=True, confirmation_prompt=True)
+
+
+@users.command("reset-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="read the new password from standard input (else prompted)")
+def users_reset_password(username: str, password_stdin: bool) -> None:
+    """Give USERNAME a new password: every session of the account ends and its lock-outs are
+    lifted. Exit 2 for an unknown user or a password the policy refuses."""
+    from materials_api.identity.accounts import AccountError, AccountService
+
+    password = _new_password(password_stdin)
+    with database() as sessions:
+        try:
+            AccountService(sessions).reset_password(username, password)
+        except AccountError as exc:
+            fail(f"{exc.message} [{exc.code}]", 2)
+    click.echo(f"{username}: new password set; signed out everywhere")
+
+
+@users.command("unlock")
+@click.argument("username")
+def users_unlock(username: str) -> None:
+    """Lift USERNAME's sign-in lock-outs (from every address) now, rather than after the
+    lock-out time. Exit 2 for an unknown user."""
+    from materials_api.identity.accounts import AccountError, AccountService
+
+    with database() as sessions:
+        try:
+            locked = AccountService(sessions).unlock(username)
+        except AccountError as exc:
+            fail(f"{exc.message} [{exc.code}]", 2)
+    click.echo(f"{username}: unlocked ({locked} address(es) were locked out)")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from materials_api.cli.common import fail, load_trust, opened, print_verdict, settings, trust_option
+from materials_api.cli.common import fail, load_trust, opened, print_verdict, resumable, settings, trust_option
 
 
 @click.group()
@@ -73,7 +73,7 @@ def records_import(file: Path, key_file: Path | None, chunk: int) -> None:
 
     if not file.is_file():
         fail(f"{file}: no such file", 2)
-    with opened() as (runtime, services):
+    with resumable(), opened() as (runtime, services):
         principal = _principal(runtime, key_file)
         witnessing = _WitnessProcess()
         with tqdm(total=count_lines(file), unit="line", desc="import", file=sys.stderr) as bar:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from materials_api.cli.common import fail, opened
+from materials_api.cli.common import fail, opened, resumable
 
 
 @click.group()
@@ -38,7 +38,7 @@ def enterprises_import(csv_file: Path, batch_size: int | None) -> None:
         fail(str(exc), 2)
     if encoding == GB18030:
         click.echo(f"{csv_file}: read as GB18030 (GBK), the encoding Excel uses in China", err=True)
-    with opened() as (_, services):
+    with resumable(), opened() as (_, services):
         service = services.enterprises
         service.batch_size = size = batch_size or service.batch_size
         with tqdm(total=count_rows(csv_file, encoding), unit="row", desc="import", file=sys.stderr) as bar:

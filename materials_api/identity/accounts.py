@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
@@ -103,6 +103,46 @@ class AccountService:
             except IntegrityError:
                 raise AccountError(Kind.CONFLICT, "username_taken", f"用户名 {username} 已被使用") from None
             return user
+
+    def people(self) -> list[tuple[User, str, bool]]:
+        """Every account with its organisation's name and whether any address is locked out of it
+        now, by organisation then user name (`qiyema users list`)."""
+        now = self.clock.time()
+        with self.sessions() as s:
+            locked = set(s.scalars(select(SignInFailures.username).where(SignInFailures.locked_until > now)))
+            rows = s.execute(select(User, Organisation.name).join(Organisation, Organisation.id == User.organisation_id)
+                             .order_by(Organisation.name, User.username)).all()
+        return [(user, org, user.username in locked) for user, org in rows]
+
+    def reset_password(self, username: str, password: str) -> User:
+        """A new password (the policy applies); every session of the account ends and its
+        lock-outs are lifted: the person signs in again with the new password."""
+        check_password_policy(username, password)
+        with self.sessions.begin() as s:
+            user = self._user(s, username)
+            user.password_hash = HASHER.hash(password)
+            s.execute(update(UserSession).where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
+                      .values(revoked_at=self.clock.time()))
+            s.execute(delete(SignInFailures).where(SignInFailures.username == username))
+            return user
+
+    def unlock(self, username: str) -> int:
+        """Lift the account's lock-outs (from every address) and forget its failures; how many
+        addresses were locked."""
+        now = self.clock.time()
+        with self.sessions.begin() as s:
+            self._user(s, username)
+            locked = s.scalar(select(func.count()).select_from(SignInFailures).where(
+                SignInFailures.username == username, SignInFailures.locked_until > now))
+            s.execute(delete(SignInFailures).where(SignInFailures.username == username))
+            return locked
+
+    @staticmethod
+    def _user(s, username: str) -> User:
+        user = s.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise AccountError(Kind.NOT_FOUND, "user_not_found", f"没有用户 {username} (no user {username})")
+        return user
 
     # --- sign-in ----------------------------------------------------------------------------------
     def sign_in(self, username: str, password: str, address: str = "unknown", now: float | None = None) -> SignedIn:

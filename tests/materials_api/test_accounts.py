@@ -250,3 +250,42 @@ def test_a_signed_in_person_scans_and_checks_files_on_the_public_pages(site):
         assert answer.status_code != 403 and answer.json().get("code") != "csrf_failed", answer.text
     client.cookies.clear()
     assert '<meta name="csrf-token" content="">' in client.get("/scan").text  # anonymous: none needed
+
+
+def test_operators_list_unlock_and_reset_people_from_the_command_line(site, monkeypatch):
+    from click.testing import CliRunner
+
+    from materials_api.cli import main as cli
+
+    client, runtime = site
+    monkeypatch.setenv("QIYEMA_HOME", str(runtime.settings.home))
+    if runtime.settings.database_url:
+        monkeypatch.setenv("QIYEMA_DATABASE_URL", runtime.settings.database_url)
+    else:
+        monkeypatch.delenv("QIYEMA_DATABASE_URL", raising=False)
+    cli_run = CliRunner().invoke
+    for _ in range(5):
+        login(client, password="wrong-password-1")
+    assert login(client).status_code == 423
+    listed = cli_run(cli, ["users", "list"]).output.splitlines()
+    assert "福建示例科技有限公司\tzhang.san\t张三\tenterprise\t91350100M000100Y43\tlocked out" in listed
+    assert "杨浦区行政服务中心\tclerk01\t李四\tclerk\t-\tactive" in listed
+
+    unlocked = cli_run(cli, ["users", "unlock", "zhang.san"])
+    assert unlocked.exit_code == 0 and "1 address(es) were locked out" in unlocked.output
+    assert login(client).status_code == 303  # the person is back in at once
+    assert client.get("/portal").status_code == 200
+
+    new = "杨浦-new-horse-2027"
+    reset = cli_run(cli, ["users", "reset-password", "zhang.san", "--password-stdin"], input=new + "\n")
+    assert reset.exit_code == 0 and "signed out everywhere" in reset.output
+    assert client.get("/portal", follow_redirects=False).status_code in (302, 303, 401)  # the session ended
+    assert login(client).status_code == 401  # the old password no longer opens it
+    assert login(client, password=new).status_code == 303
+
+    for args, password, words in ((["users", "unlock", "nobody"], "", "user_not_found"),
+                                  (["users", "reset-password", "nobody", "--password-stdin"], new, "user_not_found"),
+                                  (["users", "reset-password", "zhang.san", "--password-stdin"], "short",
+                                   "password_too_short")):
+        refused = cli_run(cli, args, input=password + "\n")
+        assert refused.exit_code == 2 and words in refused.output and "Traceback" not in refused.output, refused.output
