@@ -13,7 +13,7 @@ before the next one works)."""
 from __future__ import annotations
 
 import json
-import os
+import random
 import re
 import shutil
 import signal
@@ -138,6 +138,18 @@ def serve(env, tmp_path, name, **extra):
     return start_server({**env, **extra}, port, log=tmp_path / f"{name}.log"), f"http://127.0.0.1:{port}"
 
 
+def recovers(env, tmp_path, name, companies, keys) -> None:
+    """`qiyema serve` started as an operator starts it, then only watched: the chain comes to
+    witness all the database holds, and people's checks say VALID."""
+    server, url = serve(env, tmp_path, name)
+    try:
+        assert not any(wait_until_witnessed(env).values())
+        with httpx.Client(base_url=url, timeout=60) as http:
+            check_as_people_do(http, companies, keys)
+    finally:
+        stop_server(server)
+
+
 def killed(proc: subprocess.Popen, timeout: float = 120.0) -> int:
     """Wait for a process to kill itself at its failpoint; its exit code (-9 when it did)."""
     try:
@@ -185,7 +197,7 @@ def test_serve_on_a_reset_chain_sends_everything_again(district, tmp_path):
 def test_serve_killed_in_the_middle_of_a_chain_write_finishes_it_when_started_again(district, tmp_path, failpoint):
     env, node, companies, keys = district
     server, url = serve(env, tmp_path, "serve-1", QIYEMA_FAILPOINT=failpoint)
-    newcomer = generate(__import__("random").Random(failpoint))
+    newcomer = generate(random.Random(failpoint))
     with httpx.Client(base_url=url, timeout=30) as http:
         try:
             # One of each write; the one that reaches the failpoint kills the whole service.
@@ -200,13 +212,7 @@ def test_serve_killed_in_the_middle_of_a_chain_write_finishes_it_when_started_ag
             pass  # the request that killed it gets no answer
     assert killed(server) == -signal.SIGKILL, f"serve did not die at {failpoint}"
 
-    server, url = serve(env, tmp_path, "serve-2")
-    try:
-        assert not any(wait_until_witnessed(env).values())
-        with httpx.Client(base_url=url, timeout=60) as http:
-            check_as_people_do(http, companies, keys)
-    finally:
-        stop_server(server)
+    recovers(env, tmp_path, "serve-2", companies, keys)
     # Each batch anchored exactly once, whatever was in flight when the service died.
     client = ChainClient.from_url(node.url)
     ledger = QiyemaLedger(client, load_record(Path(env["QIYEMA_HOME"]) / "deployments", client.chain_id))
@@ -216,7 +222,7 @@ def test_serve_killed_in_the_middle_of_a_chain_write_finishes_it_when_started_ag
 
 def test_an_import_killed_half_way_is_finished_by_serve(district, tmp_path):
     env, node, companies, keys = district
-    rng = __import__("random").Random(27)
+    rng = random.Random(27)
     codes = list(dict.fromkeys(generate(rng) for _ in range(3000)))
     path = tmp_path / "register.csv"
     path.write_text("uscc,name\n" + "".join(f"{c},企业{i}\n" for i, c in enumerate(codes)), encoding="utf-8")
@@ -227,13 +233,7 @@ def test_an_import_killed_half_way_is_finished_by_serve(district, tmp_path):
     lacks = what_the_chain_lacks(env)
     assert lacks["enterprises"], "the import died with nothing left to do"
 
-    server, url = serve(env, tmp_path, "serve")  # not the import again: the service finishes it
-    try:
-        assert not any(wait_until_witnessed(env).values())
-        with httpx.Client(base_url=url, timeout=60) as http:
-            check_as_people_do(http, companies, keys)
-    finally:
-        stop_server(server)
+    recovers(env, tmp_path, "serve", companies, keys)  # not the import again: the service finishes it
 
 
 def test_serve_through_a_node_outage_sends_what_waited_once_the_node_is_back(district, tmp_path):
