@@ -184,3 +184,53 @@ def test_keyset_must_be_signed_by_the_trusted_governor_and_fresh():
 def test_foreign_and_malformed_codes_get_a_clear_reason(text, reason):
     verdict = verify(text, offline())
     assert verdict.status == Status.INVALID and verdict.checks[0].reason == reason
+
+
+KEYSET_VECTOR = {
+    "canonical": '{"expires_at":1767312000,"governor":"0x19E7E376E7C213B7E7e7e46cc70A5dD086DAff2A","issued_at":1767225600,'
+                 '"keys":[{"address":"0x1563915e194D8CfBA1943570603F7606A3115508","kid":3,"status":"retired"},'
+                 '{"address":"0x2c7536E3605D9C16a7a3D7b1898e529396a65c23","kid":7,"status":"active"}],'
+                 '"origin":"https://qiyema.example.gov.cn","version":1}',
+    "digest": "bb48481473d92020319372243160ba6f354a2a5f5e57c375d7f398cd7ea91dd1",
+    "signature": "0x20cf68b37423708ae390be31ea864df66ae93508d9c8ead361914be02db8e4730578ca686fd2dddb1e7349271fa795d0054f08"
+                 "057535735f2e2c5f6e2fd3128600",
+}
+
+
+def test_the_key_set_vector_of_docs_code_format_md():
+    """Another implementation (an inspector's app) must produce these bytes to check the
+    governor's signature: keys sorted by kid, JSON keys sorted, no spaces."""
+    ks = KeySet(origin="https://qiyema.example.gov.cn/", issued_at=1767225600, expires_at=1767312000,
+                keys=[KeyInfo(7, ADDRESS, "active"), KeyInfo(3, LocalSigner(bytes.fromhex("22" * 32)).address, "retired")],
+                governor=GOVERNOR)
+    assert ks.canonical().decode() == KEYSET_VECTOR["canonical"]
+    assert ks.digest().hex() == KEYSET_VECTOR["digest"]
+    ks.sign(GOVERNOR_KEY)
+    assert ks.signature == KEYSET_VECTOR["signature"]
+    ks.check(GOVERNOR, now=1767225600)
+
+
+def test_a_key_set_is_refused_with_its_reason_at_each_edge():
+    fresh = keyset(now=1767225600, ttl=3600)
+    fresh.check(GOVERNOR, now=1767225600 + 3600)  # valid up to and including its last second
+    with pytest.raises(CodeFormatError) as late:
+        fresh.check(GOVERNOR, now=1767225600 + 3601)
+    assert late.value.code == "keyset_expired"
+    # `now` is the caller's clock, not the machine's: an inspector's device told the time.
+    with pytest.raises(CodeFormatError) as told:
+        OfflineSource(keyset(), GOVERNOR, now=int(time.time()) + 7200)
+    assert told.value.code == "keyset_expired"
+    # Signed by the trusted governor, but naming another governor in its body: refused, so a
+    # key set always says truly who vouches for it.
+    claims_other = keyset(now=1767225600)
+    claims_other.governor = LocalSigner(bytes.fromhex("33" * 32)).address
+    claims_other.sign(GOVERNOR_KEY)
+    with pytest.raises(CodeFormatError) as other:
+        claims_other.check(GOVERNOR, now=1767225600)
+    assert other.value.code == "keyset_signature"
+    with pytest.raises(CodeFormatError) as stranger:
+        keyset(now=1767225600, signer=LocalSigner(bytes.fromhex("33" * 32))).check(GOVERNOR, now=1767225600)
+    assert stranger.value.code == "keyset_signature"
+    with pytest.raises(CodeFormatError) as malformed:
+        KeySet.from_json({"version": 1, "origin": ORIGIN})
+    assert malformed.value.code == "keyset_malformed"

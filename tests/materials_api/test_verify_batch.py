@@ -58,3 +58,24 @@ def test_batch_through_the_api(bank, keys):
     assert bank.post("/api/v1/verify/materials", json={"items": []}).status_code == 422
     too_many = {"items": [body["items"][2]] * 1001}
     assert bank.post("/api/v1/verify/materials", json=too_many).status_code == 422
+
+
+def test_a_material_is_judged_at_the_time_the_verifier_names(bank, keys, runtime):
+    """A material valid until a day is VALID before its end and INVALID after it, by the `now`
+    the verifier passes (its clock), in the batch as in the single verdict."""
+    h = {"Authorization": keys["enterprise"]}
+    m = bank.post("/api/v1/materials", headers=h, files={"file": ("营业执照.pdf", PDF + b"dated")},
+                  data={"valid_until": "2030-06-30"})
+    assert m.status_code == 201, m.text
+    bank.post(f"/api/v1/materials/{m.json()['id']}/confirm", headers=h)
+    anchor(bank)
+    bundle = ProofBundle.from_json(bank.get(f"/api/v1/materials/{m.json()['id']}/proof", headers=h).json())
+    ends = bundle.leaf.valid_until
+    assert ends and ends > runtime.clock.time()
+    digest = hashlib.sha256(PDF + b"dated").digest()
+    for now, status in ((ends - 1, "VALID"), (ends + 1, "INVALID")):
+        batch = verify_materials([(bundle, digest)], client=runtime.chain.client, trust=runtime.chain.trust, now=now)
+        single = verify_material(bundle, content_sha256=digest, client=runtime.chain.client,
+                                 trust=runtime.chain.trust, now=now)
+        assert [batch[0].status.value, single.status.value] == [status, status], (now, batch[0].as_dict())
+    assert {c.name.value: c.reason.value for c in batch[0].checks}["status"] == "expired"
