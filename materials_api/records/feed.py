@@ -82,13 +82,13 @@ def _text(raw: dict, name: str, limit: int, required: bool = False) -> str | Non
     value = raw.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            raise ChangeRefused(f"{name}_missing", f"{name} is required")
+            raise ChangeRefused(f"{name}_missing", f"缺少字段 {name} / {name} is required")
         return None
     if not isinstance(value, (str, int)) or isinstance(value, bool):
-        raise ChangeRefused(f"{name}_invalid", f"{name} is text")
+        raise ChangeRefused(f"{name}_invalid", f"字段 {name} 应为文本 / {name} is text")
     value = str(value).strip()
     if len(value) > limit:
-        raise ChangeRefused("field_too_long", f"{name} is longer than {limit} characters")
+        raise ChangeRefused("field_too_long", f"字段 {name} 超过 {limit} 个字符 / {name} is longer than {limit} characters")
     return value
 
 
@@ -101,7 +101,7 @@ def _day(raw: dict, name: str, end: bool) -> int | None:
     except ValueError:
         d = None
     if d is None:
-        raise ChangeRefused("date_format", f"{name} is a date written YYYY-MM-DD, not {str(value)[:40]!r}")
+        raise ChangeRefused("date_format", f"{name} 应为 YYYY-MM-DD 格式的日期 / {name} is a date written YYYY-MM-DD, not {str(value)[:40]!r}")
     return int(datetime.combine(d, dtime(23, 59, 59) if end else dtime(0, 0), tzinfo=timezone.utc).timestamp())
 
 
@@ -110,46 +110,46 @@ def parse_change(raw: Any, category: str) -> RecordChange:
     if isinstance(raw, ChangeRefused):  # refused before it got here (an import's unreadable line)
         raise raw
     if not isinstance(raw, dict):
-        raise ChangeRefused("change_not_object", "a change is a JSON object")
+        raise ChangeRefused("change_not_object", "每条变更应为一个 JSON 对象 / a change is a JSON object")
     unknown = sorted(set(raw) - set(FIELDS))
     if unknown:
-        raise ChangeRefused("unknown_field", f"unknown field(s): {', '.join(unknown)[:200]}")
+        raise ChangeRefused("unknown_field", f"未知字段 / unknown field(s): {', '.join(unknown)[:200]}")
     source_id = _text(raw, "source_id", 100, required=True)
     version = raw.get("source_version")
     if isinstance(version, str) and version.strip().isdigit():
         version = int(version.strip())
     if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version < 2**62:
-        raise ChangeRefused("source_version_invalid", "source_version is a whole number ≥ 1")
+        raise ChangeRefused("source_version_invalid", "source_version 应为不小于 1 的整数 / source_version is a whole number ≥ 1")
     try:
         uscc = validate(_text(raw, "uscc", 64, required=True))
     except UsccError as exc:
         raise ChangeRefused(exc.code, exc.message) from None
     kind = KINDS.get(_text(raw, "kind", 40, required=True))
     if kind is None:
-        raise ChangeRefused("unknown_record_kind", f"no record kind {raw.get('kind')!r}")
+        raise ChangeRefused("unknown_record_kind", f"没有这种记录类型 / no record kind {raw.get('kind')!r}")
     if kind.category != category:
-        raise ChangeRefused("category_forbidden", f"this issuer writes {category} records, not {kind.category}")
+        raise ChangeRefused("category_forbidden", f"本机关只能写入 {category} 类记录 / this issuer writes {category} records, not {kind.category}")
     if kind.code == "inspection":  # its photo's type and hash would be whatever the feed said
-        raise ChangeRefused("inspection_needs_photo", "an inspection is recorded with its photo: POST /api/v1/inspections")
+        raise ChangeRefused("inspection_needs_photo", "检查记录须连同现场照片提交 / an inspection is recorded with its photo: POST /api/v1/inspections")
     data = raw.get("data") or {}
     if isinstance(data, str):
         try:
             data = json.loads(data)
         except ValueError:
-            raise ChangeRefused("data_not_object", "data is a JSON object") from None
+            raise ChangeRefused("data_not_object", "data 应为 JSON 对象 / data is a JSON object") from None
     if not isinstance(data, dict):
-        raise ChangeRefused("data_not_object", "data is a JSON object")
+        raise ChangeRefused("data_not_object", "data 应为 JSON 对象 / data is a JSON object")
     data_json = json.dumps(data, sort_keys=True, ensure_ascii=False)  # as stored
     if len(data_json) > 20_000:
-        raise ChangeRefused("field_too_long", "data is longer than 20,000 characters")
+        raise ChangeRefused("field_too_long", "data 超过 20,000 个字符 / data is longer than 20,000 characters")
     valid_from, valid_until = _day(raw, "valid_from", False), _day(raw, "valid_until", True)
     if valid_from and valid_until and valid_until <= valid_from:
-        raise ChangeRefused("validity_window", "valid_until must be after valid_from")
+        raise ChangeRefused("validity_window", "有效期止应晚于有效期起 / valid_until must be after valid_from")
     status = _text(raw, "status", 12) or "valid"
     if status not in STATUSES:
-        raise ChangeRefused("unknown_status", f"status is one of {', '.join(STATUSES)}")
+        raise ChangeRefused("unknown_status", f"status 只能是 {', '.join(STATUSES)} / status is one of {', '.join(STATUSES)}")
     if status == "removed" and kind.code != "abnormal_listing":
-        raise ChangeRefused("unknown_status", "only an abnormal-list entry is removed; revoke other records")
+        raise ChangeRefused("unknown_status", "只有经营异常名录记录可以移出，其他记录请撤销 / only an abnormal-list entry is removed; revoke other records")
     return RecordChange(uscc, kind.code, _text(raw, "number", 100), _text(raw, "title", 200), data, data_json,
                         valid_from, valid_until, status, _text(raw, "reason", 200), source_id, version)
 

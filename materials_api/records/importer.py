@@ -76,7 +76,7 @@ def _lines(path: Path, start: int, encoding: str = UTF8) -> Iterator[tuple[int, 
             try:
                 yield number, json.loads(line)
             except ValueError:
-                yield number, ChangeRefused("line_not_json", "the line is not a JSON object")
+                yield number, ChangeRefused("line_not_json", "该行不是 JSON 对象 / the line is not a JSON object")
 
 
 def count_lines(path: Path) -> int:
