@@ -55,3 +55,59 @@ def test_a_code_s_grant_opens_only_its_own_enterprise_to_its_own_bank_while_it_l
     assert log == [denied_other, ("另一家银行", "consent_use", "denied", "grant is for another organisation", None),
                    denied_other, (BANK, "consent_use", "denied", "grant revoked or expired", "开立对公账户")]
     assert time.time() < ends  # the grant ended by the service's clock, not by waiting
+
+
+def test_a_bank_reads_an_application_only_as_far_as_a_live_grant_covers_it(api, keys, runtime):
+    from tests.materials_api.test_access_matrix import PDF
+
+    h = {"Authorization": keys["enterprise"]}
+    bank = {"Authorization": keys["bank"]}
+    assert api.post("/api/v1/enterprises", json={"uscc": A, "name": "甲公司"},
+                    headers={"Authorization": keys["registrar"]}).status_code == 201
+    ids = {}
+    for folder in ("business_licence", "lease_contract"):
+        m = api.post("/api/v1/materials", headers=h, files={"file": (f"{folder}.pdf", PDF + folder.encode())},
+                     data={"folder": folder})
+        ids[folder] = m.json()["id"]
+        assert api.post(f"/api/v1/materials/{ids[folder]}/confirm", headers=h).status_code == 200
+    api.app.state.anchorer.run_once(force=True)
+    app_id = api.post("/api/v1/applications", headers=h, json={"service_item": "bank_account_opening"}).json()["id"]
+    app_url = f"/api/v1/applications/{app_id}"
+    filled = {i["material_id"] for i in api.get(app_url, headers=h).json()["items"] if i["material_id"]}
+    assert filled == set(ids.values())  # the owner reads its own
+
+    def grant(**covers):
+        r = api.post("/api/v1/consents", headers=h, json={"verifier_organisation": "org-bank", "purpose": "开立对公账户",
+                                                         "expires_at": "2099-01-01T00:00:00Z", **covers})
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+    def verify(material_id):
+        return api.post(f"{app_url}/materials/{material_id}/verify", headers=bank)
+
+    refused = api.get(app_url, headers=bank)
+    assert (refused.status_code, refused.json()["code"]) == (404, "application_not_found")
+    # A grant of one of the two materials: that material can be checked, the application not read.
+    grant(material_types=["lease_contract"])
+    assert verify(ids["lease_contract"]).status_code == 200
+    assert verify(ids["business_licence"]).status_code == 404
+    assert api.get(app_url, headers=bank).status_code == 404
+    # Every filled material granted, the application unnamed: it may be read.
+    both = grant(material_types=["business_licence", "lease_contract"])
+    assert api.get(app_url, headers=bank).status_code == 200
+    api.post(f"/api/v1/consents/{both}/revoke", headers=h)
+    assert api.get(app_url, headers=bank).status_code == 404
+    # A grant naming the application, after a revoked one: read; once it is revoked, the bank
+    # that knew of it is told consent is needed (and the log says why).
+    naming = grant(application_ids=[app_id])
+    assert api.get(app_url, headers=bank).status_code == 200
+    api.post(f"/api/v1/consents/{naming}/revoke", headers=h)
+    late = api.get(app_url, headers=bank)
+    assert (late.status_code, late.json()["code"]) == (403, "consent_required")
+    assert late.json()["message"] == "no active grant of the enterprise lets your organisation read this"
+    log = [(e["action"], e["outcome"], e["reason"], e["target"]) for e in api.get("/api/v1/access-log", headers=h).json()
+           if e["organisation"] == "org-bank"]
+    assert ("application_read", "denied", "the grant naming it is revoked or expired",
+            f"application {app_id} (bank_account_opening)") in log
+    assert ("application_verify", "denied", "no grant of the enterprise covers it",
+            f"application {app_id} (bank_account_opening), material {ids['business_licence']}") in log

@@ -79,3 +79,25 @@ def test_a_material_is_judged_at_the_time_the_verifier_names(bank, keys, runtime
                                  trust=runtime.chain.trust, now=now)
         assert [batch[0].status.value, single.status.value] == [status, status], (now, batch[0].as_dict())
     assert {c.name.value: c.reason.value for c in batch[0].checks}["status"] == "expired"
+
+
+def test_a_bundle_naming_another_chain_is_never_answered_from_this_node(bank, keys, runtime):
+    """The same contract address may be trusted on two chains (a deployment repeated on a second
+    network). A bundle naming the other chain, verified in a batch against this chain's node,
+    is ERROR `wrong_chain`, never a VALID read from the wrong network."""
+    import dataclasses
+
+    from chain.trust import Trust
+
+    contents, bundles = _anchored(bank, keys, 3)
+    here = ProofBundle.from_json(bundles[2])
+    contract = here.anchor.contract
+    other_chain = dataclasses.replace(here, anchor=dataclasses.replace(here.anchor, chain_id=here.anchor.chain_id + 1))
+    trust = Trust(runtime.chain.trust.pinned | {(here.anchor.chain_id + 1, contract.lower())})
+    digest = hashlib.sha256(contents[2]).digest()
+    batch = verify_materials([(here, digest), (other_chain, digest)], client=runtime.chain.client, trust=trust)
+    assert batch[0].status.value == "VALID"
+    assert batch[1].status.value == "ERROR"
+    assert {c.name.value: c.reason.value for c in batch[1].checks}["anchor"] == "wrong_chain"
+    single = verify_material(other_chain, content_sha256=digest, client=runtime.chain.client, trust=trust)
+    assert single.as_dict()["checks"] == batch[1].as_dict()["checks"]
