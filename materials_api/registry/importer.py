@@ -114,11 +114,15 @@ def import_csv(path: Path, service: EnterpriseService, *, batch_size: int = 500,
     def confirm(ids: list[int], receipt: Receipt | None) -> int:
         if receipt is None:
             service.reconcile(ids)  # someone registered one of these meanwhile: decide per row
+            if progress:
+                progress(len(ids))
             return 0
         with sessions.begin() as s:
             s.execute(update(Enterprise).where(Enterprise.id.in_(ids)).values(
                 chain_state=ChainState.CONFIRMED.value, chain_status=EnterpriseStatus.ACTIVE.value,
                 block_number=receipt.block_number))
+        if progress:
+            progress(len(ids))  # a row is done once the chain holds it
         return len(ids)
 
     def flush(rows: list[tuple[int, str, str]]) -> Delivery | None:
@@ -159,7 +163,7 @@ def import_csv(path: Path, service: EnterpriseService, *, batch_size: int = 500,
             ids = list(s.scalars(select(Enterprise.id).where(Enterprise.uscc.in_([a["uscc"] for a in accepted]))))
         seen.update(candidates)
         if progress:
-            progress(len(rows))
+            progress(len(rows) - len(accepted))  # refused rows are done now; the others on chain
         if not accepted:
             return None
         keys = [a["uscc_key"] for a in accepted]

@@ -82,3 +82,22 @@ def test_a_gbk_file_as_excel_saves_it_in_china_is_read_as_such(runtime, tmp_path
     with runtime.sessions() as s:
         assert s.scalar(select(Enterprise.name)) == "福建示例科技有限公司"  # not mojibake
 
+
+
+def test_progress_reaches_every_row_only_once_the_chain_holds_them(runtime, tmp_path):
+    rng = random.Random(5)
+    good = list(dict.fromkeys(generate(rng) for _ in range(130)))
+    rows = [(c, f"公司{i}") for i, c in enumerate(good)] + [("9135", "太短")]
+    path = write_csv(tmp_path / "register.csv", rows)
+    service = EnterpriseService(runtime.sessions, runtime.chain, batch_size=50)
+    done: list[int] = []
+
+    def progress(n: int) -> None:
+        done.append(n)
+        if sum(done) == len(rows):  # the bar is full: every row is refused or on chain by now
+            with runtime.sessions() as s:
+                assert s.scalar(select(func.count()).select_from(Enterprise).where(
+                    Enterprise.chain_state != ChainState.CONFIRMED.value)) == 0
+
+    report = import_csv(path, service, batch_size=50, progress=progress)
+    assert (report.accepted, report.rejected, sum(done)) == (len(good), 1, len(rows))
