@@ -234,3 +234,70 @@ def test_a_key_set_is_refused_with_its_reason_at_each_edge():
     with pytest.raises(CodeFormatError) as malformed:
         KeySet.from_json({"version": 1, "origin": ORIGIN})
     assert malformed.value.code == "keyset_malformed"
+
+
+class LedgerSource:
+    """An online source held in memory: the enterprise's signer, its standing and the nonces
+    issued, as the service's tables and the chain would answer."""
+
+    origin = ORIGIN
+    offline = False
+
+    def __init__(self, issued: dict[bytes, dict | None]):
+        self.issued, self.used = issued, set()
+
+    def static_key(self, kid):
+        return None
+
+    def registrar_term(self, address):
+        return None
+
+    def enterprise_signer(self, uscc):
+        return ADDRESS
+
+    def enterprise(self, uscc):
+        from codes.verify import EnterpriseInfo
+
+        return EnterpriseInfo(uscc, "福建示例科技有限公司", "active")
+
+    def use_nonce(self, token_, now):
+        if token_.nonce not in self.issued:
+            return "unknown", None
+        if token_.single_use and token_.nonce in self.used:
+            return "replayed", None
+        self.used.add(token_.nonce)
+        return "fresh", self.issued[token_.nonce]
+
+
+def _checks(verdict):
+    return {c.name.value: (c.status.value, c.reason.value, c.message) for c in verdict.checks}
+
+
+def test_a_dynamic_code_lives_to_the_second_before_its_end_and_from_a_minute_before_its_start():
+    t0 = 1767225600
+    code = token.dynamic_code(ORIGIN, USCC, t0, t0 + 300, bytes(12), KEY)
+    source = LedgerSource({bytes(12): None})
+    assert _checks(verify(code, source, t0 + 299))["expiry"] == ("VALID", "not_expired", "valid for 1 s more")
+    assert _checks(verify(code, source, t0 + 300))["expiry"] == ("INVALID", "expired", "expired 0 s ago")
+    assert _checks(verify(code, source, t0 + 305))["expiry"] == ("INVALID", "expired", "expired 5 s ago")
+    # Issued up to 60 s ahead of the verifier's clock (clocks drift): accepted; further: refused.
+    assert _checks(verify(code, source, t0 - 60))["expiry"][0] == "VALID"
+    assert _checks(verify(code, source, t0 - 61))["expiry"] == ("INVALID", "not_yet_valid", "issued in the future")
+
+
+def test_a_nonce_is_fresh_once_replayed_after_and_unknown_if_never_issued_here():
+    t0 = 1767225600
+    once = token.dynamic_code(ORIGIN, USCC, t0, t0 + 300, bytes(12), KEY, single_use=True)
+    many = token.dynamic_code(ORIGIN, USCC, t0, t0 + 300, bytes(range(1, 13)), KEY)
+    # The enterprise's own key, a nonce the service never issued (a thief minting codes).
+    minted = token.dynamic_code(ORIGIN, USCC, t0, t0 + 300, bytes(range(2, 14)), KEY)
+    source = LedgerSource({bytes(12): {"verifier_org": "示例银行"}, bytes(range(1, 13)): None})
+    first = verify(once, source, t0 + 1)
+    assert _checks(first)["replay"] == ("VALID", "fresh", "first use") and first.status == Status.VALID
+    assert first.facts["scope"] == {"verifier_org": "示例银行"}
+    assert _checks(verify(once, source, t0 + 2))["replay"] == ("INVALID", "replayed", "this single-use code was already used")
+    assert _checks(verify(many, source, t0 + 1))["replay"] == ("VALID", "fresh", "reusable until expiry")
+    assert _checks(verify(many, source, t0 + 2))["replay"][0] == "VALID"
+    unknown = verify(minted, source, t0 + 1)
+    assert _checks(unknown)["replay"] == ("INVALID", "unknown_nonce", "this code was never issued here")
+    assert unknown.status == Status.INVALID
