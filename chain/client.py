@@ -70,6 +70,9 @@ class NonceStore(Protocol):
 
     def reserve(self, chain: str, address: str) -> ContextManager[NonceSlot]: ...
 
+    def forget(self, chain: str, address: str) -> None:
+        """Drop what is remembered of `address`'s nonces: the node's pending count is the truth."""
+
 
 class _LocalSlot:
     def __init__(self, nonces: dict, address: str):
@@ -421,14 +424,25 @@ class ChainClient:
                 log.warning("chain node answers again")
             self._open_until = 0.0
 
+    def forget_nonce(self, address: str) -> None:
+        """A transaction from `address` is gone from every pool (dropped, or on a fork given up):
+        its nonce is free again, so the next send takes the node's pending count instead of
+        leaving a gap behind which every later transaction would wait."""
+        self._local_nonces.pop(address, None)
+        if self.nonces is not None:
+            self.nonces.forget(self._nonce_chain(), address)
+
+    def _nonce_chain(self) -> str:
+        if self._chain_key is None:
+            self._chain_key = f"{self.chain_id}:{self.genesis_hash()}"
+        return self._chain_key
+
     @contextlib.contextmanager
     def _reserve(self, address: str):
         if self.nonces is None:
             yield _LocalSlot(self._local_nonces, address)
             return
-        if self._chain_key is None:
-            self._chain_key = f"{self.chain_id}:{self.genesis_hash()}"
-        with self.nonces.reserve(self._chain_key, address) as slot:
+        with self.nonces.reserve(self._nonce_chain(), address) as slot:
             yield slot
 
     def _fees(self) -> dict:

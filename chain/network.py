@@ -190,7 +190,7 @@ class GethNetwork:
         if node.role == "signer":
             self._catch_up(spec, node, deadline)
             self._wait_unlocked(node, deadline)
-            self._call(node, "miner_start", [])
+            self.call(node, "miner_start", [])
         return True
 
     def _wait_unlocked(self, node: NodeSpec, deadline: float) -> None:
@@ -198,7 +198,7 @@ class GethNetwork:
         and is not retried until new work arrives."""
         while time.monotonic() < deadline:
             try:
-                wallets = self._call(node, "personal_listWallets", []) or []
+                wallets = self.call(node, "personal_listWallets", []) or []
             except NetworkError:
                 time.sleep(2)  # no personal API: give the unlock its usual second
                 return
@@ -285,7 +285,7 @@ class GethNetwork:
         spec = self.spec()
         for n in spec.nodes:
             if not n.retired and self.pid(n.name):
-                result = self._call(n, "clique_getSigners", [])
+                result = self.call(n, "clique_getSigners", [])
                 if result is not None:
                     return [Web3.to_checksum_address(a) for a in result]
         raise NetworkError("no running node to ask for the signers")
@@ -335,12 +335,12 @@ class GethNetwork:
             down = [v.name for v in voters if not self.pid(v.name)]
             raise NetworkError(f"every signer must be running to vote; down: {', '.join(down)}")
         for v in voters:
-            self._call(v, "clique_propose", [address, authorize])
+            self.call(v, "clique_propose", [address, authorize])
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
                 # Done when every running node's head says so, not just the first node asked.
-                views = [self._call(n, "clique_getSigners", []) for n in spec.nodes
+                views = [self.call(n, "clique_getSigners", []) for n in spec.nodes
                          if not n.retired and self.pid(n.name)]
                 if views and all(v is not None and (address.lower() in {a.lower() for a in v}) == authorize
                                  for v in views):
@@ -351,10 +351,10 @@ class GethNetwork:
         finally:
             for v in voters:  # a passed proposal left standing would be cast again later
                 if self.pid(v.name):
-                    self._call(v, "clique_discard", [address])
+                    self.call(v, "clique_discard", [address])
 
     # --- JSON-RPC to a node ---------------------------------------------------------------------
-    def _call(self, node: NodeSpec, method: str, params: list):
+    def call(self, node: NodeSpec, method: str, params: list):
         """One JSON-RPC call over the node's HTTP (RPC nodes) or IPC socket (signers)."""
         payload = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
         try:
@@ -370,17 +370,17 @@ class GethNetwork:
 
     def _try_call(self, node: NodeSpec, method: str, params: list):
         try:
-            return self._call(node, method, params)
+            return self.call(node, method, params)
         except NetworkError:
             return None
 
     def _answers(self, node: NodeSpec) -> bool:
-        return self._call(node, "eth_blockNumber", []) is not None
+        return self.call(node, "eth_blockNumber", []) is not None
 
     def _peer_count(self, node: NodeSpec) -> int | None:
-        result = self._call(node, "net_peerCount", [])
+        result = self.call(node, "net_peerCount", [])
         return int(result, 16) if result is not None else None
 
     def _head(self, node: NodeSpec) -> int | None:
-        result = self._call(node, "eth_blockNumber", [])
+        result = self.call(node, "eth_blockNumber", [])
         return int(result, 16) if result is not None else None

@@ -10,9 +10,13 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from chain.errors import ChainTimeout
 
 from chain.clock import MovableClock
 from chain.node import AnvilNode
+from materials_api.bank.models import AnchorBatch
 from materials_api.identity.api_keys import create_key
 from materials_api.identity.models import Role
 from materials_api.main import create_app
@@ -85,6 +89,45 @@ def test_a_hung_node_costs_one_time_out_then_answers_come_at_once(tmp_path):
             runtime.clock.advance(3.2)  # the cool-down: then one call probes the node, and it answers
             again, took = verify()
             assert again["status"] == "VALID" and took < 2.0
+    finally:
+        runtime.close()
+        node.stop()
+
+
+def test_an_anchoring_transaction_the_node_dropped_is_sent_again(tmp_path):
+    """The anchor batch is SENT, its transaction never mined and then gone from the node's pool
+    (a node restarted, or the side of a fork that was given up): the next pass anchors it again
+    instead of waiting on that hash for ever."""
+    node = AnvilNode(tmp_path / "chain", port=free_port())
+    node.start()
+    runtime = Runtime.open(Settings(home=tmp_path / "home", chain_rpc_url=node.url, chain_timeout=1.0),
+                           clock=MovableClock())
+    try:
+        with runtime.sessions.begin() as s:
+            registrar = "Bearer " + create_key(s, "市场监管局", Role.REGISTRAR)[1]
+            enterprise = "Bearer " + create_key(s, "示例", Role.ENTERPRISE, USCC)[1]
+        with TestClient(create_app(runtime, reconcile=False)) as api:
+            assert api.post("/api/v1/enterprises", json={"uscc": USCC, "name": "福建示例科技有限公司"},
+                            headers={"Authorization": registrar}).status_code == 201
+            m = api.post("/api/v1/materials", headers={"Authorization": enterprise},
+                         files={"file": ("合同.pdf", PDF)}).json()
+            api.post(f"/api/v1/materials/{m['id']}/confirm", headers={"Authorization": enterprise})
+            client, anchorer = runtime.chain.client, api.app.state.anchorer
+            client.request("evm_setAutomine", [False])
+            with pytest.raises(ChainTimeout):
+                anchorer.run_once(force=True)  # sent, never mined
+            with runtime.sessions() as s:
+                batch = s.scalars(select(AnchorBatch)).one()
+            assert batch.state == "sent" and batch.tx_hash
+            client.request("anvil_dropTransaction", [batch.tx_hash])
+            assert client.request("eth_getTransactionByHash", [batch.tx_hash]) is None
+            client.request("evm_setAutomine", [True])
+            assert anchorer.run_once().anchored == 1
+            assert api.get(f"/api/v1/materials/{m['id']}", headers={"Authorization": enterprise}).json()["state"] \
+                == "anchored"
+            bundle = api.get(f"/api/v1/materials/{m['id']}/proof", headers={"Authorization": enterprise}).json()
+            r = api.post("/api/v1/verify/material", files={"file": ("m.pdf", PDF)}, data={"bundle": json.dumps(bundle)})
+            assert r.json()["status"] == "VALID"
     finally:
         runtime.close()
         node.stop()

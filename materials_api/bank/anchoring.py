@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from chain.client import Receipt
-from chain.errors import TransactionReverted
+from chain.errors import ChainTimeout, TransactionReverted
 from chain.proof import LeafInput, MerkleTree
 from codes.uscc import chain_key
 from materials_api.bank.models import AnchorBatch, Material, MaterialState
@@ -197,9 +197,18 @@ class Anchorer:
         done = 0
         for batch in open_batches:
             if batch.state == ChainState.SENT.value and batch.tx_hash:
-                done += self.outbox.settle("anchor", self._delivery(batch), batch.tx_hash)
-            else:
-                done += self.outbox.deliver("anchor", BATCHES, [self._delivery(batch)])
+                try:
+                    done += self.outbox.settle("anchor", self._delivery(batch), batch.tx_hash)
+                    continue
+                except ChainTimeout:
+                    if self.chain.client.request("eth_getTransactionByHash", [batch.tx_hash]) is not None:
+                        raise  # still in a pool, or mined and not yet buried: wait on
+                # No node holds the transaction any more (dropped from the pool, or on the side
+                # of a fork that was given up): send the anchor again. Sending twice is safe: a
+                # root the chain holds already counts as delivered.
+                log.warning("batch %d: transaction %s is unknown to the node; anchoring again", batch.id, batch.tx_hash)
+                self.chain.client.forget_nonce(self.chain.notary.address)
+            done += self.outbox.deliver("anchor", BATCHES, [self._delivery(batch)])
         return done
 
     def backlog(self) -> tuple[int, float]:

@@ -86,3 +86,47 @@ def network_remove_signer(name: str) -> None:
     """Have the other signers vote NAME out (Clique), then stop it."""
     node = _call(lambda: _network().remove_signer(name))
     click.echo(f"{node.name} ({node.address}) voted out and stopped")
+
+
+@network.command("heal")
+@click.option("--window", default=10.0, show_default=True, type=click.FloatRange(1, 600),
+              help="seconds with no head moving before the signers count as stalled")
+def network_heal(window: float) -> None:
+    """Look for Clique's stall (signers forked with equal difficulty, none sealing) for WINDOW
+    seconds; if found, keep one side and rewind the others' signers onto it."""
+    from chain.clique_stall import find_stall, heal
+
+    net = _network()
+    stall = _call(lambda: find_stall(net, window))
+    if stall is None:
+        click.echo(f"no stall: the signers sealed within {window:g} s, or they are on one chain")
+        return
+    click.echo(stall.describe())
+    _call(lambda: heal(net, stall))
+    click.echo("healed: the rewound signers imported the kept chain and seal again")
+
+
+@network.command("watch")
+@click.option("--window", default=10.0, show_default=True, type=click.FloatRange(1, 600),
+              help="seconds with no head moving before the signers count as stalled")
+def network_watch(window: float) -> None:
+    """Run beside the nodes (e.g. under systemd): heal every Clique stall as `heal` does, until
+    stopped (Ctrl-C or SIGTERM)."""
+    import signal
+    import threading
+
+    from chain.clique_stall import Watchdog
+
+    net = _network()
+    _call(net.spec)  # no network: say so now, not on the watchdog's thread
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    dog = Watchdog(net, window, on_heal=lambda s: click.echo(f"healed: {s.describe()}")).start()
+    click.echo(f"watching {net.root} for Clique stalls (window {window:g} s)")
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    dog.stop()
+    click.echo(f"stopped; stalls healed: {len(dog.healed)}")

@@ -68,6 +68,12 @@ class DatabaseNonceStore:
                 s.commit()
 
 
+    def forget(self, chain: str, address: str) -> None:
+        with self.sessions.begin() as s:
+            s.execute(update(ChainNonce).where(ChainNonce.address == address, ChainNonce.chain == chain)
+                      .values(updated_at=0.0))
+
+
 def instance_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 

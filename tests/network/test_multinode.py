@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from chain.client import ChainClient
+from chain.clique_stall import Watchdog, heads
 from chain.compile import artifact
 from chain.deploy import load_record
 from chain.geth import free_port_block
@@ -25,7 +26,7 @@ from codes.uscc import generate
 from materials_api.platform.config import Settings
 from materials_api.platform.runtime import chain_accounts
 from tests.conftest import MinioServer, free_port
-from tests.processes import run, start_server, stop_server
+from tests.processes import CLI, run, start_server, stop_server
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(1200)]  # a geth network, MinIO, PostgreSQL
 
@@ -68,6 +69,7 @@ class Cluster:
         self.servers: dict[str, subprocess.Popen] = {}
         self.ports: dict[str, int] = {}
         self.envs: dict[str, dict] = {}
+        self.watchdog: Watchdog | None = None
 
     def url(self, name):
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -99,6 +101,9 @@ def cluster(tmp_path_factory):
         c.net.create(signers=3, rpc_nodes=2, period=1, base_port=free_port_block(),
                      fund=[a.address for a in accounts.values()])
         spec = c.net.up()
+        # As an operator runs `qiyema network watch` beside the nodes: a signer stopped at the
+        # wrong moment can leave the other two forked and stalled (Clique; tests/network/test_clique_stall.py).
+        c.watchdog = Watchdog(c.net, window=MAX_HEAD_AGE).start()
         rpc = [f"http://127.0.0.1:{n.http_port}" for n in spec.nodes if n.role == "rpc"]
         common = {
             **os.environ, "QIYEMA_DATABASE_URL": c.pg.url, "QIYEMA_STORAGE": "s3",
@@ -128,6 +133,8 @@ def cluster(tmp_path_factory):
         c.ledger = c.client.contract(load_record(home_a / "deployments", spec.chain_id).address, artifact().abi)
         yield c
     finally:
+        if c.watchdog:
+            c.watchdog.stop()
         for proc in c.servers.values():
             stop_server(proc)
         if c.net.exists:
@@ -178,7 +185,19 @@ def wait_anchored(c, ids, timeout=90):
         if set(states.values()) == {"anchored"}:
             return
         time.sleep(0.5)
-    raise AssertionError(f"not anchored within {timeout}s: {states}")
+    with c.db().connect() as conn:
+        batches = conn.execute(sa.text("select id, state, tx_hash from anchor_batches order by id desc limit 3")).all()
+    raise AssertionError(f"not anchored within {timeout}s: {states}; last batches {batches}; signers' heads "
+                         f"{heads(c.net)}; stalls healed {c.watchdog.healed if c.watchdog else None}; leader {leader(c)}")
+
+
+def share_keys(c):
+    """Copy every keystore file one machine made to the other (operations keep one key folder)."""
+    homes = [Path(c.envs[name]["QIYEMA_HOME"]) / "keys" for name in ("a", "b")]
+    for src, dst in (homes, homes[::-1]):
+        for f in src.glob("*.json"):
+            if not (dst / f.name).exists():
+                shutil.copy2(f, dst / f.name)
 
 
 def verify(c, instance, material_id, content):
@@ -268,9 +287,10 @@ def test_an_issuer_and_a_rotated_notary_are_funded_by_the_governor_where_no_node
                                  timeout=30).status_code == 200, 90, "the record's proof (issued on chain)")
     rotated = run(c.envs["a"], "keys", "rotate", "--role", "notary", timeout=180)
     assert "now holds NOTARY_ROLE" in rotated.stdout, rotated.stderr
-    # Keystores: the new generation's file goes to every machine, as the keys did at set-up.
-    home_a, home_b = Path(c.envs["a"]["QIYEMA_HOME"]), Path(c.envs["b"]["QIYEMA_HOME"])
-    shutil.copy2(home_a / "keys" / "notary.2.json", home_b / "keys" / "notary.2.json")
+    # Keystores: the new generation's file and the issuer organisation's account (made by the
+    # instance that first signed for it) go to every machine, as the keys did at set-up.
+    share_keys(c)
+    assert (Path(c.envs["b"]["QIYEMA_HOME"]) / "keys" / "notary.2.json").exists()
     content = PDF + b"after the notary's rotation"
     material_id = upload_and_confirm(c, "b", content)
     wait_anchored(c, [material_id], timeout=90)
@@ -422,6 +442,17 @@ def test_the_network_command_line(tmp_path):
         added = run(env, "network", "add-signer", timeout=300).stdout
         assert re.search(r"signer-2 \(0x[0-9a-fA-F]{40}\) is a signer", added), added
         assert "signers (2)" in run(env, "network", "status").stdout
+        healthy = run(env, "network", "heal", "--window", "2").stdout
+        assert "no stall" in healthy, healthy
+        watch = subprocess.Popen(CLI + ["network", "watch", "--window", "2"], env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        try:
+            assert "watching" in watch.stdout.readline()
+            time.sleep(3)  # one look at the heads: sealing goes on, nothing to heal
+        finally:
+            stop_server(watch)
+        out, err = watch.communicate()
+        assert watch.returncode == 0 and "stalls healed: 0" in out, (out, err)
     finally:
         down = run(env, "network", "down")
     assert "signer-1" in down.stdout
