@@ -44,6 +44,7 @@ from materials_api.identity.api_keys import Principal
 from materials_api.identity.models import Role
 from materials_api.platform.errors import Kind
 from materials_api.platform.models import USCC_SCHEMA
+from materials_api.platform.timefmt import utc_iso
 from materials_api.registry.models import Enterprise
 
 router = APIRouter(prefix="/api/v1", tags=["materials"])
@@ -318,4 +319,4 @@ def material_reuses(material_id: RowId, service: MaterialsDep, access: AccessDep
                     principal: Annotated[Principal, Depends(require(*OWNERS))]):
     access.material(principal, material_id, "material_reuses")
     return [{"application_id": r.application_id, "service_item": r.service_item, "verifier_org": r.verifier_org,
-             "verdict": r.verdict, "at": r.created_at.isoformat()} for r in service.reuses(material_id)]
+             "verdict": r.verdict, "at": utc_iso(r.created_at)} for r in service.reuses(material_id)]

@@ -10,6 +10,7 @@ from chain.verdict import Verdict
 from materials_api.bank.access import AccessPolicy
 from materials_api.identity.api_keys import Principal
 from materials_api.platform.cache import TtlCache
+from materials_api.platform.timefmt import utc_iso
 from materials_api.records.kinds import CATEGORIES, KINDS, mask
 from materials_api.records.visibility import GROUPS, audience, record_visible
 
@@ -179,7 +180,7 @@ class ScanViews:
         if who == "enterprise":
             view["materials"] = [self._material_item(m) for m in self.materials.list(enterprise)
                                  if m.state in ("anchored", "confirmed", "uploaded")]
-            view["access_log"] = [{"at": e.created_at.isoformat(), "organisation": e.organisation, "role": e.role,
+            view["access_log"] = [{"at": utc_iso(e.created_at), "organisation": e.organisation, "role": e.role,
                                    "action": e.action, "target": e.target, "purpose": e.purpose,
                                    "outcome": e.outcome} for e in self.access.entries(enterprise, limit=50)]
         self.access.scan_view(principal, enterprise, who, purpose)

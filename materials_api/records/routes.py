@@ -38,6 +38,7 @@ from materials_api.platform.errors import Kind
 from materials_api.platform.models import USCC_SCHEMA, ChainState
 from materials_api.platform.sniff import UnsupportedContent, sniff
 from materials_api.platform.spreadsheet import csv_text
+from materials_api.platform.timefmt import utc_iso
 from materials_api.records.kinds import CATEGORIES, KINDS
 from materials_api.records.schemas import (
     ChangeResultPublic,
@@ -210,7 +211,7 @@ def revoke_consent(grant_id: RowId, consent: ConsentDep, access: AccessDep,
 def access_log(access: AccessDep, principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))],
                format: Literal["json", "csv"] = "json"):
     enterprise = access.acting_for(principal, None, "access_log")
-    rows = [{"at": e.created_at.isoformat(), "organisation": e.organisation, "role": e.role, "action": e.action,
+    rows = [{"at": utc_iso(e.created_at), "organisation": e.organisation, "role": e.role, "action": e.action,
              "target": e.target, "purpose": e.purpose, "outcome": e.outcome, "reason": e.reason}
             for e in access.entries(enterprise)]
     if format == "csv":

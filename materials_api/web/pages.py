@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 
 from chain.verdict import Status
 from materials_api.api.deps import SESSION_COOKIE, CodesDep, MetricsDep, ViewsDep
+from materials_api.platform.timefmt import beijing_day, beijing_time
 from materials_api.web import labels
 from materials_api.web.render import page
 
@@ -31,9 +32,8 @@ def _record_row(item: dict, now: int) -> dict:
         label, css = "暂时无法核验", "ERROR"
     elif item["verdict"]["status"] == "INVALID" and css == "VALID":
         label, css = "核验未通过", "INVALID"
-    until = time.strftime("%Y-%m-%d", time.gmtime(item["valid_until"])) if item["valid_until"] else "长期"
     return {"css": Status(css), "label": label, "kind_name": item["kind_name"], "number": item.get("number"),
-            "until": until, "proof": item["proof"]}
+            "until": beijing_day(item["valid_until"]), "proof": item["proof"], "state": item["status"]}
 
 
 @router.get("/V/{payload}", response_class=HTMLResponse)
@@ -46,14 +46,19 @@ def verification_page(payload: str, request: Request, service: CodesDep, views: 
     view = views.view(verdict, None)
     status = verdict.status if verdict.status in (Status.VALID, Status.INVALID) else Status.ERROR
     now = int(time.time())
-    sections, addresses = {}, []
+    sections, addresses, standing = {}, [], None
     if view:
         for name in ("licence", "permit", "regulatory"):
             sections[name] = [_record_row(item, now) for item in view.get(name, [])]
         addresses = [lic["data"].get("addresses") for lic in view.get("licence", []) if lic["data"].get("addresses")]
+        # The company's standing is its own answer, shown first: a genuine code of a company on
+        # the abnormal list is not "all green".
+        standing = labels.standing(view["enterprise"]["status"], sections["licence"] + sections["permit"])
+    headline, next_step, colour = labels.headline(verdict.as_dict())
     return page("verification.html", 503 if status == Status.ERROR else 200,
-                title=f"企业码核验 · {labels.VERDICT[status.value]}", status=status, view=view, sections=sections,
-                addresses=addresses, checks=verdict.checks, warnings=verdict.warnings)
+                title=f"企业码核验 · {headline}", status=status, headline=headline, next_step=next_step, colour=colour,
+                view=view, sections=sections, standing=standing, addresses=addresses, checks=verdict.checks,
+                warnings=verdict.warnings, checked_at=beijing_time(now))
 
 
 def _csrf(request: Request) -> str:

@@ -26,3 +26,35 @@ def test_no_script_spells_out_its_own_verdict_labels():
         for table in (labels.VERDICT, labels.CHECK, labels.MARK, labels.WORD):
             for word in table.values():
                 assert f"'{word}'" not in text, f"{path.name} spells out {word!r}: take it from labels.js"
+
+
+def test_reasons_are_explained_in_chinese_and_the_banner_never_calls_an_expired_code_forged():
+    import re
+
+    for reason, text in labels.REASON.items():
+        assert not re.search(r"[A-Za-z]{3,}", text), f"{reason}: {text!r} is not Chinese"
+        assert re.search(r"[\u4e00-\u9fff]", text), reason
+    expired = {"status": "INVALID", "checks": [
+        {"name": "signature", "status": "VALID", "reason": "signed", "message": ""},
+        {"name": "expiry", "status": "INVALID", "reason": "expired", "message": "expired 30 s ago"},
+        {"name": "status", "status": "VALID", "reason": "enterprise_active", "message": ""}]}
+    title, step, colour = labels.headline(expired)
+    assert title == "码已过期" and "刷新" in step and colour == "CAUTION"
+    forged = {"status": "INVALID", "checks": [{"name": "signature", "status": "INVALID", "reason": "bad_signature"}]}
+    assert labels.headline(forged) == labels.DEFAULT_HEADLINE["INVALID"]
+    # An ERROR beside an INVALID: the INVALID decides.
+    both = {"status": "INVALID", "checks": [{"name": "liveness", "status": "ERROR", "reason": "chain_timeout"},
+                                            {"name": "expiry", "status": "INVALID", "reason": "replayed"}]}
+    assert labels.headline(both)[0] == "此码已经用过"
+    down = {"status": "ERROR", "checks": [{"name": "anchor", "status": "ERROR", "reason": "chain_timeout"}]}
+    assert labels.headline(down) == labels.DEFAULT_HEADLINE["ERROR"]
+    assert labels.headline({"status": "VALID", "checks": []}) == ("真实有效", "", "VALID")
+
+
+def test_standing_is_its_own_answer():
+    ok = [{"css": "VALID", "state": "valid"}]
+    assert labels.standing("active", ok) == "ok"
+    assert labels.standing("abnormal", ok) == "abnormal"
+    assert labels.standing("active", ok + [{"css": "INVALID", "state": "revoked"}]) == "lapsed"
+    assert labels.standing("active", ok + [{"css": "SKIPPED", "state": "removed"}]) == "ok"
+    assert labels.standing("revoked", ok) == "revoked" and labels.standing("deregistered", []) == "deregistered"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
+from chain.clock import MovableClock
 from materials_api.main import create_app
 from materials_api.platform.runtime import Runtime
 from tests.conftest import free_port
@@ -26,7 +27,7 @@ def site(tmp_path, evm, database_url):
     port = free_port()
     settings = Settings(home=tmp_path / "home", database_url=database_url, chain_rpc_url="in-process",
                         public_url=f"http://127.0.0.1:{port}")
-    runtime = Runtime.open(settings, client=evm)
+    runtime = Runtime.open(settings, client=evm, clock=MovableClock())  # a test moves time, never sleeps past it
     app = create_app(runtime, reconcile=False)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -67,6 +67,7 @@ def test_verification_page_reads_at_a_glance(browser, company, viewport, label):
     proof = page.locator("section[aria-label='许可证'] a").first.get_attribute("href")
     bundle = httpx.get(base + proof).json()
     assert bundle["version"] == 2 and bundle["record"]["category"].startswith("permit.")  # a record's bundle
+    assert_no_english(page)
     shot(page, f"verification-{label}")
     page.close()
 
@@ -77,6 +78,7 @@ def test_a_copied_code_on_another_host_is_not_genuine(browser, company):
     page.goto(url.replace("127.0.0.1", "localhost"))
     assert page.locator(".banner h1").inner_text() == "无效或伪造"
     assert "上海杨浦示例餐饮管理有限公司" not in page.locator("main").inner_text()
+    assert_no_english(page)
     shot(page, "verification-copied-code")
     page.close()
 
@@ -124,4 +126,77 @@ def test_pages_fit_360px_and_label_their_inputs(browser, company):
         assert page.locator(f"label[for='{input_id}']").count() == 1
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "camera"  # keyboard reaches the first control
+    page.close()
+
+
+def page_text(page) -> str:
+    return page.locator("main").inner_text()
+
+
+def assert_no_english(page):
+    """No English sentence on a page people read (identifiers, fingerprints and the product's
+    name aside): two English words in a row is a sentence leaking through. Details opened first."""
+    import re
+
+    for d in page.locator("details").all():
+        d.evaluate("el => el.open = true")
+    text = page.locator("body").inner_text()
+    found = re.findall(r"[A-Za-z]{2,}(?:[ ,.:'-]+[A-Za-z]{2,})+", text)
+    assert not found, f"English on the page: {found}"
+
+
+def test_standing_comes_first_in_its_own_colour_apart_from_the_codes_genuineness(browser, company, site):
+    """A genuine code of a company on the abnormal list: the code is 真实有效 (it is genuine), the
+    standing above it is amber 经营异常, and the status check says 请留意 — never a green tick."""
+    base, url, _ = company
+    page = browser.new_page(viewport=PHONE)
+    page.goto(url)
+    standing = page.locator("section.standing")
+    assert "经营状况：有证照失效" in standing.inner_text()  # the drug permit was revoked
+    assert "CAUTION" in standing.get_attribute("class")
+    _, _, runtime = site
+    with runtime.sessions.begin() as s:
+        _, registrar = create_key(s, "登记机关", Role.REGISTRAR)
+    r = httpx.post(f"{base}/api/v1/enterprises/{USCC}/status", headers={"Authorization": f"Bearer {registrar}"},
+                   json={"status": "abnormal", "reason": "未按期公示年报"})
+    assert r.status_code in (200, 202), r.text
+    page.goto(url)
+    assert page.locator(".banner h1").inner_text() == "真实有效"
+    box = page.locator("section.standing").bounding_box()
+    assert box["y"] < page.locator(".banner").bounding_box()["y"]  # standing first
+    assert "经营状况：经营异常" in page.locator("section.standing").inner_text()
+    assert "CAUTION" in page.locator("section.standing").get_attribute("class")
+    page.click("details summary")
+    status_row = page.locator("details li", has_text="登记状态")
+    assert "请留意" in status_row.inner_text() and "经营异常名录" in status_row.inner_text()
+    assert "CAUTION" in status_row.get_attribute("class")
+    assert "核验时间" in page_text(page) and "北京时间" in page_text(page)
+    assert_no_english(page)
+    shot(page, "verification-abnormal-phone")
+    page.close()
+
+
+def test_an_expired_dynamic_code_is_called_expired_not_forged(browser, site, company, tmp_path):
+    base, _, _ = company
+    _, _, runtime = site
+    with runtime.sessions.begin() as s:
+        _, key = create_key(s, "企业", Role.ENTERPRISE, USCC)
+    issued = httpx.post(f"{base}/api/v1/codes/dynamic", headers={"Authorization": f"Bearer {key}"},
+                        json={"ttl_seconds": 60}).json()
+    runtime.clock.advance(120)
+    from codes.render import render_png
+
+    picture = tmp_path / "code.png"
+    picture.write_bytes(render_png(issued["code"], "上海杨浦示例餐饮管理有限公司", USCC))
+    page = browser.new_page(viewport=PHONE)
+    page.goto(base + "/scan")
+    page.set_input_files("#photo", str(picture))
+    page.wait_for_selector("body[data-verdict]")
+    assert page.evaluate("document.body.dataset.verdict") == "INVALID"
+    result = page.locator("#result").inner_text()
+    assert "码已过期" in result and "请对方刷新后重新出示" in result
+    assert "无效或伪造" not in result and "expired" not in result.lower()
+    assert "CAUTION" in page.locator("#result .verdict").get_attribute("class")
+    assert_no_english(page)
+    shot(page, "scan-expired-dynamic-code-phone")
     page.close()

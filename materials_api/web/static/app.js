@@ -23,7 +23,15 @@ export const Q = (() => {
     invalid_request: '填写的内容有误，请检查', material_not_found: '材料不存在',
   };
   const STATES = LABELS.material;
-  const day = ts => ts ? new Date(ts * 1000).toISOString().slice(0, 10) : '长期';
+  // People read Beijing time, and every time says so (the API's timestamps are UTC, with their zone;
+  // one written without a zone is UTC too). A date alone is the day in Beijing.
+  const BEIJING = {timeZone: 'Asia/Shanghai'};
+  const epoch = t => typeof t === 'number' ? t : Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(t) ? t : t + 'Z') / 1000;
+  const day = t => t ? new Intl.DateTimeFormat('sv-SE', BEIJING).format(new Date(epoch(t) * 1000)) : '长期';
+  const clock = t => new Intl.DateTimeFormat('zh-CN', {...BEIJING, hour: '2-digit', minute: '2-digit', hour12: false})
+    .format(new Date(epoch(t) * 1000));
+  const when = t => day(t) + ' ' + clock(t) + '（北京时间）';
+  const today = () => day(Date.now() / 1000);
   const $ = (sel, root) => (root || document).querySelector(sel);
 
   class NetworkError extends Error {}
@@ -118,6 +126,6 @@ export const Q = (() => {
     tick();
   }
 
-  return {api, upload, message, esc, day, $, fieldError, clearErrors, formMessage, verdictHtml, decodeFile, scanCamera,
+  return {api, upload, message, esc, day, clock, when, today, $, fieldError, clearErrors, formMessage, verdictHtml, decodeFile, scanCamera,
           NetworkError, STATES};
 })();

@@ -4,10 +4,10 @@ import {LABELS} from './labels.js';
 import {Q} from './app.js';
 
 (() => {
-  const {api, upload, message, esc, day, $, fieldError, clearErrors, formMessage, NetworkError, STATES} = Q;
+  const {api, upload, message, esc, day, clock, when, today, $, fieldError, clearErrors, formMessage, NetworkError, STATES} = Q;
   const app = $('#app');
   const SOON = 30 * 86400;
-  const ACTIONS = {scan_view: '扫码查看', material_download: '下载材料', material_proof: '查看存证', material_verify: '核验材料'};
+  const ACTIONS = LABELS.action;
   let folders = [], items = [], shownFolder = '';
 
   app.innerHTML = `
@@ -49,8 +49,7 @@ import {Q} from './app.js';
         <button type="submit">授权</button></form>
       <ul class="list" id="grants"></ul></section>
     <section class="card wide" aria-labelledby="log-h"><h2 id="log-h">访问记录</h2>
-      <div class="scroll"><table><thead><tr><th scope="col">时间</th><th scope="col">机构</th><th scope="col">操作</th>
-      <th scope="col">对象</th><th scope="col">结果</th></tr></thead><tbody id="log"></tbody></table></div></section>
+      <ul class="list" id="log"></ul></section>
   </div>`;
 
   // --- 亮码 -------------------------------------------------------------------------------------
@@ -60,7 +59,7 @@ import {Q} from './app.js';
     try {
       const r = await api('POST', '/api/v1/codes/dynamic', {ttl_seconds: 300});
       if (!r.ok) { $('#code').innerHTML = '<p class="error" role="alert">' + esc(message(r.data, r.status)) + '</p>'; return; }
-      const until = new Date(r.data.expires_at * 1000).toLocaleTimeString('zh-CN', {hour12: false});
+      const until = clock(r.data.expires_at) + '（北京时间）';
       $('#code').innerHTML = r.data.svg + '<p class="note" id="code-expiry">有效至 ' + until + '，过期前自动刷新</p>';
       $('#code').dataset.expiresAt = r.data.expires_at;
       codeTimer = setTimeout(showCode, Math.max(5, r.data.expires_at - Date.now() / 1000 - 30) * 1000);
@@ -96,7 +95,7 @@ import {Q} from './app.js';
     if (!file) return fieldError($('#file'), '请选择要上传的文件');
     if (file.size === 0) return fieldError($('#file'), '文件是空的，请重新选择');
     const until = $('#valid-until').value;
-    if (until && until <= new Date().toISOString().slice(0, 10)) return fieldError($('#valid-until'), '有效期已过，请检查日期');
+    if (until && until <= today()) return fieldError($('#valid-until'), '有效期已过，请检查日期');
     const data = new FormData();
     data.append('file', file, file.name || 'photo.jpg');
     if ($('#folder').value) data.append('folder', $('#folder').value);
@@ -195,7 +194,7 @@ import {Q} from './app.js';
     try {
       const r = await api('GET', `/api/v1/materials/${id}/reuses`);
       out.innerHTML = !r.ok ? '<p class="error">' + esc(message(r.data, r.status)) + '</p>' : r.data.length ?
-        '<ul>' + r.data.map(x => '<li>' + esc(x.at.slice(0, 16).replace('T', ' ')) + ' ' + esc(x.verifier_org) + '（' + esc(x.service_item) + '）</li>').join('') + '</ul>'
+        '<ul>' + r.data.map(x => '<li>' + esc(when(x.at)) + ' ' + esc(x.verifier_org) + '（' + esc(x.service_item) + '）</li>').join('') + '</ul>'
         : '<p class="note">还没有被复用</p>';
     } catch (err) { out.innerHTML = '<p class="error">' + esc(err.message) + '</p>'; }
   });
@@ -228,7 +227,7 @@ import {Q} from './app.js';
     if (!verifier) return fieldError($('#verifier'), '请填写被授权机构');
     if (!ids.length) return fieldError($('#consent-materials'), '请至少选择一份材料');
     if (!purpose) return fieldError($('#purpose'), '请填写用途');
-    if (!until || until <= new Date().toISOString().slice(0, 10)) return fieldError($('#until'), '授权截止日期必须晚于今天');
+    if (!until || until <= today()) return fieldError($('#until'), '授权截止日期必须晚于今天');
     try {
       const r = await api('POST', '/api/v1/consents', {verifier_organisation: verifier, material_ids: ids, purpose,
                                                       expires_at: until + 'T23:59:59+08:00'});
@@ -256,10 +255,12 @@ import {Q} from './app.js';
   async function loadLog() {
     const r = await api('GET', '/api/v1/access-log');
     if (!r.ok) return;
-    $('#log').innerHTML = r.data.map(x => `<tr><td>${esc(x.at.slice(0, 19).replace('T', ' '))}</td><td>${esc(x.organisation)}</td>
-      <td>${esc(ACTIONS[x.action] || x.action)}</td><td>${esc(x.target)}</td>
-      <td class="${x.outcome === 'allowed' ? 'VALID' : 'INVALID'}">${x.outcome === 'allowed' ? '允许' : '拒绝'}</td></tr>`).join('')
-      || '<tr><td colspan="5" class="note">还没有访问记录</td></tr>';
+    // One card per access, readable at 360 px: who, what, allowed or refused first; when below.
+    $('#log').innerHTML = r.data.map(x => `<li class="${x.outcome === 'allowed' ? 'VALID' : 'INVALID'}">
+      <span><strong class="tag">${x.outcome === 'allowed' ? '允许' : '拒绝'}</strong> ${esc(x.organisation)}
+      · ${esc(ACTIONS[x.action] || '其他操作')}${x.purpose ? '（' + esc(x.purpose) + '）' : ''}
+      <br><span class="note">${esc(when(x.at))} · ${esc(x.target)}</span></span></li>`).join('')
+      || '<li class="note">还没有访问记录</li>';
   }
 
   async function refresh() {
