@@ -19,7 +19,7 @@ from materials_api.platform.runtime import Runtime
 from materials_api.records import routes as records
 from materials_api.registry import routes as enterprises
 from materials_api.root import Services
-from materials_api.web import pages, people
+from materials_api.web import certificates, pages, people
 
 access = logging.getLogger("qiyema.access")  # one line per request: method, route template, status, time
 
@@ -68,6 +68,7 @@ def create_app(runtime: Runtime, *, services: Services | None = None, reconcile:
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(pages.router)
+    app.include_router(certificates.router)
     app.include_router(people.router)
     return app
 

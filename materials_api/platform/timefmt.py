@@ -16,11 +16,13 @@ def utc_iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat()
 
 
-def beijing_day(epoch: int | float | None) -> str:
-    """The calendar day in Beijing of an epoch second (None: no end date, 长期)."""
+def calendar_day(epoch: int | float | None) -> str:
+    """A date a person entered (a licence's 有效期, a grant's end), as entered: dates are kept as
+    that day's start or end in UTC (records/routes.py), so the UTC day is the day that was meant
+    (None: no end date, 长期). Instants are shown with `beijing_time`."""
     if not epoch:
         return "长期"
-    return datetime.fromtimestamp(epoch, BEIJING).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d")
 
 
 def beijing_time(epoch: int | float) -> str:

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 
 from chain.verdict import Status
 from materials_api.api.deps import SESSION_COOKIE, CodesDep, MetricsDep, ViewsDep
-from materials_api.platform.timefmt import beijing_day, beijing_time
+from materials_api.platform.timefmt import calendar_day, beijing_time
 from materials_api.web import labels
 from materials_api.web.render import page
 
@@ -33,7 +33,8 @@ def _record_row(item: dict, now: int) -> dict:
     elif item["verdict"]["status"] == "INVALID" and css == "VALID":
         label, css = "核验未通过", "INVALID"
     return {"css": Status(css), "label": label, "kind_name": item["kind_name"], "number": item.get("number"),
-            "until": beijing_day(item["valid_until"]), "proof": item["proof"], "state": item["status"]}
+            "until": calendar_day(item["valid_until"]), "certificate": f"/certificates/records/{item['id']}",
+            "state": item["status"]}
 
 
 @router.get("/V/{payload}", response_class=HTMLResponse)

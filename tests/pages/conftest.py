@@ -25,8 +25,9 @@ def site(tmp_path, evm, database_url):
     from materials_api.platform.config import Settings
 
     port = free_port()
+    # No chain mirror follows beside this in-process app (as no anchorer runs): no mirror-age check.
     settings = Settings(home=tmp_path / "home", database_url=database_url, chain_rpc_url="in-process",
-                        public_url=f"http://127.0.0.1:{port}")
+                        public_url=f"http://127.0.0.1:{port}", mirror_max_age=0)
     runtime = Runtime.open(settings, client=evm, clock=MovableClock())  # a test moves time, never sleeps past it
     app = create_app(runtime, reconcile=False)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

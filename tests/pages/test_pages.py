@@ -61,14 +61,35 @@ def test_verification_page_reads_at_a_glance(browser, company, viewport, label):
     assert "上海市杨浦区政立路485号" in text  # 一照多址
     permits = page.locator("section[aria-label='许可证'] li")
     assert permits.count() == 2
-    rows = [permits.nth(i).inner_text() for i in range(2)]
-    assert any("食品经营许可证" in r and "有效" in r for r in rows)
-    assert any("药品经营许可证" in r and "已撤销" in r for r in rows)
-    proof = page.locator("section[aria-label='许可证'] a").first.get_attribute("href")
-    bundle = httpx.get(base + proof).json()
-    assert bundle["version"] == 2 and bundle["record"]["category"].startswith("permit.")  # a record's bundle
+    tags = {permits.nth(i).locator("strong").inner_text(): permits.nth(i).locator(".tag").inner_text() for i in range(2)}
+    assert tags == {"食品经营许可证": "有效", "药品经营许可证（零售）": "已撤销"}, tags
     assert_no_english(page)
     shot(page, f"verification-{label}")
+    # 查看存证证书: a certificate a person reads, prints, and scans back; the bundle for machines.
+    page.locator("section[aria-label='许可证'] li", has_text="食品经营许可证").locator("a").click()
+    page.wait_for_selector("section.certificate")
+    cert = page_text(page)
+    for words in ("存证证书", "上海杨浦示例餐饮管理有限公司", USCC, "食品经营许可证", "JY13101100000001", "上链时间",
+                  "北京时间", "区块高度", "真实有效", "核验时间"):
+        assert words in cert, words
+    assert page.locator("section.qr svg").count() == 1
+    assert_no_english(page)
+    shot(page, f"certificate-{label}")
+    link = page.locator("a[download]")
+    assert link.get_attribute("download") == "JY13101100000001.proof.json"
+    bundle = httpx.get(base + link.get_attribute("href")).json()
+    assert bundle["version"] == 2 and bundle["record"]["category"] == "permit.food"  # a record's bundle
+    assert bundle["leaf_hash"][2:] in cert.replace("\n", "")
+    page.close()
+
+
+def test_a_certificate_of_nothing_is_a_page_not_json(browser, company):
+    base, _, _ = company
+    page = browser.new_page(viewport=NARROW)
+    response = page.goto(base + "/certificates/records/999999")
+    assert response.status == 404
+    assert "没有找到存证证书" in page_text(page)
+    assert_no_english(page)
     page.close()
 
 
@@ -141,7 +162,7 @@ def assert_no_english(page):
     for d in page.locator("details").all():
         d.evaluate("el => el.open = true")
     text = page.locator("body").inner_text()
-    found = re.findall(r"[A-Za-z]{2,}(?:[ ,.:'-]+[A-Za-z]{2,})+", text)
+    found = re.findall(r"[A-Za-z]{2,}(?:[,.:'-]?\s+[A-Za-z]{2,})+", text)  # words apart, not x.proof.json
     assert not found, f"English on the page: {found}"
 
 

@@ -109,10 +109,12 @@ def test_enterprise_user_deposits_confirms_sees_anchored_grants_a_bank_and_reads
         expect(page.locator("#pending [data-confirm]")).to_have_count(2 - _)
     assert page.locator("#materials li[data-state=confirmed]").count() == 3
     app.state.anchorer.run_once(force=True)  # the background batcher's pass
-    page.reload()
-    page.wait_for_selector("body[data-ready]")
-    assert page.locator("#materials li[data-state=anchored]").count() == 3
+    # The page follows by itself: no reload.
+    expect(page.locator("#materials li[data-state=anchored]")).to_have_count(3, timeout=15000)
     assert page.locator("#materials a[download]").count() == 3  # proof bundles
+    names = [a.get_attribute("download") for a in page.locator("#materials a[download]").all()]
+    assert all(n.endswith(".pdf.proof.json") or n.endswith(".jpg.proof.json") or n.endswith(".proof.json") for n in names)
+    assert not any(n.startswith("proof-") for n in names), names  # X.proof.json, as the front door and verify-batch read
     proof = httpx.get(base + page.locator("#materials a[download]").first.get_attribute("href"),
                       cookies={c["name"]: c["value"] for c in context.cookies()})
     assert proof.status_code == 200 and proof.json()["version"] == 1

@@ -23,15 +23,16 @@ export const Q = (() => {
     invalid_request: '填写的内容有误，请检查', material_not_found: '材料不存在',
   };
   const STATES = LABELS.material;
-  // People read Beijing time, and every time says so (the API's timestamps are UTC, with their zone;
-  // one written without a zone is UTC too). A date alone is the day in Beijing.
+  // An instant is shown in Beijing time and says so (the API's timestamps are UTC, with their zone;
+  // one written without a zone is UTC too). A date a person entered (有效期, a grant's end) is kept
+  // as that day's end in UTC, so its UTC day is the day meant; today() is the day in Beijing.
   const BEIJING = {timeZone: 'Asia/Shanghai'};
   const epoch = t => typeof t === 'number' ? t : Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(t) ? t : t + 'Z') / 1000;
-  const day = t => t ? new Intl.DateTimeFormat('sv-SE', BEIJING).format(new Date(epoch(t) * 1000)) : '长期';
+  const day = t => t ? new Date(epoch(t) * 1000).toISOString().slice(0, 10) : '长期';
   const clock = t => new Intl.DateTimeFormat('zh-CN', {...BEIJING, hour: '2-digit', minute: '2-digit', hour12: false})
     .format(new Date(epoch(t) * 1000));
   const when = t => day(t) + ' ' + clock(t) + '（北京时间）';
-  const today = () => day(Date.now() / 1000);
+  const today = () => new Intl.DateTimeFormat('sv-SE', BEIJING).format(new Date());
   const $ = (sel, root) => (root || document).querySelector(sel);
 
   class NetworkError extends Error {}
@@ -89,6 +90,8 @@ export const Q = (() => {
     form.querySelectorAll('p.ok').forEach(p => p.remove());
   }
   function formMessage(form, text, ok) {
+    // One message per form: a new outcome replaces the last, never stands beside a stale one.
+    form.querySelectorAll(':scope > p.ok, :scope > p.error').forEach(old => old.remove());
     const p = document.createElement('p');
     p.className = ok ? 'ok' : 'error';
     p.setAttribute('role', ok ? 'status' : 'alert');

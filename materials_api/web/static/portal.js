@@ -161,8 +161,8 @@ import {Q} from './app.js';
       <li data-material="${m.id}" data-state="${m.state}"><strong>${esc(m.title)}</strong> ${stateBadge(m)}
         <br><span class="note">${esc(m.folder_name)} · 第 ${m.version} 版 · 有效期至 ${day(m.valid_until)}
         ${m.label === 'original_checked' ? ' · 原件已核验' : ''} · 被复用 ${m.reuse_count} 次</span>
-        ${m.proof_replaced_at ? `<br><span class="note">存证凭证已更换（${day(m.proof_replaced_at)}）：原签名密钥已声明泄露，旧凭证失效，请下载新的凭证</span>` : ''}
-        <br>${m.anchored ? `<a href="/api/v1/materials/${m.id}/proof" download="proof-${m.id}.json">下载存证凭证</a> · ` : ''}
+        ${m.proof_replaced_at ? `<br><span class="note">存证凭证已更换（${when(m.proof_replaced_at)}）：原签名密钥已声明泄露，旧凭证失效，请下载新的凭证</span>` : ''}
+        <br>${m.anchored ? `<a href="/api/v1/materials/${m.id}/proof" download="${esc(m.file_name)}.proof.json">下载存证凭证</a> · ` : ''}
         <button type="button" class="small secondary" data-reuses="${m.id}">谁使用过</button>
         ${['confirmed', 'anchored', 'expired'].includes(m.state) ? `<label for="ver-${m.id}"
           class="button small secondary inline-label">上传新版本</label>
@@ -263,11 +263,19 @@ import {Q} from './app.js';
       || '<li class="note">还没有访问记录</li>';
   }
 
+  // While a material waits for its anchor, the list is read again every few seconds (a batch
+  // is anchored within seconds to a minute): 已上链存证 appears without a reload.
+  let watchTimer = null;
+  const WATCH_MS = 3000;
   async function refresh() {
     const r = await api('GET', '/api/v1/materials');
     if (!r.ok) { app.insertAdjacentHTML('afterbegin', '<p class="error" role="alert">' + esc(message(r.data, r.status)) + '</p>'); return; }
     folders = r.data.folders; items = r.data.items;
     renderPending(); renderBank();
+    clearTimeout(watchTimer);
+    if (items.some(m => m.state === 'confirmed' || m.state === 'storing')) {
+      watchTimer = setTimeout(() => refresh().catch(() => { watchTimer = setTimeout(refresh, WATCH_MS * 5); }), WATCH_MS);
+    }
   }
 
   (async () => {
