@@ -88,6 +88,8 @@ def test_a_certificate_of_nothing_is_a_page_not_json(browser, company):
     page = browser.new_page(viewport=NARROW)
     response = page.goto(base + "/certificates/records/999999")
     assert response.status == 404
+    r = httpx.get(base + "/certificates/records/999999")
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
     assert "没有找到存证证书" in page_text(page)
     assert_no_english(page)
     page.close()
