@@ -62,6 +62,25 @@ class ConsentService:
         with self.sessions() as s:
             return s.get(ConsentGrant, grant_id)
 
+    def received(self, principal: Principal) -> list[tuple[ConsentGrant, Enterprise, list]]:
+        """The active grants made to the caller's organisation (a bank's), newest first, each with
+        its enterprise and exactly the materials it covers now. Listing them reads the
+        enterprises' material titles: each enterprise's access log says so."""
+        with self.sessions() as s:
+            rows = list(s.execute(select(ConsentGrant, Enterprise).join(Enterprise, Enterprise.id == ConsentGrant.enterprise_id)
+                                  .where(ConsentGrant.verifier_organisation == principal.organisation,
+                                         ConsentGrant.revoked_at.is_(None))
+                                  .order_by(ConsentGrant.id.desc())))
+        out = []
+        for grant, enterprise in rows:
+            if not self.access.grant_active(grant):
+                continue
+            materials = self.access.covered_materials(grant)
+            self.access.log(enterprise.id, principal, "consent_received", f"grant {grant.id} ({len(materials)} materials)",
+                            purpose=grant.purpose)
+            out.append((grant, enterprise, materials))
+        return out
+
     def list(self, enterprise: Enterprise) -> list[ConsentGrant]:
         with self.sessions() as s:
             return list(s.scalars(select(ConsentGrant).where(ConsentGrant.enterprise_id == enterprise.id)

@@ -46,3 +46,18 @@ def revoke_api_key(key_id: RowId, session: SessionDep, _: Annotated[Principal, D
     if key.revoked_at is None:
         key.revoked_at = datetime.now(timezone.utc)
         session.commit()
+
+
+@router.get("/verifiers", response_model=list[str],
+            summary="The registered banks (organisations with a bank key or bank staff), to choose from when "
+                    "granting consent (enterprises)")
+def registered_banks(session: SessionDep, _: Annotated[Principal, Depends(require(Role.ENTERPRISE))]):
+    # A grant names the organisation exactly as its people and keys act: choosing from this list
+    # means a grant is never made to a misspelt name that no bank will ever hold.
+    from materials_api.identity.models import Organisation, User
+
+    by_key = select(Organisation.name).join(ApiKey, ApiKey.organisation_id == Organisation.id).where(
+        ApiKey.role == Role.BANK.value, ApiKey.revoked_at.is_(None))
+    by_staff = select(Organisation.name).join(User, User.organisation_id == Organisation.id).where(
+        User.role == Role.BANK.value, User.disabled_at.is_(None))
+    return sorted(set(session.scalars(by_key)) | set(session.scalars(by_staff)))

@@ -221,6 +221,21 @@ def access_log(access: AccessDep, principal: Annotated[Principal, Depends(requir
     return rows
 
 
+@router.get("/consents/received", summary="The active grants made to the caller's organisation, with the "
+                                          "materials each covers now (banks)")
+def received_consents(consent: ConsentDep, materials: MaterialsDep,
+                      principal: Annotated[Principal, Depends(require(Role.BANK))]):
+    folders = materials.catalogue.types
+    return [{"grant_id": grant.id, "uscc": enterprise.uscc, "enterprise_name": enterprise.name, "purpose": grant.purpose,
+             "expires_at": grant.expires_at,
+             "materials": [{"id": m.id, "title": m.title, "file_name": m.file_name, "folder": m.type_code,
+                            "folder_name": folders[m.type_code].name if m.type_code in folders else m.type_code,
+                            "sha256": m.sha256, "version": m.version, "valid_until": m.valid_until,
+                            "content": f"/api/v1/materials/{m.id}/content", "proof": f"/api/v1/materials/{m.id}/proof"}
+                           for m in covered]}
+            for grant, enterprise, covered in consent.received(principal)]
+
+
 def _grant_public(grant, access: AccessPolicy) -> dict:
     return {"id": grant.id, "verifier_organisation": grant.verifier_organisation,
             "material_ids": json.loads(grant.material_ids), "material_types": json.loads(grant.material_types),

@@ -160,7 +160,7 @@ ACTION = {
     "application_create": "代办申请", "application_read": "查看办件", "application_verify": "核验办件材料",
     "applications_list": "查看办件清单", "code_issue": "生成企业码", "code_status": "查询企业码状态",
     "inspection": "现场检查", "record_issue": "签发证照", "record_proof": "查看证照存证", "record_status": "变更证照状态",
-    "records_list": "查看证照清单",
+    "records_list": "查看证照清单", "consent_received": "查看授权材料清单", "consent_use": "使用码中的授权",
 }
 # Written to labels.js beside them: the verdict banner, the amber reasons, the standing.
 SCRIPT_TABLES = {**TABLES, "headline": HEADLINE, "default_headline": DEFAULT_HEADLINE, "caution": sorted(CAUTION),

@@ -17,6 +17,7 @@ from chain.verdict import Status
 from materials_api.api.deps import SESSION_COOKIE, CodesDep, MetricsDep, ViewsDep
 from materials_api.platform.timefmt import calendar_day, beijing_time
 from materials_api.web import labels
+from materials_api.web.people import HOME
 from materials_api.web.render import page
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -62,19 +63,23 @@ def verification_page(payload: str, request: Request, service: CodesDep, views: 
                 warnings=verdict.warnings, checked_at=beijing_time(now))
 
 
-def _csrf(request: Request) -> str:
-    """The session's CSRF token for a signed-in person (their scans then carry their role's view),
-    else empty: the public pages' scripts send it with every POST."""
+def _person(request: Request) -> dict:
+    """For a signed-in person: the session's CSRF token (their scans then carry their role's view;
+    the public pages' scripts send it with every POST), their name and their own page, for the
+    bar with 返回 and 退出. Empty for the public."""
     secret = request.cookies.get(SESSION_COOKIE)
     found = request.app.state.accounts.session(secret) if secret else None
-    return found[1] if found else ""
+    if not found:
+        return {"csrf": "", "who": "", "home": ""}
+    principal, csrf, user = found
+    return {"csrf": csrf, "who": f"{user.display_name} · {principal.organisation}", "home": HOME.get(principal.role, "")}
 
 
 @router.get("/", response_class=HTMLResponse)
 def front_door(request: Request):
-    return page("home.html", title="企业码 · 材料银行", csrf=_csrf(request))
+    return page("home.html", title="企业码 · 材料银行", **_person(request))
 
 
 @router.get("/scan", response_class=HTMLResponse)
 def scan_page(request: Request):
-    return page("scan.html", title="扫码核验企业码", csrf=_csrf(request))
+    return page("scan.html", title="扫码核验企业码", **_person(request))

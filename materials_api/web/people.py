@@ -31,9 +31,9 @@ router = APIRouter(tags=["pages"], include_in_schema=False)
 STATIC = Path(__file__).resolve().parent / "static"
 _TYPES = {".css": "text/css", ".js": "text/javascript"}
 ASSETS = {p.name: _TYPES[p.suffix] for p in STATIC.iterdir() if p.suffix in _TYPES}  # fixed at start: no path tricks
-HOME = {Role.ENTERPRISE: "/portal", Role.CLERK: "/window", Role.INSPECTOR: "/inspect"}
-PAGE_ROLE = {"/portal": Role.ENTERPRISE, "/window": Role.CLERK, "/inspect": Role.INSPECTOR}
-TITLES = {"/portal": "企业材料银行", "/window": "窗口服务", "/inspect": "现场检查"}
+HOME = {Role.ENTERPRISE: "/portal", Role.CLERK: "/window", Role.INSPECTOR: "/inspect", Role.BANK: "/bank"}
+PAGE_ROLE = {"/portal": Role.ENTERPRISE, "/window": Role.CLERK, "/inspect": Role.INSPECTOR, "/bank": Role.BANK}
+TITLES = {"/portal": "企业材料银行", "/window": "窗口服务", "/inspect": "现场检查", "/bank": "银行核验"}
 OIDC_COOKIE = "qiyema_oidc"
 
 
@@ -182,7 +182,7 @@ def _page_for(path: str):
     return handler
 
 
-_ROLE_NAME = {Role.ENTERPRISE: "企业用户", Role.CLERK: "窗口工作人员", Role.INSPECTOR: "检查人员"}
+_ROLE_NAME = {Role.ENTERPRISE: "企业用户", Role.CLERK: "窗口工作人员", Role.INSPECTOR: "检查人员", Role.BANK: "银行工作人员"}
 for _path in PAGE_ROLE:
     router.add_api_route(_path, _page_for(_path), methods=["GET"], response_class=HTMLResponse)
 

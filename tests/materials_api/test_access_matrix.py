@@ -247,6 +247,12 @@ MATRIX = {
             "verifier_organisation": "乙的银行", "material_ids": [w["material"]], "purpose": "x",
             "expires_at": "2099-01-01T00:00:00Z"}}),
         hidden("material_not_found", "enterprise_b")),
+    "GET /api/v1/consents/received": (
+        # A bank's own grants only: an expired one and another bank's are not shown (nothing of A
+        # read, nothing logged); a bank holding an active grant of A reads its list, logged in A's log.
+        lambda w: ("GET", "/api/v1/consents/received", {}),
+        {"bank_none": {"status": 200, "logged": False}, "bank_expired": {"status": 200, "logged": False},
+         "bank_other": {"status": 200, "logged": "allowed"}}),
     "POST /api/v1/consents/{grant_id}/revoke": (
         lambda w: ("POST", f"/api/v1/consents/{w['grant']}/revoke", {}),
         {"enterprise_b": {**NOT_FOUND_LOGGED, "code": "grant_not_found"}}),
@@ -285,6 +291,7 @@ REACHES_NO_ENTERPRISE_OBJECT = {
     "GET /api/v1/keys": "governor only: the service's API keys (hashes never shown)",
     "POST /api/v1/keys": "governor only: makes an API key",
     "GET /api/v1/material-types": "public catalogue",
+    "GET /api/v1/verifiers": "enterprises: the names of the registered banks, to grant consent to",
     "GET /api/v1/record-kinds": "public catalogue",
     "GET /api/v1/service-items": "public catalogue",
     "POST /api/v1/codes/keys/rotate": "governor only: the static-code key",

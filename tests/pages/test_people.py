@@ -33,6 +33,7 @@ def people(site):
     accounts.create_user("上海杨浦示例餐饮管理有限公司", "zhang.san", "张三", Role.ENTERPRISE, USCC, password=PASSWORD)
     accounts.create_user("杨浦区行政服务中心", "clerk01", "李窗口", Role.CLERK, password=PASSWORD)
     accounts.create_user("杨浦区市场监管局", "inspector01", "王检查", Role.INSPECTOR, password=PASSWORD)
+    accounts.create_user("示例银行杨浦支行", "bank01", "赵客户经理", Role.BANK, password=PASSWORD)
     with runtime.sessions.begin() as s:
         _, bank = create_key(s, "示例银行杨浦支行", Role.BANK)
         _, registrar = create_key(s, "杨浦区市场监管局登记处", Role.REGISTRAR)
@@ -135,10 +136,12 @@ def test_enterprise_user_deposits_confirms_sees_anchored_grants_a_bank_and_reads
     assert page.locator("#materials li[data-state=confirmed]", has_text="第 2 版").count() == 1
     # Consent: bad input first (no organisation), then a grant to the bank for the licence.
     page.click("#consent-form button[type=submit]")
-    assert page.locator("#verifier-error").inner_text() == "请填写被授权机构"
+    assert page.locator("#verifier-error").inner_text() == "请选择被授权机构"
     assert count(runtime, ConsentGrant) == 0
     licence = page.locator("#materials li", has_text="营业执照副本").get_attribute("data-material")
-    page.fill("#verifier", "示例银行杨浦支行")
+    # Chosen from the registered banks, never typed (a misspelt name is a grant no bank holds).
+    assert "示例银行杨浦支行" in page.locator("#verifier option").all_inner_texts()
+    page.select_option("#verifier", "示例银行杨浦支行")
     page.check(f"#grant-{licence}")
     page.fill("#purpose", "开立对公账户")
     page.fill("#until", "2099-12-31")
@@ -153,6 +156,9 @@ def test_enterprise_user_deposits_confirms_sees_anchored_grants_a_bank_and_reads
     log = page.locator("#log").inner_text()
     assert "示例银行杨浦支行" in log and "下载材料" in log and "允许" in log
     # Revoking the grant: the bank's next read is refused, and that is logged too.
+    page.click("#grants [data-revoke]")  # asks first
+    assert page.locator("#grants [data-revoke]").inner_text() == "再点一次确认撤销"
+    assert httpx.get(f"{base}/api/v1/materials/{licence}/content", headers=bank).status_code == 200
     page.click("#grants [data-revoke]")
     page.wait_for_selector("#grants .s-revoked")
     assert httpx.get(f"{base}/api/v1/materials/{licence}/content", headers=bank).status_code == 403
@@ -280,7 +286,7 @@ UNLABELLED = """() => [...document.querySelectorAll('input:not([type=hidden]),se
 
 
 @pytest.mark.parametrize("username, path", [("zhang.san", "/portal"), ("clerk01", "/window"),
-                                            ("inspector01", "/inspect"), (None, "/login")])
+                                            ("inspector01", "/inspect"), ("bank01", "/bank"), (None, "/login")])
 def test_pages_fit_360px_label_every_input_keep_contrast_and_work_by_keyboard(browser, people, username, path):
     _, base, _, _, _ = people
     if username:
@@ -298,27 +304,66 @@ def test_pages_fit_360px_label_every_input_keep_contrast_and_work_by_keyboard(br
     for _ in range(12):
         page.keyboard.press("Tab")
         seen.append(page.evaluate("document.activeElement.id || document.activeElement.tagName"))
-    first = {"/portal": "show-code", "/window": "uscc", "/inspect": "scan-btn", "/login": "username"}[path]
+    first = {"/portal": "show-code", "/window": "uscc", "/inspect": "scan-btn", "/bank": "to-scan",
+             "/login": "username"}[path]
     assert first in seen
     shot(page, f"people-360{path.replace('/', '-')}")
     context.close()
 
 
-def test_a_bank_person_signed_in_scans_a_code_on_the_scan_page(browser, people, tmp_path):
-    """The bank's people land on /scan: signed in, the page's scan carries their session's CSRF
-    token, so the verdict comes back (not 403 csrf_failed) with the bank's view."""
-    app, base, runtime, _, png = people
-    app.state.accounts.create_user("示例银行杨浦支行", "bank01", "赵客户经理", Role.BANK, password=PASSWORD)
-    context = browser.new_context(viewport=PHONE)
-    page = context.new_page()
-    page.goto(base + "/login")
-    page.fill("#username", "bank01")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
+@pytest.mark.parametrize("viewport, label", [(NARROW, "360"), (PHONE, "390")])
+def test_a_bank_person_sees_the_consented_materials_verifies_one_scans_a_code_and_signs_out(browser, people, tmp_path,
+                                                                                           viewport, label):
+    """The bank's people land on their page: the companies that consented to this bank and the
+    materials each grant covers, verified here against the chain; the scan page (signed in: the
+    scan carries the session's CSRF token, not 403 csrf_failed) and sign-out one tap away."""
+    app, base, runtime, bank, png = people
+    with runtime.sessions.begin() as s:
+        _, company = create_key(s, "上海杨浦示例餐饮管理有限公司", Role.ENTERPRISE, USCC)
+    owner = {"Authorization": f"Bearer {company}"}
+    m = httpx.post(f"{base}/api/v1/materials", headers=owner, data={"folder": "business_licence"},
+                   files={"file": ("营业执照.pdf", PDF + b"licence", "application/pdf")}).json()
+    httpx.post(f"{base}/api/v1/materials/{m['id']}/confirm", headers=owner)
+    other = httpx.post(f"{base}/api/v1/materials", headers=owner, data={"folder": "lease_contract"},
+                       files={"file": ("租赁合同.pdf", PDF + b"lease", "application/pdf")}).json()
+    httpx.post(f"{base}/api/v1/materials/{other['id']}/confirm", headers=owner)
+    app.state.anchorer.run_once(force=True)
+    r = httpx.post(f"{base}/api/v1/consents", headers=owner, json={
+        "verifier_organisation": "示例银行杨浦支行", "material_ids": [m["id"]], "purpose": "开立对公账户",
+        "expires_at": "2099-12-31T00:00:00Z"})
+    assert r.status_code == 201, r.text
+    received = httpx.get(f"{base}/api/v1/consents/received", headers=bank).json()
+    assert [g["uscc"] for g in received] == [USCC] and [x["id"] for x in received[0]["materials"]] == [m["id"]]
+    assert httpx.get(f"{base}/api/v1/consents/received", headers=owner).status_code == 403  # banks only
+    assert httpx.get(f"{base}/api/v1/verifiers", headers=owner).json() == ["示例银行杨浦支行"]  # what the portal offers
+    assert httpx.get(f"{base}/api/v1/verifiers", headers=bank).status_code == 403
+
+    signed_out = httpx.get(f"{base}/bank", follow_redirects=False)
+    assert signed_out.status_code == 303 and signed_out.headers["location"] == "/login?next=/bank"
+    context, page = sign_in(browser, base, "bank01", viewport)
+    assert page.url == base + "/bank"
+    grant = page.locator("#received article[data-grant]")
+    assert grant.count() == 1
+    text = grant.inner_text()
+    assert "上海杨浦示例餐饮管理有限公司" in text and "开立对公账户" in text and "营业执照" in text
+    assert "租赁合同" not in text  # only what the grant covers
+    shot(page, f"people-bank-{label}")
+    page.click(f"[data-verify='{m['id']}']")
+    expect(page.locator(f"#verdict-{m['id']}")).to_have_attribute("data-status", "VALID", timeout=15000)
+    assert "真实有效" in page.locator(f"#verdict-{m['id']}").inner_text()
+    shot(page, f"people-bank-verified-{label}")
+    # The enterprise sees the bank's look at its materials in its access log.
+    log = httpx.get(f"{base}/api/v1/access-log", headers=owner).json()
+    assert any(e["organisation"] == "示例银行杨浦支行" and e["action"] == "consent_received" for e in log)
+    page.click("#to-scan")
     page.wait_for_url(base + "/scan")
     (tmp_path / "code.png").write_bytes(png)
     page.set_input_files("#photo", str(tmp_path / "code.png"))
     page.wait_for_selector("body[data-verdict]")
     assert page.evaluate("document.body.dataset.verdict") == "VALID"
     assert "上海杨浦示例餐饮管理有限公司" in page.locator("#result").inner_text()
+    assert "赵客户经理" in page.locator("header.person").inner_text()
+    page.click("header.person button")  # 退出
+    page.wait_for_url(base + "/login")
+    assert page.goto(base + "/bank").url.startswith(base + "/login")  # signed out: the page asks again
     context.close()

@@ -11,6 +11,8 @@ export const LABELS = Object.freeze({
     "code_status": "查询企业码状态",
     "consent_grant": "授权",
     "consent_list": "查看授权",
+    "consent_received": "查看授权材料清单",
+    "consent_use": "使用码中的授权",
     "grant_revoke": "撤销授权",
     "inspection": "现场检查",
     "material_confirm": "确认材料",

@@ -42,7 +42,7 @@ import {Q} from './app.js';
       <ul class="list" id="applications"></ul></section>
     <section class="card" aria-labelledby="consent-h"><h2 id="consent-h">授权查看</h2>
       <form id="consent-form" novalidate>
-        <label for="verifier">被授权机构（如银行名称）</label><input id="verifier" maxlength="200">
+        <label for="verifier">被授权机构（选择已在平台登记的银行）</label><select id="verifier"><option value="">请选择</option></select>
         <fieldset id="consent-materials" class="bare"><legend><strong>授权的材料</strong></legend></fieldset>
         <label for="purpose">用途</label><input id="purpose" maxlength="200" placeholder="如：开立对公账户">
         <label for="until">授权截止日期</label><input id="until" type="date">
@@ -224,7 +224,7 @@ import {Q} from './app.js';
     e.preventDefault(); const f = e.target; clearErrors(f);
     const verifier = $('#verifier').value.trim(), purpose = $('#purpose').value.trim(), until = $('#until').value;
     const ids = [...f.querySelectorAll('input[type=checkbox]:checked')].map(c => Number(c.value));
-    if (!verifier) return fieldError($('#verifier'), '请填写被授权机构');
+    if (!verifier) return fieldError($('#verifier'), '请选择被授权机构');
     if (!ids.length) return fieldError($('#consent-materials'), '请至少选择一份材料');
     if (!purpose) return fieldError($('#purpose'), '请填写用途');
     if (!until || until <= today()) return fieldError($('#until'), '授权截止日期必须晚于今天');
@@ -247,6 +247,8 @@ import {Q} from './app.js';
   }
   $('#grants').addEventListener('click', async e => {
     const id = e.target.dataset.revoke; if (!id) return;
+    // Two taps: the first asks, the second revokes (a bank's access ends at once, for good).
+    if (e.target.dataset.armed !== '1') { e.target.dataset.armed = '1'; e.target.textContent = '再点一次确认撤销'; return; }
     const r = await api('POST', `/api/v1/consents/${id}/revoke`);
     if (r.ok) await loadGrants();
   });
@@ -283,6 +285,8 @@ import {Q} from './app.js';
       const [types, services] = await Promise.all([api('GET', '/api/v1/material-types'), api('GET', '/api/v1/service-items')]);
       $('#folder').insertAdjacentHTML('beforeend', types.data.map(t => '<option value="' + t.code + '">' + esc(t.name) + '</option>').join(''));
       $('#service-item').insertAdjacentHTML('beforeend', services.data.map(s => '<option value="' + s.code + '">' + esc(s.name) + '</option>').join(''));
+      const banks = await api('GET', '/api/v1/verifiers');
+      if (banks.ok) $('#verifier').insertAdjacentHTML('beforeend', banks.data.map(b => '<option>' + esc(b) + '</option>').join(''));
       await Promise.all([refresh(), loadApplications(), loadGrants(), loadLog()]);
       document.body.dataset.ready = '1';
     } catch (err) {
