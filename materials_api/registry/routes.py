@@ -53,15 +53,20 @@ def register_enterprise(body: EnterpriseCreate, service: EnterprisesDep,
     return _respond(enterprise, service, created=True)
 
 
-@router.get("", response_model=EnterpriseList, summary="List enterprises (registrar, governor)")
+@router.get("", response_model=EnterpriseList,
+            summary="List enterprises, or find them by part of their name (registrar, governor, clerk, inspector)")
 def list_enterprises(session: SessionDep, service: EnterprisesDep,
-                     _: Annotated[Principal, Depends(require(Role.REGISTRAR, Role.GOVERNOR))],
+                     _: Annotated[Principal, Depends(require(Role.REGISTRAR, Role.GOVERNOR, Role.CLERK, Role.INSPECTOR))],
                      status: EnterpriseStatus | None = None,
+                     name: Annotated[str | None, Query(min_length=2, max_length=100,
+                                                       description="part of the registered name (公示: names are public)")] = None,
                      after: Annotated[str | None, Query(description="USCC to continue after")] = None,
                      limit: Annotated[int, Query(ge=1, le=500)] = 100):
     q = select(Enterprise).order_by(Enterprise.uscc).limit(limit)
     if status:
         q = q.where(Enterprise.status == status.value)
+    if name:
+        q = q.where(Enterprise.name.contains(name.strip(), autoescape=True))
     if after:
         q = q.where(Enterprise.uscc > after)
     rows = list(session.scalars(q))

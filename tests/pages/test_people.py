@@ -53,6 +53,11 @@ def sign_in(browser, base, username, viewport, **context_args):
     return context, page
 
 
+def create_clerk_key(runtime) -> str:
+    with runtime.sessions.begin() as s:
+        return create_key(s, "杨浦区行政服务中心", Role.CLERK)[1]
+
+
 def count(runtime, model):
     with runtime.sessions() as s:
         return s.scalar(select(func.count()).select_from(model))
@@ -179,14 +184,34 @@ def test_clerk_finds_a_company_by_scanning_its_code_and_files_a_checked_original
     write_y4m(browser.camera_file, png)
     context, page = sign_in(browser, base, "clerk01", PHONE, permissions=["camera"])
     page.click("#find-form button[type=submit]")
-    assert page.locator("#uscc-error").inner_text() == "请输入统一社会信用代码"
+    assert page.locator("#uscc-error").inner_text() == "请输入统一社会信用代码或企业名称"
     page.fill("#uscc", "91350100M000100Y44")
     page.click("#find-form button[type=submit]")
-    assert "校验位" in page.locator("#uscc-error").inner_text()
+    assert page.locator("#uscc-error").inner_text() == "校验码错误：第18位应为“3”，实际为“4”"  # the service's own words
+    page.fill("#uscc", "9135 0100 M000 1OOY43")  # as printed, in groups; and letter O for zero
+    page.click("#find-form button[type=submit]")
+    assert page.locator("#uscc-error").inner_text() == "第 14 位的“O”不是统一社会信用代码使用的字符（不用 I、O、Z、S、V）"
+    page.fill("#uscc", "9135 0100 M000 100Y43")  # spaces are read past
+    page.click("#find-form button[type=submit]")
+    page.wait_for_selector("#company-found")
+    # By name: part of it is enough, the clerk picks from what matches.
+    page.fill("#uscc", "杨浦示例")
+    page.click("#find-form button[type=submit]")
+    page.wait_for_selector("#matches [data-pick]")
+    assert "上海杨浦示例餐饮管理有限公司" in page.locator("#matches").inner_text()
+    page.click(f"#matches [data-pick='{USCC}']")
+    page.wait_for_selector("#company-found")
+    page.fill("#uscc", "没有这家")
+    page.click("#find-form button[type=submit]")
+    page.wait_for_selector("#matches li.note")
+    clerk = {"Authorization": "Bearer " + create_clerk_key(runtime)}
+    found = httpx.get(f"{base}/api/v1/enterprises", params={"name": "杨浦示例"}, headers=clerk).json()
+    assert [e["uscc"] for e in found["items"]] == [USCC]
+    assert httpx.get(f"{base}/api/v1/enterprises", params={"name": "%_"}, headers=clerk).json()["items"] == []  # no wildcard
     page.click("#scan-btn")
+    expect(page.locator("#uscc")).to_have_value(USCC, timeout=20000)  # read off the code
     page.wait_for_selector("#company-found", timeout=20000)
     assert "上海杨浦示例餐饮管理有限公司" in page.locator("#company-found").inner_text()
-    assert page.input_value("#uscc") == USCC
     page.set_input_files("#file", files=[{"name": "食品经营许可证.pdf", "mimeType": "application/pdf", "buffer": PDF}])
     page.click("#file-btn")  # the originals were not checked yet
     assert page.locator("#original-error").inner_text() == "请先核对原件，再勾选确认"

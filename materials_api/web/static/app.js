@@ -38,6 +38,9 @@ export const Q = (() => {
   class NetworkError extends Error {}
 
   function message(data, status) {
+    // A refusal the service words in Chinese itself ("中文 / English") says more than the table:
+    // which character of a USCC is wrong, which row of a file.
+    if (data && typeof data.message === 'string' && /^[\u4e00-\u9fff]/.test(data.message)) return data.message.split(' / ')[0];
     if (data && ERRORS[data.code]) return ERRORS[data.code];
     if (status >= 500) return '服务暂时不可用，请稍后再试（' + ((data && data.code) || status) + '）';
     return '操作未成功（' + ((data && data.code) || status) + '）';

@@ -11,8 +11,9 @@ import {Q} from './app.js';
   <div class="grid">
     <section class="card" aria-labelledby="find-h"><h2 id="find-h">查找企业</h2>
       <form id="find-form" novalidate>
-        <label for="uscc">统一社会信用代码</label><input id="uscc" maxlength="18" autocomplete="off" inputmode="latin">
+        <label for="uscc">统一社会信用代码或企业名称</label><input id="uscc" maxlength="100" autocomplete="off">
         <button type="submit">查找</button></form>
+      <ul class="list" id="matches" aria-live="polite"></ul>
       <button type="button" id="scan-btn" class="secondary block">扫企业码</button>
       <label for="code-photo">或上传企业码照片</label><input id="code-photo" type="file" accept="image/*">
       <video id="video" hidden playsinline muted aria-label="摄像头画面"></video>
@@ -48,12 +49,41 @@ import {Q} from './app.js';
       <span class="badge s-${x.state}">${STATES[x.state] || x.state}</span><br><span class="note">${esc(x.folder_name)} ·
       有效期至 ${day(x.valid_until)}${x.label === 'original_checked' ? ' · 原件已核验' : ''}</span></li>`).join('') || '<li class="note">该企业还没有材料</li>';
   }
-  $('#find-form').addEventListener('submit', async e => {
-    e.preventDefault(); clearErrors(e.target);
-    const uscc = $('#uscc').value.trim().toUpperCase();
-    if (!uscc) return fieldError($('#uscc'), '请输入统一社会信用代码');
-    if (uscc.length !== 18) return fieldError($('#uscc'), '统一社会信用代码应为 18 位');
+  // A USCC as people write it (in groups, with spaces or hyphens) is read without them; anything
+  // with a Chinese character is a name to search. A wrong character is named, with its position.
+  const USCC_CHARS = '0123456789ABCDEFGHJKLMNPQRTUWXY';
+  function asUscc(text) {
+    const code = text.replace(/[\s\-－]/g, '').toUpperCase();
+    if (/[\u4e00-\u9fff]/.test(code) || code.length < 15) return null;
+    return code;
+  }
+  async function search(name) {
+    const r = await api('GET', '/api/v1/enterprises?limit=20&name=' + encodeURIComponent(name));
+    if (!r.ok) return fieldError($('#uscc'), message(r.data, r.status));
+    $('#matches').innerHTML = r.data.items.map(x => `<li><span><strong>${esc(x.name)}</strong><br><span class="note">${esc(x.uscc)}
+      · ${esc(LABELS.enterprise[x.status] || x.status)}</span></span><button type="button" class="small" data-pick="${esc(x.uscc)}">选择</button></li>`).join('')
+      || '<li class="note">没有名称包含“' + esc(name) + '”的企业</li>';
+  }
+  $('#matches').addEventListener('click', async e => {
+    const uscc = e.target.dataset.pick; if (!uscc) return;
+    $('#matches').innerHTML = ''; $('#uscc').value = uscc;
     try { await find(uscc); } catch (err) { fieldError($('#uscc'), err.message); }
+  });
+  $('#find-form').addEventListener('submit', async e => {
+    e.preventDefault(); clearErrors(e.target); $('#matches').innerHTML = '';
+    const text = $('#uscc').value.trim();
+    if (!text) return fieldError($('#uscc'), '请输入统一社会信用代码或企业名称');
+    const uscc = asUscc(text);
+    try {
+      if (uscc === null) {
+        if (text.length < 2) return fieldError($('#uscc'), '企业名称至少输入 2 个字');
+        return await search(text);
+      }
+      if (uscc.length !== 18) return fieldError($('#uscc'), '统一社会信用代码应为 18 位，现在是 ' + uscc.length + ' 位');
+      const bad = [...uscc].findIndex(c => !USCC_CHARS.includes(c));
+      if (bad >= 0) return fieldError($('#uscc'), '第 ' + (bad + 1) + ' 位的“' + uscc[bad] + '”不是统一社会信用代码使用的字符（不用 I、O、Z、S、V）');
+      await find(uscc);
+    } catch (err) { fieldError($('#uscc'), err.message); }
   });
   async function fromCode(text) {
     clearErrors($('#find-form'));
