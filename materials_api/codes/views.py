@@ -28,7 +28,8 @@ def record_item(record, audience_: str, verdict: Verdict, principal: Principal |
         "category_name": CATEGORIES[record.category].name, "group": group, "number": record.number,
         "title": record.title, "data": data, "valid_from": record.valid_from, "valid_until": record.valid_until,
         "status": record.status, "verdict": verdict.as_dict(),
-        "proof": f"/api/v1/records/{record.id}/proof",
+        "issued_at": utc_iso(record.created_at) if getattr(record, "created_at", None) else None,
+        "proof": f"/api/v1/records/{record.id}/proof", "certificate": f"/certificates/records/{record.id}",
     }
 
 

@@ -392,3 +392,33 @@ def test_a_bank_person_sees_the_consented_materials_verifies_one_scans_a_code_an
     page.wait_for_url(base + "/login")
     assert page.goto(base + "/bank").url.startswith(base + "/login")  # signed out: the page asks again
     context.close()
+
+
+def test_the_company_sees_its_permits_and_an_inspectors_order_to_rectify_first(browser, people):
+    """What authorities recorded about the company reaches it: a 责令整改 order first, in red, with
+    what was found and when (Beijing time); then its licence and permits with their certificates."""
+    app, base, runtime, _, _ = people
+    with runtime.sessions.begin() as s:
+        _, inspector = create_key(s, "杨浦区市场监管局", Role.INSPECTOR)
+        _, food = create_key(s, "杨浦区市场监管局食品科", Role.ISSUER, "permit.food")
+    grant_writers(runtime)
+    r = httpx.post(f"{base}/api/v1/records", headers={"Authorization": f"Bearer {food}"},
+                   json={"uscc": USCC, "kind": "food_business", "number": "JY13101100000009", "valid_until": "2030-12-31",
+                         "data": {}})
+    assert r.status_code in (201, 202), r.text
+    r = httpx.post(f"{base}/api/v1/inspections", headers={"Authorization": f"Bearer {inspector}"},
+                   data={"uscc": USCC, "result": "rectify", "findings": "后厨防蝇设施缺失，限期三日整改"},
+                   files={"file": ("现场.jpg", jpeg(), "image/jpeg")})
+    assert r.status_code in (201, 202), r.text
+    context, page = sign_in(browser, base, "zhang.san", PHONE)
+    page.wait_for_selector("#records li[data-record]")
+    first = page.locator("#records li[data-record]").first
+    text = first.inner_text()
+    assert "责令整改" in text and "后厨防蝇设施缺失" in text and "北京时间" in text
+    assert "INVALID" in first.get_attribute("class")
+    permit = page.locator("#records li", has_text="食品经营许可证")
+    assert "有效" in permit.locator(".tag").inner_text() and "JY13101100000009" in permit.inner_text()
+    assert permit.locator("a").get_attribute("href").startswith("/certificates/records/")
+    page.locator("#records-h").scroll_into_view_if_needed()
+    shot(page, "people-portal-records-phone")
+    context.close()

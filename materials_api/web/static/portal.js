@@ -35,6 +35,8 @@ import {Q} from './app.js';
     <section class="card wide" aria-labelledby="bank-h"><h2 id="bank-h">我的材料库</h2>
       <div class="folders" id="folders" role="group" aria-label="按分类查看"></div>
       <ul class="list" id="materials"></ul></section>
+    <section class="card" aria-labelledby="records-h"><h2 id="records-h">我的证照与检查记录</h2>
+      <ul class="list" id="records" aria-live="polite"></ul></section>
     <section class="card" aria-labelledby="apply-h"><h2 id="apply-h">办事</h2>
       <form id="apply-form" novalidate>
         <label for="service-item">办事事项</label><select id="service-item"><option value="">请选择</option></select>
@@ -253,6 +255,29 @@ import {Q} from './app.js';
     if (r.ok) await loadGrants();
   });
 
+  // --- the company's own records: licence, permits, and what inspectors found ------------------------
+  // A 责令整改 order reaches the company here, first and in red, with what was found and when.
+  async function loadRecords() {
+    const r = await api('GET', '/api/v1/records');
+    if (!r.ok) return;
+    const order = x => x.kind === 'inspection' ? (x.data.result === 'passed' ? 1 : 0) : 2;
+    const rows = r.data.filter(x => x.status !== 'removed').sort((a, b) => order(a) - order(b));
+    $('#records').innerHTML = rows.map(x => {
+      if (x.kind === 'inspection') {
+        const ok = x.data.result === 'passed';
+        return `<li class="${ok ? 'VALID' : 'INVALID'}" data-record="${x.id}"><span><strong>${esc(x.kind_name)}</strong>
+          <span class="tag">${esc(x.data.result_name || x.data.result)}</span>
+          <br><span class="note">${x.issued_at ? esc(when(x.issued_at)) + ' · ' : ''}${esc(x.data.findings || '')}</span></span></li>`;
+      }
+      const [label, css] = LABELS.record[x.status] || [x.status, 'SKIPPED'];
+      const expired = x.status === 'valid' && x.valid_until && x.valid_until < Date.now() / 1000;
+      return `<li class="${expired ? 'INVALID' : css}" data-record="${x.id}"><span><strong>${esc(x.kind_name)}</strong>
+        <span class="tag">${expired ? LABELS.material.expired : esc(label)}</span>
+        <br><span class="note">${x.number ? '编号 ' + esc(x.number) + ' · ' : ''}有效期至 ${day(x.valid_until)} ·
+        <a href="${x.certificate}">存证证书</a></span></span></li>`;
+    }).join('') || '<li class="note">还没有证照或检查记录</li>';
+  }
+
   // --- access log -------------------------------------------------------------------------------
   async function loadLog() {
     const r = await api('GET', '/api/v1/access-log');
@@ -287,7 +312,7 @@ import {Q} from './app.js';
       $('#service-item').insertAdjacentHTML('beforeend', services.data.map(s => '<option value="' + s.code + '">' + esc(s.name) + '</option>').join(''));
       const banks = await api('GET', '/api/v1/verifiers');
       if (banks.ok) $('#verifier').insertAdjacentHTML('beforeend', banks.data.map(b => '<option>' + esc(b) + '</option>').join(''));
-      await Promise.all([refresh(), loadApplications(), loadGrants(), loadLog()]);
+      await Promise.all([refresh(), loadApplications(), loadGrants(), loadLog(), loadRecords()]);
       document.body.dataset.ready = '1';
     } catch (err) {
       if (err instanceof NetworkError) app.insertAdjacentHTML('afterbegin', '<p class="error" role="alert">' + esc(err.message) + '，请检查网络后刷新</p>');
