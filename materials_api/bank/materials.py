@@ -227,9 +227,9 @@ class MaterialService:
 
     def folder_counts(self, enterprise: Enterprise) -> dict[str, int]:
         with self.sessions() as s:
+            # What the bank holds: an upload not yet confirmed is in no folder (it waits in 待确认).
             rows = s.execute(select(Material.type_code, func.count()).where(
-                Material.enterprise_id == enterprise.id, Material.state.in_(
-                    LIVE + (MaterialState.UPLOADED.value,))).group_by(Material.type_code))
+                Material.enterprise_id == enterprise.id, Material.state.in_(LIVE)).group_by(Material.type_code))
             return {code: n for code, n in rows}
 
     # --- proofs and verification ------------------------------------------------------------

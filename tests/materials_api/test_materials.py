@@ -279,9 +279,14 @@ def test_same_bytes_twice_are_stored_once_per_account(bank, keys, runtime):
 
 
 def test_folders_list_counts_and_classification(bank, keys):
-    upload(bank, keys["enterprise"], name="公司章程.pdf", content=PDF + b"1")
-    upload(bank, keys["enterprise"], name="scan001.pdf", content=PDF + b"2")
-    listing = bank.get("/api/v1/materials", headers={"Authorization": keys["enterprise"]}).json()
+    h = {"Authorization": keys["enterprise"]}
+    uploaded = [upload(bank, keys["enterprise"], name="公司章程.pdf", content=PDF + b"1").json(),
+                upload(bank, keys["enterprise"], name="scan001.pdf", content=PDF + b"2").json()]
+    counts = {f["code"]: f["count"] for f in bank.get("/api/v1/materials", headers=h).json()["folders"]}
+    assert counts["articles_of_association"] == 0 and counts["other"] == 0  # not confirmed: in no folder yet
+    for m in uploaded:
+        assert bank.post(f"/api/v1/materials/{m['id']}/confirm", headers=h).status_code == 200
+    listing = bank.get("/api/v1/materials", headers=h).json()
     counts = {f["code"]: f["count"] for f in listing["folders"]}
     assert counts["articles_of_association"] == 1 and counts["other"] == 1
     only = bank.get("/api/v1/materials?folder=other", headers={"Authorization": keys["enterprise"]}).json()

@@ -155,7 +155,8 @@ import {Q} from './app.js';
   }
   function renderBank() {
     const used = folders.filter(f => f.count > 0);
-    $('#folders').innerHTML = ['<button type="button" data-folder="" aria-pressed="' + (shownFolder === '') + '">全部 ' + items.length + '</button>']
+    const held = items.filter(m => m.state !== 'uploaded' && m.state !== 'storing');
+    $('#folders').innerHTML = ['<button type="button" data-folder="" aria-pressed="' + (shownFolder === '') + '">全部 ' + held.length + '</button>']
       .concat(used.map(f => '<button type="button" data-folder="' + f.code + '" aria-pressed="' + (shownFolder === f.code) + '">' +
         esc(f.name) + ' ' + f.count + '</button>')).join('');
     const shown = items.filter(m => m.state !== 'uploaded' && (!shownFolder || m.folder === shownFolder));
