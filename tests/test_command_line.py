@@ -130,6 +130,8 @@ def test_imports_read_what_excel_saves_in_china_and_exit_non_zero_when_rows_are_
                         "91350100M000100Y43,no_such_kind,JY002,JY-2,1\r\n".encode("gb18030"))
     imported = run({**home, "QIYEMA_API_KEY": issuer}, "records", "import", str(records), check=False)
     assert imported.returncode == 1 and "applied 1, unchanged 0, rejected 1" in imported.stdout, imported.stderr
+    # Two bars: written ahead, then witnessed on chain (it ends at 100 %, not at the first bar's end).
+    assert "written ahead: 100%" in imported.stderr and "witnessed on chain: 100%" in imported.stderr, imported.stderr
     rejects = (tmp_path / "许可.csv.rejected.csv").read_text(encoding="utf-8")
     assert "unknown_record_kind" in rejects and "没有这种记录类型" in rejects  # in Chinese too
 

@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import click
 
@@ -75,8 +76,10 @@ def records_import(file: Path, key_file: Path | None, chunk: int) -> None:
         fail(f"{file}: no such file", 2)
     with resumable(), opened() as (runtime, services):
         principal = _principal(runtime, key_file)
-        witnessing = _WitnessProcess()
-        with tqdm(total=count_lines(file), unit="line", desc="import", file=sys.stderr) as bar:
+        # Two bars: the lines read and written ahead, then the records the chain still lacks
+        # (a file written ahead at 100 % is not yet on chain: the second bar says how far that is).
+        witnessing = _WitnessProcess(pending=lambda: services.records.backlog()[0])
+        with tqdm(total=count_lines(file), unit="line", desc="written ahead", file=sys.stderr) as bar:
             try:
                 report = import_file(file, services.record_feed, principal, witness=witnessing,
                                      chunk=chunk, progress=bar.update)
@@ -103,9 +106,10 @@ class _WitnessProcess:
     one core while this one issues and confirms on the other. It stops by itself if the
     importing process dies; what either leaves is finished by the next run or the service."""
 
-    def __init__(self):
+    def __init__(self, pending: Callable[[], int] | None = None):
         import multiprocessing
 
+        self._pending = pending  # how many records the chain does not witness yet (the bar)
         context = multiprocessing.get_context("spawn")  # a clean interpreter: no inherited connections
         self._finish = context.Event()
         self._process = context.Process(target=_witness, args=(self._finish, os.getpid()), name="records-witness",
@@ -122,7 +126,20 @@ class _WitnessProcess:
 
     def finish(self) -> None:
         self._finish.set()
-        self._process.join()
+        if self._pending is None:
+            self._process.join()
+        else:
+            from tqdm import tqdm
+
+            start = self._pending()
+            with tqdm(total=start, unit="record", desc="witnessed on chain", file=sys.stderr) as bar:
+                while self._process.is_alive():
+                    self._process.join(0.5)
+                    bar.n = max(0, start - self._pending())
+                    bar.refresh()
+                if self._process.exitcode == 0:
+                    bar.n = start
+                    bar.refresh()
         self.check()
 
     def abandon(self) -> None:
