@@ -19,6 +19,7 @@ from materials_api.platform.timefmt import calendar_day, beijing_time
 from materials_api.web import labels
 from materials_api.web.people import HOME
 from materials_api.web.render import page
+from materials_api.web.timeline import permits_timeline
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
@@ -35,7 +36,7 @@ def _record_row(item: dict, now: int) -> dict:
         label, css = "核验未通过", "INVALID"
     return {"css": Status(css), "label": label, "kind_name": item["kind_name"], "number": item.get("number"),
             "until": calendar_day(item["valid_until"]), "certificate": f"/certificates/records/{item['id']}",
-            "state": item["status"]}
+            "state": item["status"], "valid_from": item["valid_from"], "valid_until": item["valid_until"]}
 
 
 @router.get("/V/{payload}", response_class=HTMLResponse)
@@ -48,7 +49,7 @@ def verification_page(payload: str, request: Request, service: CodesDep, views: 
     view = views.view(verdict, None)
     status = verdict.status if verdict.status in (Status.VALID, Status.INVALID) else Status.ERROR
     now = int(time.time())
-    sections, addresses, standing = {}, [], None
+    sections, addresses, standing, timeline = {}, [], None, None
     if view:
         for name in ("licence", "permit", "regulatory"):
             sections[name] = [_record_row(item, now) for item in view.get(name, [])]
@@ -56,10 +57,13 @@ def verification_page(payload: str, request: Request, service: CodesDep, views: 
         # The company's standing is its own answer, shown first: a genuine code of a company on
         # the abnormal list is not "all green".
         standing = labels.standing(view["enterprise"]["status"], sections["licence"] + sections["permit"])
+        timeline = permits_timeline([{"kind_name": r["kind_name"], "valid_from": r["valid_from"],
+                                      "valid_until": r["valid_until"], "state": r["state"]}
+                                     for r in sections["licence"] + sections["permit"]], now)
     headline, next_step, colour = labels.headline(verdict.as_dict())
     return page("verification.html", 503 if status == Status.ERROR else 200,
                 title=f"企业码核验 · {headline}", status=status, headline=headline, next_step=next_step, colour=colour,
-                view=view, sections=sections, standing=standing, addresses=addresses, checks=verdict.checks,
+                view=view, sections=sections, standing=standing, timeline=timeline, addresses=addresses, checks=verdict.checks,
                 warnings=verdict.warnings, checked_at=beijing_time(now))
 
 

@@ -58,3 +58,23 @@ def test_standing_is_its_own_answer():
     assert labels.standing("active", ok + [{"css": "INVALID", "state": "revoked"}]) == "lapsed"
     assert labels.standing("active", ok + [{"css": "SKIPPED", "state": "removed"}]) == "ok"
     assert labels.standing("revoked", ok) == "revoked" and labels.standing("deregistered", []) == "deregistered"
+
+
+def test_the_permits_timeline_colours_each_record_by_what_it_is_today():
+    from materials_api.web.timeline import DAY, permits_timeline
+
+    now = 1_900_000_000
+    rows = [{"kind_name": "营业执照", "valid_from": now - 900 * DAY, "valid_until": None, "state": "valid"},
+            {"kind_name": "食品经营许可证", "valid_from": now - 300 * DAY, "valid_until": now + 12 * DAY, "state": "valid"},
+            {"kind_name": "卫生许可证", "valid_from": now - 800 * DAY, "valid_until": now - 5 * DAY, "state": "valid"},
+            {"kind_name": "药品经营许可证", "valid_from": now - 100 * DAY, "valid_until": now + 900 * DAY, "state": "revoked"},
+            {"kind_name": "已移出", "valid_from": None, "valid_until": None, "state": "removed"}]
+    t = permits_timeline(rows, now)
+    assert [(b.label, b.css, b.note) for b in t.bars] == [
+        ("营业执照", "VALID", "有效"), ("食品经营许可证", "CAUTION", "12 天后到期"),
+        ("卫生许可证", "EXPIRED", "已过期"), ("药品经营许可证", "INVALID", "已撤销")]
+    assert t.bars[0].x == 0.0 and t.bars[0].x + t.bars[0].width == 100.0  # 长期: from the start to the edge
+    assert 0 < t.today_x < 100 and all(0 <= b.x <= 100 and b.x + b.width <= 100.01 for b in t.bars)
+    expired = t.bars[2]
+    assert expired.x + expired.width < t.today_x  # ended before today
+    assert permits_timeline([], now) is None

@@ -61,6 +61,9 @@ def test_verification_page_reads_at_a_glance(browser, company, viewport, label):
     assert "上海市杨浦区政立路485号" in text  # 一照多址
     permits = page.locator("section[aria-label='许可证'] li")
     assert permits.count() == 2
+    bars = page.locator("section.timeline rect.bar")
+    coloured = {b.locator("title").text_content().split("：")[0]: b.get_attribute("class") for b in bars.all()}
+    assert coloured == {"营业执照": "bar VALID", "食品经营许可证": "bar VALID", "药品经营许可证（零售）": "bar INVALID"}, coloured
     tags = {permits.nth(i).locator("strong").inner_text(): permits.nth(i).locator(".tag").inner_text() for i in range(2)}
     assert tags == {"食品经营许可证": "有效", "药品经营许可证（零售）": "已撤销"}, tags
     assert_no_english(page)
