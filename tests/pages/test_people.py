@@ -160,6 +160,11 @@ def test_enterprise_user_deposits_confirms_sees_anchored_grants_a_bank_and_reads
     page.wait_for_selector("body[data-ready]")
     log = page.locator("#log").inner_text()
     assert "示例银行杨浦支行" in log and "下载材料" in log and "允许" in log
+    # The week's accesses as a picture beside the list: this week's bar counts them.
+    chart = page.locator("#log-chart")
+    assert "近 8 周每周的访问" in chart.inner_text()
+    this_week = chart.locator("rect.VALID").last
+    assert float(this_week.get_attribute("height")) > 0 and "允许" in this_week.locator("title").text_content()
     # Revoking the grant: the bank's next read is refused, and that is logged too.
     page.click("#grants [data-revoke]")  # asks first
     assert page.locator("#grants [data-revoke]").inner_text() == "再点一次确认撤销"

@@ -132,6 +132,6 @@ export const Q = (() => {
     tick();
   }
 
-  return {api, upload, message, esc, day, clock, when, today, $, fieldError, clearErrors, formMessage, verdictHtml, decodeFile, scanCamera,
+  return {api, upload, message, esc, day, clock, when, today, epoch, $, fieldError, clearErrors, formMessage, verdictHtml, decodeFile, scanCamera,
           NetworkError, STATES};
 })();

@@ -4,7 +4,7 @@ import {LABELS} from './labels.js';
 import {Q} from './app.js';
 
 (() => {
-  const {api, upload, message, esc, day, clock, when, today, $, fieldError, clearErrors, formMessage, NetworkError, STATES} = Q;
+  const {api, upload, message, esc, day, clock, when, today, epoch, $, fieldError, clearErrors, formMessage, NetworkError, STATES} = Q;
   const app = $('#app');
   const SOON = 30 * 86400;
   const ACTIONS = LABELS.action;
@@ -51,6 +51,7 @@ import {Q} from './app.js';
         <button type="submit">授权</button></form>
       <ul class="list" id="grants"></ul></section>
     <section class="card wide" aria-labelledby="log-h"><h2 id="log-h">访问记录</h2>
+      <figure id="log-chart" class="chart"></figure>
       <ul class="list" id="log"></ul></section>
   </div>`;
 
@@ -280,9 +281,33 @@ import {Q} from './app.js';
   }
 
   // --- access log -------------------------------------------------------------------------------
+  // Who read what, per week (the last 8, Monday to Sunday in Beijing): allowed in green, refused
+  // in red, stacked. SVG attributes only (the page's policy allows no style attribute).
+  function weeklyChart(entries) {
+    const WEEK = 7 * 86400, now = Date.now() / 1000;
+    const monday = t => { const d = new Date((t + 8 * 3600) * 1000); return Math.floor(t + 8 * 3600 - ((d.getUTCDay() + 6) % 7) * 86400 - (t + 8 * 3600) % 86400); };
+    const thisWeek = monday(now);
+    const weeks = Array.from({length: 8}, (_, i) => ({start: thisWeek - (7 - i) * WEEK, allowed: 0, denied: 0}));
+    for (const x of entries) {
+      const w = weeks.find(w => { const t = epoch(x.at) + 8 * 3600; return t >= w.start && t < w.start + WEEK; });
+      if (w) w[x.outcome === 'allowed' ? 'allowed' : 'denied'] += 1;
+    }
+    const top = Math.max(1, ...weeks.map(w => w.allowed + w.denied));
+    const bars = weeks.map((w, i) => {
+      const a = 40 * w.allowed / top, d = 40 * w.denied / top, x = 4 + i * 25;
+      const label = new Date(w.start * 1000).toISOString().slice(5, 10);
+      return `<rect class="col VALID" x="${x}" y="${44 - a}" width="16" height="${a}"><title>${label} 起一周：允许 ${w.allowed} 次</title></rect>` +
+        `<rect class="col INVALID" x="${x}" y="${44 - a - d}" width="16" height="${d}"><title>${label} 起一周：拒绝 ${w.denied} 次</title></rect>` +
+        `<text x="${x + 8}" y="56" text-anchor="middle">${label}</text>`;
+    }).join('');
+    const total = weeks.reduce((n, w) => n + w.allowed + w.denied, 0);
+    return `<svg viewBox="0 0 204 60" role="img" aria-label="近 8 周每周访问次数：共 ${total} 次">${bars}</svg>
+      <figcaption class="note">近 8 周每周的访问（绿：允许，红：拒绝），共 ${total} 次</figcaption>`;
+  }
   async function loadLog() {
     const r = await api('GET', '/api/v1/access-log');
     if (!r.ok) return;
+    $('#log-chart').innerHTML = weeklyChart(r.data);
     // One card per access, readable at 360 px: who, what, allowed or refused first; when below.
     $('#log').innerHTML = r.data.map(x => `<li class="${x.outcome === 'allowed' ? 'VALID' : 'INVALID'}">
       <span><strong class="tag">${x.outcome === 'allowed' ? '允许' : '拒绝'}</strong> ${esc(x.organisation)}
