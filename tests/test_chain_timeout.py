@@ -35,6 +35,19 @@ def _reasons(verdict: dict) -> set[str]:
     return {c["reason"] for c in verdict["checks"] if c["status"] == "ERROR"}
 
 
+def _confirmed_material(api, runtime) -> tuple[dict, str]:
+    """The company registered, one contract uploaded and confirmed (not yet anchored); the
+    material and the company's key."""
+    with runtime.sessions.begin() as s:
+        registrar = "Bearer " + create_key(s, "市场监管局", Role.REGISTRAR)[1]
+        enterprise = "Bearer " + create_key(s, "示例", Role.ENTERPRISE, USCC)[1]
+    assert api.post("/api/v1/enterprises", json={"uscc": USCC, "name": "福建示例科技有限公司"},
+                    headers={"Authorization": registrar}).status_code == 201
+    m = api.post("/api/v1/materials", headers={"Authorization": enterprise}, files={"file": ("合同.pdf", PDF)}).json()
+    api.post(f"/api/v1/materials/{m['id']}/confirm", headers={"Authorization": enterprise})
+    return m, enterprise
+
+
 def test_a_hung_node_costs_one_time_out_then_answers_come_at_once(tmp_path):
     node = AnvilNode(tmp_path / "chain", port=free_port())
     node.start()
@@ -42,15 +55,8 @@ def test_a_hung_node_costs_one_time_out_then_answers_come_at_once(tmp_path):
                         chain_breaker_cooldown=3.0)
     runtime = Runtime.open(settings, clock=MovableClock())
     try:
-        with runtime.sessions.begin() as s:
-            registrar = "Bearer " + create_key(s, "市场监管局", Role.REGISTRAR)[1]
-            enterprise = "Bearer " + create_key(s, "示例", Role.ENTERPRISE, USCC)[1]
         with TestClient(create_app(runtime, reconcile=False)) as api:
-            assert api.post("/api/v1/enterprises", json={"uscc": USCC, "name": "福建示例科技有限公司"},
-                            headers={"Authorization": registrar}).status_code == 201
-            m = api.post("/api/v1/materials", headers={"Authorization": enterprise},
-                         files={"file": ("合同.pdf", PDF)}).json()
-            api.post(f"/api/v1/materials/{m['id']}/confirm", headers={"Authorization": enterprise})
+            m, enterprise = _confirmed_material(api, runtime)
             assert api.app.state.anchorer.run_once(force=True).anchored == 1
             bundle = api.get(f"/api/v1/materials/{m['id']}/proof", headers={"Authorization": enterprise}).json()
             (tmp_path / "m.pdf").write_bytes(PDF)
@@ -103,15 +109,8 @@ def test_an_anchoring_transaction_the_node_dropped_is_sent_again(tmp_path):
     runtime = Runtime.open(Settings(home=tmp_path / "home", chain_rpc_url=node.url, chain_timeout=1.0),
                            clock=MovableClock())
     try:
-        with runtime.sessions.begin() as s:
-            registrar = "Bearer " + create_key(s, "市场监管局", Role.REGISTRAR)[1]
-            enterprise = "Bearer " + create_key(s, "示例", Role.ENTERPRISE, USCC)[1]
         with TestClient(create_app(runtime, reconcile=False)) as api:
-            assert api.post("/api/v1/enterprises", json={"uscc": USCC, "name": "福建示例科技有限公司"},
-                            headers={"Authorization": registrar}).status_code == 201
-            m = api.post("/api/v1/materials", headers={"Authorization": enterprise},
-                         files={"file": ("合同.pdf", PDF)}).json()
-            api.post(f"/api/v1/materials/{m['id']}/confirm", headers={"Authorization": enterprise})
+            m, enterprise = _confirmed_material(api, runtime)
             client, anchorer = runtime.chain.client, api.app.state.anchorer
             client.request("evm_setAutomine", [False])
             with pytest.raises(ChainTimeout):
