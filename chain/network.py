@@ -261,6 +261,13 @@ class GethNetwork:
         while time.monotonic() < deadline:
             peered = all((self._peer_count(n) or 0) >= min(1, len(live) - 1) for n in live)
             if peered and (self._head(live[-1]) or 0) >= 2:
+                # Signers that began sealing side by side can leave Clique's stall behind at once
+                # (chain/clique_stall.py): a network that is up is one that goes on sealing.
+                from .clique_stall import find_stall, heal
+
+                stall = find_stall(self, window=max(4.0, 4.0 * spec.period))
+                if stall is not None:
+                    heal(self, stall)
                 return spec
             time.sleep(0.5)
         raise NetworkError(f"the network did not start sealing within {timeout:.0f}s: {self.status()}")

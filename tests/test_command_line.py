@@ -145,7 +145,9 @@ def test_an_import_stopped_with_ctrl_c_says_how_to_resume_and_resumes(home, tmp_
 
     run(home, "init")
     rng = random.Random(29)
-    codes = list(dict.fromkeys(generate(rng) for _ in range(4000)))
+    # Enough rows that the import is still running when its first batch is seen (a fast machine
+    # wrote 4,000 ahead and registered them all in a second, before the signal was sent).
+    codes = list(dict.fromkeys(generate(rng) for _ in range(12000)))
     path = tmp_path / "名册.csv"
     path.write_text("uscc,name\n" + "".join(f"{c},企业{i}\n" for i, c in enumerate(codes)), encoding="utf-8")
     proc = subprocess.Popen(CLI + ["enterprises", "import", str(path), "--batch-size", "200"], env=home,
@@ -153,13 +155,14 @@ def test_an_import_stopped_with_ctrl_c_says_how_to_resume_and_resumes(home, tmp_
     db = Path(home["QIYEMA_HOME"]) / "qiyema.db"
     deadline = time.monotonic() + 120
     stored = 0
-    while time.monotonic() < deadline and proc.poll() is None and stored < 600:
+    while time.monotonic() < deadline and proc.poll() is None and stored < 200:
         try:
             with sqlite3.connect(db) as c:
                 stored = c.execute("select count(*) from enterprises").fetchone()[0]
         except sqlite3.OperationalError:
             pass
         time.sleep(0.05)
+    assert proc.poll() is None, "the import finished before it could be interrupted"
     proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err

@@ -17,8 +17,7 @@ from chain.verdict import Status
 from materials_api.api.deps import SESSION_COOKIE, CodesDep, MetricsDep, ViewsDep
 from materials_api.platform.timefmt import calendar_day, beijing_time
 from materials_api.web import labels
-from materials_api.web.people import HOME
-from materials_api.web.render import page
+from materials_api.web.render import HOME, page
 from materials_api.web.timeline import permits_timeline
 
 router = APIRouter(tags=["pages"], include_in_schema=False)

@@ -24,14 +24,13 @@ from materials_api.identity.accounts import AccountError
 from materials_api.identity.models import Role
 from materials_api.identity.oidc import OidcClient, OidcError
 from materials_api.platform.errors import Kind
-from materials_api.web.render import page
+from materials_api.web.render import HOME, page
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
 STATIC = Path(__file__).resolve().parent / "static"
 _TYPES = {".css": "text/css", ".js": "text/javascript"}
 ASSETS = {p.name: _TYPES[p.suffix] for p in STATIC.iterdir() if p.suffix in _TYPES}  # fixed at start: no path tricks
-HOME = {Role.ENTERPRISE: "/portal", Role.CLERK: "/window", Role.INSPECTOR: "/inspect", Role.BANK: "/bank"}
 PAGE_ROLE = {"/portal": Role.ENTERPRISE, "/window": Role.CLERK, "/inspect": Role.INSPECTOR, "/bank": Role.BANK}
 TITLES = {"/portal": "企业材料银行", "/window": "窗口服务", "/inspect": "现场检查", "/bank": "银行核验"}
 OIDC_COOKIE = "qiyema_oidc"

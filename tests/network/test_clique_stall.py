@@ -85,16 +85,23 @@ def make_stall(net):
     wait(lambda: all(head(n) == h and block_hash(n, h) == at_h for n in (y, z, rpc)), 20, "every node at X's block")
     net.stop_node(x.name)
     net.stop_node(rpc.name)  # it would carry blocks between Y and Z (and it has no admin API to cut it off)
-    for a, b in ((z, y), (y, z)):
-        net.call(a, "admin_removePeer", [b.enode])
-    wait(lambda: net.call(z, "net_peerCount", []) == "0x0", 10, "Z cut off")
+    def cut_off():
+        # Again until it holds: a dial already under way when the peer left the static list
+        # still connects (and then stays, as a peer no longer static).
+        net.call(z, "admin_removePeer", [y.enode])
+        net.call(y, "admin_removePeer", [z.enode])
+        time.sleep(0.3)
+        return net.call(z, "net_peerCount", []) == "0x0"
+
+    wait(cut_off, 30, "Z cut off")
     net.call(y, "miner_start", [])
     net.call(z, "miner_start", [])
     wait(lambda: head(y) == h + 1 and head(z) == h + 1, 20, "Y and Z each sealed block H+1")
     net.call(z, "admin_addPeer", [y.enode])
     net.call(y, "admin_addPeer", [z.enode])
     net.start_node(rpc.name)
-    wait(lambda: net.call(z, "net_peerCount", []) == "0x2", 20, "Z joined again")
+    # Joined again (a watchdog healing meanwhile may be re-dialling Z's peers: at least one).
+    wait(lambda: int(net.call(z, "net_peerCount", []) or "0x0", 16) >= 1, 20, "Z joined again")
     return h
 
 
