@@ -39,6 +39,7 @@ PEOPLE = [  # username, name, role, organisation (scope filled in for the enterp
     ("demo_clerk", "李窗口", Role.CLERK, "杨浦区行政服务中心"),
     ("demo_inspector", "王检查", Role.INSPECTOR, "杨浦区市场监管局执法大队"),
     ("demo_bank", "赵客户经理", Role.BANK, "示例银行杨浦支行"),
+    ("demo_regulator", "陈科长", Role.REGISTRAR, "杨浦区市场监管局"),
 ]
 
 

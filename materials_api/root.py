@@ -27,6 +27,7 @@ from materials_api.platform.metrics import Metrics
 from materials_api.platform.mirror import ChainMirror, MirrorHead, MirrorView
 from materials_api.platform.outbox import Outbox
 from materials_api.platform.runtime import Runtime
+from materials_api.platform.scan_hours import ScanHours
 from materials_api.platform.storage import sweep_spool
 from materials_api.records.feed import RecordFeed
 from materials_api.records.service import RecordService
@@ -80,6 +81,7 @@ class Services:
     accounts: AccountService
     mirror: ChainMirror
     mirror_view: MirrorView
+    scan_hours: ScanHours | None = None  # made by observe(): it reads the metrics' verdict counts
 
     @classmethod
     def build(cls, runtime: Runtime) -> "Services":
@@ -109,7 +111,9 @@ class Services:
         )
 
     def observe(self, metrics: Metrics, runtime: Runtime) -> None:
-        """What `/metrics` reads at scrape time, and what anchoring reports as it goes."""
+        """What `/metrics` reads at scrape time, and what anchoring reports as it goes; the code
+        verdicts it counts become the district page's scans per hour."""
+        self.scan_hours = ScanHours(runtime.sessions, lambda: metrics.verdict_totals("code"), runtime.clock)
         metrics.watch_backlog("enterprises", self.enterprises.backlog)
         metrics.watch_backlog("records", self.records.backlog)
         metrics.watch_backlog("materials", self.anchorer.backlog)
@@ -178,6 +182,8 @@ class Services:
         lease.try_acquire()
         lease.start()
         loops = self.background_loops(runtime.settings, lease)
+        if self.scan_hours is not None:  # every instance writes down its own scans (no lease)
+            loops.append(BackgroundLoop("scan-hours", self.scan_hours.record, runtime.settings.scan_hours_interval))
         for loop in loops:
             loop.start()
         return BackgroundWork(lease, loops)

@@ -234,14 +234,15 @@ def test_demo_fills_a_fresh_home_once_and_prints_how_to_look(home):
     assert first.count("/V/1S91310110") == 6  # every company a code, all of 杨浦区 (310110)
     logins = [line for line in first.splitlines() if "/login as demo_" in line]
     assert {line.split(" as ")[1].split(" /")[0] for line in logins} == \
-        {"demo_enterprise", "demo_clerk", "demo_inspector", "demo_bank"}
+        {"demo_enterprise", "demo_clerk", "demo_inspector", "demo_bank", "demo_regulator"}
     again = run(home, "demo").stdout
     assert "already" in again and "/login as" not in again  # nothing created twice, no new passwords
 
 
 def test_metrics_of_several_workers_and_of_the_background_work_add_up(home):
     """`serve --workers 2`: a scrape answered by either worker counts the requests of both and
-    the anchoring done in the parent process (batch sizes, time to proof)."""
+    the anchoring done in the parent process (batch sizes, time to proof); the district page's
+    scans per hour, written by the parent, hold both workers' scans."""
     from prometheus_client.parser import text_string_to_metric_families
 
     run(home, "init")
@@ -252,7 +253,8 @@ def test_metrics_of_several_workers_and_of_the_background_work_add_up(home):
     enterprise = {"Authorization": "Bearer " + run(home, "keys", "create", "--org", "示例", "--role", "enterprise",
                                                    "--scope", "91350100M000100Y43").stdout.strip()}
     port = free_port()
-    server = start_server({**home, "QIYEMA_ANCHOR_MAX_WAIT": "0.5"}, port, "--workers", "2")
+    server = start_server({**home, "QIYEMA_ANCHOR_MAX_WAIT": "0.5", "QIYEMA_SCAN_HOURS_INTERVAL": "1"}, port,
+                          "--workers", "2")
 
     def scrape() -> dict:
         with httpx.Client(timeout=30) as c:  # a new connection: either worker answers
@@ -287,5 +289,16 @@ def test_metrics_of_several_workers_and_of_the_background_work_add_up(home):
                 ("method", "POST"), ("route", "/api/v1/verify/code"), ("status", "200")))] == 40
             assert scrape()[("qiyema_verdicts_total", (
                 ("reason", "code_not_qiyema"), ("status", "INVALID"), ("subject", "code")))] == 40
+        # The parent writes both workers' scans into the district page's hour, once each.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            district = httpx.get(f"http://127.0.0.1:{port}/api/v1/district", headers=registrar).json()
+            if district["scans_24h"]["INVALID"] >= 40:
+                break
+            time.sleep(0.5)
+        time.sleep(2)  # two more writes: nothing is added twice
+        district = httpx.get(f"http://127.0.0.1:{port}/api/v1/district", headers=registrar).json()
+        assert district["scans_24h"] == {"VALID": 0, "INVALID": 40, "ERROR": 0} and district["invalid_rate"] == 1.0
+        assert district["standing"]["active"] == 1
     finally:
         stop_server(server)

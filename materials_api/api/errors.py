@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chain.errors import ChainError, Kind, QiyemaError
 from materials_api.platform.storage import StorageError
+from materials_api.web.render import page
 
 log = logging.getLogger("qiyema.api")
 
@@ -66,6 +67,13 @@ def document(app: FastAPI) -> None:
     app.openapi = openapi
 
 
+def _wants_page(request: Request) -> bool:
+    """A person's browser opening an address that does not exist gets a page saying so; a program
+    (the API's paths, or asking for anything but HTML) gets the JSON error with its reason code."""
+    return (request.method == "GET" and not request.url.path.startswith("/api/")
+            and "text/html" in request.headers.get("accept", ""))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(QiyemaError)
     async def _refusal(_: Request, exc: QiyemaError):
@@ -83,7 +91,9 @@ def install(app: FastAPI) -> None:
         return _json(422, "invalid_request", f"{'.'.join(map(str, first['loc']))}: {first['msg']}", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException):
+    async def _http(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 404 and _wants_page(request):
+            return page("not_found.html", 404, title="页面不存在")
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "http_error")
         return _json(exc.status_code, code, str(exc.detail))
 

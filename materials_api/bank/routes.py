@@ -275,7 +275,7 @@ def _application_public(service, application, items) -> ApplicationPublic:
     item = service.catalogue.items[application.service_item]
     rows = [ApplicationItemPublic(folder=t, folder_name=service.catalogue.types[t].name,
                                   material_id=m.id if m else None, missing=m is None) for t, m in items]
-    return ApplicationPublic(id=application.id, service_item=item.code, service_item_name=item.name,
+    return ApplicationPublic(id=application.id, created_at=utc_iso(application.created_at), service_item=item.code, service_item_name=item.name,
                              department=item.department, items=rows, missing=[r.folder for r in rows if r.missing])
 
 

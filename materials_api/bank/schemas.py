@@ -81,6 +81,7 @@ class ApplicationItemPublic(BaseModel):
 
 class ApplicationPublic(BaseModel):
     id: int
+    created_at: str | None = None  # UTC, with its zone
     service_item: str
     service_item_name: str
     department: str

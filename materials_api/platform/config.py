@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     # catching up (eth_getLogs ranges).
     mirror_interval: float = 0.5
     mirror_batch_blocks: int = 2000
+    # How often each instance writes its code verdicts into the district page's scans per hour.
+    scan_hours_interval: float = 60.0
     # A record verdict checked against a mirror not at the node's head within this many seconds
     # says ERROR mirror_behind (0: no such check, for apps that run no follower).
     mirror_max_age: float = 30.0

@@ -70,7 +70,7 @@ class Metrics:
         self._head: list[Callable[[], int]] = []
         # Read at scrape time, by the process that answers the scrape.
         self._gauges: dict[str, tuple[str, Callable[[], float]]] = {}
-        self._now = _ScrapeTimeCollector(self._backlogs, self._head, self._gauges)
+        self._now = _ScrapeTimeCollector(self)
         r.register(self._now)
 
     # --- wiring -----------------------------------------------------------------------------
@@ -103,6 +103,36 @@ class Metrics:
         for seconds in waited:
             self.time_to_proof.observe(seconds)
 
+    # --- read by the district page ------------------------------------------------------------------
+    def verdict_totals(self, subject: str) -> dict[str, float]:
+        """Verdicts given on `subject` since the server started, by status, every process's counts added."""
+        if os.environ.get(MULTIPROCESS_DIR):
+            everyone = CollectorRegistry()
+            MultiProcessCollector(everyone)
+            families = everyone.collect()
+        else:
+            families = self.verdicts.collect()
+        totals: dict[str, float] = {}
+        for family in families:
+            for sample in family.samples:
+                if sample.name == "qiyema_verdicts_total" and sample.labels.get("subject") == subject:
+                    status = sample.labels["status"]
+                    totals[status] = totals.get(status, 0) + sample.value
+        return totals
+
+    def backlogs(self) -> dict[str, tuple[int, float]]:
+        """Chain writes written ahead and not yet confirmed, by kind: (rows, seconds the oldest waited)."""
+        return {kind: backlog() for kind, backlog in self._backlogs.items()}
+
+    def head_age(self) -> int:
+        """Seconds since the chain node's newest block (-1: no node, or no answer)."""
+        if not self._head:
+            return -1
+        try:
+            return max(0, int(time.time()) - self._head[0]())
+        except Exception:  # noqa: BLE001 - a node that does not answer is itself the figure
+            return -1
+
     # --- scrape -----------------------------------------------------------------------------------
     def exposition(self) -> bytes:
         if not os.environ.get(MULTIPROCESS_DIR):
@@ -114,30 +144,23 @@ class Metrics:
 
 
 class _ScrapeTimeCollector:
-    def __init__(self, backlogs: dict[str, Backlog], head: list[Callable[[], int]], gauges: dict):
-        self._backlogs = backlogs
-        self._head = head
-        self._gauges = gauges
+    def __init__(self, metrics: Metrics):
+        self._metrics = metrics
 
     def collect(self):
-        for name, (help_text, read) in self._gauges.items():
+        for name, (help_text, read) in self._metrics._gauges.items():
             try:
                 value = read()
             except Exception:  # noqa: BLE001 - a part that does not answer is itself the figure
                 value = -1
             yield GaugeMetricFamily(name, help_text, value=value)
-        if self._head:
-            try:
-                age = max(0, int(time.time()) - self._head[0]())
-            except Exception:  # noqa: BLE001 - a node that does not answer is itself the figure
-                age = -1
+        if self._metrics._head:
             yield GaugeMetricFamily("qiyema_chain_head_age_seconds",
-                                    "Age of the chain node's newest block (-1: no answer)", value=age)
+                                    "Age of the chain node's newest block (-1: no answer)", value=self._metrics.head_age())
         depth = GaugeMetricFamily("qiyema_outbox_depth", "Chain writes written ahead, not yet confirmed", labels=["kind"])
         age = GaugeMetricFamily("qiyema_outbox_oldest_seconds", "How long the oldest waiting write has waited",
                                 labels=["kind"])
-        for kind, backlog in self._backlogs.items():
-            n, oldest = backlog()
+        for kind, (n, oldest) in self._metrics.backlogs().items():
             depth.add_metric([kind], n)
             age.add_metric([kind], oldest)
         yield depth

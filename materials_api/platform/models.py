@@ -140,3 +140,14 @@ class ServiceKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     compromised_from_block: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class ScanHour(Base):
+    """Code verdicts given in one hour, by status: the district page's scans per hour. Each
+    instance adds what its processes counted since its last write (a few rows an hour, never one
+    per scan)."""
+
+    __tablename__ = "scan_hours"
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # unix seconds at the hour's start
+    status: Mapped[str] = mapped_column(String(8), primary_key=True)  # VALID | INVALID | ERROR
+    count: Mapped[int] = mapped_column(BigInteger, default=0)

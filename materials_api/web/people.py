@@ -1,5 +1,6 @@
 """Pages for people, signed in: the enterprise portal (/portal), the service-window page for
-clerks (/window) and the inspector's phone page (/inspect), plus sign-in itself (password or
+clerks (/window), the inspector's phone page (/inspect), the bank's page (/bank) and the
+regulator's district page (/district), plus sign-in itself (password or
 OpenID Connect). The pages are HTML shells (templates/); their scripts (static/, ES modules) call the same
 JSON API as machines do, authorised by the session cookie and its CSRF token. Nothing is
 fetched from outside: scripts, styles and the QR decoder (jsQR, from npm) are served here."""
@@ -31,8 +32,9 @@ router = APIRouter(tags=["pages"], include_in_schema=False)
 STATIC = Path(__file__).resolve().parent / "static"
 _TYPES = {".css": "text/css", ".js": "text/javascript"}
 ASSETS = {p.name: _TYPES[p.suffix] for p in STATIC.iterdir() if p.suffix in _TYPES}  # fixed at start: no path tricks
-PAGE_ROLE = {"/portal": Role.ENTERPRISE, "/window": Role.CLERK, "/inspect": Role.INSPECTOR, "/bank": Role.BANK}
-TITLES = {"/portal": "企业材料银行", "/window": "窗口服务", "/inspect": "现场检查", "/bank": "银行核验"}
+PAGE_ROLES = {"/portal": (Role.ENTERPRISE,), "/window": (Role.CLERK,), "/inspect": (Role.INSPECTOR,), "/bank": (Role.BANK,),
+              "/district": (Role.GOVERNOR, Role.REGISTRAR)}
+TITLES = {"/portal": "企业材料银行", "/window": "窗口服务", "/inspect": "现场检查", "/bank": "银行核验", "/district": "辖区概况"}
 OIDC_COOKIE = "qiyema_oidc"
 
 
@@ -172,17 +174,18 @@ def _page_for(path: str):
         if found is None:
             return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
         principal, csrf, user = found
-        if principal.role is not PAGE_ROLE[path]:
+        if principal.role not in PAGE_ROLES[path]:
             return page("forbidden.html", 403, title="无权访问", csrf=csrf, user=user.display_name, script="",
-                        role_name=_ROLE_NAME[PAGE_ROLE[path]], home=HOME.get(principal.role))
+                        role_name="、".join(_ROLE_NAME[r] for r in PAGE_ROLES[path]), home=HOME.get(principal.role))
         return page("app.html", title=TITLES[path], csrf=csrf, user=f"{user.display_name} · {principal.organisation}",
                     script=path.strip("/") + ".js", role=principal.role.value, scope=principal.scope or "")
 
     return handler
 
 
-_ROLE_NAME = {Role.ENTERPRISE: "企业用户", Role.CLERK: "窗口工作人员", Role.INSPECTOR: "检查人员", Role.BANK: "银行工作人员"}
-for _path in PAGE_ROLE:
+_ROLE_NAME = {Role.ENTERPRISE: "企业用户", Role.CLERK: "窗口工作人员", Role.INSPECTOR: "检查人员", Role.BANK: "银行工作人员",
+              Role.GOVERNOR: "平台管理机关", Role.REGISTRAR: "登记机关"}
+for _path in PAGE_ROLES:
     router.add_api_route(_path, _page_for(_path), methods=["GET"], response_class=HTMLResponse)
 
 

@@ -18,7 +18,8 @@ _ENV.globals["labels"] = labels
 
 
 # Each role's own page: where its people land after signing in, and what 返回 leads to.
-HOME = {Role.ENTERPRISE: "/portal", Role.CLERK: "/window", Role.INSPECTOR: "/inspect", Role.BANK: "/bank"}
+HOME = {Role.ENTERPRISE: "/portal", Role.CLERK: "/window", Role.INSPECTOR: "/inspect", Role.BANK: "/bank",
+        Role.GOVERNOR: "/district", Role.REGISTRAR: "/district"}
 
 
 def page(template: str, status_code: int = 200, **context) -> HTMLResponse:

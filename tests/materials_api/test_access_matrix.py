@@ -292,6 +292,7 @@ REACHES_NO_ENTERPRISE_OBJECT = {
     "POST /api/v1/keys": "governor only: makes an API key",
     "GET /api/v1/material-types": "public catalogue",
     "GET /api/v1/verifiers": "enterprises: the names of the registered banks, to grant consent to",
+    "GET /api/v1/district": "governor and registrar: counts over the whole district (scans, backlog, standing)",
     "GET /api/v1/record-kinds": "public catalogue",
     "GET /api/v1/service-items": "public catalogue",
     "POST /api/v1/codes/keys/rotate": "governor only: the static-code key",

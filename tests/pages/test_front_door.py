@@ -5,6 +5,7 @@ the browser), and every page shows the demo's data. Screenshots in test-output/p
 import json
 
 import httpx
+from playwright.sync_api import expect
 import pytest
 
 from materials_api.bank.models import Material
@@ -24,7 +25,7 @@ def district(site):
 def test_the_demo_fills_a_district_once_and_every_page_shows_it(browser, district):
     base, runtime, services, d = district
     assert len(d.companies) == len(COMPANIES) and d.anchored == 3 and not d.already
-    assert {role for _, _, role in d.people} == {"enterprise", "clerk", "inspector", "bank"}
+    assert {role for _, _, role in d.people} == {"enterprise", "clerk", "inspector", "bank", "registrar"}
     assert fill(runtime, services).already  # a second run changes nothing
     # The abnormal company's page says so; the supermarket's revoked drug permit is red.
     abnormal_uscc = next(u for (u, name), c in zip(d.companies, COMPANIES) if c[3])
@@ -46,6 +47,18 @@ def test_the_demo_fills_a_district_once_and_every_page_shows_it(browser, distric
     page.wait_for_selector("#materials li[data-state=anchored]")
     assert page.locator("#materials li[data-state=anchored]").count() == 3
     shot(page, "demo-portal")
+    page.close()
+    # The regulator lands on the district page: six companies, one of them on the abnormal list.
+    username, password, _ = next(p for p in d.people if p[2] == "registrar")
+    page = browser.new_page(viewport=PHONE)
+    page.goto(base + "/login")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(base + "/district")
+    expect(page.locator("[data-standing=abnormal]")).to_contain_text("1 户")
+    assert "5 户" in page.locator("[data-standing=active]").inner_text()
+    shot(page, "demo-district")
     page.close()
 
 

@@ -17,7 +17,7 @@ from materials_api.identity.api_keys import create_key
 from materials_api.identity.models import Role
 from materials_api.records.models import Record
 from tests.pages.conftest import write_y4m
-from tests.pages.test_pages import DESKTOP, NARROW, PHONE, shot
+from tests.pages.test_pages import DESKTOP, NARROW, PHONE, assert_no_english, shot
 from tests.conftest import grant_writers
 
 USCC = "91350100M000100Y43"
@@ -34,6 +34,7 @@ def people(site):
     accounts.create_user("杨浦区行政服务中心", "clerk01", "李窗口", Role.CLERK, password=PASSWORD)
     accounts.create_user("杨浦区市场监管局", "inspector01", "王检查", Role.INSPECTOR, password=PASSWORD)
     accounts.create_user("示例银行杨浦支行", "bank01", "赵客户经理", Role.BANK, password=PASSWORD)
+    accounts.create_user("杨浦区市场监管局", "regulator01", "陈科长", Role.REGISTRAR, password=PASSWORD)
     with runtime.sessions.begin() as s:
         _, bank = create_key(s, "示例银行杨浦支行", Role.BANK)
         _, registrar = create_key(s, "杨浦区市场监管局登记处", Role.REGISTRAR)
@@ -240,6 +241,28 @@ def test_clerk_finds_a_company_by_scanning_its_code_and_files_a_checked_original
     page.wait_for_selector("#application-out li")
     assert "缺件" in page.locator("#application-out").inner_text()
     shot(page, "people-window-phone")
+    # The company's applications are listed when it is found; the receipt names what is missing.
+    page.fill("#uscc", USCC)
+    page.click("#find-form button[type=submit]")
+    row = page.locator(f"#applications li[data-application='{application['id']}']")
+    expect(row).to_contain_text("开立")
+    assert "北京时间" in row.inner_text() and "缺" in row.inner_text()
+    row.locator("[data-receipt]").click()
+    receipt = page.locator("#receipt")
+    expect(receipt).to_be_visible()
+    text = receipt.inner_text()
+    assert "材料接收回执" in text and str(application["id"]) in text and USCC in text
+    assert "上海杨浦示例餐饮管理有限公司" in text and "李窗口" in text and "北京时间" in text
+    assert text.count("缺件，请补交") == len(application["missing"])
+    assert page.locator("#print-receipt").is_visible()
+    assert page.evaluate("window.matchMedia('print').matches") is False
+    page.emulate_media(media="print")  # printed: the receipt alone, without the buttons
+    assert not page.locator("#find-form").is_visible() and not page.locator("#print-receipt").is_visible()
+    assert receipt.is_visible()
+    page.emulate_media(media="screen")
+    receipt.scroll_into_view_if_needed()
+    shot(page, "people-window-receipt-phone")
+    assert_no_english(page)
     page.set_viewport_size(DESKTOP)
     shot(page, "people-window-desktop")
     context.close()
@@ -272,13 +295,22 @@ def test_inspector_scans_sees_the_regulatory_view_and_records_an_inspection_even
     cookies = {c["name"]: c["value"] for c in context.cookies()}
     photo = httpx.get(f"{base}/api/v1/inspections/{record.id}/photo", cookies=cookies)
     assert photo.status_code == 200 and photo.content == jpeg() and photo.headers["content-type"] == "image/jpeg"
+    # The visit just recorded heads the company's past visits: result, when, findings, the photo.
+    visit = page.locator(f"#visits li[data-visit='{record.id}']")
+    expect(visit).to_contain_text("责令整改")
+    assert "冷藏柜温度记录缺失" in visit.inner_text() and "北京时间" in visit.inner_text()
+    assert "CAUTION" in visit.get_attribute("class")
+    expect(visit.locator("img.photo")).to_have_js_property("naturalWidth", 64)
+    visit.scroll_into_view_if_needed()
     shot(page, "people-inspect-phone")
+    assert_no_english(page)
     # A weak network: the verdict says what could not be checked; the inspection waits on the phone.
     context.set_offline(True)
     page.evaluate("delete document.body.dataset.verdict")
     page.set_input_files("#code-photo", str(tmp_path / "code.png"))
     page.wait_for_selector("body[data-verdict]")
     assert page.evaluate("document.body.dataset.verdict") == "OFFLINE"
+    assert page.locator("#inspect-form p.ok").count() == 0  # the last scan's "submitted" is gone
     assert "未能检查签名" in page.locator("#verdict").inner_text()
     page.select_option("#result", "passed")
     page.fill("#findings", "复查：已整改")
@@ -316,7 +348,8 @@ UNLABELLED = """() => [...document.querySelectorAll('input:not([type=hidden]),se
 
 
 @pytest.mark.parametrize("username, path", [("zhang.san", "/portal"), ("clerk01", "/window"),
-                                            ("inspector01", "/inspect"), ("bank01", "/bank"), (None, "/login")])
+                                            ("inspector01", "/inspect"), ("bank01", "/bank"),
+                                            ("regulator01", "/district"), (None, "/login")])
 def test_pages_fit_360px_label_every_input_keep_contrast_and_work_by_keyboard(browser, people, username, path):
     _, base, _, _, _ = people
     if username:
@@ -335,7 +368,7 @@ def test_pages_fit_360px_label_every_input_keep_contrast_and_work_by_keyboard(br
         page.keyboard.press("Tab")
         seen.append(page.evaluate("document.activeElement.id || document.activeElement.tagName"))
     first = {"/portal": "show-code", "/window": "uscc", "/inspect": "scan-btn", "/bank": "to-scan",
-             "/login": "username"}[path]
+             "/district": "BUTTON", "/login": "username"}[path]
     assert first in seen
     shot(page, f"people-360{path.replace('/', '-')}")
     context.close()
@@ -427,3 +460,116 @@ def test_the_company_sees_its_permits_and_an_inspectors_order_to_rectify_first(b
     page.locator("#records-h").scroll_into_view_if_needed()
     shot(page, "people-portal-records-phone")
     context.close()
+
+
+@pytest.mark.parametrize("viewport, label", [(NARROW, "360"), (PHONE, "390")])
+def test_a_code_shown_with_consent_lets_the_bank_that_scans_it_see_the_ticked_materials(browser, people, viewport, label):
+    """亮码 carrying a consent: the company picks a registered bank and ticks materials; the bank's
+    person scans the code off the company's phone and sees exactly those materials."""
+    app, base, runtime, _, _ = people
+    with runtime.sessions.begin() as s:
+        _, company = create_key(s, "上海杨浦示例餐饮管理有限公司", Role.ENTERPRISE, USCC)
+    owner = {"Authorization": f"Bearer {company}"}
+    ids = {}
+    for title, folder in (("营业执照.pdf", "business_licence"), ("租赁合同.pdf", "lease_contract")):
+        m = httpx.post(f"{base}/api/v1/materials", headers=owner, data={"folder": folder},
+                       files={"file": (title, PDF + title.encode(), "application/pdf")}).json()
+        httpx.post(f"{base}/api/v1/materials/{m['id']}/confirm", headers=owner)
+        ids[folder] = m["id"]
+    app.state.anchorer.run_once(force=True)
+    context, page = sign_in(browser, base, "zhang.san", viewport)
+    page.click("#code-consent summary")
+    page.select_option("#code-bank", "示例银行杨浦支行")
+    page.click("#show-code")  # nothing ticked
+    assert page.locator("#code-materials-error").inner_text() == "请勾选授权对方查看的材料，或选择“不授权”"
+    assert count(runtime, ConsentGrant) == 0
+    page.check(f"#code-grant-{ids['business_licence']}")
+    page.click("#show-code")
+    expect(page.locator("#code-carries")).to_have_text("本码授权 示例银行杨浦支行 查看 1 份材料")
+    page.locator("#code svg").scroll_into_view_if_needed()
+    shot(page, f"people-portal-code-consent-{label}")
+    code_png = page.locator("#code svg").screenshot()
+    assert [c.upper().startswith(base.upper() + "/V/") for c in scan(code_png)] == [True]  # readable off the screen
+    with runtime.sessions() as s:
+        grant = s.scalar(select(ConsentGrant))
+    assert grant.verifier_organisation == "示例银行杨浦支行" and grant.expires_at <= int(runtime.clock.time()) + 300
+    bank_context, bank_page = sign_in(browser, base, "bank01", viewport)
+    bank_page.goto(base + "/scan")
+    bank_page.set_input_files("#photo", files=[{"name": "code.png", "mimeType": "image/png", "buffer": code_png}])
+    bank_page.wait_for_selector("body[data-verdict]")
+    assert bank_page.evaluate("document.body.dataset.verdict") == "VALID"
+    consented = bank_page.locator("#consented")
+    assert "营业执照" in consented.inner_text() and "租赁合同" not in consented.inner_text()
+    assert "亮码授权" in consented.inner_text() and "北京时间" in consented.inner_text()
+    shot(bank_page, f"people-bank-scan-consent-{label}")
+    assert_no_english(bank_page)
+    # A code without a consent says so to the bank; a passer-by sees no materials at all.
+    page.select_option("#code-bank", "")
+    page.click("#show-code")
+    expect(page.locator("#code-carries")).to_have_count(0)
+    plain = page.locator("#code svg").screenshot()
+    bank_page.evaluate("delete document.body.dataset.verdict")
+    bank_page.goto(base + "/scan")
+    bank_page.set_input_files("#photo", files=[{"name": "code.png", "mimeType": "image/png", "buffer": plain}])
+    bank_page.wait_for_selector("body[data-verdict]")
+    assert bank_page.locator("#consent-none").is_visible() and bank_page.locator("#consented").count() == 0
+    stranger = browser.new_page(viewport=viewport)
+    stranger.goto(base + "/scan")
+    stranger.set_input_files("#photo", files=[{"name": "code.png", "mimeType": "image/png", "buffer": code_png}])
+    stranger.wait_for_selector("body[data-verdict]")
+    assert stranger.locator("#consented").count() == 0 and "营业执照" not in stranger.locator("#result").inner_text()
+    stranger.close()
+    bank_context.close()
+    context.close()
+
+
+@pytest.mark.parametrize("viewport, label", [(NARROW, "360"), (PHONE, "390")])
+def test_the_regulator_reads_the_district_at_a_glance(browser, people, viewport, label):
+    """The regulator's district page: scans per hour by verdict (from what /metrics counts,
+    written down per hour by the background work), the share INVALID, the chain's liveness, the
+    writes waiting for it and the companies by standing; banks and companies are refused it."""
+    app, base, runtime, bank, png = people
+    [genuine] = scan(png)
+    forged = genuine[:-3] + ("AAA" if not genuine.endswith("AAA") else "BBB")
+    for code in (genuine, genuine, genuine, forged):
+        assert httpx.post(f"{base}/api/v1/verify/code", json={"code": code}).status_code == 200
+    assert app.state.scan_hours.record() == 4  # what the "scan-hours" loop does every minute
+    assert app.state.scan_hours.record() == 0  # nothing counted twice
+    with runtime.sessions.begin() as s:
+        _, registrar = create_key(s, "杨浦区市场监管局", Role.REGISTRAR)
+    d = httpx.get(f"{base}/api/v1/district", headers={"Authorization": f"Bearer {registrar}"}).json()
+    assert d["scans_24h"] == {"VALID": 3, "INVALID": 1, "ERROR": 0} and d["invalid_rate"] == 0.25
+    assert len(d["hours"]) == 24 and d["hours"][-1]["VALID"] == 3 and d["hours"][-1]["hour"].endswith("+00:00")
+    assert d["standing"]["active"] == 1 and set(d["outbox"]) == {"enterprises", "records", "materials"}
+    assert httpx.get(f"{base}/api/v1/district", headers=bank).status_code == 403
+    assert httpx.get(f"{base}/api/v1/district").status_code == 401
+    context, page = sign_in(browser, base, "regulator01", viewport)
+    assert page.url == base + "/district"
+    expect(page.locator("#scans-total")).to_have_text("4 次")
+    assert "25.0%" in page.locator("#invalid-rate").inner_text()
+    assert "INVALID" in page.locator("#invalid-rate").get_attribute("class")  # above 1 %: red
+    assert page.locator("#head-age").inner_text() in ("正常出块", "出块变慢", "已停止出块", "链节点无响应")
+    assert "存续" in page.locator("[data-standing=active]").inner_text()
+    assert page.locator("#hours svg rect.col.INVALID").count() == 24
+    assert "北京时间" in page.locator("#as-of").inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    shot(page, f"people-district-{label}")
+    assert_no_english(page)
+    context.close()
+    bank_context, bank_page = sign_in(browser, base, "bank01", viewport)
+    bank_page.goto(base + "/district")
+    assert "无权访问" in bank_page.title() and "登记机关" in bank_page.locator("body").inner_text()
+    bank_context.close()
+
+
+def test_an_address_that_does_not_exist_is_a_page_for_a_browser_and_json_for_a_program(browser, people):
+    _, base, _, _, _ = people
+    page = browser.new_page(viewport=PHONE)
+    response = page.goto(base + "/no-such-page")
+    assert response.status == 404 and "页面不存在" in page.locator("h1").inner_text()
+    assert_no_english(page)
+    page.close()
+    as_program = httpx.get(f"{base}/no-such-page")
+    assert as_program.status_code == 404 and as_program.json()["code"] == "not_found"
+    api = httpx.get(f"{base}/api/v1/no-such-thing", headers={"Accept": "text/html"})
+    assert api.status_code == 404 and api.json()["code"] == "not_found"  # the API's paths answer in JSON

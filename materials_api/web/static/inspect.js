@@ -5,7 +5,7 @@ import {LABELS} from './labels.js';
 import {Q} from './app.js';
 
 (() => {
-  const {api, message, esc, day, $, fieldError, clearErrors, formMessage, decodeFile, scanCamera, verdictHtml, NetworkError} = Q;
+  const {api, message, esc, day, when, $, fieldError, clearErrors, formMessage, decodeFile, scanCamera, verdictHtml, NetworkError} = Q;
   const app = $('#app');
   const QUEUE = 'qiyema-inspections';
   let scanned = null;
@@ -26,6 +26,8 @@ import {Q} from './app.js';
         <label for="photo">现场照片</label><input id="photo" type="file" accept="image/jpeg,image/png" capture="environment">
         <button type="submit" id="send">提交检查记录</button></form>
       <div id="queued" aria-live="polite"></div></section>
+    <section class="card wide" aria-labelledby="visits-h"><h2 id="visits-h">以往检查</h2>
+      <ul class="list" id="visits" aria-live="polite"><li class="note">扫码后显示该企业的检查记录</li></ul></section>
   </div>`;
 
   function showView(v) {
@@ -33,7 +35,7 @@ import {Q} from './app.js';
     let html = verdictHtml(v);
     if (e) html = `<p><strong>${esc(e.name)}</strong><br><span class="note">${esc(e.uscc)}</span></p>` + html;
     const view = v.view || {};
-    for (const [group, title] of [['licence', '营业执照'], ['permit', '许可证'], ['regulatory', '监管信息'], ['inspection', '检查记录']]) {
+    for (const [group, title] of [['licence', '营业执照'], ['permit', '许可证'], ['regulatory', '监管信息']]) {
       const rows = view[group] || [];
       if (!rows.length) continue;
       html += `<h3>${title}</h3><ul class="list">` + rows.map(r => {
@@ -49,16 +51,33 @@ import {Q} from './app.js';
     $('#verdict').focus();
   }
 
+  // Past visits, newest first: the result in its colour, when, what was found, the photo as witnessed.
+  const RESULT_CLASS = {passed: 'VALID', rectify: 'CAUTION', case_opened: 'INVALID'};
+  async function loadVisits(uscc) {
+    const r = await api('GET', '/api/v1/records?uscc=' + encodeURIComponent(uscc));
+    if (!r.ok) { $('#visits').innerHTML = '<li class="error" role="alert">' + esc(message(r.data, r.status)) + '</li>'; return; }
+    const visits = r.data.filter(x => x.kind === 'inspection').sort((a, b) => b.id - a.id);
+    $('#visits').innerHTML = visits.map(v => `<li class="${RESULT_CLASS[v.data.result] || 'ERROR'}" data-visit="${v.id}">
+      <span><strong>${esc(v.data.result_name || v.data.result)}</strong> · ${v.issued_at ? when(v.issued_at) : ''}
+      <br>${esc(v.data.findings)}${v.data.photo_sha256 ? `<br><img class="photo" src="/api/v1/inspections/${v.id}/photo"
+        alt="现场照片（记录 ${v.id}）" loading="lazy">` : ''}</span></li>`).join('') || '<li class="note" id="no-visits">该企业还没有检查记录</li>';
+  }
+
   async function verify(text) {
     $('#verdict').innerHTML = '<p>正在核验…</p>';
+    // A new scan is a new situation: what was said about the last one goes (the company inspected
+    // stays until a scan names another, or the network is down and the inspection waits here).
+    clearErrors($('#inspect-form')); $('#inspect-form').querySelectorAll('.ok').forEach(x => x.remove());
     try {
       const r = await api('POST', '/api/v1/verify/code', {code: text}, 8000);
       if (!r.ok) { $('#verdict').innerHTML = '<p class="error" role="alert">' + esc(message(r.data, r.status)) + '</p>'; return; }
       showView(r.data);
       document.body.dataset.verdict = r.data.status;
+      if (r.data.status === 'INVALID') { scanned = null; $('#target').textContent = '请先扫码确定检查对象'; }
       if (r.data.uscc && r.data.status !== 'INVALID') {
         scanned = {uscc: r.data.uscc, name: r.data.view && r.data.view.enterprise ? r.data.view.enterprise.name : r.data.uscc};
         $('#target').textContent = '检查对象：' + scanned.name + '（' + scanned.uscc + '）';
+        await loadVisits(scanned.uscc);
       }
     } catch (err) {
       if (!(err instanceof NetworkError)) throw err;
@@ -121,6 +140,7 @@ import {Q} from './app.js';
       if (!r.ok) return fieldError(r.data && r.data.code === 'photo_not_image' ? $('#photo') : $('#findings'), message(r.data, r.status));
       form.reset();
       formMessage(form, '检查记录已提交并存证（记录号 ' + r.data.id + '）', true);
+      await loadVisits(entry.uscc);
     } catch (err) {
       if (!(err instanceof NetworkError)) throw err;
       const q = queued(); q.push(entry); localStorage.setItem(QUEUE, JSON.stringify(q));

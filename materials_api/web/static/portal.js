@@ -16,6 +16,11 @@ import {Q} from './app.js';
       <div id="replace-code" role="alert" hidden></div>
       <p class="note">出示动态企业码，供银行、窗口或检查人员扫码核验。码会在过期前自动刷新。</p>
       <div id="code" class="code" aria-live="polite"></div>
+      <details id="code-consent"><summary>亮码时授权银行查看材料（可选）</summary>
+        <label for="code-bank">授权给</label>
+        <select id="code-bank"><option value="">不授权，只核验企业身份</option></select>
+        <fieldset id="code-materials"></fieldset>
+        <p class="note">授权随码失效：码过期后对方不能再查看。</p></details>
       <button id="show-code" type="button" class="block">亮码</button></section>
     <section class="card" aria-labelledby="up-h"><h2 id="up-h">存入材料</h2>
       <form id="upload-form" novalidate>
@@ -57,13 +62,27 @@ import {Q} from './app.js';
 
   // --- 亮码 -------------------------------------------------------------------------------------
   let codeTimer = null;
+  // A code can carry a consent: the bank chosen here sees the ticked materials while the code lives
+  // (each refresh carries it again), and nothing once it has expired.
+  function codeScope() {
+    const bank = $('#code-bank').value;
+    if (!bank) return null;
+    const ids = [...document.querySelectorAll('#code-materials input:checked')].map(x => Number(x.value));
+    return {verifier_org: bank, material_ids: ids, purpose: '亮码授权'};
+  }
   async function showCode() {
-    clearTimeout(codeTimer);
+    clearTimeout(codeTimer); clearErrors($('#code-consent'));
+    const scope = codeScope();
+    if (scope && !scope.material_ids.length) {
+      $('#code-consent').open = true;
+      return fieldError($('#code-materials'), '请勾选授权对方查看的材料，或选择“不授权”');
+    }
     try {
-      const r = await api('POST', '/api/v1/codes/dynamic', {ttl_seconds: 300});
+      const r = await api('POST', '/api/v1/codes/dynamic', {ttl_seconds: 300, ...(scope ? {scope} : {})});
       if (!r.ok) { $('#code').innerHTML = '<p class="error" role="alert">' + esc(message(r.data, r.status)) + '</p>'; return; }
       const until = clock(r.data.expires_at) + '（北京时间）';
-      $('#code').innerHTML = r.data.svg + '<p class="note" id="code-expiry">有效至 ' + until + '，过期前自动刷新</p>';
+      const carries = scope ? `<p class="ok" id="code-carries">本码授权 ${esc(scope.verifier_org)} 查看 ${scope.material_ids.length} 份材料</p>` : '';
+      $('#code').innerHTML = r.data.svg + carries + '<p class="note" id="code-expiry">有效至 ' + until + '，过期前自动刷新</p>';
       $('#code').dataset.expiresAt = r.data.expires_at;
       codeTimer = setTimeout(showCode, Math.max(5, r.data.expires_at - Date.now() / 1000 - 30) * 1000);
     } catch (e) { $('#code').innerHTML = '<p class="error" role="alert">' + esc(e.message) + '，请稍后重试</p>'; }
@@ -177,6 +196,10 @@ import {Q} from './app.js';
     $('#consent-materials').innerHTML = '<legend><strong>授权的材料</strong></legend>' + (consentable.length ? consentable.map(m =>
       `<label class="check" for="grant-${m.id}"><input type="checkbox" id="grant-${m.id}" value="${m.id}">${esc(m.title)}</label>`).join('')
       : '<p class="note" id="no-consentable">材料上链存证后才能授权</p>');
+    const ticked = new Set([...document.querySelectorAll('#code-materials input:checked')].map(x => x.value));
+    $('#code-materials').innerHTML = '<legend><strong>对方可查看的材料</strong></legend>' + (consentable.length ? consentable.map(m =>
+      `<label class="check" for="code-grant-${m.id}"><input type="checkbox" id="code-grant-${m.id}" value="${m.id}"${ticked.has(String(m.id)) ? ' checked' : ''}>${esc(m.title)}</label>`).join('')
+      : '<p class="note">材料上链存证后才能授权</p>');
   }
   $('#materials').addEventListener('change', async e => {
     const id = e.target.dataset.version; if (!id) return;
@@ -337,7 +360,9 @@ import {Q} from './app.js';
       $('#folder').insertAdjacentHTML('beforeend', types.data.map(t => '<option value="' + t.code + '">' + esc(t.name) + '</option>').join(''));
       $('#service-item').insertAdjacentHTML('beforeend', services.data.map(s => '<option value="' + s.code + '">' + esc(s.name) + '</option>').join(''));
       const banks = await api('GET', '/api/v1/verifiers');
-      if (banks.ok) $('#verifier').insertAdjacentHTML('beforeend', banks.data.map(b => '<option>' + esc(b) + '</option>').join(''));
+      if (banks.ok) for (const select of ['#verifier', '#code-bank']) {
+        $(select).insertAdjacentHTML('beforeend', banks.data.map(b => '<option>' + esc(b) + '</option>').join(''));
+      }
       await Promise.all([refresh(), loadApplications(), loadGrants(), loadLog(), loadRecords()]);
       document.body.dataset.ready = '1';
     } catch (err) {

@@ -25,9 +25,23 @@ async function verify(text) {
     const ours = (v.checks || []).some(c => c.name === 'origin' && c.status === 'VALID');
     const link = ours ? '<a class="button" href="' + esc(new URL(text).pathname) + '">查看完整核验页</a>' : '';
     video.hidden = true;
-    show(verdictHtml(v) + name + link, v.status);
+    show(verdictHtml(v) + name + consented(v.view && v.view.materials) + link, v.status);
     document.body.dataset.verdict = v.status;
   } catch (e) { show('<p>网络不可用，无法核验：' + esc(e) + '</p>', 'ERROR'); document.body.dataset.verdict = 'ERROR'; }
+}
+
+// A bank's person scanning a code that carries a consent sees the materials it covers (each
+// downloadable, verified on the bank's page); a code without one, or one no longer valid, says so.
+function consented(m) {
+  if (!m || Array.isArray(m)) return '';
+  if (m.status === 'none') return '<p class="note" id="consent-none">此码未携带材料授权。如需查看材料，请企业亮码时勾选授权本行，或在“企业材料银行”中授权。</p>';
+  if (m.status !== 'granted') return '<p class="error" id="consent-denied">码中的授权已失效（码已过期、授权已撤销或不是授权给本机构），不能查看材料。请企业重新亮码。</p>';
+  const until = new Intl.DateTimeFormat('zh-CN', {timeZone: 'Asia/Shanghai', dateStyle: 'short', timeStyle: 'short'})
+    .format(new Date(m.expires_at * 1000));
+  const rows = m.items.map(x => '<li data-material="' + esc(x.id) + '"><span><strong>' + esc(x.title) + '</strong><br><small>' +
+    esc(x.folder_name) + '</small> · <a href="' + esc(x.content) + '">下载</a></span></li>').join('') || '<li>授权的材料尚未上链存证</li>';
+  return '<section id="consented" data-grant="' + esc(m.grant_id) + '"><h2>企业授权查看的材料</h2><p class="note">用途：' + esc(m.purpose) +
+    ' · 授权截至 ' + until + '（北京时间）</p><ul class="list">' + rows + '</ul><a class="button" href="/bank">到银行核验页逐份核验</a></section>';
 }
 
 function decode(img, w, h) {

@@ -4,7 +4,7 @@ import {LABELS} from './labels.js';
 import {Q} from './app.js';
 
 (() => {
-  const {api, upload, message, esc, day, $, fieldError, clearErrors, formMessage, decodeFile, scanCamera, STATES} = Q;
+  const {api, upload, message, esc, day, when, $, fieldError, clearErrors, formMessage, decodeFile, scanCamera, STATES} = Q;
   const app = $('#app');
   let company = null;
   app.innerHTML = `
@@ -27,10 +27,12 @@ import {Q} from './app.js';
         <button type="submit" id="file-btn">存入（标记“原件已核验”）</button>
         <progress id="progress" max="1" value="0" hidden aria-label="上传进度"></progress></form>
       <ul class="list" id="filed"></ul></section>
-    <section class="card wide" aria-labelledby="app-h"><h2 id="app-h">办件缺件查询</h2>
-      <form id="app-form" novalidate><label for="application">办件号</label><input id="application" inputmode="numeric">
+    <section class="card wide" aria-labelledby="app-h"><h2 id="app-h">办件与回执</h2>
+      <ul class="list" id="applications" aria-live="polite"><li class="note">查找企业后显示其办件</li></ul>
+      <form id="app-form" novalidate><label for="application">按办件号查询</label><input id="application" inputmode="numeric">
         <button type="submit">查询</button></form>
       <div id="application-out" aria-live="polite"></div></section>
+    <section class="card wide receipt" id="receipt" hidden aria-labelledby="receipt-h"></section>
   </div>`;
 
   async function find(uscc) {
@@ -42,8 +44,43 @@ import {Q} from './app.js';
     out.innerHTML = `<div class="ok" role="status" id="company-found"><strong>${esc(company.name)}</strong><br>${esc(company.uscc)} · ${status}</div>`;
     const m = await api('GET', '/api/v1/materials?uscc=' + encodeURIComponent(company.uscc));
     if (m.ok) renderFiled(m.data.items);
+    await loadApplications();
     document.body.dataset.company = company.uscc;
   }
+
+  // The company's applications, newest first, each with what is missing and a receipt (回执) to print.
+  let applications = [];
+  async function loadApplications() {
+    $('#receipt').hidden = true;
+    const r = await api('GET', '/api/v1/applications?uscc=' + encodeURIComponent(company.uscc));
+    if (!r.ok) { $('#applications').innerHTML = '<li class="error" role="alert">' + esc(message(r.data, r.status)) + '</li>'; return; }
+    applications = r.data;
+    $('#applications').innerHTML = applications.map(a => `<li class="${a.missing.length ? 'CAUTION' : 'VALID'}" data-application="${a.id}">
+      <span><strong>${esc(a.service_item_name)}</strong> · 办件号 ${a.id}<br><span class="note">${esc(a.department)} ·
+      ${a.created_at ? when(a.created_at) : ''} · ${a.missing.length ? '缺 ' + a.missing.length + ' 份材料' : '材料齐全'}</span></span>
+      <button type="button" class="small secondary" data-receipt="${a.id}">回执</button></li>`).join('')
+      || '<li class="note">该企业还没有办件</li>';
+  }
+  function showReceipt(a) {
+    const box = $('#receipt');
+    const rows = a.items.map(i => `<tr><td>${esc(i.folder_name)}</td><td>${i.missing ? '缺件，请补交' : '已从材料银行调取（材料号 ' + i.material_id + '）'}</td></tr>`).join('');
+    box.innerHTML = `<h2 id="receipt-h">材料接收回执</h2>
+      <dl class="facts"><dt>办件号</dt><dd>${a.id}</dd><dt>办理事项</dt><dd>${esc(a.service_item_name)}</dd>
+        <dt>受理部门</dt><dd>${esc(a.department)}</dd><dt>企业名称</dt><dd>${esc(company.name)}</dd>
+        <dt>统一社会信用代码</dt><dd>${esc(company.uscc)}</dd><dt>申请时间</dt><dd>${a.created_at ? when(a.created_at) : ''}</dd></dl>
+      <table class="receipt-items"><thead><tr><th scope="col">材料</th><th scope="col">状态</th></tr></thead><tbody>${rows}</tbody></table>
+      <p>${a.missing.length ? '尚缺 ' + a.missing.length + ' 份材料，补齐后方可办理' : '材料齐全'}</p>
+      <p class="note">经办：${esc(($('.who') || {}).textContent || '')} · 打印时间 ${when(Math.floor(Date.now() / 1000))}</p>
+      <p class="note">材料的真实性可在本站首页用“核验文件”对照其存证核验。</p>
+      <button type="button" id="print-receipt">打印回执</button>`;
+    box.hidden = false; box.classList.add('printing');
+    box.scrollIntoView();
+  }
+  $('#applications').addEventListener('click', e => {
+    const id = Number(e.target.dataset.receipt); if (!id) return;
+    showReceipt(applications.find(a => a.id === id));
+  });
+  $('#receipt').addEventListener('click', e => { if (e.target.id === 'print-receipt') window.print(); });
   function renderFiled(list) {
     $('#filed').innerHTML = list.map(x => `<li data-material="${x.id}"><strong>${esc(x.title)}</strong>
       <span class="badge s-${x.state}">${STATES[x.state] || x.state}</span><br><span class="note">${esc(x.folder_name)} ·
