@@ -3,6 +3,7 @@ an enterprise user, a clerk at the service window, an inspector on the street. S
 in test-output/pages/people-*.png."""
 
 import io
+from pathlib import Path
 from datetime import date, timedelta
 
 import httpx
@@ -118,11 +119,11 @@ def test_enterprise_user_deposits_confirms_sees_anchored_grants_a_bank_and_reads
     app.state.anchorer.run_once(force=True)  # the background batcher's pass
     # The page follows by itself: no reload.
     expect(page.locator("#materials li[data-state=anchored]")).to_have_count(3, timeout=15000)
-    assert page.locator("#materials a[download]").count() == 3  # proof bundles
-    names = [a.get_attribute("download") for a in page.locator("#materials a[download]").all()]
+    assert page.locator("#materials a[data-proof]").count() == 3  # proof bundles
+    names = [a.get_attribute("download") for a in page.locator("#materials a[data-proof]").all()]
     assert all(n.endswith(".pdf.proof.json") or n.endswith(".jpg.proof.json") or n.endswith(".proof.json") for n in names)
     assert not any(n.startswith("proof-") for n in names), names  # X.proof.json, as the front door and verify-batch read
-    proof = httpx.get(base + page.locator("#materials a[download]").first.get_attribute("href"),
+    proof = httpx.get(base + page.locator("#materials a[data-proof]").first.get_attribute("href"),
                       cookies={c["name"]: c["value"] for c in context.cookies()})
     assert proof.status_code == 200 and proof.json()["version"] == 1
     # The folder counts.
@@ -573,3 +574,47 @@ def test_an_address_that_does_not_exist_is_a_page_for_a_browser_and_json_for_a_p
     assert as_program.status_code == 404 and as_program.json()["code"] == "not_found"
     api = httpx.get(f"{base}/api/v1/no-such-thing", headers={"Accept": "text/html"})
     assert api.status_code == 404 and api.json()["code"] == "not_found"  # the API's paths answer in JSON
+
+
+def test_the_company_previews_drops_an_upload_downloads_withdraws_and_prints_its_code(browser, people):
+    """Before 确认 the file can be looked at, and a wrong upload dropped (two taps); a material
+    held can be downloaded and withdrawn (two taps: revoked on chain); the static code downloads
+    as a picture to print."""
+    app, base, runtime, _, _ = people
+    context, page = sign_in(browser, base, "zhang.san", PHONE, accept_downloads=True)
+    for name in ("营业执照副本.pdf", "传错的文件.pdf"):
+        page.set_input_files("#file", files=[{"name": name, "mimeType": "application/pdf", "buffer": PDF + name.encode()}])
+        page.click("#upload-btn")
+        expect(page.locator("#pending li", has_text=name)).to_have_count(1)
+    wrong = page.locator("#pending li", has_text="传错的文件")
+    with page.expect_download() as shown:
+        wrong.locator("[data-preview]").click()
+    assert shown.value.suggested_filename == "传错的文件.pdf"
+    assert Path(shown.value.path()).read_bytes() == PDF + "传错的文件.pdf".encode()
+    wrong.locator("[data-discard]").click()
+    assert wrong.locator("[data-discard]").inner_text() == "再点一次确认删除"
+    assert page.locator("#pending li[data-material]").count() == 2  # one tap does nothing yet
+    wrong.locator("[data-discard]").click()
+    expect(page.locator("#pending li[data-material]")).to_have_count(1)
+    with runtime.sessions() as s:
+        assert s.scalar(select(Material.state).where(Material.file_name == "传错的文件.pdf")) == "withdrawn"
+    page.locator("#pending [data-confirm]").click()
+    held = page.locator("#materials li[data-state=confirmed]")
+    expect(held).to_have_count(1)
+    with page.expect_download() as original:
+        held.locator("a", has_text="下载原件").click()
+    assert Path(original.value.path()).read_bytes() == PDF + "营业执照副本.pdf".encode()
+    app.state.anchorer.run_once(force=True)
+    anchored = page.locator("#materials li[data-state=anchored]")
+    expect(anchored).to_have_count(1, timeout=15000)
+    anchored.locator("[data-withdraw]").click()
+    anchored.locator("[data-withdraw]").click()
+    expect(page.locator("#materials li[data-state=withdrawn]")).to_have_count(1)
+    with runtime.sessions() as s:
+        assert s.scalar(select(Material.revocation_state).where(Material.file_name == "营业执照副本.pdf")) == "pending"
+    with page.expect_download() as code:
+        page.click("#static-code")
+    assert code.value.suggested_filename == f"企业码-{USCC}.png"
+    assert [c.upper().startswith(base.upper() + "/V/") for c in scan(Path(code.value.path()).read_bytes())] == [True]
+    shot(page, "people-portal-withdrawn-phone")
+    context.close()

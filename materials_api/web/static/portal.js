@@ -21,7 +21,9 @@ import {Q} from './app.js';
         <select id="code-bank"><option value="">不授权，只核验企业身份</option></select>
         <fieldset id="code-materials"></fieldset>
         <p class="note">授权随码失效：码过期后对方不能再查看。</p></details>
-      <button id="show-code" type="button" class="block">亮码</button></section>
+      <button id="show-code" type="button" class="block">亮码</button>
+      <a class="button secondary" id="static-code" href="/api/v1/enterprises/${encodeURIComponent(app.dataset.scope)}/code.png"
+        download="企业码-${esc(app.dataset.scope)}.png">下载静态企业码（打印张贴）</a></section>
     <section class="card" aria-labelledby="up-h"><h2 id="up-h">存入材料</h2>
       <form id="upload-form" novalidate>
         <div class="drop" id="drop">把文件拖到这里</div>
@@ -152,10 +154,22 @@ import {Q} from './app.js';
       <li data-material="${m.id}"><strong>${esc(m.title)}</strong> <span class="note">${esc(m.file_name)}</span>
         <label for="fold-${m.id}">${m.classified ? '系统识别的分类（可更正）' : '分类'}</label>
         <select id="fold-${m.id}" ${m.supersedes_id ? 'disabled' : ''}>${folderOptions(chosen['fold-' + m.id] || m.folder)}</select>
-        <button type="button" class="block" data-confirm="${m.id}">确认材料真实有效</button></li>`).join('')
+        <a href="/api/v1/materials/${m.id}/content" download="${esc(m.file_name)}" data-preview="${m.id}">查看文件，确认无误</a>
+        <button type="button" class="block" data-confirm="${m.id}">确认材料真实有效</button>
+        <button type="button" class="small danger" data-discard="${m.id}">删除这份上传</button></li>`).join('')
       : '<li class="note">没有待确认的材料</li>';
   }
+  // Two taps end a material: the first asks, the second does it (a pending upload is dropped; a
+  // confirmed or anchored one is withdrawn, and revoked on chain: its proof then verifies as withdrawn).
+  async function end(button, id, question) {
+    if (button.dataset.armed !== '1') { button.dataset.armed = '1'; button.textContent = question; return; }
+    const li = button.closest('li'); clearErrors(li);
+    const r = await api('POST', `/api/v1/materials/${id}/withdraw`);
+    if (!r.ok) return fieldError(button, message(r.data, r.status));
+    await refresh();
+  }
   $('#pending').addEventListener('click', async e => {
+    if (e.target.dataset.discard) return end(e.target, e.target.dataset.discard, '再点一次确认删除');
     const id = e.target.dataset.confirm; if (!id) return;
     const li = e.target.closest('li'); clearErrors(li);
     try {
@@ -185,8 +199,10 @@ import {Q} from './app.js';
         <br><span class="note">${esc(m.folder_name)} · 第 ${m.version} 版 · 有效期至 ${day(m.valid_until)}
         ${m.label === 'original_checked' ? ' · 原件已核验' : ''} · 被复用 ${m.reuse_count} 次</span>
         ${m.proof_replaced_at ? `<br><span class="note">存证凭证已更换（${when(m.proof_replaced_at)}）：原签名密钥已声明泄露，旧凭证失效，请下载新的凭证</span>` : ''}
-        <br>${m.anchored ? `<a href="/api/v1/materials/${m.id}/proof" download="${esc(m.file_name)}.proof.json">下载存证凭证</a> · ` : ''}
+        <br>${m.anchored ? `<a href="/api/v1/materials/${m.id}/proof" download="${esc(m.file_name)}.proof.json" data-proof="${m.id}">下载存证凭证</a> · ` : ''}
+        <a href="/api/v1/materials/${m.id}/content" download="${esc(m.file_name)}">下载原件</a> ·
         <button type="button" class="small secondary" data-reuses="${m.id}">谁使用过</button>
+        ${['confirmed', 'anchored', 'expired'].includes(m.state) ? `<button type="button" class="small danger" data-withdraw="${m.id}">撤回</button>` : ''}
         ${['confirmed', 'anchored', 'expired'].includes(m.state) ? `<label for="ver-${m.id}"
           class="button small secondary inline-label">上传新版本</label>
           <input type="file" id="ver-${m.id}" class="sr-only" data-version="${m.id}" accept="application/pdf,image/*,.doc,.docx,.xls,.xlsx">` : ''}
@@ -216,6 +232,7 @@ import {Q} from './app.js';
   });
   $('#folders').addEventListener('click', e => { if (e.target.dataset.folder !== undefined) { shownFolder = e.target.dataset.folder; renderBank(); } });
   $('#materials').addEventListener('click', async e => {
+    if (e.target.dataset.withdraw) return end(e.target, e.target.dataset.withdraw, '再点一次确认撤回（撤回后他人不能再使用）');
     const id = e.target.dataset.reuses; if (!id) return;
     const out = $('#reuses-' + id);
     try {
