@@ -607,6 +607,23 @@ def test_the_company_previews_drops_an_upload_downloads_withdraws_and_prints_its
     app.state.anchorer.run_once(force=True)
     anchored = page.locator("#materials li[data-state=anchored]")
     expect(anchored).to_have_count(1, timeout=15000)
+    anchored.locator("[data-certificate]").click()  # the certificate: who deposited what, when, the verdict
+    page.wait_for_url(f"{base}/certificates/materials/*")
+    assert page.locator(".banner h1").inner_text() == "真实有效"
+    text = page.locator("main").inner_text()
+    assert "营业执照副本" in text and "企业自行上传并确认" in text and "北京时间" in text and USCC in text
+    assert page.locator(".qr svg").count() == 1
+    shot(page, "people-material-certificate-phone")
+    assert_no_english(page)
+    material_id = page.url.rsplit("/", 1)[1]
+    stranger = httpx.get(f"{base}/certificates/materials/{material_id}", follow_redirects=False)
+    assert stranger.status_code == 303 and stranger.headers["location"].startswith("/login?next=")
+    bank_context, bank_page = sign_in(browser, base, "bank01", PHONE)  # no consent: not found, as a page
+    response = bank_page.goto(f"{base}/certificates/materials/{material_id}")
+    assert response.status == 404 and "没有找到存证证书" in bank_page.locator("h1").inner_text()
+    bank_context.close()
+    page.go_back()
+    anchored = page.locator("#materials li[data-state=anchored]")
     anchored.locator("[data-withdraw]").click()
     anchored.locator("[data-withdraw]").click()
     expect(page.locator("#materials li[data-state=withdrawn]")).to_have_count(1)

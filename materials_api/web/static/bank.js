@@ -20,6 +20,7 @@ import {Q} from './app.js';
     const rows = g.materials.map(m => `<li data-material="${m.id}"><span><strong>${esc(m.title)}</strong>
       <span class="note">${esc(m.folder_name)} · 第 ${m.version} 版 · 有效期至 ${day(m.valid_until)}</span>
       <br><a href="${m.content}" download="${esc(m.file_name)}">下载</a> ·
+      <a href="/certificates/materials/${m.id}" data-certificate="${m.id}">存证证书</a> ·
       <button type="button" class="link" data-verify="${m.id}">核验真伪</button>
       <div class="result" id="verdict-${m.id}" aria-live="polite"></div></span></li>`).join('')
       || '<li class="note">授权的材料尚未上链存证，暂不能查看</li>';

@@ -199,7 +199,7 @@ import {Q} from './app.js';
         <br><span class="note">${esc(m.folder_name)} · 第 ${m.version} 版 · 有效期至 ${day(m.valid_until)}
         ${m.label === 'original_checked' ? ' · 原件已核验' : ''} · 被复用 ${m.reuse_count} 次</span>
         ${m.proof_replaced_at ? `<br><span class="note">存证凭证已更换（${when(m.proof_replaced_at)}）：原签名密钥已声明泄露，旧凭证失效，请下载新的凭证</span>` : ''}
-        <br>${m.anchored ? `<a href="/api/v1/materials/${m.id}/proof" download="${esc(m.file_name)}.proof.json" data-proof="${m.id}">下载存证凭证</a> · ` : ''}
+        <br>${m.anchored ? `<a href="/api/v1/materials/${m.id}/proof" download="${esc(m.file_name)}.proof.json" data-proof="${m.id}">下载存证凭证</a> · <a href="/certificates/materials/${m.id}" data-certificate="${m.id}">存证证书</a> · ` : ''}
         <a href="/api/v1/materials/${m.id}/content" download="${esc(m.file_name)}">下载原件</a> ·
         <button type="button" class="small secondary" data-reuses="${m.id}">谁使用过</button>
         ${['confirmed', 'anchored', 'expired'].includes(m.state) ? `<button type="button" class="small danger" data-withdraw="${m.id}">撤回</button>` : ''}
