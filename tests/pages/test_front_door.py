@@ -62,11 +62,12 @@ def test_the_demo_fills_a_district_once_and_every_page_shows_it(browser, distric
     page.close()
 
 
-def test_front_door_leads_everywhere_and_checks_a_file_against_its_proof(browser, district, tmp_path):
+@pytest.mark.parametrize("viewport, label", [(NARROW, "360"), (PHONE, "390")])
+def test_front_door_leads_everywhere_and_checks_a_file_against_its_proof(browser, district, tmp_path, viewport, label):
     base, runtime, services, d = district
-    page = browser.new_page(viewport=NARROW)
+    page = browser.new_page(viewport=viewport)
     page.goto(base + "/")
-    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
     links = {a: page.locator(f"#{a}").get_attribute("href") for a in ("go-scan", "go-login", "go-api")}
     assert links == {"go-scan": "/scan", "go-login": "/login", "go-api": "/docs"}
     for href in links.values():
@@ -74,7 +75,7 @@ def test_front_door_leads_everywhere_and_checks_a_file_against_its_proof(browser
     for input_id in page.evaluate("[...document.querySelectorAll('input')].map(i => i.id)"):
         assert page.locator(f"label[for='{input_id}']").count() == 1
     assert not [r for r in page.evaluate("[...document.scripts].map(s => s.src)") if r and not r.startswith(base)]
-    shot(page, "front-door")
+    shot(page, f"front-door-{label}")
     # A material of the demo and its proof bundle, as the enterprise would hand them over.
     with runtime.sessions() as s:
         material = s.query(Material).filter(Material.state == "anchored").first()
@@ -87,7 +88,7 @@ def test_front_door_leads_everywhere_and_checks_a_file_against_its_proof(browser
     page.wait_for_selector("body[data-verdict]:not([data-verdict=PENDING])")
     assert page.evaluate("document.body.dataset.verdict") == "VALID"
     assert page.locator("#verdict .verdict").inner_text() == "真实有效"
-    shot(page, "front-door-verified")
+    shot(page, f"front-door-verified-{label}")
     # One byte changed: the same proof no longer fits the file.
     (tmp_path / "改过的.pdf").write_bytes(content[:-2] + b"X\n")
     page.set_input_files("#material-file", str(tmp_path / "改过的.pdf"))

@@ -50,7 +50,7 @@ def shot(page, name):
     page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
 
 
-@pytest.mark.parametrize("viewport, label", [(PHONE, "phone"), (DESKTOP, "desktop")])
+@pytest.mark.parametrize("viewport, label", [(NARROW, "360"), (PHONE, "phone"), (DESKTOP, "desktop")])
 def test_verification_page_reads_at_a_glance(browser, company, viewport, label):
     base, url, _ = company
     page = browser.new_page(viewport=viewport)

@@ -71,7 +71,7 @@ def jpeg() -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.parametrize("viewport, label", [(PHONE, "phone"), (DESKTOP, "desktop")])
+@pytest.mark.parametrize("viewport, label", [(NARROW, "360"), (PHONE, "phone"), (DESKTOP, "desktop")])
 def test_enterprise_user_deposits_confirms_sees_anchored_grants_a_bank_and_reads_its_access(browser, people,
                                                                                           viewport, label):
     app, base, runtime, bank, _ = people
@@ -186,10 +186,11 @@ def test_enterprise_user_deposits_confirms_sees_anchored_grants_a_bank_and_reads
     context.close()
 
 
-def test_clerk_finds_a_company_by_scanning_its_code_and_files_a_checked_original(browser, people):
+@pytest.mark.parametrize("viewport, label", [(NARROW, "360"), (PHONE, "phone")])
+def test_clerk_finds_a_company_by_scanning_its_code_and_files_a_checked_original(browser, people, viewport, label):
     app, base, runtime, _, png = people
     write_y4m(browser.camera_file, png)
-    context, page = sign_in(browser, base, "clerk01", PHONE, permissions=["camera"])
+    context, page = sign_in(browser, base, "clerk01", viewport, permissions=["camera"])
     page.click("#find-form button[type=submit]")
     assert page.locator("#uscc-error").inner_text() == "请输入统一社会信用代码或企业名称"
     page.fill("#uscc", "91350100M000100Y44")
@@ -241,7 +242,7 @@ def test_clerk_finds_a_company_by_scanning_its_code_and_files_a_checked_original
     page.click("#app-form button[type=submit]")
     page.wait_for_selector("#application-out li")
     assert "缺件" in page.locator("#application-out").inner_text()
-    shot(page, "people-window-phone")
+    shot(page, f"people-window-{label}")
     # The company's applications are listed when it is found; the receipt names what is missing.
     page.fill("#uscc", USCC)
     page.click("#find-form button[type=submit]")
@@ -262,16 +263,18 @@ def test_clerk_finds_a_company_by_scanning_its_code_and_files_a_checked_original
     assert receipt.is_visible()
     page.emulate_media(media="screen")
     receipt.scroll_into_view_if_needed()
-    shot(page, "people-window-receipt-phone")
+    shot(page, f"people-window-receipt-{label}")
     assert_no_english(page)
     page.set_viewport_size(DESKTOP)
-    shot(page, "people-window-desktop")
+    shot(page, f"people-window-desktop-{label}")
     context.close()
 
 
-def test_inspector_scans_sees_the_regulatory_view_and_records_an_inspection_even_offline(browser, people, tmp_path):
+@pytest.mark.parametrize("viewport, label", [(NARROW, "360"), (PHONE, "phone")])
+def test_inspector_scans_sees_the_regulatory_view_and_records_an_inspection_even_offline(browser, people, tmp_path,
+                                                                                         viewport, label):
     app, base, runtime, _, png = people
-    context, page = sign_in(browser, base, "inspector01", PHONE)
+    context, page = sign_in(browser, base, "inspector01", viewport)
     (tmp_path / "code.png").write_bytes(png)
     page.set_input_files("#code-photo", str(tmp_path / "code.png"))
     page.wait_for_selector("body[data-verdict]")
@@ -303,7 +306,7 @@ def test_inspector_scans_sees_the_regulatory_view_and_records_an_inspection_even
     assert "CAUTION" in visit.get_attribute("class")
     expect(visit.locator("img.photo")).to_have_js_property("naturalWidth", 64)
     visit.scroll_into_view_if_needed()
-    shot(page, "people-inspect-phone")
+    shot(page, f"people-inspect-{label}")
     assert_no_english(page)
     # A weak network: the verdict says what could not be checked; the inspection waits on the phone.
     context.set_offline(True)
@@ -319,12 +322,12 @@ def test_inspector_scans_sees_the_regulatory_view_and_records_an_inspection_even
     page.click("#send")
     page.wait_for_selector("#queue-note")
     assert count(runtime, Record) == 1
-    shot(page, "people-inspect-offline-phone")
+    shot(page, f"people-inspect-offline-{label}")
     context.set_offline(False)
     page.wait_for_selector("#queue-note", state="detached", timeout=20000)
     assert count(runtime, Record) == 2
     page.set_viewport_size(DESKTOP)
-    shot(page, "people-inspect-desktop")
+    shot(page, f"people-inspect-desktop-{label}")
     context.close()
 
 
@@ -623,12 +626,16 @@ def test_the_company_previews_drops_an_upload_downloads_withdraws_and_prints_its
     assert response.status == 404 and "没有找到存证证书" in bank_page.locator("h1").inner_text()
     bank_context.close()
     page.go_back()
-    anchored = page.locator("#materials li[data-state=anchored]")
+    page.wait_for_selector("body[data-ready]")
+    assert page.locator("#materials li[data-state=withdrawn]").count() == 0  # the dropped upload is not listed
+    anchored = page.locator(f"#materials li[data-material='{material_id}']")
     anchored.locator("[data-withdraw]").click()
+    expect(anchored.locator("[data-withdraw]")).to_have_text("再点一次确认撤回（撤回后他人不能再使用）")
     anchored.locator("[data-withdraw]").click()
-    expect(page.locator("#materials li[data-state=withdrawn]")).to_have_count(1)
+    expect(page.locator(f"#materials li[data-material='{material_id}'][data-state=withdrawn]")).to_have_count(1)
     with runtime.sessions() as s:
-        assert s.scalar(select(Material.revocation_state).where(Material.file_name == "营业执照副本.pdf")) == "pending"
+        ended = s.get(Material, int(material_id))
+    assert ended.state == "withdrawn" and ended.revocation_state in ("pending", "confirmed")  # revoked on chain
     with page.expect_download() as code:
         page.click("#static-code")
     assert code.value.suggested_filename == f"企业码-{USCC}.png"

@@ -193,7 +193,9 @@ import {Q} from './app.js';
     $('#folders').innerHTML = ['<button type="button" data-folder="" aria-pressed="' + (shownFolder === '') + '">全部 ' + held.length + '</button>']
       .concat(used.map(f => '<button type="button" data-folder="' + f.code + '" aria-pressed="' + (shownFolder === f.code) + '">' +
         esc(f.name) + ' ' + f.count + '</button>')).join('');
-    const shown = items.filter(m => m.state !== 'uploaded' && (!shownFolder || m.folder === shownFolder));
+    // A dropped upload (withdrawn before it was ever confirmed: nothing to revoke) is gone from view.
+    const shown = items.filter(m => m.state !== 'uploaded' && !(m.state === 'withdrawn' && !m.revocation_state) &&
+                                    (!shownFolder || m.folder === shownFolder));
     $('#materials').innerHTML = shown.length ? shown.map(m => `
       <li data-material="${m.id}" data-state="${m.state}"><strong>${esc(m.title)}</strong> ${stateBadge(m)}
         <br><span class="note">${esc(m.folder_name)} · 第 ${m.version} 版 · 有效期至 ${day(m.valid_until)}
