@@ -8,7 +8,9 @@ business licence and 1–3 permits each by `qiyema records import` as each issui
 issued on chain in Merkle batches; their static codes rendered by `qiyema code render-batch`. The
 server is `qiyema serve --workers N` (SQLite, embedded store, managed anvil, or with `--clique` a
 3-signer geth Clique network) with the chain mirror's follower running. Reports requests/s, median and p99, the
-scan caches' hit rates (from /metrics), and as a second row the same load on one code.
+scan caches' hit rates (from /metrics), as a second row the same load on one code, and as a third
+the verification page itself (`GET /V/…`, the HTML a phone's camera opens: standing, records,
+permits timeline), Zipf over every company.
 """
 
 from __future__ import annotations
@@ -50,6 +52,17 @@ request = function()
     if cdf[mid] < r then lo = mid + 1 else hi = mid end
   end
   return wrk.format(nil, "/api/v1/verify/code", nil, '{"code":"' .. codes[lo] .. '"}')
+end
+if "{PAGE}" == "yes" then  -- the verification page a phone's camera opens: GET /V/<payload>, HTML
+  wrk.method = "GET"; wrk.headers["Content-Type"] = nil
+  request = function()
+    local r, lo, hi = math.random(), 1, #cdf
+    while lo < hi do
+      local mid = math.floor((lo + hi) / 2)
+      if cdf[mid] < r then lo = mid + 1 else hi = mid end
+    end
+    return wrk.format(nil, codes[lo]:match("^[Hh][Tt][Tt][Pp][Ss]?://[^/]+(/.*)$"))  -- codes are upper case
+  end
 end
 local shown = false
 response = function(status, headers, body)
@@ -158,10 +171,12 @@ def main() -> None:
             assert sample["status"] == "VALID", sample
             time.sleep(2)  # the follower is at the head
             rows = []
-            for label, chosen in ((f"Zipf over {len(codes):,} companies", codes), ("one code (hot key)", codes[:1])):
+            for label, chosen, as_page in ((f"Zipf over {len(codes):,} companies", codes, False),
+                                           ("one code (hot key)", codes[:1], False),
+                                           (f"verification page, Zipf over {len(codes):,}", codes, True)):
                 lua, listed = tmp / "scan.lua", tmp / "codes.txt"
                 listed.write_text("\n".join(chosen) + "\n")
-                lua.write_text(_LUA.replace("{CODES_FILE}", str(listed)))
+                lua.write_text(_LUA.replace("{CODES_FILE}", str(listed)).replace("{PAGE}", "yes" if as_page else "no"))
                 hits_before, verdicts_before = server_counts(env, base)
                 figures = wrk(lua, base, a.seconds, a.connections)
                 hits_after, verdicts_after = server_counts(env, base)
@@ -183,6 +198,9 @@ def main() -> None:
         other = {k: int(n) for k, n in said.items() if not k.startswith("VALID")}
         print(f"{label:<32} {f['rps']:>8,.0f} verifications/s  median {f['p50']}  p99 {f['p99']}  "
               f"non-200 {f['non2xx']}  VALID {valid:,.0f}  cache hits: {hits}")
+        if not valid:  # nothing was verified: the load missed the service's verification (a wrong path)
+            failed = True
+            print("  ERROR: no verdict was given under this load")
         if other:
             failed = True
             print(f"  ERROR: answers to genuine codes that were not VALID: {other}")
