@@ -104,13 +104,13 @@ class ScanViews:
         with self._engine.connect() as c:
             return tuple(c.execute(_STAMP, {"enterprise_id": enterprise_id}).first() or ())
 
-    def cached_answer(self, code: str, enterprise_id: int | None, stamp: tuple):
+    def cached_answer(self, code: str, enterprise_id: int | None, stamp: tuple, cache: str = "scan_answer"):
         """The answer given to this exact static code, if nothing that could change it
         (enterprise status, its records, key rotations) has moved since. After 2 s one caller
         rebuilds it (the chain-side facts are re-read) while the others keep the stamp-valid
         answer, so a busy code never sends every request to rebuild at once."""
         answer = self._cached_answer(code, enterprise_id, stamp)
-        self.on_lookup("scan_answer", answer is not None)
+        self.on_lookup(cache, answer is not None)
         return answer
 
     def _cached_answer(self, code: str, enterprise_id: int | None, stamp: tuple):

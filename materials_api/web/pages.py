@@ -17,7 +17,7 @@ from chain.verdict import Status
 from materials_api.api.deps import SESSION_COOKIE, CodesDep, MetricsDep, ViewsDep
 from materials_api.platform.timefmt import calendar_day, beijing_time
 from materials_api.web import labels
-from materials_api.web.render import HOME, page
+from materials_api.web.render import HOME, page, render
 from materials_api.web.timeline import permits_timeline
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -43,6 +43,28 @@ def _record_row(item: dict, now: int) -> dict:
 def verification_page(payload: str, request: Request, service: CodesDep, views: ViewsDep, metrics: MetricsDep):
     # Verify the code exactly as it was scanned: this host, this path.
     scanned = f"{request.url.scheme}://{request.url.netloc}/V/{payload}"
+    # A static code's page is kept as rendered while nothing behind it moved (the API's whole-answer
+    # rule: the enterprise's stamp, rebuilt at most every 2 s); only the time of the check is new.
+    enterprise_id = service.static_enterprise_id(scanned)
+    stamp = views.stamp(enterprise_id) if enterprise_id is not None else None
+    if stamp is not None:
+        kept = views.cached_answer(_PAGE + scanned, enterprise_id, stamp, cache="page")
+        if kept is not None:
+            html, status_code, summary = kept
+            metrics.verdict("code", summary)
+            return HTMLResponse(html.replace(_CHECKED_AT, beijing_time(time.time())), status_code)
+    response = _build_page(scanned, service, views, metrics)
+    if stamp is not None:
+        views.remember_answer(_PAGE + scanned, response, stamp)
+    html, status_code, _ = response
+    return HTMLResponse(html.replace(_CHECKED_AT, beijing_time(time.time())), status_code)
+
+
+_PAGE = "page:"  # its own entries beside the API's answers
+_CHECKED_AT = "\x00checked-at\x00"  # replaced on every answer: the time of this check
+
+
+def _build_page(scanned: str, service, views, metrics) -> tuple[str, int, dict]:
     verdict = service.verify(scanned, consume=False)  # a page view (or a link preview) uses up nothing
     metrics.verdict("code", verdict)
     view = views.view(verdict, None)
@@ -59,11 +81,12 @@ def verification_page(payload: str, request: Request, service: CodesDep, views: 
         timeline = permits_timeline([{"kind_name": r["kind_name"], "valid_from": r["valid_from"],
                                       "valid_until": r["valid_until"], "state": r["state"]}
                                      for r in sections["licence"] + sections["permit"]], now)
-    headline, next_step, colour = labels.headline(verdict.as_dict())
-    return page("verification.html", 503 if status == Status.ERROR else 200,
-                title=f"企业码核验 · {headline}", status=status, headline=headline, next_step=next_step, colour=colour,
-                view=view, sections=sections, standing=standing, timeline=timeline, addresses=addresses, checks=verdict.checks,
-                warnings=verdict.warnings, checked_at=beijing_time(now))
+    summary = verdict.as_dict()
+    headline, next_step, colour = labels.headline(summary)
+    html = render("verification.html", title=f"企业码核验 · {headline}", status=status, headline=headline,
+                  next_step=next_step, colour=colour, view=view, sections=sections, standing=standing, timeline=timeline,
+                  addresses=addresses, checks=verdict.checks, warnings=verdict.warnings, checked_at=_CHECKED_AT)
+    return html, 503 if status == Status.ERROR else 200, summary
 
 
 def _person(request: Request) -> dict:

@@ -22,5 +22,9 @@ HOME = {Role.ENTERPRISE: "/portal", Role.CLERK: "/window", Role.INSPECTOR: "/ins
         Role.GOVERNOR: "/district", Role.REGISTRAR: "/district"}
 
 
+def render(template: str, **context) -> str:
+    return _ENV.get_template(template).render(**context)
+
+
 def page(template: str, status_code: int = 200, **context) -> HTMLResponse:
-    return HTMLResponse(_ENV.get_template(template).render(**context), status_code=status_code)
+    return HTMLResponse(render(template, **context), status_code=status_code)

@@ -226,3 +226,32 @@ def test_an_expired_dynamic_code_is_called_expired_not_forged(browser, site, com
     assert_no_english(page)
     shot(page, "scan-expired-dynamic-code-phone")
     page.close()
+
+
+def test_a_static_codes_page_is_kept_as_rendered_until_something_behind_it_moves(site, company):
+    """The page under load: a second view of the same static code is the first one's page (a
+    cache hit, counted) with a fresh time of check; a status change shows on the next view."""
+    import re
+
+    app, _, runtime = site
+    base, url, _ = company
+    lookups = app.state.metrics.cache_lookups
+
+    def view() -> str:
+        r = httpx.get(url)
+        assert r.status_code == 200 and "核验时间" in r.text
+        return r.text
+
+    first = view()
+    hits = lookups.labels("page", "hit")._value.get()
+    second = view()
+    assert lookups.labels("page", "hit")._value.get() == hits + 1
+    without_time = lambda html: re.sub(r"核验时间 [^<]*", "", html)  # noqa: E731
+    assert without_time(second) == without_time(first) and "\x00" not in second
+    with runtime.sessions.begin() as s:
+        _, registrar = create_key(s, "登记机关", Role.REGISTRAR)
+    r = httpx.post(f"{base}/api/v1/enterprises/{USCC}/status", headers={"Authorization": f"Bearer {registrar}"},
+                   json={"status": "revoked", "reason": "吊销营业执照"})
+    assert r.status_code in (200, 202), r.text
+    third = view()
+    assert "已吊销" in third and "已吊销" not in first
