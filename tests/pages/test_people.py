@@ -248,6 +248,7 @@ def test_clerk_finds_a_company_by_scanning_its_code_and_files_a_checked_original
     page.click("#find-form button[type=submit]")
     row = page.locator(f"#applications li[data-application='{application['id']}']")
     expect(row).to_contain_text("开立")
+    assert page.locator("#file-form p.ok").count() == 0  # the last filing's message is gone with the new search
     assert "北京时间" in row.inner_text() and "缺" in row.inner_text()
     row.locator("[data-receipt]").click()
     receipt = page.locator("#receipt")

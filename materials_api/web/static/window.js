@@ -40,6 +40,9 @@ import {Q} from './app.js';
     const r = await api('GET', '/api/v1/enterprises/' + encodeURIComponent(uscc));
     if (!r.ok) { company = null; return fieldError($('#uscc'), message(r.data, r.status)); }
     company = r.data;
+    // Another company: what was said about the last one's filing goes.
+    $('#file-form').querySelectorAll(':scope > p.ok, :scope > p.error').forEach(x => x.remove());
+    $('#application-out').innerHTML = '';
     const status = LABELS.enterprise[company.status] || company.status;
     out.innerHTML = `<div class="ok" role="status" id="company-found"><strong>${esc(company.name)}</strong><br>${esc(company.uscc)} · ${status}</div>`;
     const m = await api('GET', '/api/v1/materials?uscc=' + encodeURIComponent(company.uscc));
