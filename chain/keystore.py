@@ -46,6 +46,7 @@ from .signers import SECP256K1_N, LazySigner, LocalSigner, Signer, public_key_ad
 STANDARD_SCRYPT_N = 1 << 18  # geth's standard scrypt cost (256 MiB, about a second a key)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _WRAP_AAD = b"qiyema.wrapped-key.v1\x00"
+_DATA_KEY_AAD = b"qiyema.data-key.v1\x00"  # a data key is never taken for a signing key, nor the reverse
 WRAPPED_CACHE = 4096  # wrapped keys kept open per process (the hot enterprises of a city)
 
 
@@ -126,6 +127,17 @@ class KeyStore(ABC):
         """A signer for a key this store wrapped for `owner`. `KeyStoreError` `key_missing`
         when the wrapping key is not here, `wrapped_key_invalid` when the bytes were not
         wrapped by it for this owner (tampered, swapped between owners)."""
+
+    @abstractmethod
+    def wrap_data_key(self, wrapping: str, data_key: bytes, owner: bytes) -> bytes:
+        """`data_key` (a data-at-rest key made by the caller) wrapped by the store's wrapping key
+        `wrapping` (created on first use) for `owner`; only this store opens it again."""
+
+    @abstractmethod
+    def unwrap_data_key(self, wrapping: str, blob: bytes, owner: bytes) -> bytes:
+        """The data key `wrap_data_key` wrapped for `owner`. `KeyStoreError` `key_missing` when the
+        wrapping key is not here, `wrapped_key_invalid` when the bytes were not wrapped by it for
+        this owner."""
 
     def can_unwrap(self, key: WrappedKey) -> bool:
         """Whether `key` was wrapped by a store of this kind (custody may have moved since)."""
@@ -262,6 +274,17 @@ class FileKeyStore(KeyStore):
         if signer.public_key_bytes() != key.public_key:
             raise KeyStoreError("wrapped_key_invalid", "a wrapped key is not the key its public key names")
         return self._wrapped.put(key.blob + owner, signer)
+
+    def wrap_data_key(self, wrapping: str, data_key: bytes, owner: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + AESGCM(self._secret(wrapping, create=True)).encrypt(nonce, data_key, _DATA_KEY_AAD + owner)
+
+    def unwrap_data_key(self, wrapping: str, blob: bytes, owner: bytes) -> bytes:
+        try:
+            return AESGCM(self._secret(wrapping, create=False)).decrypt(blob[:12], blob[12:], _DATA_KEY_AAD + owner)
+        except (InvalidTag, ValueError):
+            raise KeyStoreError("wrapped_key_invalid", "a wrapped data key does not open under its wrapping key "
+                                                       "for its owner") from None
 
     def names(self) -> list[str]:
         if not self.directory.exists():

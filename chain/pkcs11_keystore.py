@@ -134,6 +134,42 @@ class Pkcs11KeyStore(KeyStore):
                 public.destroy()
         return WrappedKey(self.backend, wrapping, point, blob)
 
+    def wrap_data_key(self, wrapping: str, data_key: bytes, owner: bytes) -> bytes:
+        """The data key enters the token as a session secret (prefixed by its owner's digest:
+        AES key wrap has no associated data) and leaves only wrapped by the token's key."""
+        from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+
+        wrap = self._wrapping_key(wrapping, create=True)
+        with self._lock:
+            secret = self._session.create_object({
+                Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
+                Attribute.VALUE: _owned(owner) + data_key, Attribute.TOKEN: False, Attribute.SENSITIVE: False,
+                Attribute.EXTRACTABLE: True})
+            try:
+                return bytes(wrap.wrap_key(secret, mechanism=Mechanism.AES_KEY_WRAP_PAD))
+            finally:
+                secret.destroy()
+
+    def unwrap_data_key(self, wrapping: str, blob: bytes, owner: bytes) -> bytes:
+        from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass, PKCS11Error
+
+        wrap = self._wrapping_key(wrapping, create=False)
+        with self._lock:
+            try:
+                secret = wrap.unwrap_key(ObjectClass.SECRET_KEY, KeyType.GENERIC_SECRET, blob,
+                                         mechanism=Mechanism.AES_KEY_WRAP_PAD, store=False,
+                                         template={Attribute.SENSITIVE: False, Attribute.EXTRACTABLE: True})
+            except PKCS11Error:
+                raise KeyStoreError("wrapped_key_invalid", "a wrapped data key does not open under its wrapping "
+                                                           "key") from None
+            try:
+                value = bytes(secret[Attribute.VALUE])
+            finally:
+                secret.destroy()
+        if value[:16] != _owned(owner):
+            raise KeyStoreError("wrapped_key_invalid", "a wrapped data key belongs to another owner")
+        return value[16:]
+
     def wrapped_signer(self, key: WrappedKey, owner: bytes) -> Signer:
         # AES key wrap has no associated data: a wrapped key is bound to its owner by its public
         # key instead (the address the chain holds for the owner; every signature is checked
@@ -192,3 +228,9 @@ class _WrappedPkcs11Signer(Signer):
             return recoverable(self._store.sign_wrapped(self._key, digest), digest, self._key.public_key)
         except ValueError:
             raise KeyStoreError("wrapped_key_invalid", "a wrapped key is not the key its public key names") from None
+
+
+def _owned(owner: bytes) -> bytes:
+    import hashlib
+
+    return hashlib.sha256(b"qiyema.data-key.v1\x00" + owner).digest()[:16]

@@ -173,3 +173,43 @@ def test_an_import_stopped_with_ctrl_c_says_how_to_resume_and_resumes(home, tmp_
     assert "run the same command again to resume" in err and "再次运行同一命令即可继续" in err and "Traceback" not in err
     again = run(home, "enterprises", "import", str(path), "--batch-size", "200")
     assert f"registered {len(codes)}, rejected 0 (resumed)" in again.stdout
+
+
+def test_a_home_set_up_with_the_gm_profile_keeps_it_and_rewraps_its_data_keys(home, tmp_path):  # noqa: F811
+    """`init --profile gm` fixes the deployment's cryptography; `chain status` shows it; a start
+    told the other profile is refused (never mixed); `keys rewrap-objects` moves every data key
+    under a new wrapping key, and the object still downloads as it was."""
+    out = run(home, "init", "--profile", "gm").stdout
+    assert "profile:   gm (at rest SM4-GCM; codes SM2 with SM3; proofs SM3)" in out
+    assert (Path(home["QIYEMA_HOME"]) / "crypto-profile").read_text() == "gm\n"
+    assert "crypto profile: gm (at rest SM4-GCM" in run(home, "chain", "status").stdout
+    mixed = run({**home, "QIYEMA_CRYPTO_PROFILE": "intl"}, "init", check=False)
+    assert mixed.returncode == 2 and "never mixes the two" in mixed.stderr and "Traceback" not in mixed.stderr
+    port = free_port()
+    server = start_server(home, port)
+    try:
+        governor = (Path(home["QIYEMA_HOME"]) / "governor.key").read_text().strip()
+        registrar = run({**home, "QIYEMA_API_KEY": governor}, "keys", "create", "--org", "登记机关",
+                        "--role", "registrar").stdout.strip()
+        company = run({**home, "QIYEMA_API_KEY": governor}, "keys", "create", "--org", "示例", "--role",
+                      "enterprise", "--scope", "91350100M000100Y43").stdout.strip()
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.post(f"{base}/api/v1/enterprises", headers={"Authorization": f"Bearer {registrar}"},
+                          json={"uscc": "91350100M000100Y43", "name": "示例"}).status_code == 201
+        m = httpx.post(f"{base}/api/v1/materials", headers={"Authorization": f"Bearer {company}"},
+                       files={"file": ("合同.pdf", b"%PDF-1.7\n gm profile document\n%%EOF\n")}).json()
+    finally:
+        stop_server(server)
+    stored = next(p for p in (Path(home["QIYEMA_HOME"]) / "objects").rglob(m["sha256"]))
+    assert b"gm profile document" not in stored.read_bytes()
+    moved = run({**home, "QIYEMA_STORAGE_WRAPPING_KEY": "object-wrap-2"}, "keys", "rewrap-objects")
+    assert "1 data key(s) re-wrapped under object-wrap-2" in moved.stdout
+    server = start_server({**home, "QIYEMA_STORAGE_WRAPPING_KEY": "object-wrap-2"}, port)
+    try:
+        got = httpx.get(f"http://127.0.0.1:{port}/api/v1/materials/{m['id']}/content",
+                        headers={"Authorization": f"Bearer {company}"})
+        assert got.content == b"%PDF-1.7\n gm profile document\n%%EOF\n"
+    finally:
+        stop_server(server)
+    off = run({**home, "QIYEMA_ENCRYPT_AT_REST": "false"}, "keys", "rewrap-objects", check=False)
+    assert off.returncode == 1 and "encryption at rest is off" in off.stderr

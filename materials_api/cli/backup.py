@@ -42,6 +42,18 @@ def _carry_out(step, s, engine, store, path: Path, **kwargs):
         engine.dispose()
 
 
+def _sealing(s, engine, store):
+    """The store as the service sees it: a sealed object is checked by opening it with its data
+    key (the key store's); the backup itself copies the sealed bytes."""
+    from chain.crypto_profile import profile
+    from materials_api.platform.db import session_factory
+    from materials_api.platform.keys import open_keystore
+    from materials_api.platform.sealed_store import SealedStore
+
+    return SealedStore(store, session_factory(engine), open_keystore(s), profile(s.crypto_profile).aead,
+                       s.storage_wrapping_key)
+
+
 @click.command()
 @click.argument("dest", type=click.Path(path_type=Path))
 def backup(dest: Path) -> None:
@@ -61,7 +73,7 @@ def backup(dest: Path) -> None:
         fail(f"{exc.message} [{exc.code}]", 2)
     if governor is None:
         fail("the key store holds no governor key to sign the backup with", 2)
-    summary = _carry_out(make_backup, s, engine, store, dest, signer=governor)
+    summary = _carry_out(make_backup, s, engine, _sealing(s, engine, store), dest, signer=governor)
     click.echo(f"backup written to {summary.path}")
     click.echo(f"  database:   {summary.database}")
     click.echo(f"  objects:    {summary.objects:,} ({summary.object_bytes:,} bytes)")

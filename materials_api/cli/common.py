@@ -42,6 +42,7 @@ def opened(start_node: bool = True, upgrade: bool = False) -> Iterator[tuple]:
     """The runtime and the services of the composition root; a chain that cannot be reached, or
     that refuses a write the command makes, is exit 3 with the node's reason, a service's
     refusal exit 1 with its reason code (never a stack trace). Yields `(runtime, services)` and closes the runtime (and a node it started)."""
+    from chain.crypto_profile import CryptoError
     from chain.errors import ChainError, QiyemaError
     from chain.keystore import KeyStoreError
     from chain.node import NodeError
@@ -54,6 +55,8 @@ def opened(start_node: bool = True, upgrade: bool = False) -> Iterator[tuple]:
         fail(f"chain: {exc}", 3)
     except KeyStoreError as exc:
         fail(f"keys: {exc.message} [{exc.code}]", 2)
+    except CryptoError as exc:
+        fail(f"crypto profile: {exc}", 2)
     try:
         yield runtime, Services.build(runtime)
     except ChainError as exc:

@@ -1,4 +1,4 @@
-"""`qiyema keys list|rotate|compromise|migrate`: the service's own signing keys (its chain
+"""`qiyema keys list|rotate|compromise|migrate|rewrap-objects`: the service's own signing keys (its chain
 accounts), beside `qiyema keys create` (organisations' API keys, cli/people.py) in one group."""
 
 from __future__ import annotations
@@ -174,6 +174,27 @@ def keys_migrate() -> None:
     except ValueError as exc:
         fail(f"a key file is not a hex key: {exc}", 1)
     click.echo(f"{len(files)} key file(s) done; no plaintext key is left in {s.keys_dir}")
+
+
+@keys.command("rewrap-objects")
+def keys_rewrap_objects() -> None:
+    """Re-wrap every stored object's data key under the wrapping key QIYEMA_STORAGE_WRAPPING_KEY
+    names (made in the key custody on first use); the objects themselves are not rewritten.
+    Rotate by naming a new key (e.g. object-wrap-2) in the service's settings and running this;
+    the old wrapping key may be deleted from the custody once this reports 0 left."""
+    from chain.keystore import KeyStoreError
+    from materials_api.platform.sealed_store import SealedStore
+
+    with opened() as (runtime, _):
+        store = runtime.storage
+        if not isinstance(store, SealedStore):
+            fail("encryption at rest is off (QIYEMA_ENCRYPT_AT_REST=false): no data keys to re-wrap", 1)
+        try:
+            done = store.rewrap()
+        except KeyStoreError as exc:
+            fail(f"{exc.message} [{exc.code}] (nothing half-done: each key is re-wrapped in its own step; "
+                 "run again once the old wrapping key is reachable)", 2)
+        click.echo(f"{done} data key(s) re-wrapped under {store.wrapping}; 0 left under another wrapping key")
 
 
 def _shred(path) -> None:

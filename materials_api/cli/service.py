@@ -13,12 +13,17 @@ from materials_api.identity.models import Role
 
 
 @click.command()
-def init() -> None:
+@click.option("--profile", type=click.Choice(["intl", "gm"]), default=None,
+              help="the deployment's cryptography, fixed from now on: intl (secp256k1, keccak256/SHA-256, "
+                   "AES-256-GCM at rest; the default) or gm (国密: SM2, SM3, SM4-GCM at rest)")
+def init(profile: str | None) -> None:
     """Create $QIYEMA_HOME, keys and the database, deploy the contracts, write a governor API key.
 
     Running it again changes nothing."""
     from materials_api.identity.api_keys import create_key
 
+    if profile:
+        os.environ["QIYEMA_CRYPTO_PROFILE"] = profile
     with opened() as (runtime, _):
         key_file = runtime.settings.governor_key_file
         if key_file.exists():
@@ -34,6 +39,15 @@ def init() -> None:
         click.echo(f"home:      {runtime.settings.home}")
         click.echo(f"database:  {runtime.engine.url.render_as_string(hide_password=True)}")
         click.echo(f"chain:     id {d.chain_id}, Qiyema at {d.address} (block {d.block_number})")
+        click.echo(f"profile:   {_profile_line(runtime.settings)}")
+
+
+def _profile_line(s) -> str:
+    from chain.crypto_profile import profile
+
+    p = profile(s.crypto_profile)
+    at_rest = p.aead.name if s.encrypt_at_rest else "off"
+    return f"{p.name} (at rest {at_rest}; codes {p.signature}; proofs {p.digest})"
 
 
 @click.command()
@@ -105,6 +119,10 @@ def chain_status() -> None:
         click.echo(f"on-chain code:  {status.onchain_code_hash or '-'}")
         click.echo(f"local build:    {status.local_code_hash}")
         click.echo(f"status:         {status.reason}")
+        profile_file = s.home / "crypto-profile"
+        if profile_file.exists():
+            s.crypto_profile = profile_file.read_text().strip()
+        click.echo(f"crypto profile: {_profile_line(s)}")
         from materials_api.platform.runtime import read_trust_list
 
         trust_list = read_trust_list(s)

@@ -48,7 +48,8 @@ from chain.durable import fsync_dir
 from chain.errors import InputError
 from chain.signers import Signer
 from materials_api.platform.config import Settings
-from materials_api.platform.storage import CHUNK, ObjectStore
+from materials_api.platform.sealed_store import SealedStore, is_sealed
+from materials_api.platform.storage import CHUNK, ObjectStore, StorageError
 
 FORMAT = "qiyema-backup/1"
 MANIFEST = "manifest.json"
@@ -153,8 +154,12 @@ def _snapshot_database(engine: Engine, settings: Settings, out: Path) -> str:
     raise BackupError("database_unsupported", f"cannot back up a {dialect} database")
 
 
-def _copy_objects(store: ObjectStore, out: Path, progress: Progress | None) -> tuple[int, int]:
+def _copy_objects(store: ObjectStore, out: Path, progress: Progress | None,
+                  check_sealed: Callable[[str, str], None] | None) -> tuple[int, int, set[str]]:
+    """Objects are copied as stored: sealed ones (encrypted at rest) stay ciphertext in the
+    backup, checked by opening them (`check_sealed`); plain ones by their name."""
     count = size = 0
+    sealed: set[str] = set()
     for account, sha256 in store.iter_objects():
         target = out / OBJECTS / account / sha256
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -164,12 +169,21 @@ def _copy_objects(store: ObjectStore, out: Path, progress: Progress | None) -> t
                 h.update(chunk)
                 f.write(chunk)
                 size += len(chunk)
-        if h.hexdigest() != sha256:  # content-addressed: a damaged object is found here, not at restore
+        if is_sealed(target):
+            if check_sealed is None:
+                raise BackupError("object_sealed", f"object {account}/{sha256} is sealed and no key store was given "
+                                                   "to check it")
+            try:
+                check_sealed(account, sha256)
+            except StorageError as exc:
+                raise BackupError("object_corrupt", str(exc)) from None
+            sealed.add(f"{OBJECTS}/{account}/{sha256}")
+        elif h.hexdigest() != sha256:  # content-addressed: a damaged object is found here, not at restore
             raise BackupError("object_corrupt", f"object {account}/{sha256} in the store does not match its hash")
         count += 1
         if progress and count % 1000 == 0:
             progress("objects", count)
-    return count, size
+    return count, size, sealed
 
 
 def _copy_home_files(settings: Settings, out: Path) -> int:
@@ -215,8 +229,10 @@ def _dump_node_state(settings: Settings, out: Path) -> bool:
 
 
 def backup(settings: Settings, engine: Engine, store: ObjectStore, dest: Path,
-           progress: Progress | None = None, *, signer: Signer) -> BackupSummary:
-    """`signer`: the governor, whose signature over the manifest a restore checks."""
+           progress: Progress | None = None, *, signer: Signer,
+           check_sealed: Callable[[str, str], None] | None = None) -> BackupSummary:
+    """`signer`: the governor, whose signature over the manifest a restore checks;
+    `check_sealed(account, sha256)`: opens a sealed object and checks its plaintext's hash."""
     dest = Path(dest)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise BackupError("backup_exists", f"{dest} exists and is not empty: back up into a new directory")
@@ -225,12 +241,19 @@ def backup(settings: Settings, engine: Engine, store: ObjectStore, dest: Path,
     try:
         os.chmod(work, 0o700)  # it holds private keys
         summary = BackupSummary(dest, _snapshot_database(engine, settings, work))
-        summary.objects, summary.object_bytes = _copy_objects(store, work, progress)
+        # The bytes as stored (ciphertext when sealed: a backup never holds a document in the
+        # clear), checked through the sealing store when one is given.
+        if isinstance(store, SealedStore):
+            store, check_sealed = store.inner, check_sealed or store.check
+        summary.objects, summary.object_bytes, sealed = _copy_objects(store, work, progress, check_sealed)
         summary.files = _copy_home_files(settings, work)
         summary.node_state = _dump_node_state(settings, work)
         files = {}
         for path in sorted(p for p in work.rglob("*") if p.is_file()):
-            files[path.relative_to(work).as_posix()] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
+            rel = path.relative_to(work).as_posix()
+            files[rel] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
+            if rel in sealed:  # its name is its plaintext's hash, not this file's
+                files[rel]["sealed"] = True
         summary.total_bytes = sum(f["size"] for f in files.values())
         manifest = {
             "format": FORMAT,

@@ -53,6 +53,14 @@ class Settings(BaseSettings):
     s3_bucket: str = "qiyema-materials"
     s3_secure: bool = False
     s3_retention_days: int = 0  # > 0: object lock with this retention (bucket created with lock)
+    # Materials encrypted at rest (platform/sealed_store.py): each object under its own data key,
+    # wrapped by this wrapping key of the key custody; naming a new one and running
+    # `qiyema keys rewrap-objects` re-wraps every data key (the objects stay as they are).
+    encrypt_at_rest: bool = True
+    storage_wrapping_key: str = "object-wrap-1"
+    # The deployment's cryptography (chain/crypto_profile.py): intl (AES-256-GCM at rest) or gm
+    # (SM4-GCM at rest); fixed at `qiyema init --profile` in the home's crypto-profile file.
+    crypto_profile: Literal["intl", "gm"] = "intl"
     max_upload_bytes: int = 512 * 1024 * 1024
     spool_max_age: float = 6 * 3600  # an upload untouched this long in the spool is a dead process's: removed
     # The edge (api/edges.py): bodies larger than these are refused 413 before they are read;

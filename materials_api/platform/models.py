@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
-from sqlalchemy import BigInteger, DateTime, Float, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, DateTime, Float, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from codes import uscc
@@ -151,3 +151,16 @@ class ScanHour(Base):
     hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # unix seconds at the hour's start
     status: Mapped[str] = mapped_column(String(8), primary_key=True)  # VALID | INVALID | ERROR
     count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ObjectKey(Base):
+    """The data key of one stored object, wrapped by a wrapping key of the key store (or the
+    PKCS#11 token): the object store holds only ciphertext, and re-wrapping a key (a new
+    wrapping key) rewrites this row, never the object."""
+
+    __tablename__ = "object_keys"
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)  # of the plaintext
+    cipher: Mapped[str] = mapped_column(String(16))  # AES-256-GCM | SM4-GCM
+    wrapping: Mapped[str] = mapped_column(String(64), index=True)  # the wrapping key's name
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)

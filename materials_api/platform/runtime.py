@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from chain.client import ChainClient
 from chain.durable import write_atomic
 from chain.deploy import Deployment, deploy, load_record
+from chain.crypto_profile import PROFILES, CryptoError, profile
 from chain.keystore import KeyStoreError
 from chain.ledger import QiyemaLedger
 from chain.node import AnvilNode
@@ -25,7 +26,8 @@ from materials_api.platform.config import Settings
 from materials_api.platform.coordination import DatabaseNonceStore
 from materials_api.platform.db import make_engine, migrate, session_factory
 from materials_api.platform.keys import SERVICE_PURPOSES, ServiceKeys, open_keystore, plaintext_keys
-from materials_api.platform.storage import open_store
+from materials_api.platform.sealed_store import SealedStore
+from materials_api.platform.storage import ObjectStore, open_store
 
 log = logging.getLogger("qiyema")
 
@@ -163,6 +165,31 @@ def publish_trust_list(settings: Settings, deployment: Deployment, governor: Sig
     return updated
 
 
+def fix_profile(settings: Settings) -> str:
+    """The home's crypto profile, chosen by its first start (`qiyema init --profile`) and written
+    to `crypto-profile` in the home: a later start takes it from there, and one told another
+    profile (QIYEMA_CRYPTO_PROFILE) is refused — one deployment never mixes the two."""
+    path = settings.home / "crypto-profile"
+    if path.exists():
+        recorded = path.read_text().strip()
+        if recorded not in PROFILES:
+            raise CryptoError(f"{path} names no crypto profile ({recorded[:20]!r}): it holds intl or gm")
+        if "crypto_profile" in settings.model_fields_set and settings.crypto_profile != recorded:
+            raise CryptoError(f"this home was set up with the {recorded} crypto profile, not {settings.crypto_profile}: "
+                              "a deployment never mixes the two (set up another home for the other one)")
+        settings.crypto_profile = recorded
+    else:
+        write_atomic(path, (settings.crypto_profile + "\n").encode())
+    return settings.crypto_profile
+
+
+def sealed(store: ObjectStore, settings: Settings, sessions, keystore) -> ObjectStore:
+    """The object store as the services use it: sealing what it stores (unless switched off)."""
+    if not settings.encrypt_at_rest:
+        return store
+    return SealedStore(store, sessions, keystore, profile(settings.crypto_profile).aead, settings.storage_wrapping_key)
+
+
 class Runtime:
     def __init__(self, settings: Settings, engine: Engine, chain: ChainContext, node: AnvilNode | None,
                  node_started: bool, clock: Clock = SYSTEM):
@@ -171,7 +198,7 @@ class Runtime:
         self.engine = engine
         self.sessions = session_factory(engine)
         self.chain = chain
-        self.storage = open_store(settings)
+        self.storage = sealed(open_store(settings), settings, self.sessions, chain.keys.store)
         self.node = node
         self.node_started = node_started
 
@@ -179,6 +206,7 @@ class Runtime:
     def open(cls, settings: Settings, *, client: ChainClient | None = None, start_node: bool = True,
              upgrade: bool = False, clock: Clock = SYSTEM) -> "Runtime":
         settings.home.mkdir(parents=True, exist_ok=True)
+        fix_profile(settings)
         migrate(settings.db_url)
         engine = make_engine(settings.db_url)
         node = managed_node(settings) if client is None else None

@@ -85,12 +85,15 @@ def test_a_hostile_backup_is_refused_and_writes_nothing(service, tmp_path, datab
             m["files"]["home/keys/stolen.json"] = _entry(copy / "home" / "keys" / "stolen.json")
         return change
 
-    def misnamed(copy):  # an object not named by its own hash
+    def misnamed(copy):  # an object not named by its own hash, said to be a plain one
         obj = next(p for p in (copy / "objects").rglob("*") if p.is_file())
+        (obj.parent / ("ab" * 32)).write_bytes(obj.read_bytes())
 
         def change(m):
             rel = obj.relative_to(copy).as_posix()
-            m["files"][rel.rsplit("/", 1)[0] + "/" + "ab" * 32] = m["files"].pop(rel)
+            entry = m["files"].pop(rel)
+            entry.pop("sealed", None)  # a sealed object's name is bound by its seal (test_sealed_store.py)
+            m["files"][rel.rsplit("/", 1)[0] + "/" + "ab" * 32] = entry
         return change
 
     def secrets_dir(copy):  # a file into the home's secrets (the keystore passphrase's place)
