@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.materials_bench gas              # gas per material by batch size; revocation gas
     .venv/bin/python -m bench.materials_bench anchoring --n 20000
     .venv/bin/python -m bench.materials_bench uploads --n 3000 --procs 3 --clients 4
+    .venv/bin/python -m bench.materials_bench uploads-wrk --workers 2 --enterprises 2000 [--profile gm] [--plain-at-rest]
     .venv/bin/python -m bench.materials_bench hashing --size-mb 1024
     .venv/bin/python -m bench.materials_bench upload-memory --size-mb 1024
 """
@@ -254,7 +255,7 @@ def fresh_postgres_database(admin_url: str) -> str:
 
 
 def bench_uploads_wrk(seconds: int, connections: int, size: int, workers: int, enterprises: int = 1,
-                      postgres: str | None = None) -> None:
+                      postgres: str | None = None, profile: str = "intl", at_rest: bool = True) -> None:
     """Uploads per second with wrk as the load generator (C, one process), so the measurement is
     the server's, not a Python client's: each request carries different bytes, from one of
     `enterprises` enterprises drawn with a Zipf distribution."""
@@ -266,6 +267,8 @@ def bench_uploads_wrk(seconds: int, connections: int, size: int, workers: int, e
     with tempfile.TemporaryDirectory() as tmp:
         home, port = Path(tmp) / "home", free_port()
         extra = {"QIYEMA_DATABASE_URL": fresh_postgres_database(postgres)} if postgres else {}
+        extra.update({"QIYEMA_CRYPTO_PROFILE": profile, "QIYEMA_ENCRYPT_AT_REST": "true" if at_rest else "false"})
+        print(f"crypto profile {profile}, encryption at rest {'on' if at_rest else 'off'}", flush=True)
         # The commands run beside the server must name its node (port) too, or they start
         # another one on the same home and the server's own is left behind at the end.
         extra["QIYEMA_NODE_PORT"] = str(free_port())
@@ -434,6 +437,9 @@ def main() -> None:
     ap.add_argument("--enterprises", type=int, default=1, help="uploads-wrk: enterprises uploading (Zipf, s = 1.1)")
     ap.add_argument("--postgres", metavar="URL", help="uploads-wrk: a PostgreSQL server to use (a new database)")
     ap.add_argument("--size-mb", type=int, default=1024)
+    ap.add_argument("--profile", choices=["intl", "gm"], default="intl",
+                    help="uploads-wrk: the home's crypto profile (AES-256-GCM or SM4-GCM at rest)")
+    ap.add_argument("--plain-at-rest", action="store_true", help="uploads-wrk: encryption at rest off (to compare)")
     a = ap.parse_args()
     if a.what == "gas":
         bench_gas()
@@ -442,7 +448,8 @@ def main() -> None:
     elif a.what == "uploads":
         bench_uploads(a.n, a.clients, a.size_kb * 1000, a.procs, a.workers)
     elif a.what == "uploads-wrk":
-        bench_uploads_wrk(a.seconds, a.connections, a.size_kb * 1000, a.workers, a.enterprises, a.postgres)
+        bench_uploads_wrk(a.seconds, a.connections, a.size_kb * 1000, a.workers, a.enterprises, a.postgres,
+                          a.profile, not a.plain_at_rest)
     elif a.what == "hashing":
         bench_hashing(a.size_mb)
     else:

@@ -7,6 +7,7 @@ import logging
 import time
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 
 from materials_api.api import errors, health
@@ -40,6 +41,9 @@ def create_app(runtime: Runtime, *, services: Services | None = None, reconcile:
         # objects) lives as long as the process. Frozen, the collector no longer walks it: a full
         # collection went from ~120 ms, a pause every request in flight waited out (the scans'
         # p99), to the objects made since.
+        warm = getattr(runtime.storage, "warm", None)
+        if warm is not None:
+            await anyio.to_thread.run_sync(warm)  # the wrapping key opened before the first upload waits on it
         gc.collect()
         gc.freeze()
         background = services.start_background(runtime) if reconcile else None

@@ -113,6 +113,7 @@ class MaterialService:
                     version=supersedes.version + 1 if supersedes else 1, lineage_id=lineage,
                     supersedes_id=supersedes.id if supersedes else None, reuse_count=0,
                 )).scalar_one()
+                self.store.write_ahead(c, account_of(enterprise), upload.sha256)  # its data key, if sealed
             failpoint("upload.after_db")
             try:
                 self.store.put_file(account_of(enterprise), upload.sha256, upload.path, content_type)

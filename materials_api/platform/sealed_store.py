@@ -29,7 +29,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from chain.crypto_profile import AEADS, TAG_SIZE, Aead, CryptoError
@@ -42,6 +43,8 @@ HEADER_SIZE = len(MAGIC) + 1 + 7
 PLAIN_CHUNK = 64 * 1024
 _SEALED_CHUNK = PLAIN_CHUNK + TAG_SIZE
 _CIPHER_ID = {"AES-256-GCM": 1, "SM4-GCM": 2}
+_ROW = (select(ObjectKey.cipher, ObjectKey.wrapping, ObjectKey.wrapped)
+        .where(ObjectKey.account == bindparam("account"), ObjectKey.sha256 == bindparam("sha256")))
 
 
 def _nonce(prefix: bytes, index: int, last: bool) -> bytes:
@@ -101,10 +104,12 @@ class SealedStore:
         self.inner = inner
         self.kind = inner.kind
         self.sessions = sessions
+        self._engine = sessions.kw["bind"]
         self.keystore = keystore
         self.aead = aead
         self.wrapping = wrapping
         self._keys: OrderedDict[tuple[str, str], bytes] = OrderedDict()  # unwrapped data keys, most recent last
+        self._pending: OrderedDict[tuple[str, str], tuple[bytes, bytes]] = OrderedDict()  # written ahead
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
@@ -112,10 +117,16 @@ class SealedStore:
     def _owner(account: str, sha256: str) -> bytes:
         return object_key(account, sha256).encode()
 
+    def warm(self) -> None:
+        """Open the wrapping key now (a keystore file costs a second of scrypt once per process):
+        at start, not in front of the first uploads."""
+        self.keystore.wrap_data_key(self.wrapping, bytes(self.aead.key_size), b"warm-up")
+
     # --- data keys ---------------------------------------------------------------------------
-    def _row(self, account: str, sha256: str) -> ObjectKey | None:
-        with self.sessions() as s:
-            return s.get(ObjectKey, (account, sha256))
+    def _row(self, account: str, sha256: str):
+        # Core, not the ORM's identity map: this runs on every upload and download.
+        with self._engine.connect() as c:
+            return c.execute(_ROW, {"account": account, "sha256": sha256}).first()
 
     def _data_key(self, account: str, sha256: str, row: ObjectKey) -> bytes:
         with self._lock:
@@ -130,21 +141,39 @@ class SealedStore:
                 self._keys.popitem(last=False)
         return key
 
+    def write_ahead(self, conn, account: str, sha256: str) -> None:
+        """Write the object's wrapped data key in the caller's transaction (the material's own
+        write-ahead: one commit, not two); `put_file` then seals with it."""
+        key = os.urandom(self.aead.key_size)
+        wrapped = self.keystore.wrap_data_key(self.wrapping, key, self._owner(account, sha256))
+        values = dict(account=account, sha256=sha256, cipher=self.aead.name, wrapping=self.wrapping, wrapped=wrapped)
+        dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        conn.execute(dialect_insert(ObjectKey).values(**values).on_conflict_do_nothing())
+        with self._lock:  # kept until put_file finds this very row committed (then no unwrap is needed)
+            self._pending[(account, sha256)] = (wrapped, key)
+            while len(self._pending) > self._cache_size:
+                self._pending.popitem(last=False)
+
     def _key_for_new(self, account: str, sha256: str) -> tuple[Aead, bytes]:
         """The object's data key: made and written ahead (wrapped) before any byte is stored, so
         an object in the store always has its key; a retry after a crash reuses it."""
         row = self._row(account, sha256)
-        if row is None:
-            key = os.urandom(self.aead.key_size)
-            wrapped = self.keystore.wrap_data_key(self.wrapping, key, self._owner(account, sha256))
-            try:
-                with self.sessions.begin() as s:
-                    s.add(ObjectKey(account=account, sha256=sha256, cipher=self.aead.name, wrapping=self.wrapping,
-                                    wrapped=wrapped))
-            except IntegrityError:  # the same object uploaded at the same moment: theirs stands
-                pass
+        if row is not None:
+            with self._lock:
+                pending = self._pending.pop((account, sha256), None)
+            if pending is not None and pending[0] == row.wrapped:
+                return AEADS[row.cipher], pending[1]
+            return AEADS[row.cipher], self._data_key(account, sha256, row)
+        key = os.urandom(self.aead.key_size)
+        wrapped = self.keystore.wrap_data_key(self.wrapping, key, self._owner(account, sha256))
+        try:
+            with self._engine.begin() as c:
+                c.execute(insert(ObjectKey).values(account=account, sha256=sha256, cipher=self.aead.name,
+                                                   wrapping=self.wrapping, wrapped=wrapped))
+        except IntegrityError:  # written by an earlier try (a crash before the store) or a twin upload
             row = self._row(account, sha256)
-        return AEADS[row.cipher], self._data_key(account, sha256, row)
+            return AEADS[row.cipher], self._data_key(account, sha256, row)
+        return self.aead, key
 
     # --- the store ---------------------------------------------------------------------------
     def put_file(self, account: str, sha256: str, path: Path, content_type: str) -> bool:

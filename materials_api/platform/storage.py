@@ -121,6 +121,10 @@ class ObjectStore(Protocol):
 
     def exists(self, account: str, sha256: str) -> bool: ...
 
+    def write_ahead(self, conn, account: str, sha256: str) -> None:
+        """Called in the caller's write-ahead transaction before `put_file`: a store that
+        encrypts writes the object's wrapped key there (sealed_store.py); these do nothing."""
+
     def iter_objects(self) -> Iterator[tuple[str, str]]:
         """Every object's (account, sha256), in no set order (for backups)."""
 
@@ -166,6 +170,9 @@ class LocalObjectStore:
 
     def exists(self, account: str, sha256: str) -> bool:
         return self._path(account, sha256).exists()
+
+    def write_ahead(self, conn, account: str, sha256: str) -> None:
+        pass  # plain bytes: nothing to write ahead
 
     def iter_objects(self) -> Iterator[tuple[str, str]]:
         if not self.root.is_dir():
@@ -257,6 +264,9 @@ class S3ObjectStore:
             raise StorageError(f"object store unavailable: {type(exc).__name__}: {exc}") from None
         finally:
             Path(path).unlink(missing_ok=True)
+
+    def write_ahead(self, conn, account: str, sha256: str) -> None:
+        pass  # plain bytes: nothing to write ahead
 
     def exists(self, account: str, sha256: str) -> bool:
         from minio.error import S3Error
