@@ -315,3 +315,28 @@ def test_base32_round_trips_every_length_and_ending():
         assert "=" not in text and token.b32decode(text) == data
     assert token.b32encode(b"\xbd\xef\x7b\xde\xf7") == "XXXXXXXX"
     assert token.b32decode("XXXXXXXX") == b"\xbd\xef\x7b\xde\xf7"
+
+
+def test_every_key_id_round_trips_and_one_beyond_is_refused():
+    """Key ids 0..1023 in two base32 characters: each edge and each side of 32 (the second
+    character's carry) reads back as itself; -1 and 1024 are not key ids."""
+    signer = LocalSigner(bytes([7]) * 32)
+    for kid in (0, 1, 31, 32, 33, 545, 1022, 1023):
+        code = token.static_code("https://qiyema.example.gov.cn", "91350100M000100Y43", kid, signer)
+        assert token.parse(code).kid == kid
+        assert code.split("/V/")[1][20:22] == token._B32[kid // 32] + token._B32[kid % 32]
+    for kid in (-1, 1024):
+        with pytest.raises(ValueError):
+            token.static_code("https://qiyema.example.gov.cn", "91350100M000100Y43", kid, signer)
+
+
+def test_a_static_codes_signature_is_a_number_below_two_to_the_512():
+    code = token.static_code("https://qiyema.example.gov.cn", "91350100M000100Y43", 3, LocalSigner(bytes([9]) * 32))
+    head = code[:-token.SIG_CHARS]
+    largest = str((1 << 512) - 1).zfill(token.SIG_CHARS)
+    assert token.parse(head + largest).signature == b"\xff" * 64  # parses (and fails its signature check later)
+    assert len(str(1 << 512)) == token.SIG_CHARS
+    for bad in (str(1 << 512), largest[:-1] + "A", largest[:-1] + "-"):
+        with pytest.raises(CodeFormatError) as refused:
+            token.parse(head + bad)
+        assert refused.value.code == "code_encoding"

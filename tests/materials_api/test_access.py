@@ -111,3 +111,73 @@ def test_a_bank_reads_an_application_only_as_far_as_a_live_grant_covers_it(api, 
             f"application {app_id} (bank_account_opening)") in log
     assert ("application_verify", "denied", "no grant of the enterprise covers it",
             f"application {app_id} (bank_account_opening), material {ids['business_licence']}") in log
+
+
+def _anchored(api, key: str, folder: str, content: bytes, *, confirm: bool = True) -> int:
+    r = api.post("/api/v1/materials", headers={"Authorization": key}, data={"folder": folder},
+                 files={"file": (f"{folder}.pdf", content)})
+    assert r.status_code == 201, r.text
+    if confirm:
+        assert api.post(f"/api/v1/materials/{r.json()['id']}/confirm", headers={"Authorization": key}).status_code == 200
+    return r.json()["id"]
+
+
+def test_a_grant_covers_its_listed_materials_and_the_newest_anchored_of_its_folders_of_its_enterprise_only(
+        api, keys, runtime):
+    """What a bank reads under a grant: the materials it lists, and of each folder it names the
+    newest *anchored* material of *this* enterprise — not an older version, not one still
+    uploading or withdrawn, not another folder's, never another enterprise's of the same folder."""
+    from tests.materials_api.test_access_matrix import PDF
+
+    for uscc, name in ((A, "甲公司"), (B, "乙公司")):
+        assert api.post("/api/v1/enterprises", json={"uscc": uscc, "name": name},
+                        headers={"Authorization": keys["registrar"]}).status_code == 201
+    b_key = "Bearer " + _principal_key(runtime, B)
+    a = keys["enterprise"]
+    lease_old = _anchored(api, a, "lease_contract", PDF + b"lease 1")
+    lease_new = _anchored(api, a, "lease_contract", PDF + b"lease 2")
+    licence = _anchored(api, a, "business_licence", PDF + b"licence")
+    articles = _anchored(api, a, "articles_of_association", PDF + b"articles")
+    api.app.state.anchorer.run_once(force=True)
+    _anchored(api, a, "lease_contract", PDF + b"lease 3, not confirmed", confirm=False)  # newest, not anchored
+    b_lease = _anchored(api, b_key, "lease_contract", PDF + b"B's lease")  # B's, newest of all by id
+    api.app.state.anchorer.run_once(force=True)
+    r = api.post("/api/v1/consents", headers={"Authorization": a}, json={
+        "verifier_organisation": "org-bank", "purpose": "开立对公账户", "expires_at": "2099-01-01T00:00:00Z",
+        "material_ids": [licence], "material_types": ["lease_contract"]})
+    assert r.status_code == 201, r.text
+    policy = api.app.state.access
+    with runtime.sessions() as s:
+        from materials_api.bank.models import ConsentGrant
+
+        grant = s.get(ConsentGrant, r.json()["id"])
+    assert [m.id for m in policy.covered_materials(grant)] == [lease_new, licence]
+    assert articles not in [m.id for m in policy.covered_materials(grant)] and b_lease > lease_new
+    received = api.get("/api/v1/consents/received", headers={"Authorization": keys["bank"]}).json()
+    assert [[m["id"] for m in g["materials"]] for g in received] == [[lease_new, licence]]
+    # The newest lease withdrawn: the one before it is what the folder offers now.
+    assert api.post(f"/api/v1/materials/{lease_new}/withdraw", headers={"Authorization": a}).status_code == 200
+    assert [m.id for m in policy.covered_materials(grant)] == [lease_old, licence]
+
+
+def _principal_key(runtime, uscc: str) -> str:
+    with runtime.sessions.begin() as s:
+        return create_key(s, uscc, Role.ENTERPRISE, uscc)[1]
+
+
+def test_a_grant_naming_another_enterprises_application_is_refused_and_logged_there(api, keys, runtime):
+    for uscc, name in ((A, "甲公司"), (B, "乙公司")):
+        assert api.post("/api/v1/enterprises", json={"uscc": uscc, "name": name},
+                        headers={"Authorization": keys["registrar"]}).status_code == 201
+    b_key = "Bearer " + _principal_key(runtime, B)
+    theirs = api.post("/api/v1/applications", headers={"Authorization": b_key},
+                      json={"service_item": "bank_account_opening"}).json()["id"]
+    r = api.post("/api/v1/consents", headers={"Authorization": keys["enterprise"]}, json={
+        "verifier_organisation": "org-bank", "purpose": "开立对公账户", "expires_at": "2099-01-01T00:00:00Z",
+        "application_ids": [theirs]})
+    assert (r.status_code, r.json()["code"]) == (404, "application_not_found")
+    assert api.get("/api/v1/consents", headers={"Authorization": keys["enterprise"]}).json() == []  # nothing granted
+    log = [(e["organisation"], e["action"], e["outcome"], e["reason"], e["target"])
+           for e in api.get("/api/v1/access-log", headers={"Authorization": b_key}).json()]
+    assert ("org-enterprise", "consent_grant", "denied", "another enterprise's application",
+            f"application {theirs}") in log

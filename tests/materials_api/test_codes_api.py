@@ -87,6 +87,10 @@ def test_rotating_the_static_key_three_times_keeps_every_printed_code_valid(api,
             assert reasons(body)["issuer"] == ("VALID", "registrar_on_chain")
         else:
             assert reasons(body)["key"] == ("VALID", "key_active") and body["warnings"] == []
+        # What an operator reads of the issuer: held the role then, or holds it now.
+        assert {c["name"]: c["message"] for c in body["checks"]}["issuer"] == (
+            "the signer held the registrar role on chain (retired since)" if n < 3
+            else "the signer holds the registrar role on chain")
         assert verify(url, offline).facts["genuine"] == Status.VALID  # an inspector's device, offline
     page = api.get(printed[0][printed[0].index("/V/"):], headers={"host": "127.0.0.1:8000"})
     assert "真实有效" in page.text and "此前签发的企业码和存证仍然有效" in page.text  # the warning, in words

@@ -170,6 +170,10 @@ def test_inspector_sees_regulatory_detail_and_records_an_inspection(api, keys, w
                     json={"uscc": USCC, "kind": "food_business", "data": {}}).status_code == 403
     public = verify(api, code)["view"]
     assert "inspection" not in public
+    # The enterprise sees that an inspector opened its regulatory view (a passer-by's scan is not logged).
+    log = api.get("/api/v1/access-log", headers={"Authorization": keys["enterprise"]}).json()
+    views = [(e["role"], e["target"]) for e in log if e["action"] == "scan_view"]
+    assert views == [("inspector", f"inspector view of {USCC}")] * 2
 
 
 def test_bank_gets_exactly_the_granted_materials_and_the_enterprise_sees_every_read(api, keys, world):
