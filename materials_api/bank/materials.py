@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from chain.material_verify import verify_material, verify_materials
 from chain.proof import Anchor, LeafInput, ProofBundle
+from chain.crypto_profile import CryptoError
 from chain.verdict import Check, CheckName, Reason, Status, Verdict
 from codes.uscc import chain_key
 from materials_api.bank.catalogue import Catalogue
@@ -211,6 +212,20 @@ class MaterialService:
                 revocation_state=ChainState.PENDING.value if needs_chain else None))
         return self.get(material.id)
 
+    def held_sha256(self, material: Material) -> bytes:
+        """The SHA-256 of what the store holds for `material` now. An object that no longer opens
+        (its sealed bytes changed) holds no document: its digest is all zeros, which no file has
+        and no fingerprint matches. `StorageError` when the store cannot answer."""
+        import hashlib
+
+        held = hashlib.sha256()
+        try:
+            for chunk in self.content(material):
+                held.update(chunk)
+        except CryptoError:
+            return bytes(32)
+        return held.digest()
+
     def content(self, material: Material) -> Iterator[bytes]:
         with self.sessions() as s:
             enterprise = s.get(Enterprise, material.enterprise_id)
@@ -348,12 +363,7 @@ class MaterialService:
         if material.valid_until and material.valid_until <= int(self.clock.time()):
             raise MaterialError(Kind.CONFLICT, "material_expired", f"material {material_id} has expired")
         # The receiving department trusts what the store holds now, not the hash written at upload.
-        import hashlib
-
-        held = hashlib.sha256()
-        for chunk in self.content(material):
-            held.update(chunk)
-        verdict = self.verify(self.bundle(material), held.digest())
+        verdict = self.verify(self.bundle(material), self.held_sha256(material))
         with self.sessions.begin() as s:
             existing = s.scalar(select(Reuse).where(Reuse.material_id == material_id,
                                                     Reuse.application_id == application_id))

@@ -4,7 +4,6 @@ store still holds unaltered (`qiyema keys rewitness --role notary`, docs/operati
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import datetime, timezone
 
@@ -51,14 +50,12 @@ def rewitness(bank: MaterialService, anchorer: str, from_block: int) -> tuple[in
     roots = {b.id: b.root for b in batches}
     again, left = [], 0
     for m in materials:
-        digest = hashlib.sha256()
         try:
-            for chunk in bank.content(m):
-                digest.update(chunk)
+            held = bank.held_sha256(m)
         except StorageError:
             left += 1
             continue
-        if digest.hexdigest() != m.sha256:
+        if held.hex() != m.sha256:
             left += 1  # the store no longer holds what was fingerprinted: nothing to vouch for
             continue
         again.append(m)

@@ -31,7 +31,7 @@ def test_a_compromised_notarys_genuine_materials_are_witnessed_again(service):
     got = deposit_batch(api, keys, contents)
     old_notary = runtime.chain.notary.address
     # One material's bytes are altered in the store meanwhile: the service cannot vouch for it again.
-    store_path = next(runtime.storage.root.rglob(hashlib.sha256(contents[2]).hexdigest()))
+    store_path = next(runtime.storage.inner.root.rglob(hashlib.sha256(contents[2]).hexdigest()))
     store_path.chmod(0o644)
     store_path.write_bytes(contents[2] + b"tampered")
     env = {**os.environ, "QIYEMA_HOME": str(runtime.settings.home), "QIYEMA_CHAIN_RPC_URL": runtime.settings.chain_rpc_url,

@@ -44,7 +44,7 @@ def test_a_reuse_hashes_the_stored_bytes(service):
     application = r.json()["id"]
     # Someone with the object store's credentials swaps the stored bytes (the hash column stays).
     store = runtime.storage
-    path = next(p for p in store.root.rglob(hashlib.sha256(LEASE).hexdigest()))
+    path = next(p for p in store.inner.root.rglob(hashlib.sha256(LEASE).hexdigest()))  # the bytes as stored (sealed)
     path.chmod(0o644)
     path.write_bytes(LEASE.replace(b"lease", b"LEASE"))
     r = api.post(f"/api/v1/applications/{application}/materials/{got['id']}/verify",
