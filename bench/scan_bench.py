@@ -43,25 +43,23 @@ for line in io.lines("{CODES_FILE}") do codes[#codes + 1] = line end
 local total = 0
 for k = 1, #codes do total = total + 1 / k ^ 1.1; cdf[k] = total end
 for k = 1, #codes do cdf[k] = cdf[k] / total end
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-request = function()
+local function pick()  -- a code drawn by its Zipf weight (binary search of the CDF)
   local r, lo, hi = math.random(), 1, #cdf
   while lo < hi do
     local mid = math.floor((lo + hi) / 2)
     if cdf[mid] < r then lo = mid + 1 else hi = mid end
   end
-  return wrk.format(nil, "/api/v1/verify/code", nil, '{"code":"' .. codes[lo] .. '"}')
+  return codes[lo]
 end
 if "{PAGE}" == "yes" then  -- the verification page a phone's camera opens: GET /V/<payload>, HTML
-  wrk.method = "GET"; wrk.headers["Content-Type"] = nil
   request = function()
-    local r, lo, hi = math.random(), 1, #cdf
-    while lo < hi do
-      local mid = math.floor((lo + hi) / 2)
-      if cdf[mid] < r then lo = mid + 1 else hi = mid end
-    end
-    return wrk.format(nil, codes[lo]:match("^[Hh][Tt][Tt][Pp][Ss]?://[^/]+(/.*)$"))  -- codes are upper case
+    return wrk.format("GET", pick():match("^[Hh][Tt][Tt][Pp][Ss]?://[^/]+(/.*)$"))  -- codes are upper case
+  end
+else
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+  request = function()
+    return wrk.format(nil, "/api/v1/verify/code", nil, '{"code":"' .. pick() .. '"}')
   end
 end
 local shown = false
