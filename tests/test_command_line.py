@@ -6,6 +6,7 @@ deployments, a person who can sign in, materials witnessed again under a new key
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import time
@@ -213,3 +214,22 @@ def test_a_home_set_up_with_the_gm_profile_keeps_it_and_rewraps_its_data_keys(ho
         stop_server(server)
     off = run({**home, "QIYEMA_ENCRYPT_AT_REST": "false"}, "keys", "rewrap-objects", check=False)
     assert off.returncode == 1 and "encryption at rest is off" in off.stderr
+
+
+@pytest.mark.parametrize("args, code, english", [
+    (["--no-such-option"], 2, "No such option"),
+    (["uscc", "check", "ABC"], 1, "a USCC has 18 characters"),
+    (["keys", "compromise", "--role", "notary", "--from-block", "soon", "--yes"], 2, "--from-block takes a block number"),
+    (["code", "render", "91350100M000100Y43", "-o", "code.gif"], 2, "must end in .png or .svg"),
+    (["material", "verify", "no-such-file.pdf", "--proof", "no-such-file.proof.json"], 2, "no such file"),
+    (["restore", "/nonexistent-backup"], 2, "--governor"),
+])
+def test_bad_input_exits_non_zero_with_its_reason_in_english_and_chinese(args, code, english, tmp_path):
+    """Every refusal of the command line: a non-zero exit, the reason (English, with its reason
+    code where it has one) and a Chinese line; never a traceback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QIYEMA_")}
+    r = subprocess.run(CLI + args, env={**env, "QIYEMA_HOME": str(tmp_path / "home")}, cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == code, (r.returncode, r.stderr)
+    assert english in r.stderr and re.search(r"[\u4e00-\u9fff]", r.stderr), r.stderr
+    assert "Traceback" not in r.stderr

@@ -4,6 +4,7 @@ service's parts once (and closing them however the command ends), printing a ver
 from __future__ import annotations
 
 import json
+import re
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,9 +20,21 @@ def settings() -> Settings:
     return Settings()
 
 
+# What an operator reads in Chinese beside the English reason, by exit code (README, "Exit codes").
+IN_CHINESE = {1: "操作未完成：请求被拒绝或输入有误，请按上面的原因更正后重试",
+              2: "参数、文件或配置有误：请按上面的说明更正（qiyema <命令> --help 查看用法）",
+              3: "区块链、存储或网络暂不可用：已预写的内容会保留，请稍后重试"}
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
+    """Print the reason (English, with its reason code) and its Chinese gloss, exit `code`."""
     click.echo(f"error: {message}", err=True)
+    if not _CJK.search(message) and code in IN_CHINESE:
+        click.echo(f"错误：{IN_CHINESE[code]}", err=True)
     sys.exit(code)
+
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 RESUME = ("interrupted: what was read is written ahead; run the same command again to resume "
