@@ -104,7 +104,8 @@ async def upload_material(request: Request, runtime: RuntimeDep, service: Materi
             filed_by_clerk=principal.role is Role.CLERK)
 
     (enterprise, material), _, _ = await receive_upload(request, runtime.settings.spool_dir,
-                                                        runtime.settings.max_upload_bytes, then=store)
+                                                        runtime.settings.max_upload_bytes, then=store,
+                                                        durable=not runtime.storage.seals)
     body = (await run_in_threadpool(_public, material, enterprise, service)).model_dump()
     # 200: these bytes were already in this folder (a retried upload); nothing new was stored.
     return JSONResponse(body, status_code=200 if getattr(material, "already_present", False) else 201)
@@ -156,7 +157,7 @@ async def new_version(material_id: RowId, request: Request, runtime: RuntimeDep,
                               supersedes=material)
 
     created, _, _ = await receive_upload(request, runtime.settings.spool_dir, runtime.settings.max_upload_bytes,
-                                         then=store)
+                                         then=store, durable=not runtime.storage.seals)
     return await run_in_threadpool(_public, created, enterprise, service)
 
 

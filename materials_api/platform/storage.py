@@ -115,6 +115,9 @@ class Spool:
 
 class ObjectStore(Protocol):
     kind: str
+    # Whether put_file writes (and fsyncs) new bytes of its own (sealed_store.py): the spooled
+    # upload then needs no fsync of its own, being read once and deleted.
+    seals: bool
 
     def put_file(self, account: str, sha256: str, path: Path, content_type: str) -> bool:
         """Store the file at `path` (consumed); False if the object was already there."""
@@ -136,6 +139,7 @@ class ObjectStore(Protocol):
 
 class LocalObjectStore:
     kind = "local"
+    seals = False
 
     def __init__(self, root: Path):
         self.root = Path(root)
@@ -213,6 +217,7 @@ class S3ObjectStore:
     retention period, so not even an operator's key can overwrite or delete it early."""
 
     kind = "s3"
+    seals = False
 
     def __init__(self, endpoint: str, access_key: str, secret_key: str, bucket: str, *, secure: bool = False,
                  retention_days: int = 0, region: str | None = None):

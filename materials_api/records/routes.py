@@ -257,7 +257,8 @@ INSPECTION_RESULTS = {"passed": "未发现问题", "rectify": "责令整改", "c
                  ("file", "uscc", "result", "findings")))
 async def record_inspection(request: Request, runtime: RuntimeDep, records: RecordsDep, access: AccessDep,
                             principal: Annotated[Principal, Depends(require(Role.INSPECTOR))]):
-    upload, file_name, fields = await receive_upload(request, runtime.settings.spool_dir, 32 * 1024 * 1024)
+    upload, file_name, fields = await receive_upload(request, runtime.settings.spool_dir, 32 * 1024 * 1024,
+                                                     durable=not runtime.storage.seals)
     try:
         enterprise = await run_in_threadpool(access.acting_for, principal, fields.get("uscc"), "inspection_record",
                                              read=False)
