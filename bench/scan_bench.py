@@ -1,7 +1,7 @@
 """Scans spread over a district: anonymous `POST /api/v1/verify/code` of static codes drawn from
 every company with a Zipf distribution (s = 1.1), from wrk (a separate C process).
 
-    .venv/bin/python -m bench.scan_bench --companies 2000 --seconds 20 --connections 16 --workers 2
+    .venv/bin/python -m bench.scan_bench --companies 2000 --seconds 20 --connections 16 --workers 2 [--profile gm]
 
 Set-up through the paths a city uses (`seed_city`): companies by `qiyema enterprises import`, a
 business licence and 1–3 permits each by `qiyema records import` as each issuing authority,
@@ -132,6 +132,8 @@ def main() -> None:
     ap.add_argument("--clique", action="store_true",
                     help="on a 3-signer geth Clique network (1 s blocks, 2 confirmations), not anvil: anvil's blocks "
                          "slow down as its state grows, which makes a 1,000,000-company set-up take hours")
+    ap.add_argument("--profile", choices=("intl", "gm"), default="intl",
+                    help="the crypto profile the district is set up with (gm: SM2-signed codes, format version 2)")
     ap.add_argument("--keep", type=Path, metavar="DIR",
                     help="set up the district in DIR and keep it; a later run with the same DIR reuses it")
     a = ap.parse_args()
@@ -152,7 +154,7 @@ def main() -> None:
             chain = {"QIYEMA_NODE_PORT": str(node_port)}
         env = bench_env(home, {**chain, "QIYEMA_PUBLIC_URL": base})
         if not reuse:
-            run(env, "init")
+            run(env, "init", "--profile", a.profile)
         server = start_server(env, port, "--workers", str(a.workers), log=tmp / "serve.log")
         try:
             t = time.monotonic()
@@ -187,7 +189,7 @@ def main() -> None:
                 net.down()
     chain_name = "the 3-signer Clique network (1 s blocks)" if a.clique else "anvil"
     print(f"\nwrk, {a.connections} connections, {a.seconds} s, `serve --workers {a.workers}`, "
-          f"anonymous static-code scans, {chain_name}")
+          f"anonymous static-code scans, {chain_name}, profile {a.profile}")
     failed = False
     for label, f, hits, said in rows:
         # Every code scanned is genuine and its company in good standing: an answer that is not

@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eth_keyfile import create_keyfile_json, decode_keyfile_json
 from eth_utils import to_checksum_address
 
+from .crypto_profile import CryptoError, Sm2Signer, sm2_key_id
 from .durable import fsync_dir
 from .errors import Kind, QiyemaError
 from .signers import SECP256K1_N, LazySigner, LocalSigner, Signer, public_key_address
@@ -47,6 +48,7 @@ STANDARD_SCRYPT_N = 1 << 18  # geth's standard scrypt cost (256 MiB, about a sec
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _WRAP_AAD = b"qiyema.wrapped-key.v1\x00"
 _DATA_KEY_AAD = b"qiyema.data-key.v1\x00"  # a data key is never taken for a signing key, nor the reverse
+_SM2_OWNER = b"sm2-signing-key\x00"  # an SM2 key's wrapped bytes are never opened as a data key's
 WRAPPED_CACHE = 4096  # wrapped keys kept open per process (the hot enterprises of a city)
 
 
@@ -66,17 +68,19 @@ def check_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class WrappedKey:
-    """A secp256k1 key encrypted under the wrapping key `wrapping` of a `backend` store: the
-    database keeps it; only that store can sign with it. `public_key` is X || Y (64 bytes)."""
+    """A key encrypted under the wrapping key `wrapping` of a `backend` store: the database keeps
+    it; only that store can sign with it. `public_key` is X || Y (64 bytes); `scheme` is
+    `secp256k1`, or `sm2` under the gm profile (its address is then its SM2 key id)."""
 
     backend: str
     wrapping: str
     public_key: bytes
     blob: bytes
+    scheme: str = "secp256k1"
 
     @property
     def address(self) -> str:
-        return public_key_address(self.public_key)
+        return sm2_key_id(self.public_key) if self.scheme == "sm2" else public_key_address(self.public_key)
 
     @property
     def wrapped_by(self) -> str:
@@ -108,6 +112,7 @@ class _OpenKeys:
 
 class KeyStore(ABC):
     backend: str
+    _sm2_open: _OpenKeys | None = None
 
     @abstractmethod
     def load(self, name: str) -> Signer | None:
@@ -117,16 +122,50 @@ class KeyStore(ABC):
     def create(self, name: str, private_key: bytes | None = None) -> Signer:
         """A new key called `name` (random, or `private_key` when moving one in)."""
 
-    @abstractmethod
-    def new_wrapped_key(self, wrapping: str, owner: bytes) -> WrappedKey:
-        """A new random key made in the store for `owner` (bytes naming whom it belongs to),
-        returned only wrapped by the wrapping key `wrapping` (created on first use)."""
+    def new_wrapped_key(self, wrapping: str, owner: bytes, scheme: str = "secp256k1") -> WrappedKey:
+        """A new random key (`scheme` secp256k1 or sm2) made for `owner` (bytes naming whom it
+        belongs to), returned only wrapped by the wrapping key `wrapping` (created on first use).
 
-    @abstractmethod
-    def wrapped_signer(self, key: WrappedKey, owner: bytes) -> Signer:
+        An SM2 key (the gm profile's code keys) is made by GmSSL and wrapped as a data key is
+        (`wrap_data_key`): no PKCS#11 module here has SM2 (SoftHSM2 has none), so it signs in
+        this process's memory under either custody; its bytes at rest are opened only by the
+        custody's wrapping key (docs/operations.md §3)."""
+        if scheme != "sm2":
+            return self._new_wrapped_secp256k1(wrapping, owner)
+        signer = Sm2Signer.generate()
+        blob = self.wrap_data_key(wrapping, signer.private_bytes(), _SM2_OWNER + owner)
+        self._opened_sm2().put(blob + owner, signer)
+        return WrappedKey(self.backend, wrapping, signer.public_key, blob, "sm2")
+
+    def wrapped_signer(self, key: WrappedKey, owner: bytes) -> Signer | Sm2Signer:
         """A signer for a key this store wrapped for `owner`. `KeyStoreError` `key_missing`
         when the wrapping key is not here, `wrapped_key_invalid` when the bytes were not
         wrapped by it for this owner (tampered, swapped between owners)."""
+        if key.scheme != "sm2":
+            return self._wrapped_secp256k1_signer(key, owner)
+        opened = self._opened_sm2()
+        signer = opened.get(key.blob + owner)
+        if signer is None:
+            private = self.unwrap_data_key(key.wrapping, key.blob, _SM2_OWNER + owner)
+            try:
+                signer = Sm2Signer(private, key.public_key)
+            except CryptoError:
+                raise KeyStoreError("wrapped_key_invalid", "a wrapped key is not the key its public key names") from None
+            opened.put(key.blob + owner, signer)
+        return signer
+
+    def _opened_sm2(self) -> _OpenKeys:
+        if self._sm2_open is None:
+            self._sm2_open = _OpenKeys(WRAPPED_CACHE)
+        return self._sm2_open
+
+    @abstractmethod
+    def _new_wrapped_secp256k1(self, wrapping: str, owner: bytes) -> WrappedKey:
+        """A new secp256k1 key made in the store for `owner`, returned only wrapped."""
+
+    @abstractmethod
+    def _wrapped_secp256k1_signer(self, key: WrappedKey, owner: bytes) -> Signer:
+        """A signer for a secp256k1 key this store wrapped for `owner`."""
 
     @abstractmethod
     def wrap_data_key(self, wrapping: str, data_key: bytes, owner: bytes) -> bytes:
@@ -252,7 +291,7 @@ class FileKeyStore(KeyStore):
                 self._secrets[name] = self._decrypt(path)
             return self._secrets[name]
 
-    def new_wrapped_key(self, wrapping: str, owner: bytes) -> WrappedKey:
+    def _new_wrapped_secp256k1(self, wrapping: str, owner: bytes) -> WrappedKey:
         key = _random_key()
         signer = LocalSigner(key)
         nonce = random.token_bytes(12)
@@ -260,7 +299,7 @@ class FileKeyStore(KeyStore):
         self._wrapped.put(blob + owner, signer)
         return WrappedKey(self.backend, wrapping, signer.public_key_bytes(), blob)
 
-    def wrapped_signer(self, key: WrappedKey, owner: bytes) -> Signer:
+    def _wrapped_secp256k1_signer(self, key: WrappedKey, owner: bytes) -> Signer:
         signer = self._wrapped.get(key.blob + owner)
         if signer is not None:
             return signer

@@ -114,7 +114,7 @@ class Pkcs11KeyStore(KeyStore):
             self._wrapping[name] = found[0]
             return found[0]
 
-    def new_wrapped_key(self, wrapping: str, owner: bytes) -> WrappedKey:
+    def _new_wrapped_secp256k1(self, wrapping: str, owner: bytes) -> WrappedKey:
         from pkcs11 import Attribute, KeyType, Mechanism
         from pkcs11.util.ec import encode_named_curve_parameters
 
@@ -170,7 +170,7 @@ class Pkcs11KeyStore(KeyStore):
             raise KeyStoreError("wrapped_key_invalid", "a wrapped data key belongs to another owner")
         return value[16:]
 
-    def wrapped_signer(self, key: WrappedKey, owner: bytes) -> Signer:
+    def _wrapped_secp256k1_signer(self, key: WrappedKey, owner: bytes) -> Signer:
         # AES key wrap has no associated data: a wrapped key is bound to its owner by its public
         # key instead (the address the chain holds for the owner; every signature is checked
         # against it), so bytes swapped between owners sign nothing.

@@ -1,4 +1,4 @@
-"""Proof format, versions 1 and 2 (frozen): salted leaves, the Merkle tree, proof bundles.
+"""Proof format, versions 1, 2 and 3 (frozen): salted leaves, the Merkle tree, proof bundles.
 
 No I/O. Consensus-critical: a change here needs a new version and a new spec section in
 docs/proof-format.md; the test vectors in tests/chain/test_proof.py pin both versions.
@@ -6,7 +6,11 @@ docs/proof-format.md; the test vectors in tests/chain/test_proof.py pin both ver
 Version 1 is a material's bundle. Version 2 is a record's (contract 1.3.0 and later): the same
 leaf, tree and fields, plus `record.category`, the category whose issuer role the batch's
 anchorer must have held, and the canonical form of a record's content (`record_content_sha256`);
-its status is read on chain by (root, index), not by the leaf.
+its status is read on chain by (root, index), not by the leaf. Version 3 is the gm profile's
+(国密): either bundle with SM3 in place of keccak256 everywhere in the leaf and the tree, and
+`"hash": "sm3"` naming it; the root is anchored as the same bytes32. The contract computes no
+SM3, so an SM3 leaf is revoked by its index (a bit of the batch's bitmap, which the leaf's own
+`index` field binds it to), never by a proof the contract would have to check.
 
 Leaf (double keccak, as OpenZeppelin's StandardMerkleTree, so an inner node is never a leaf):
     keccak256(keccak256(abi.encode(
@@ -34,6 +38,9 @@ from .errors import InputError
 
 VERSION = 1  # a material's bundle
 RECORD_VERSION = 2  # a record's bundle: version 1 and the record's category
+SM3_VERSION = 3  # either of them hashed with SM3 (the gm profile), `"hash": "sm3"` in it
+KECCAK, SM3 = "keccak256", "sm3"
+HASHES = (KECCAK, SM3)
 LEAF_DOMAIN = b"qiyema.leaf.v1".ljust(32, b"\0")
 
 
@@ -67,7 +74,7 @@ class LeafInput:
     index: int
     salt: bytes
 
-    def hash(self) -> bytes:
+    def hash(self, digest: str = KECCAK) -> bytes:
         # Every field is one static 32-byte word, so abi.encode is their concatenation (the
         # vectors in tests/chain/test_proof.py pin the result).
         for name in ("content_sha256", "entity", "salt"):
@@ -75,10 +82,11 @@ class LeafInput:
                 raise ProofError("leaf_field", f"{name} must be 32 bytes")
         if not (0 <= self.material_version < 1 << 32 and 0 <= self.index < 1 << 32 and 0 <= self.valid_until < 1 << 64):
             raise ProofError("leaf_field", "material_version and index are uint32, valid_until a uint64")
-        inner = keccak(b"".join((LEAF_DOMAIN, self.content_sha256, self.entity, _b32(self.material_type),
-                                 self.material_version.to_bytes(32, "big"), self.valid_until.to_bytes(32, "big"),
-                                 self.index.to_bytes(32, "big"), self.salt)))
-        return keccak(inner)
+        h = _HASH[digest]
+        inner = h(b"".join((LEAF_DOMAIN, self.content_sha256, self.entity, _b32(self.material_type),
+                            self.material_version.to_bytes(32, "big"), self.valid_until.to_bytes(32, "big"),
+                            self.index.to_bytes(32, "big"), self.salt)))
+        return h(inner)
 
 
 def keccak(data: bytes) -> bytes:
@@ -87,18 +95,27 @@ def keccak(data: bytes) -> bytes:
     return keccak_256(data).digest()
 
 
-def hash_pair(a: bytes, b: bytes) -> bytes:
-    return keccak_256(a + b).digest() if a < b else keccak_256(b + a).digest()
+def sm3(data: bytes) -> bytes:
+    from .crypto_profile import sm3 as gm_sm3  # GmSSL, loaded by a gm deployment only
+
+    return gm_sm3(data)
+
+
+_HASH = {KECCAK: keccak, SM3: sm3}
+
+
+def hash_pair(a: bytes, b: bytes, digest: str = KECCAK) -> bytes:
+    return _HASH[digest](a + b) if a < b else _HASH[digest](b + a)
 
 
 class MerkleTree:
-    def __init__(self, leaves: list[bytes]):
+    def __init__(self, leaves: list[bytes], digest: str = KECCAK):
         if not leaves:
             raise ProofError("empty_batch", "a batch needs at least one leaf")
         self.layers = [list(leaves)]
         while len(self.layers[-1]) > 1:
             prev = self.layers[-1]
-            self.layers.append([hash_pair(prev[i], prev[i + 1]) if i + 1 < len(prev) else prev[i]
+            self.layers.append([hash_pair(prev[i], prev[i + 1], digest) if i + 1 < len(prev) else prev[i]
                                 for i in range(0, len(prev), 2)])
 
     @property
@@ -115,10 +132,10 @@ class MerkleTree:
         return path
 
 
-def fold(leaf: bytes, proof: list[bytes]) -> bytes:
+def fold(leaf: bytes, proof: list[bytes], digest: str = KECCAK) -> bytes:
     node = leaf
     for sibling in proof:
-        node = hash_pair(node, sibling)
+        node = hash_pair(node, sibling, digest)
     return node
 
 
@@ -140,9 +157,12 @@ class ProofBundle:
     anchor: Anchor
     content_sm3: bytes | None = None  # informational, for 国密 deployments; not in the leaf
     category: str | None = None  # a record's bundle (version 2): its category; None for a material
+    digest: str = KECCAK  # the leaf's and the tree's hash: sm3 under the gm profile (version 3)
 
     @property
     def version(self) -> int:
+        if self.digest == SM3:
+            return SM3_VERSION
         return RECORD_VERSION if self.category is not None else VERSION
 
     def to_json(self) -> dict:
@@ -152,9 +172,10 @@ class ProofBundle:
         record = {"record": {"category": self.category}} if self.category is not None else {}
         return {
             "version": self.version,
+            **({"hash": SM3} if self.digest == SM3 else {}),
             **record,
             "leaf": leaf,
-            "leaf_hash": "0x" + self.leaf.hash().hex(),
+            "leaf_hash": "0x" + self.leaf_hash.hex(),
             "proof": ["0x" + p.hex() for p in self.proof],
             "root": "0x" + self.root.hex(),
             "anchor": asdict(self.anchor),
@@ -169,10 +190,14 @@ class ProofBundle:
         if not isinstance(data, dict):
             raise ProofError("bundle_malformed", "a proof bundle is a JSON object")
         version = data.get("version")
-        if version not in (VERSION, RECORD_VERSION):
+        if version not in (VERSION, RECORD_VERSION, SM3_VERSION):
             raise ProofError("bundle_version", f"unsupported proof bundle version {version!r}")
+        digest = SM3 if version == SM3_VERSION else KECCAK
+        if (data.get("hash", KECCAK) if version != SM3_VERSION else data.get("hash")) != digest:
+            raise ProofError("bundle_malformed", f"a version-{version} bundle is hashed with {digest}, "
+                                                 f"not {data.get('hash')!r}")
         category = None
-        if version == RECORD_VERSION:
+        if version == RECORD_VERSION or (version == SM3_VERSION and "record" in data):
             record = data.get("record")
             category = record.get("category") if isinstance(record, dict) else None
             if not isinstance(category, str) or not category or len(category.encode()) > 32 or not category.isascii():
@@ -191,12 +216,12 @@ class ProofBundle:
                          anchor=Anchor(int(a["chain_id"]), str(a["contract"]), str(a["tx_hash"]),
                                        int(a["block_number"])),
                          content_sm3=hx(data["content_sm3"]) if data.get("content_sm3") else None,
-                         category=category)
+                         category=category, digest=digest)
         except (KeyError, TypeError, ValueError) as exc:
             raise ProofError("bundle_malformed", f"the proof bundle is malformed: {exc}") from None
         if any(len(p) != 32 for p in bundle.proof) or len(bundle.root) != 32:
             raise ProofError("bundle_malformed", "proof nodes and root are 32 bytes each")
-        leaf_hash = bundle.leaf.hash()  # checks the field lengths and ranges
+        leaf_hash = bundle.leaf.hash(digest)  # checks the field lengths and ranges
         stated = data.get("leaf_hash")
         if stated is not None and hx(stated) != leaf_hash:
             raise ProofError("bundle_inconsistent", "leaf_hash does not match the leaf's fields")
@@ -204,8 +229,8 @@ class ProofBundle:
 
     @cached_property
     def leaf_hash(self) -> bytes:
-        return self.leaf.hash()
+        return self.leaf.hash(self.digest)
 
     def proves(self) -> bool:
         """The leaf's path leads to the root."""
-        return fold(self.leaf_hash, self.proof) == self.root
+        return fold(self.leaf_hash, self.proof, self.digest) == self.root

@@ -22,9 +22,10 @@ from typing import Callable, Generic, Iterable, TypeVar
 
 from .errors import ChainAnswerMalformed, ChainNotAnswering
 
-VERDICT_VERSION = 5  # 2: chain_timeout; 3: mirror_current, mirror_behind; 4: key_retired, key_compromised,
+VERDICT_VERSION = 6  # 2: chain_timeout; 3: mirror_current, mirror_behind; 4: key_retired, key_compromised,
 # signed_before_compromise, the verdict's warnings; 5: a SKIPPED check makes the verdict SKIPPED (never VALID),
-# unknown_contract, node_behind, node_malformed, withdrawn, registrar_in_keyset, the code's `genuine` answer
+# unknown_contract, node_behind, node_malformed, withdrawn, registrar_in_keyset, the code's `genuine` answer;
+# 6: code_profile (a code signed under the other crypto profile)
 
 
 class Status(enum.StrEnum):
@@ -62,6 +63,7 @@ class Reason(enum.StrEnum):
     CODE_KID = "code_kid"
     CODE_USCC = "code_uscc"
     CODE_SIGNATURE = "code_signature"
+    CODE_PROFILE = "code_profile"  # (v6) signed under the other crypto profile (secp256k1 vs SM2)
     # origin
     ORIGIN_MATCHES = "origin_matches"
     FOREIGN_ORIGIN = "foreign_origin"

@@ -13,9 +13,16 @@ Dynamic code (亮码, shown on a phone), signed by the enterprise's code-signing
     BODY    = issued_at u32 | expires_at u32 | nonce(12) | flags u8 | [scope_digest(16)]
     flags   : bit 0 single use, bit 1 carries a consent-scope digest
 
-Signed message: keccak256(b"\\x19Qiyema Code v1\\n" + origin + b"\\n" + PAYLOAD-without-signature),
-origin being the lower-case "scheme://host[:port]" the code points at: a payload copied onto
-another host no longer verifies. No I/O in this module.
+Signed message: b"\\x19Qiyema Code v1\\n" + origin + b"\\n" + PAYLOAD-without-signature, origin
+being the lower-case "scheme://host[:port]" the code points at: a payload copied onto another
+host no longer verifies. No I/O in this module.
+
+Version "1" (the `intl` profile): SIG is a secp256k1 signature over keccak256(message), EIP-2098
+compact (r, s with the recovery bit on top): the signer's address is recovered from it.
+Version "2" (the `gm` profile, 国密): the same layout; SIG is SM2 r || s over the message (SM3 with
+the GM/T 0009 default signer id inside, GB/T 32918.2), with b"\\x19Qiyema Code v2 SM2\\n" in front
+instead. SM2 recovers no key: the verifier takes the public key the key set or the chain names
+and checks the signature against it. One deployment signs with one of the two (its profile).
 """
 
 from __future__ import annotations
@@ -30,16 +37,20 @@ from eth_keys import keys
 from eth_keys.exceptions import BadSignature
 from sha3 import keccak_256
 
+from chain.crypto_profile import Sm2Signer, sm2_verify_cached
 from chain.errors import InputError
 from chain.signers import Signer
 
 from .uscc import UsccError, validate
 
-VERSION = "1"
+VERSION = "1"  # secp256k1 over keccak256 (intl)
+VERSION_SM2 = "2"  # SM2 over SM3 (gm)
+SCHEMES = {VERSION: "secp256k1", VERSION_SM2: "sm2"}
 STATIC = "S"
 DYNAMIC = "D"
 PATH = "/V/"
 DOMAIN = b"\x19Qiyema Code v1\n"
+DOMAIN_SM2 = b"\x19Qiyema Code v2 SM2\n"
 SIG_CHARS = 155  # 64 bytes as a zero-padded decimal number
 KID_MAX = 1023  # two base32 characters
 FLAG_SINGLE_USE = 0x01
@@ -56,18 +67,28 @@ class CodeToken:
     kind: str  # "S" or "D"
     origin: str  # "https://host[:port]", lower case
     uscc: str
-    signature: bytes  # 64 bytes, EIP-2098 compact
-    message_hash: bytes  # what was signed
+    signature: bytes  # 64 bytes: EIP-2098 compact (version 1) or SM2 r || s (version 2)
+    message: bytes  # what was signed (version 1 signs its keccak256)
     kid: int | None = None  # static only
     issued_at: int | None = None  # dynamic only
     expires_at: int | None = None
     nonce: bytes | None = None
     single_use: bool = False
     scope_digest: bytes | None = None
+    version: str = VERSION
 
     @property
     def is_static(self) -> bool:
         return self.kind == STATIC
+
+    @property
+    def scheme(self) -> str:
+        """`secp256k1` or `sm2`: what signed it."""
+        return SCHEMES[self.version]
+
+    @property
+    def message_hash(self) -> bytes:
+        return keccak_256(self.message).digest()
 
 
 def b32encode(data: bytes) -> str:
@@ -105,8 +126,19 @@ def _kid_value(text: str) -> int:
     return (_B32.index(text[0]) << 5) | _B32.index(text[1])
 
 
-def message_hash(origin: str, unsigned_payload: str) -> bytes:
-    return keccak_256(DOMAIN + normalise_origin(origin).encode() + b"\n" + unsigned_payload.encode()).digest()
+def signed_message(origin: str, unsigned_payload: str) -> bytes:
+    domain = DOMAIN_SM2 if unsigned_payload[:1] == VERSION_SM2 else DOMAIN
+    return domain + normalise_origin(origin).encode() + b"\n" + unsigned_payload.encode()
+
+
+def _version(signer: Signer | Sm2Signer) -> str:
+    return VERSION_SM2 if getattr(signer, "scheme", "") == "sm2" else VERSION
+
+
+def _sign(signer: Signer | Sm2Signer, message: bytes) -> bytes:
+    if isinstance(signer, Sm2Signer):
+        return signer.sign_message(message)
+    return compact_signature(signer, keccak_256(message).digest())
 
 
 def compact_signature(signer: Signer, digest: bytes) -> bytes:
@@ -117,8 +149,18 @@ def compact_signature(signer: Signer, digest: bytes) -> bytes:
 
 
 def recover_signer(token: CodeToken) -> str:
-    """The checksummed address whose key signed the token; raises CodeFormatError if none does."""
+    """The checksummed address whose key signed a version-1 token; raises CodeFormatError if
+    none does."""
+    if token.version != VERSION:
+        raise ValueError("an SM2 signature recovers no key: check it against a public key (signed_by)")
     return _recover(token.signature, token.message_hash)
+
+
+def signed_by(token: CodeToken, public_key: bytes) -> bool:
+    """Whether a version-2 token's SM2 signature is by `public_key` (X || Y)."""
+    if token.version != VERSION_SM2:
+        raise ValueError("a version-1 token names its signer: recover it (recover_signer)")
+    return sm2_verify_cached(bytes(public_key), token.message, token.signature)
 
 
 @lru_cache(maxsize=32_768)
@@ -149,13 +191,13 @@ def _url(origin: str, payload: str) -> str:
     return (normalise_origin(origin) + PATH + payload).upper()
 
 
-def static_code(origin: str, uscc: str, kid: int, signer: Signer) -> str:
-    unsigned = VERSION + STATIC + validate(uscc) + _kid_text(kid)
-    sig = compact_signature(signer, message_hash(origin, unsigned))
+def static_code(origin: str, uscc: str, kid: int, signer: Signer | Sm2Signer) -> str:
+    unsigned = _version(signer) + STATIC + validate(uscc) + _kid_text(kid)
+    sig = _sign(signer, signed_message(origin, unsigned))
     return _url(origin, unsigned + _sig_digits(sig))
 
 
-def dynamic_code(origin: str, uscc: str, issued_at: int, expires_at: int, nonce: bytes, signer: Signer,
+def dynamic_code(origin: str, uscc: str, issued_at: int, expires_at: int, nonce: bytes, signer: Signer | Sm2Signer,
                  *, single_use: bool = False, scope_digest: bytes | None = None) -> str:
     if len(nonce) != 12:
         raise ValueError("nonce must be 12 bytes")
@@ -163,8 +205,8 @@ def dynamic_code(origin: str, uscc: str, issued_at: int, expires_at: int, nonce:
         raise ValueError("scope digest must be 16 bytes")
     flags = (FLAG_SINGLE_USE if single_use else 0) | (FLAG_SCOPE if scope_digest else 0)
     body = _BODY.pack(issued_at, expires_at, nonce, flags) + (scope_digest or b"")
-    head = VERSION + DYNAMIC + validate(uscc)
-    sig = compact_signature(signer, message_hash(origin, head + b32encode(body)))
+    head = _version(signer) + DYNAMIC + validate(uscc)
+    sig = _sign(signer, signed_message(origin, head + b32encode(body)))
     # The signature rides inside the same base32 run as the body.
     return _url(origin, head + b32encode(body + sig))
 
@@ -180,9 +222,9 @@ def parse(text: str) -> CodeToken:
     if not path.upper().startswith(PATH) or parts.query or parts.fragment:
         raise CodeFormatError("code_not_qiyema", "this is not a Qiyema code (unexpected path)")
     payload = path[len(PATH):].upper()
-    if len(payload) < 2 or payload[0] != VERSION:
+    if len(payload) < 2 or payload[0] not in SCHEMES:
         raise CodeFormatError("code_version", f"unknown code format version {payload[:1]!r}")
-    kind = payload[1]
+    version, kind = payload[0], payload[1]
     if kind == STATIC:
         expected = 2 + 18 + 2 + SIG_CHARS
         if len(payload) != expected:
@@ -193,7 +235,8 @@ def parse(text: str) -> CodeToken:
         except UsccError as exc:
             raise CodeFormatError("code_uscc", exc.message) from None
         kid = _kid_value(payload[20:22])
-        return CodeToken(kind, origin, uscc, _sig_bytes(sig_text), message_hash(origin, unsigned), kid=kid)
+        return CodeToken(kind, origin, uscc, _sig_bytes(sig_text), signed_message(origin, unsigned), kid=kid,
+                         version=version)
     if kind == DYNAMIC:
         try:
             uscc = validate(payload[2:20])
@@ -207,8 +250,8 @@ def parse(text: str) -> CodeToken:
         has_scope = bool(flags & FLAG_SCOPE)
         if has_scope != (len(body) == _BODY.size + 16) or flags & ~(FLAG_SINGLE_USE | FLAG_SCOPE):
             raise CodeFormatError("code_flags", "a dynamic code's flags do not match its length")
-        unsigned = VERSION + DYNAMIC + uscc + b32encode(body)
-        return CodeToken(kind, origin, uscc, sig, message_hash(origin, unsigned), issued_at=iat, expires_at=exp,
+        unsigned = version + DYNAMIC + uscc + b32encode(body)
+        return CodeToken(kind, origin, uscc, sig, signed_message(origin, unsigned), issued_at=iat, expires_at=exp,
                          nonce=nonce, single_use=bool(flags & FLAG_SINGLE_USE),
-                         scope_digest=body[_BODY.size:] if has_scope else None)
+                         scope_digest=body[_BODY.size:] if has_scope else None, version=version)
     raise CodeFormatError("code_kind", f"unknown code kind {kind!r}")

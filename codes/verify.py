@@ -17,7 +17,9 @@ from typing import Protocol
 
 from chain.verdict import Check, CheckName, Reason, Source, SourceUnavailable, Status, Step, Verdict, combine, run
 
-from .token import CodeFormatError, CodeToken, normalise_origin, parse, recover_signer
+from chain.crypto_profile import CryptoError, sm2_key_id
+
+from .token import VERSION, CodeFormatError, CodeToken, normalise_origin, parse, recover_signer, signed_by
 
 __all__ = ["EnterpriseInfo", "KeyInfo", "KeySet", "OfflineSource", "SourceUnavailable", "Status", "TrustSource",
            "Verdict", "verify"]
@@ -26,8 +28,19 @@ __all__ = ["EnterpriseInfo", "KeyInfo", "KeySet", "OfflineSource", "SourceUnavai
 @dataclass(frozen=True)
 class KeyInfo:
     kid: int
-    address: str
+    address: str  # under gm: the SM2 key id of `public_key` (chain/crypto_profile.py sm2_key_id)
     status: str  # "active" | "retired" (rotated out: its codes stay good) | "compromised" (its codes do not)
+    public_key: bytes = b""  # X || Y; what an SM2 signature is checked against (gm only)
+
+    def sm2_key(self) -> bytes | None:
+        """The SM2 public key, if it is the key `address` names (else None: a swapped key)."""
+        try:
+            return self.public_key if sm2_key_id(self.public_key).lower() == self.address.lower() else None
+        except CryptoError:
+            return None
+
+
+PROFILE_SCHEMES = {"intl": "secp256k1", "gm": "sm2"}
 
 
 @dataclass
@@ -40,6 +53,7 @@ class EnterpriseInfo:
 class TrustSource(Protocol):
     origin: str
     offline: bool
+    profile: str  # "intl" or "gm": the one scheme this deployment's codes are signed with
 
     def static_key(self, kid: int) -> KeyInfo | None: ...
 
@@ -50,6 +64,10 @@ class TrustSource(Protocol):
 
     def enterprise_signer(self, uscc: str) -> str | None | bool:
         """The enterprise's code signer on chain; False when this source cannot tell."""
+
+    def enterprise_public_key(self, uscc: str) -> bytes | None:
+        """The public key of the enterprise's code signer as this source holds it (gm: SM2
+        recovers no key); checked against the key id the chain holds before it is used."""
 
     def enterprise(self, uscc: str) -> EnterpriseInfo | None | bool:
         """False when this source cannot tell."""
@@ -85,7 +103,12 @@ def _format(v: _Scan) -> Check:
         return Check(CheckName.FORMAT, Status.INVALID, Reason(exc.code), exc.message)
     kind = "static" if v.token.is_static else "dynamic"
     v.facts.update(kind=kind, uscc=v.token.uscc, expires_at=v.token.expires_at)
-    return Check(CheckName.FORMAT, Status.VALID, Reason.PARSED, f"format version 1, {kind}")
+    ours = PROFILE_SCHEMES[v.source.profile]
+    if v.token.scheme != ours:
+        # One deployment never mixes the two: a code signed the other way is not one of its own.
+        return Check(CheckName.FORMAT, Status.INVALID, Reason.CODE_PROFILE,
+                     f"the code is signed with {v.token.scheme}; this deployment signs with {ours}")
+    return Check(CheckName.FORMAT, Status.VALID, Reason.PARSED, f"format version {v.token.version}, {kind}")
 
 
 def _origin(v: _Scan) -> Check:
@@ -98,6 +121,8 @@ def _origin(v: _Scan) -> Check:
 
 
 def _recover(v: _Scan) -> Check | None:
+    if v.token.version != VERSION:
+        return None  # SM2 recovers no key: the next step checks the signature against the key named
     try:
         v.signer = recover_signer(v.token)
     except CodeFormatError as exc:
@@ -106,11 +131,28 @@ def _recover(v: _Scan) -> Check | None:
     return None  # who signed is known; whether that signer counts is the next step's
 
 
+def _signed_by(v: _Scan, address: str, public_key: bytes | None) -> bool:
+    """Whether the token is signed by the key `address` names; under SM2, by `public_key` once
+    it is shown to be that key (its key id), which makes the signer known."""
+    if v.token.version == VERSION:
+        return address.lower() == v.signer.lower()
+    try:
+        if public_key is None or sm2_key_id(public_key).lower() != address.lower():
+            return False
+    except CryptoError:
+        return False
+    if not signed_by(v.token, public_key):
+        return False
+    v.signer = address
+    v.facts["signer"] = address
+    return True
+
+
 def _static_signature(v: _Scan) -> Check | None:
     key = v.source.static_key(v.token.kid)
     if key is None:
         return Check(CheckName.SIGNATURE, Status.INVALID, Reason.UNKNOWN_KEY, f"no registrar key with id {v.token.kid}")
-    if key.address.lower() != v.signer.lower():
+    if not _signed_by(v, key.address, key.sm2_key()):
         return Check(CheckName.SIGNATURE, Status.INVALID, Reason.BAD_SIGNATURE,
                      f"the signature is not by key {v.token.kid}: the code was altered or forged")
     v.key = key
@@ -155,7 +197,8 @@ def _dynamic_signature(v: _Scan) -> Check | None:
                      "offline: the enterprise's code signer is on chain only")
     if expected is None:
         return Check(CheckName.SIGNATURE, Status.INVALID, Reason.NO_CODE_SIGNER, "the enterprise has no code-signing key")
-    if expected.lower() != v.signer.lower():
+    public_key = v.source.enterprise_public_key(v.token.uscc) if v.token.version != VERSION else None
+    if not _signed_by(v, expected, public_key):
         return Check(CheckName.SIGNATURE, Status.INVALID, Reason.BAD_SIGNATURE,
                      "not signed by the enterprise's current code-signing key (forged, altered or rotated)")
     return Check(CheckName.SIGNATURE, Status.VALID, Reason.SIGNED, f"signed by the enterprise's key {v.signer}")
@@ -241,7 +284,10 @@ def verify(text: str, source: TrustSource, now: int | None = None) -> Verdict:
 
 @dataclass
 class KeySet:
-    """Registrar keys for offline verification, signed by the governor. Frozen as version 1."""
+    """Registrar keys for offline verification, signed by the governor. Version 1 (intl) is
+    frozen; version 2 is the gm profile's: it says `"profile": "gm"` and carries each key's SM2
+    public key (hex X || Y) beside its key id, and a key whose public key is not the one its id
+    names makes the whole set malformed."""
 
     origin: str
     issued_at: int
@@ -249,20 +295,26 @@ class KeySet:
     keys: list[KeyInfo] = field(default_factory=list)
     governor: str = ""
     signature: str = ""
+    profile: str = "intl"
 
     def canonical(self) -> bytes:
         import json
 
-        body = {"version": 1, "origin": normalise_origin(self.origin), "issued_at": self.issued_at,
+        gm = self.profile == "gm"
+        body = {"version": 2 if gm else 1, "origin": normalise_origin(self.origin), "issued_at": self.issued_at,
                 "expires_at": self.expires_at, "governor": self.governor,
-                "keys": [{"kid": k.kid, "address": k.address, "status": k.status} for k in
-                         sorted(self.keys, key=lambda k: k.kid)]}
+                "keys": [{"kid": k.kid, "address": k.address, "status": k.status,
+                          **({"public_key": k.public_key.hex()} if gm else {})}
+                         for k in sorted(self.keys, key=lambda k: k.kid)]}
+        if gm:
+            body["profile"] = "gm"
         return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
     def digest(self) -> bytes:
         from eth_utils import keccak
 
-        return keccak(b"\x19Qiyema KeySet v1\n" + self.canonical())
+        domain = b"\x19Qiyema KeySet v2\n" if self.profile == "gm" else b"\x19Qiyema KeySet v1\n"
+        return keccak(domain + self.canonical())
 
     def to_json(self) -> dict:
         import json
@@ -272,12 +324,17 @@ class KeySet:
     @classmethod
     def from_json(cls, data: dict) -> "KeySet":
         try:
-            if data.get("version") != 1:
+            version = data.get("version")
+            if version not in (1, 2) or (version == 2) != (data.get("profile") == "gm"):
                 raise ValueError("unknown key set version")
+            keys = [KeyInfo(int(k["kid"]), k["address"], k["status"],
+                            bytes.fromhex(k["public_key"]) if version == 2 else b"") for k in data["keys"]]
+            if version == 2 and any(k.sm2_key() is None for k in keys):
+                raise ValueError("a key's public key is not the key its id names")
             return cls(origin=data["origin"], issued_at=int(data["issued_at"]), expires_at=int(data["expires_at"]),
-                       keys=[KeyInfo(int(k["kid"]), k["address"], k["status"]) for k in data["keys"]],
-                       governor=data["governor"], signature=data["signature"])
-        except (KeyError, TypeError, ValueError) as exc:
+                       keys=keys, governor=data["governor"], signature=data["signature"],
+                       profile="gm" if version == 2 else "intl")
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CodeFormatError("keyset_malformed", f"the key set is malformed: {exc}") from None
 
     def sign(self, governor) -> None:
@@ -307,6 +364,7 @@ class OfflineSource:
     def __init__(self, keyset: KeySet, trusted_governor: str, now: int | None = None):
         keyset.check(trusted_governor, int(time.time()) if now is None else now)
         self.origin = keyset.origin
+        self.profile = keyset.profile
         self._keys = {k.kid: k for k in keyset.keys}
 
     def static_key(self, kid: int) -> KeyInfo | None:
@@ -317,6 +375,9 @@ class OfflineSource:
 
     def enterprise_signer(self, uscc: str):
         return False
+
+    def enterprise_public_key(self, uscc: str):
+        return None  # never asked: the chain's answer (enterprise_signer) is not known offline
 
     def enterprise(self, uscc: str):
         return False

@@ -96,7 +96,7 @@ class Services:
             codes=CodeService(sessions, chain, settings, outbox, clock=clock),
             materials=materials,
             records=records,
-            record_feed=RecordFeed(sessions),
+            record_feed=RecordFeed(sessions, chain.tree_hash),
             anchorer=Anchorer(sessions, chain, batch_size=settings.anchor_batch_size,
                               max_wait=settings.anchor_max_wait, outbox=outbox),
             access=access,

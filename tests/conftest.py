@@ -32,6 +32,11 @@ POSTGRES_URL = os.environ.get("QIYEMA_TEST_POSTGRES_URL")
 # the tests start. tests/materials_api/test_keys.py checks the standard cost.
 os.environ.setdefault("QIYEMA_KEYSTORE_SCRYPT_N", "1024")
 DATABASES = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+# The crypto profile every service in the run is set up with (issue 28: the whole suite passes
+# under both): intl unless QIYEMA_TEST_PROFILE=gm. Inherited by the CLI and servers the tests start.
+PROFILE = os.environ.get("QIYEMA_TEST_PROFILE", "intl")
+if PROFILE != "intl":
+    os.environ.setdefault("QIYEMA_CRYPTO_PROFILE", PROFILE)
 
 
 def free_port() -> int:
@@ -86,7 +91,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
     # the mirror's own tests step it and check the age (tests/materials_api/test_mirror.py).
     # py-evm seals a block only per transaction: its head's age says nothing (chain_max_head_age=0).
     return Settings(home=tmp_path / "home", database_url=database_url, chain_rpc_url="in-process", mirror_max_age=0,
-                    chain_max_head_age=0, register_batch_size=50)
+                    chain_max_head_age=0, register_batch_size=50, crypto_profile=PROFILE)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -58,10 +59,14 @@ def _wait_for(predicate, timeout=60.0):
     raise AssertionError("timed out")
 
 
-def test_a_running_service_backed_up_and_restored_into_an_empty_home_verifies_as_before(drill_home, tmp_path):
-    home = drill_home
+@pytest.mark.parametrize("profile", ["intl", "gm"])
+def test_a_running_service_backed_up_and_restored_into_an_empty_home_verifies_as_before(drill_home, tmp_path, profile):
+    """Under either crypto profile (issue 28: the README's journey under gm is SM2 codes, SM3
+    proofs and SM4 at rest throughout, and the restored home keeps its profile)."""
+    home = {**drill_home, "QIYEMA_CRYPTO_PROFILE": profile}
     env = {**home, "QIYEMA_ANCHOR_MAX_WAIT": "3600"}  # materials confirmed now wait for their batch
     companies = _companies(run(env, "demo").stdout)
+    assert {code.split("/V/")[1][:1] for _, code in companies} == {"2" if profile == "gm" else "1"}
     first = companies[0][0]
     enterprise = {"Authorization": "Bearer " + run(env, "keys", "create", "--org", "甲", "--role", "enterprise",
                                                    "--scope", first).stdout.strip()}
@@ -74,6 +79,8 @@ def test_a_running_service_backed_up_and_restored_into_an_empty_home_verifies_as
             anchored = [m["id"] for m in http.get("/api/v1/materials", headers=enterprise).json()["items"]]
             assert len(anchored) == 3
             bundles = {i: http.get(f"/api/v1/materials/{i}/proof", headers=enterprise).json() for i in anchored}
+            assert {(b["version"], b.get("hash")) for b in bundles.values()} == (
+                {(3, "sm3")} if profile == "gm" else {(1, None)})
             contents = {i: http.get(f"/api/v1/materials/{i}/content", headers=enterprise).content for i in anchored}
             # Materials in every state: revoked by a clerk, withdrawn, superseded by a new version,
             # a new one confirmed (waiting for its batch) and one only uploaded.
@@ -109,6 +116,7 @@ def test_a_running_service_backed_up_and_restored_into_an_empty_home_verifies_as
     again = run(env, "restore", str(backup), "--governor", _signed_by(out), check=False)
     assert again.returncode == 0, again.stderr
     assert "the same chain" in again.stdout and "RESET" not in again.stdout
+    assert (Path(env["QIYEMA_HOME"]) / "crypto-profile").read_text() == profile + "\n"
     refused = run(env, "restore", str(backup), "--governor", _signed_by(out), check=False)  # a home that holds a service is not overwritten
     assert refused.returncode == 1 and "already holds a service" in refused.stderr
 

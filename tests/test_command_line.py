@@ -181,7 +181,7 @@ def test_a_home_set_up_with_the_gm_profile_keeps_it_and_rewraps_its_data_keys(ho
     told the other profile is refused (never mixed); `keys rewrap-objects` moves every data key
     under a new wrapping key, and the object still downloads as it was."""
     out = run(home, "init", "--profile", "gm").stdout
-    assert "profile:   gm (at rest SM4-GCM; codes SM2 with SM3; proofs SM3)" in out
+    assert "profile:   gm (at rest SM4-GCM; codes SM2 with SM3; proofs sm3)" in out
     assert (Path(home["QIYEMA_HOME"]) / "crypto-profile").read_text() == "gm\n"
     assert "crypto profile: gm (at rest SM4-GCM" in run(home, "chain", "status").stdout
     mixed = run({**home, "QIYEMA_CRYPTO_PROFILE": "intl"}, "init", check=False)

@@ -106,8 +106,8 @@ class Anchorer:
         leaves = []
         for index, (m, uscc) in enumerate(rows):
             leaves.append(LeafInput(bytes.fromhex(m.sha256), chain_key(uscc), m.type_code, m.version,
-                                    m.valid_until or 0, index, m.salt).hash())
-        tree = MerkleTree(leaves)
+                                    m.valid_until or 0, index, m.salt).hash(self.chain.tree_hash))
+        tree = MerkleTree(leaves, self.chain.tree_hash)
         try:
             return self._write_batch(rows, leaves, tree)
         except (_Outrun, IntegrityError):

@@ -264,6 +264,7 @@ class MaterialService:
             root=batch.root,
             anchor=Anchor(batch.chain_id, batch.contract, batch.tx_hash, batch.block_number),
             content_sm3=bytes.fromhex(material.sm3),
+            digest=self.chain.tree_hash,
         )
 
     def verify(self, bundle: ProofBundle, content_sha256: bytes | None) -> Verdict:

@@ -135,7 +135,8 @@ def keys_rewitness(role: str, organisation: int | None, address: str, from_block
         else:
             from materials_api.records.sealing import rewitness
 
-            batches, records = rewitness(services.records.sessions, runtime.chain.ledger, organisation, address, block)
+            batches, records = rewitness(services.records.sessions, runtime.chain.ledger, organisation, address, block,
+                                         runtime.chain.tree_hash)
             click.echo(f"{records} record(s) in {batches} batch(es) sealed anew, issued by the organisation's current key")
 
 

@@ -47,7 +47,7 @@ def _profile_line(s) -> str:
 
     p = profile(s.crypto_profile)
     at_rest = p.aead.name if s.encrypt_at_rest else "off"
-    return f"{p.name} (at rest {at_rest}; codes {p.signature}; proofs {p.digest})"
+    return f"{p.name} (at rest {at_rest}; codes {p.signature}; proofs {p.tree_hash})"
 
 
 @click.command()

@@ -16,9 +16,12 @@ from materials_api.registry.models import Enterprise
 class CodeKey(Base):
     """Registrar keys that sign static codes; `kid` is printed in every code they sign.
 
-    Each is a chain account holding the registrar role; its private key is `code-signer-<kid>`
-    in the key store. A rotated-out (retired) key's codes keep verifying; a compromised key's
-    codes do not (static codes carry no time) and are re-issued (`qiyema code reissue`)."""
+    Each holds the registrar role on chain under its address. Under the intl profile it is a
+    chain account whose private key is `code-signer-<kid>` in the key store; under gm it is an
+    SM2 key (its address its SM2 key id) made in the key store and kept here only wrapped
+    (`public_key`, `wrapped_key`, `wrapped_by`), like an enterprise's key. A rotated-out
+    (retired) key's codes keep verifying; a compromised key's codes do not (static codes carry
+    no time) and are re-issued (`qiyema code reissue`)."""
 
     __tablename__ = "code_keys"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -28,6 +31,9 @@ class CodeKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     compromised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    public_key: Mapped[bytes | None] = mapped_column(LargeBinary(64), nullable=True)  # gm: SM2 X || Y
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary(128), nullable=True)
+    wrapped_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
 
 
 class StaticCodeIssue(Base):

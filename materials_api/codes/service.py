@@ -16,13 +16,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from chain.client import Receipt
+from chain.crypto_profile import Sm2Signer
 from chain.errors import ChainError
 from chain.keystore import WrappedKey
 from chain.signers import Signer
 from chain.verdict import Source, SourceUnavailable, Verdict, chain_unavailable
 from codes import token as tokens
 from codes.uscc import UsccError, chain_key, validate
-from codes.verify import EnterpriseInfo, KeyInfo, KeySet, verify
+from codes.verify import PROFILE_SCHEMES, EnterpriseInfo, KeyInfo, KeySet, verify
 from materials_api.codes.models import CodeKey, DynamicCode, EnterpriseCodeSigner, StaticCodeIssue
 from materials_api.platform.cache import TtlCache
 from chain.clock import SYSTEM, Clock
@@ -44,11 +45,15 @@ def _owner(uscc: str) -> bytes:
     return b"enterprise-code-signer:" + uscc.encode()
 
 
-def _wrapped(row: EnterpriseCodeSigner | None) -> WrappedKey | None:
+def _static_owner(kid: int) -> bytes:
+    return b"static-code-signer:%d" % kid
+
+
+def _wrapped(row: EnterpriseCodeSigner | CodeKey | None, scheme: str) -> WrappedKey | None:
     if row is None or row.wrapped_key is None or not row.wrapped_by:
         return None
     backend, _, wrapping = row.wrapped_by.partition(":")
-    return WrappedKey(backend, wrapping, bytes(row.public_key), bytes(row.wrapped_key))
+    return WrappedKey(backend, wrapping, bytes(row.public_key), bytes(row.wrapped_key), scheme)
 
 
 def scope_digest(scope: dict) -> bytes:
@@ -66,6 +71,7 @@ class CodeService:
         self.outbox = outbox or Outbox(sessions, chain.client)
         self.settings = settings
         self.origin = tokens.normalise_origin(settings.public_url)
+        self.scheme = PROFILE_SCHEMES[settings.crypto_profile]  # secp256k1 (intl) or sm2 (gm)
         self._keyset: KeySet | None = None  # signed once per change (keyset())
         # The registrar role of a code signer, re-read from the chain every 10 s (a rotation
         # also clears it at once, below).
@@ -74,8 +80,14 @@ class CodeService:
         self._issued_pairs = TtlCache(None, max_entries=200_000)  # (enterprise id, kid) recorded
 
     # --- registrar keys for static codes ------------------------------------------------------
-    def _static_signer(self, kid: int) -> Signer:
-        return self.chain.keys.store.load_or_create(f"code-signer-{kid}")
+    def _static_signer(self, key: CodeKey) -> Signer | Sm2Signer:
+        store = self.chain.keys.store
+        if self.scheme == "sm2":
+            wrapped = _wrapped(key, "sm2")
+            if wrapped is None:  # the profile is fixed at init: a gm home never made another kind
+                raise EnterpriseError(Kind.CONFLICT, "key_not_sm2", f"static-code key {key.kid} is not an SM2 key")
+            return store.wrapped_signer(wrapped, _static_owner(key.kid))
+        return store.load_or_create(f"code-signer-{key.kid}")
 
     def active_key(self) -> CodeKey:
         """The current static-code key, created (and given the registrar role on chain) if none."""
@@ -92,12 +104,18 @@ class CodeService:
             old = list(s.scalars(select(CodeKey).where(CodeKey.status == "active")))
         if kid > tokens.KID_MAX:
             raise EnterpriseError(Kind.CONFLICT, "key_ids_exhausted", "all 1024 key ids are used")
-        account = self._static_signer(kid)
-        ledger, governor = self.chain.ledger, self.chain.governor
-        ledger.grant_role(governor, "REGISTRAR_ROLE", account.address)
+        if self.scheme == "sm2":
+            made = self.chain.keys.store.new_wrapped_key(ENTERPRISE_WRAPPING, _static_owner(kid), "sm2")
+            row = CodeKey(kid=kid, address=made.address, status="active", public_key=made.public_key,
+                          wrapped_key=made.blob, wrapped_by=made.wrapped_by)
+        else:
+            row = CodeKey(kid=kid, address=self.chain.keys.store.load_or_create(f"code-signer-{kid}").address,
+                          status="active")
+        # Written ahead: a start re-grants an active key's role if the grant below did not land.
         with self.sessions.begin() as s:
-            row = CodeKey(kid=kid, address=account.address, status="active")
             s.add(row)
+        ledger, governor = self.chain.ledger, self.chain.governor
+        ledger.grant_role(governor, "REGISTRAR_ROLE", row.address)
         for previous in old:
             ledger.revoke_role(governor, "REGISTRAR_ROLE", previous.address)
             self.roles.forget(previous.address)
@@ -167,7 +185,7 @@ class CodeService:
         with self.sessions() as s:
             found = {e.uscc: e for e in s.scalars(select(Enterprise).where(Enterprise.uscc.in_(set(valid.values()))))}
         key = self.active_key() if valid else None
-        signer = self._static_signer(key.kid) if key else None
+        signer = self._static_signer(key) if key else None
         issued: set[int] = set()
         for i, code in valid.items():
             enterprise = found.get(code)
@@ -245,14 +263,14 @@ class CodeService:
         now = int(self.clock.time())
         with self.sessions() as s:
             rows = list(s.scalars(select(CodeKey).order_by(CodeKey.kid)))
-        keys = [KeyInfo(r.kid, r.address, r.status) for r in rows]
+        keys = [KeyInfo(r.kid, r.address, r.status, bytes(r.public_key or b"")) for r in rows]
         governor = self.chain.governor
         cached = self._keyset
         if (cached is not None and cached.keys == keys and cached.governor == governor.address
                 and now < cached.issued_at + self.settings.keyset_ttl // 2):
             return cached
         ks = KeySet(origin=self.origin, issued_at=now, expires_at=now + self.settings.keyset_ttl,
-                    keys=keys, governor=governor.address)
+                    keys=keys, governor=governor.address, profile=self.settings.crypto_profile)
         ks.sign(governor)
         self._keyset = ks
         return ks
@@ -267,10 +285,10 @@ class CodeService:
         for _ in range(3):  # two first codes of one enterprise at once: one key wins, both use it
             with self.sessions() as s:
                 row = s.get(EnterpriseCodeSigner, enterprise.id)
-            key = _wrapped(row)
+            key = _wrapped(row, self.scheme)
             if key is not None and not rotate and store.can_unwrap(key):
                 break
-            key = store.new_wrapped_key(ENTERPRISE_WRAPPING, _owner(enterprise.uscc))
+            key = store.new_wrapped_key(ENTERPRISE_WRAPPING, _owner(enterprise.uscc), self.scheme)
             if self._replace_signer(enterprise.id, row, key):
                 break
         else:  # pragma: no cover - three lost races in a row
@@ -363,7 +381,9 @@ class CodeService:
 
 
 _K, _E = CodeKey.__table__, Enterprise.__table__
-_KEY_BY_KID = select(_K.c.kid, _K.c.address, _K.c.status).where(_K.c.kid == bindparam("kid"))
+_S = EnterpriseCodeSigner.__table__
+_KEY_BY_KID = select(_K.c.kid, _K.c.address, _K.c.status, _K.c.public_key).where(_K.c.kid == bindparam("kid"))
+_SIGNER_KEY_BY_USCC = select(_S.c.public_key).join(_E, _E.c.id == _S.c.enterprise_id).where(_E.c.uscc == bindparam("uscc"))
 _ENTERPRISE_BY_USCC = select(_E.c.uscc, _E.c.name, _E.c.status).where(_E.c.uscc == bindparam("uscc"))
 _ENTERPRISE_ID_BY_USCC = select(_E.c.id).where(_E.c.uscc == bindparam("uscc"))
 
@@ -376,6 +396,7 @@ class OnlineSource:
     def __init__(self, service: CodeService, *, consume: bool = True):
         self.service = service
         self.origin = service.origin
+        self.profile = service.settings.crypto_profile
         self.consume = consume
 
     def static_key(self, kid: int) -> KeyInfo | None:
@@ -385,7 +406,7 @@ class OnlineSource:
                 row = c.execute(_KEY_BY_KID, {"kid": kid}).first()
         except Exception as exc:  # noqa: BLE001 - database trouble is an ERROR, not INVALID
             raise SourceUnavailable(f"database: {type(exc).__name__}", Source.DATABASE) from None
-        return KeyInfo(row.kid, row.address, row.status) if row else None
+        return KeyInfo(row.kid, row.address, row.status, bytes(row.public_key or b"")) if row else None
 
     def registrar_term(self, address: str) -> str | None:
         try:
@@ -400,6 +421,15 @@ class OnlineSource:
         except ChainError as exc:
             raise chain_unavailable(exc) from None
         return None if signer == _ZERO else signer
+
+    def enterprise_public_key(self, uscc: str) -> bytes | None:
+        # The database's copy; the verifier checks it is the key whose id the chain holds.
+        try:
+            with self.service._engine.connect() as c:
+                key = c.execute(_SIGNER_KEY_BY_USCC, {"uscc": uscc}).scalar()
+        except Exception as exc:  # noqa: BLE001
+            raise SourceUnavailable(f"database: {type(exc).__name__}", Source.DATABASE) from None
+        return bytes(key) if key else None
 
     def enterprise(self, uscc: str):
         try:

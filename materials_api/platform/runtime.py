@@ -41,6 +41,7 @@ class ChainContext:
     deployment: Deployment
     keys: ServiceKeys
     trust_list: TrustList | None = None  # governor-signed; every verification path accepts only these
+    tree_hash: str = "keccak256"  # the profile's hash for leaves and trees (sm3 under gm; chain/proof.py)
     _earlier: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -132,7 +133,8 @@ def setup_chain(settings: Settings, client: ChainClient, sessions=None, *, upgra
     elif created:
         log.info("deployed the contracts at %s", deployment.address)
     trust_list = publish_trust_list(settings, deployment, accounts["governor"])
-    return ChainContext(client=client, ledger=ledger, deployment=deployment, keys=keys, trust_list=trust_list)
+    return ChainContext(client=client, ledger=ledger, deployment=deployment, keys=keys, trust_list=trust_list,
+                        tree_hash=profile(settings.crypto_profile).tree_hash)
 
 
 def read_trust_list(settings: Settings) -> TrustList | None:
@@ -178,7 +180,7 @@ def fix_profile(settings: Settings) -> str:
             raise CryptoError(f"this home was set up with the {recorded} crypto profile, not {settings.crypto_profile}: "
                               "a deployment never mixes the two (set up another home for the other one)")
         settings.crypto_profile = recorded
-    else:
+    if not path.exists():
         write_atomic(path, (settings.crypto_profile + "\n").encode())
     return settings.crypto_profile
 

@@ -167,8 +167,9 @@ class _Held:
 
 
 class RecordFeed:
-    def __init__(self, sessions):
+    def __init__(self, sessions, tree_hash: str):
         self.sessions = sessions
+        self.tree_hash = tree_hash  # the profile's hash for leaves and trees
 
     def apply(self, principal: Principal, changes: Sequence[Any],
               then: Callable[[Session, list[ChangeResult]], None] | None = None) -> list[ChangeResult]:
@@ -266,7 +267,7 @@ class RecordFeed:
                     results[i] = ChangeResult(i, "amended")
 
             if new_rows:
-                seal(new_rows, new_usccs)
+                seal(new_rows, new_usccs, self.tree_hash)
                 ids = db.execute(insert(_R).returning(_R.c.id, sort_by_parameter_order=True), new_rows).scalars().all()
                 for i, position in list(created_at.items()) + refers:
                     results[i] = ChangeResult(i, results[i].outcome, ids[position])

@@ -175,7 +175,7 @@ class RecordService:
                    issuer_organisation_id=principal.organisation_id, issuer_key_id=principal.key_id,
                    content_sha256=content_hash(enterprise.uscc, kind.code, number, data, valid_from, valid_until),
                    chain_state=ChainState.PENDING.value)
-        seal([row], [enterprise.uscc])
+        seal([row], [enterprise.uscc], self.chain.tree_hash)
         with self.sessions.begin() as s:
             record_id = s.execute(insert(Record).returning(Record.id), [row]).scalar_one()
         self._witness(record_id)
@@ -319,7 +319,7 @@ class RecordService:
             return False
         log.error("records batch %s: its root was anchored by %s, not by organisation %d's account (squatted); "
                   "sealed anew", members[0].root.hex(), onchain.anchorer, org)
-        reseal(self.sessions, members[0].root)
+        reseal(self.sessions, members[0].root, self.chain.tree_hash)
         return True
 
     def _note_anchoring(self, root: bytes) -> None:
@@ -404,7 +404,7 @@ class RecordService:
                            record.valid_until or 0, record.leaf_index, record.salt),
             proof=self._proof(record), root=record.root,
             anchor=Anchor(self.chain.client.chain_id, self.chain.deployment.address, record.tx_hash or "",
-                          record.block_number or 0), category=record.category)
+                          record.block_number or 0), category=record.category, digest=self.chain.tree_hash)
 
     def _proof(self, record: Record) -> list[bytes]:
         """A record's Merkle path, from its batch's leaves (kept, in order, with their records):
@@ -413,7 +413,7 @@ class RecordService:
         with self._engine.connect() as c:
             leaves = list(c.execute(select(_R.c.leaf).where(_R.c.root == record.root)
                                     .order_by(_R.c.leaf_index)).scalars())
-        tree = MerkleTree(leaves)
+        tree = MerkleTree(leaves, self.chain.tree_hash)
         if tree.root != record.root or len(leaves) <= record.leaf_index:
             raise RecordError(Kind.CONFLICT, "batch_incomplete",
                               f"record {record.id}: the leaves held for its batch do not make its root")
@@ -450,7 +450,8 @@ class _RecordCheck:
 def _record_integrity(c: _RecordCheck) -> Check:
     r = c.record
     digest = content_hash(c.uscc, r.kind, r.number, json.loads(r.data), r.valid_from, r.valid_until)
-    leaf = LeafInput(bytes.fromhex(digest), chain_key(c.uscc), r.kind, 1, r.valid_until or 0, r.leaf_index, r.salt).hash()
+    leaf = LeafInput(bytes.fromhex(digest), chain_key(c.uscc), r.kind, 1, r.valid_until or 0, r.leaf_index,
+                     r.salt).hash(c.service.chain.tree_hash)
     if leaf == r.leaf:
         return Check(CheckName.INTEGRITY, Status.VALID, Reason.CONTENT_MATCHES, "the record is as issued")
     return Check(CheckName.INTEGRITY, Status.INVALID, Reason.CONTENT_ALTERED, "the record differs from what was issued")

@@ -152,3 +152,61 @@ def test_the_leaf_encoding_is_abi_encode_and_out_of_range_numbers_are_refused():
         bad = LeafInput(**{**leaf.__dict__, field: value})
         with pytest.raises(ProofError):
             bad.hash()
+
+
+# Version 3 (the gm profile): the same leaves and tree with SM3 (also in docs/proof-format.md).
+LEAF_VECTOR_SM3 = "2620addecb9648215c25bd5ce67ded88a3105ef72bd2f2b307daf7f84232d9a0"
+TREE_ROOT_SM3 = "b04970267484fb3c549c42dedfcb7834056f0d00e7b55455ebed3a52cbf5172b"
+PROOF_OF_2_SM3 = ["010ecbe01b58c72613892d42687244eda90f6c1090a88a77aaf30557f1337c8e",
+                  "c83bb71e72e41cf63feadfe65dae9429a6dad56cdaa1f830a9c7fdb37a26c655",
+                  "b60c19879e34066a25dcf0c8f653c2db660cc180697d420261517d38d2ab741a"]
+PROOF_OF_4_SM3 = ["8eb408fdd7a2d7a054430993a902dcb313149258a592836bd04090e2b7ea3c31"]
+
+
+def _openssl_sm3(data: bytes) -> bytes:
+    # A second implementation (OpenSSL through `cryptography`) beside GmSSL's, which proof.py uses.
+    from cryptography.hazmat.primitives import hashes
+
+    h = hashes.Hash(hashes.SM3())
+    h.update(data)
+    return h.finalize()
+
+
+def test_sm3_vectors_and_a_second_implementation():
+    assert LEAF_VECTOR.hash("sm3").hex() == LEAF_VECTOR_SM3
+    fields = (b"qiyema.leaf.v1".ljust(32, b"\0") + LEAF_VECTOR.content_sha256 + LEAF_VECTOR.entity
+              + b"lease_contract".ljust(32, b"\0") + (1).to_bytes(32, "big") + (1893456000).to_bytes(32, "big")
+              + (0).to_bytes(32, "big") + LEAF_VECTOR.salt)
+    assert _openssl_sm3(_openssl_sm3(fields)).hex() == LEAF_VECTOR_SM3
+    tree = MerkleTree([leaf.hash("sm3") for leaf in TREE_LEAVES], "sm3")
+    assert tree.root.hex() == TREE_ROOT_SM3
+    assert [p.hex() for p in tree.proof(2)] == PROOF_OF_2_SM3
+    assert [p.hex() for p in tree.proof(4)] == PROOF_OF_4_SM3
+    a, b = sorted((bytes.fromhex(PROOF_OF_2_SM3[0]), TREE_LEAVES[2].hash("sm3")))
+    assert tree.layers[1][1] == _openssl_sm3(a + b)  # sorted pair, as keccak's
+    # Keccak's tree and SM3's share nothing: neither root proves the other's leaves.
+    assert fold(TREE_LEAVES[2].hash(), tree.proof(2), "sm3") != tree.root
+    assert fold(TREE_LEAVES[2].hash("sm3"), tree.proof(2)) != tree.root
+
+
+@pytest.mark.parametrize("category", [None, "food"])
+def test_a_version_3_bundle_names_sm3_and_refuses_to_be_read_as_another(category):
+    tree = MerkleTree([leaf.hash("sm3") for leaf in TREE_LEAVES], "sm3")
+    bundle = ProofBundle(TREE_LEAVES[2], tree.proof(2), tree.root, Anchor(1, "0x" + "11" * 20, "0x" + "22" * 32, 7),
+                         category=category, digest="sm3")
+    data = json.loads(bundle.dumps())
+    assert data["version"] == 3 and data["hash"] == "sm3" and data["leaf_hash"] == "0x" + TREE_LEAVES[2].hash("sm3").hex()
+    assert ("record" in data) == (category is not None)
+    again = ProofBundle.from_json(data)
+    assert again == bundle and again.proves() and again.category == category
+    for broken in ({**data, "hash": "keccak256"}, {k: v for k, v in data.items() if k != "hash"},
+                   {**data, "version": 2 if category else 1}):
+        with pytest.raises(ProofError):
+            ProofBundle.from_json(broken)
+    # A keccak bundle told it is SM3 is refused too.
+    keccak_tree = MerkleTree([leaf.hash() for leaf in TREE_LEAVES])
+    plain = json.loads(ProofBundle(TREE_LEAVES[2], keccak_tree.proof(2), keccak_tree.root,
+                                   Anchor(1, "0x" + "11" * 20, "0x" + "22" * 32, 7)).dumps())
+    with pytest.raises(ProofError):
+        ProofBundle.from_json({**plain, "hash": "sm3"})
+    assert ProofBundle.from_json({**plain, "hash": "keccak256"}).proves()

@@ -175,7 +175,7 @@ def test_keyset_must_be_signed_by_the_trusted_governor_and_fresh():
 @pytest.mark.parametrize("text, reason", [
     ("hello world", "code_not_qiyema"),
     ("https://example.com/some/page", "code_not_qiyema"),
-    ("https://qiyema.example.gov.cn/V/2S123", "code_version"),
+    ("https://qiyema.example.gov.cn/V/3S123", "code_version"),
     ("https://qiyema.example.gov.cn/V/1X91350100M000100Y43", "code_kind"),
     ("https://qiyema.example.gov.cn/V/1S91350100M000100Y43AA", "code_length"),
     ("https://qiyema.example.gov.cn/V/1D91350100M000100Y43AAAA", "code_length"),
@@ -242,6 +242,7 @@ class LedgerSource:
 
     origin = ORIGIN
     offline = False
+    profile = "intl"
 
     def __init__(self, issued: dict[bytes, dict | None]):
         self.issued, self.used = issued, set()
