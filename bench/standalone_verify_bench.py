@@ -1,6 +1,6 @@
 """The standalone material verifier (`qiyema material verify`, `verify-batch`), against anvil.
 
-    .venv/bin/python -m bench.standalone_verify_bench --leaves 1000 --concurrency 16
+    .venv/bin/python -m bench.standalone_verify_bench --leaves 1000 --concurrency 16 [--tree-hash sm3]
 
 One batch of `--leaves` materials is anchored (1% of its leaves revoked) and each leaf's proof
 bundle built as the service builds it. Measured in one run, on the same node:
@@ -28,19 +28,19 @@ from pathlib import Path
 from bench.chain_bench import free_port, pct, setup
 
 
-def build(client, ledger, writer, n: int):
+def build(client, ledger, writer, n: int, tree_hash: str = "keccak256"):
     from chain.proof import Anchor, LeafInput, MerkleTree, ProofBundle
 
     contents = [b"%PDF-1.7\n" + secrets.token_bytes(64) for _ in range(n)]
     entity = secrets.token_bytes(32)
     leaves = [LeafInput(hashlib.sha256(c).digest(), entity, "lease_contract", 1, 0, i, secrets.token_bytes(32))
               for i, c in enumerate(contents)]
-    tree = MerkleTree([leaf.hash() for leaf in leaves])
+    tree = MerkleTree([leaf.hash(tree_hash) for leaf in leaves], tree_hash)
     receipt = ledger.anchor(writer, tree.root, n)
     revoked = list(range(0, n, 100))
     ledger.revoke_leaves(writer, tree.root, revoked)
     anchor = Anchor(client.chain_id, ledger.deployment.address, receipt.tx_hash, receipt.block_number)
-    bundles = [ProofBundle(leaf, tree.proof(i), tree.root, anchor) for i, leaf in enumerate(leaves)]
+    bundles = [ProofBundle(leaf, tree.proof(i), tree.root, anchor, digest=tree_hash) for i, leaf in enumerate(leaves)]
     return [(b.to_json(), leaf.content_sha256) for b, leaf in zip(bundles, leaves)], len(revoked)
 
 
@@ -67,6 +67,8 @@ def main() -> None:
     ap.add_argument("--leaves", type=int, default=1000)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--batch-rounds", type=int, default=20, help="batch mode verifies the leaves this many times")
+    ap.add_argument("--tree-hash", choices=["keccak256", "sm3"], default="keccak256",
+                    help="sm3: the gm profile's bundles (version 3)")
     a = ap.parse_args()
 
     from chain.client import ChainClient
@@ -81,7 +83,7 @@ def main() -> None:
         try:
             client = ChainClient.from_url(node.url)
             ledger, writer = setup(client, Path(tmp))
-            items, revoked = build(client, ledger, writer, a.leaves)
+            items, revoked = build(client, ledger, writer, a.leaves, a.tree_hash)
             # Pinned as every verifier pins: a governor-signed trust list, checked once.
             from chain.trust import TrustedDeployment, TrustList
 
@@ -163,7 +165,7 @@ def main() -> None:
         finally:
             node.stop()
 
-    print(f"standalone verifier on anvil: {a.leaves:,} leaves of one batch ({revoked} revoked)")
+    print(f"standalone verifier on anvil: {a.leaves:,} leaves of one batch ({revoked} revoked), trees {a.tree_hash}")
     print(f"{'what':<62} {'figure':<34} {'vs floor':>9}")
     for what, figure, ratio in rows:
         # ratio: time relative to the floor for latencies; for rates, how many floor-calls' worth

@@ -37,6 +37,18 @@ DATABASES = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 PROFILE = os.environ.get("QIYEMA_TEST_PROFILE", "intl")
 if PROFILE != "intl":
     os.environ.setdefault("QIYEMA_CRYPTO_PROFILE", PROFILE)
+CODE_VERSION = "2" if PROFILE == "gm" else "1"  # the format version of the codes this run's services sign
+
+
+def stranger_code_signer():
+    """A key of nobody the service knows, of this run's profile: what a forger signs codes with
+    (a key of the other profile would be refused for its format, never reaching the signature)."""
+    import secrets
+
+    from chain.crypto_profile import Sm2Signer
+    from chain.signers import LocalSigner
+
+    return Sm2Signer.generate() if PROFILE == "gm" else LocalSigner(secrets.token_bytes(32))
 
 
 def free_port() -> int:

@@ -26,7 +26,8 @@ FAILPOINTS = ["upload.after_db", "upload.after_store", "anchor.after_build", "an
 
 
 def worker(home: Path, url: str, failpoint: str | None):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QIYEMA_")}
+    # This run's crypto profile stays (the test opens the same home after the worker).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QIYEMA_") or k == "QIYEMA_CRYPTO_PROFILE"}
     if failpoint:
         env["QIYEMA_FAILPOINT"] = failpoint
     return subprocess.run([sys.executable, "-m", "tests.crash_worker", str(home), url], cwd=ROOT, env=env,

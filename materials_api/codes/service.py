@@ -93,7 +93,16 @@ class CodeService:
         """The current static-code key, created (and given the registrar role on chain) if none."""
         with self.sessions() as s:
             key = s.scalar(select(CodeKey).where(CodeKey.status == "active").order_by(CodeKey.kid.desc()))
+        if key is not None and self.scheme == "sm2" and not self._can_sign(key):
+            # Custody moved (`keys migrate`): the key kept wrapped by the old one signs no more;
+            # a routine rotation, so what it signed stays valid.
+            log.warning("static-code key %d is wrapped by a custody no longer configured: rotating", key.kid)
+            return self.rotate_static_key()
         return key or self.rotate_static_key()
+
+    def _can_sign(self, key: CodeKey) -> bool:
+        wrapped = _wrapped(key, "sm2")
+        return wrapped is not None and self.chain.keys.store.can_unwrap(wrapped)
 
     def rotate_static_key(self) -> CodeKey:
         """A new static-code key signs from now on; the previous one is retired (routine: it

@@ -23,6 +23,7 @@ An object written before encryption was switched on (no key row, no header) is r
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import threading
 from collections import OrderedDict
@@ -86,7 +87,7 @@ def open_sealed(aead_of, key_of, owner: bytes, stored: Iterator[bytes]) -> Itera
     key, prefix, aad = key_of(aead), header[len(MAGIC) + 1:], header + owner
     del buffer[:HEADER_SIZE]
     index = 0
-    for piece in _chain(b"", stored, keep_empty=True):  # what the header's read brought along first
+    for piece in itertools.chain((b"",), stored):  # b"": first the rest of the header's read
         buffer += piece
         # A full sealed chunk with more behind it is not the last one.
         while len(buffer) > _SEALED_CHUNK:
@@ -257,8 +258,8 @@ def _aead_by_id(cipher_id: int) -> Aead:
     raise CryptoError(f"unknown cipher id {cipher_id}")
 
 
-def _chain(first: bytes, rest: Iterator[bytes], keep_empty: bool = False) -> Iterator[bytes]:
-    if first or keep_empty:
+def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if first:
         yield first
     yield from rest
 

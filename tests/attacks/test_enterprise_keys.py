@@ -14,13 +14,13 @@ import pytest
 from sqlalchemy import select
 
 from chain.keystore import FileKeyStore, KeyStoreError, WrappedKey
-from chain.signers import LocalSigner
 from codes import token as tokens
 from codes.uscc import chain_key
 from materials_api.codes.models import DynamicCode, EnterpriseCodeSigner
 from materials_api.platform.models import ChainState
 from materials_api.registry.models import Enterprise
 from tests.attacks.conftest import USCC, keys_for
+from tests.conftest import stranger_code_signer
 
 
 def _verify(api, code: str) -> dict:
@@ -41,12 +41,13 @@ def test_a_key_from_before_wrapping_stops_signing_and_the_database_holds_no_key(
     assert r.status_code == 201, r.text
     # An install from before wrapped keys: the enterprise's key (derived from the master secret
     # the thief holds) is its code signer on chain and in the database.
-    stolen = LocalSigner(secrets.token_bytes(32))
+    stolen = stranger_code_signer()
     ledger = runtime.chain.ledger
     runtime.chain.client.wait(ledger.send_rotate_code_signer(runtime.chain.registrar, chain_key(USCC), stolen.address))
     with runtime.sessions.begin() as s:
         enterprise = s.scalar(select(Enterprise).where(Enterprise.uscc == USCC))
         s.add(EnterpriseCodeSigner(enterprise_id=enterprise.id, key_version=1, address=stolen.address,
+                                   public_key=getattr(stolen, "public_key", None),  # SM2: the key it checks
                                    chain_state=ChainState.CONFIRMED.value))
         seen = secrets.token_bytes(12)  # a code that install issued, the thief saw on a counter
         now = int(time.time())
@@ -66,7 +67,8 @@ def test_a_key_from_before_wrapping_stops_signing_and_the_database_holds_no_key(
     assert row.key_version == 2 and row.address != stolen.address
     assert ledger.enterprise(chain_key(USCC)).code_signer == row.address
     # What the database holds is no key: the key it wraps is not in it ...
-    key = WrappedKey(*row.wrapped_by.split(":"), bytes(row.public_key), bytes(row.wrapped_key))
+    key = WrappedKey(*row.wrapped_by.split(":"), bytes(row.public_key), bytes(row.wrapped_key),
+                     api.app.state.codes.scheme)
     owner = b"enterprise-code-signer:" + USCC.encode()
     private = runtime.chain.keys.store.wrapped_signer(key, owner).private_bytes()
     assert private not in bytes(row.wrapped_key) and private.hex() not in row.wrapped_by

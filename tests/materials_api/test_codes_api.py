@@ -3,11 +3,11 @@
 import pytest
 from web3 import Web3
 
-from chain.signers import LocalSigner
 from codes import token
 from codes.scan import scan
 from codes.verify import KeySet, OfflineSource, Status, verify
 from materials_api.codes.service import OnlineSource
+from tests.conftest import CODE_VERSION, stranger_code_signer
 
 USCC = "91350100M000100Y43"  # the enterprise key in conftest acts for this one
 NAME = "福建示例科技有限公司"
@@ -32,7 +32,7 @@ def static_url(api, keys) -> str:
 
 def test_static_code_image_scans_and_verifies_online(api, keys, registered):
     url = static_url(api, keys)
-    assert url.startswith("HTTP://127.0.0.1:8000/V/1S" + USCC)
+    assert url.startswith(f"HTTP://127.0.0.1:8000/V/{CODE_VERSION}S" + USCC)
     r = api.post("/api/v1/verify/code", json={"code": url})  # anyone, no key
     assert r.status_code == 200
     body = r.json()
@@ -121,7 +121,7 @@ def test_a_compromised_static_key_invalidates_its_codes_and_reissue_renders_new_
     assert reasons(body)["key"] == ("INVALID", "key_compromised")
     assert reasons(body)["issuer"] == ("INVALID", "key_compromised")  # the chain says so too
     assert verify(old, _offline(api, runtime)).status == Status.INVALID
-    assert runtime.chain.ledger.role_term("REGISTRAR_ROLE", token.recover_signer(token.parse(old))).compromised
+    assert runtime.chain.ledger.role_term("REGISTRAR_ROLE", api.app.state.codes.key(kid).address).compromised
     affected = api.get(f"/api/v1/codes/keys/{kid}/enterprises", headers=governor).json()
     assert affected == [{"uscc": USCC, "name": NAME}]
     portal = api.get("/api/v1/codes/static/status", headers={"Authorization": keys["enterprise"]}).json()
@@ -181,7 +181,7 @@ def test_dynamic_code_expiry_tampering_and_key_rotation(api, keys, registered, r
     assert late.status == Status.INVALID and "expired" in [c.reason for c in late.checks]
     # A forged code: right shape, signed by some other key.
     forged = token.dynamic_code(service.origin, USCC, parsed.issued_at, parsed.expires_at, parsed.nonce,
-                                LocalSigner(bytes.fromhex("22" * 32)))
+                                stranger_code_signer())
     body = api.post("/api/v1/verify/code", json={"code": forged}).json()
     assert body["status"] == "INVALID" and reasons(body)["signature"][1] == "bad_signature"
     # Rotating the enterprise's key turns every code it signed INVALID.
@@ -257,7 +257,9 @@ def test_codes_are_made_in_batches_each_with_its_reason_and_each_signing_recorde
     assert isinstance(results[1], UsccError)
     assert isinstance(results[2], EnterpriseError) and results[2].code == "enterprise_not_found"
     (first, enterprise), (again, _) = results[0], results[3]
-    assert first == again and enterprise.uscc == USCC and token.parse(first).kid == service.active_key().kid
+    # The same code twice (SM2 signs with a random k: the same signed message, then).
+    assert token.parse(first).message == token.parse(again).message and enterprise.uscc == USCC
+    assert token.parse(first).kid == service.active_key().kid
     assert api.post("/api/v1/verify/code", json={"code": first}).json()["status"] == "VALID"
     service.static_codes([USCC])
     with runtime.sessions() as s:

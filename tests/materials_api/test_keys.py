@@ -297,8 +297,10 @@ def test_keys_in_a_pkcs11_token_sign_transactions_and_codes(softhsm, tmp_path, e
     from materials_api.identity.models import Role
     from materials_api.main import create_app
 
+    # secp256k1 keys inside the token (the intl profile's codes; the gm profile's SM2 code keys
+    # under this custody: tests/materials_api/test_sealed_store.py).
     settings = Settings(home=tmp_path / "home", database_url=database_url, chain_rpc_url="in-process",
-                        mirror_max_age=0, **softhsm)
+                        mirror_max_age=0, crypto_profile="intl", **softhsm)
     runtime = Runtime.open(settings, client=evm)  # deploys and grants with the token's governor
     try:
         assert runtime.chain.keys.store.backend == "pkcs11"

@@ -158,5 +158,16 @@ def test_data_keys_wrapped_in_a_pkcs11_token_open_only_there(softhsm, tmp_path, 
 
         with pytest.raises(KeyStoreError):  # the same wrapped bytes for another object: refused
             store.keystore.unwrap_data_key(row.wrapping, row.wrapped, b"e9/" + b"0" * 64)
+        # The gm profile's SM2 code keys under this custody: made by GmSSL (SoftHSM2 has no SM2),
+        # kept wrapped by the token's AES key, and a code they sign verifies on chain.
+        from materials_api.root import Services
+
+        codes = Services.build(runtime).codes
+        Services.build(runtime).enterprises.register("91350100M000100Y43", "示例")
+        url, _ = codes.static_code("91350100M000100Y43")
+        assert "/V/2S" in url and codes.verify(url).facts["genuine"] == "VALID"
+        key = codes.active_key()
+        assert key.wrapped_by.startswith("pkcs11:") and len(key.public_key) == 64
+        assert runtime.chain.ledger.has_role("REGISTRAR_ROLE", key.address)
     finally:
         runtime.close()

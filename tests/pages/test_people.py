@@ -19,7 +19,7 @@ from materials_api.identity.models import Role
 from materials_api.records.models import Record
 from tests.pages.conftest import write_y4m
 from tests.pages.test_pages import DESKTOP, NARROW, PHONE, assert_no_english, shot
-from tests.conftest import grant_writers
+from tests.conftest import CODE_VERSION, PROFILE, grant_writers
 
 USCC = "91350100M000100Y43"
 PASSWORD = "杨浦-correct-horse-9"
@@ -125,7 +125,7 @@ def test_enterprise_user_deposits_confirms_sees_anchored_grants_a_bank_and_reads
     assert not any(n.startswith("proof-") for n in names), names  # X.proof.json, as the front door and verify-batch read
     proof = httpx.get(base + page.locator("#materials a[data-proof]").first.get_attribute("href"),
                       cookies={c["name"]: c["value"] for c in context.cookies()})
-    assert proof.status_code == 200 and proof.json()["version"] == 1
+    assert proof.status_code == 200 and proof.json()["version"] == (3 if PROFILE == "gm" else 1)  # 3: SM3 (gm)
     # The folder counts.
     assert "天后到期，请及时更新" in page.locator("#materials li", has_text="财务报表2025").inner_text()
     folders = page.locator("#folders").inner_text()
@@ -179,7 +179,7 @@ def test_enterprise_user_deposits_confirms_sees_anchored_grants_a_bank_and_reads
     page.wait_for_selector("#code svg")
     assert "过期前自动刷新" in page.locator("#code-expiry").inner_text()
     shown = scan(page.locator("#code svg").screenshot())  # what a bank's phone would read off the screen
-    assert len(shown) == 1 and "/V/1D" in shown[0].upper()
+    assert len(shown) == 1 and f"/V/{CODE_VERSION}D" in shown[0].upper()
     verdict = httpx.post(f"{base}/api/v1/verify/code", json={"code": shown[0]}).json()
     assert verdict["status"] == "VALID" and verdict["kind"] == "dynamic"
     shot(page, f"people-portal-{label}")

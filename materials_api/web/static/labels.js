@@ -134,6 +134,7 @@ export const LABELS = Object.freeze({
     "code_length": "码的内容不完整。请对方重新出示",
     "code_not_qiyema": "这不是企业码。请扫描企业出示的企业码",
     "code_origin": "码中的网址不是本平台的。请勿据此办理业务",
+    "code_profile": "码的签名算法与本平台不同（国密与国际算法不混用），不是本平台签发的企业码。请勿据此办理业务",
     "code_signature": "码中的签名不完整。请勿据此办理业务",
     "code_uscc": "码中的统一社会信用代码不正确。请勿据此办理业务",
     "code_version": "码的版本不受支持。请对方刷新后重新出示",
