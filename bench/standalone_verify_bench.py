@@ -89,7 +89,8 @@ def main() -> None:
 
             d = ledger.deployment
             trust_list = TrustList(writer.address, 0, [TrustedDeployment(d.chain_id, d.address, d.code_hash,
-                                                                         d.block_number)])
+                                                                         d.block_number)],
+                                   profile="gm" if a.tree_hash == "sm3" else "intl")
             trust_list.sign(writer, int(time.time()))
             pinned = (trust_list.to_json(), writer.address)
             trust = trust_list.check(writer.address)

@@ -114,10 +114,13 @@ def _proof(m: _Material) -> Check:
 def _pinned(m: _Material) -> Check | None:
     # Before anything asks the chain: a contract nobody pinned is no witness, whatever it answers.
     anchor = m.bundle.anchor
-    if m.trust.trusts(anchor.chain_id, anchor.contract):
-        return None
-    return Check(CheckName.ANCHOR, Status.INVALID, Reason.UNKNOWN_CONTRACT,
-                 f"chain {anchor.chain_id}, contract {anchor.contract} is not on the trust list")
+    if not m.trust.trusts(anchor.chain_id, anchor.contract):
+        return Check(CheckName.ANCHOR, Status.INVALID, Reason.UNKNOWN_CONTRACT,
+                     f"chain {anchor.chain_id}, contract {anchor.contract} is not on the trust list")
+    if m.bundle.digest != m.trust.tree_hash:  # the pinned deployments hash their proofs one way only
+        return Check(CheckName.ANCHOR, Status.INVALID, Reason.BUNDLE_PROFILE,
+                     f"the bundle is hashed with {m.bundle.digest}; the trusted deployments with {m.trust.tree_hash}")
+    return None
 
 
 def _anchor(m: _Material) -> Check:

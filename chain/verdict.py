@@ -25,7 +25,7 @@ from .errors import ChainAnswerMalformed, ChainNotAnswering
 VERDICT_VERSION = 6  # 2: chain_timeout; 3: mirror_current, mirror_behind; 4: key_retired, key_compromised,
 # signed_before_compromise, the verdict's warnings; 5: a SKIPPED check makes the verdict SKIPPED (never VALID),
 # unknown_contract, node_behind, node_malformed, withdrawn, registrar_in_keyset, the code's `genuine` answer;
-# 6: code_profile (a code signed under the other crypto profile)
+# 6: code_profile (a code signed under the other crypto profile), bundle_profile (a bundle hashed so)
 
 
 class Status(enum.StrEnum):
@@ -120,7 +120,8 @@ class Reason(enum.StrEnum):
     PATH_MISMATCH = "path_mismatch"
     # anchor and liveness
     ROOT_ANCHORED = "root_anchored"
-    UNKNOWN_CONTRACT = "unknown_contract"  # (v5) the bundle names a (chain, contract) not on the trust list
+    UNKNOWN_CONTRACT = "unknown_contract"
+    BUNDLE_PROFILE = "bundle_profile"  # (v6) hashed otherwise than the trusted deployments (keccak256 vs sm3)  # (v5) the bundle names a (chain, contract) not on the trust list
     NODE_BEHIND = "node_behind"  # (v5) ERROR: the node answering has not reached the anchoring block
     ROOT_NOT_ANCHORED = "root_not_anchored"
     NOT_ON_CHAIN_YET = "not_on_chain_yet"

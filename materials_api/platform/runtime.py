@@ -46,7 +46,7 @@ class ChainContext:
 
     @property
     def trust(self) -> Trust:
-        return Trust.of(self.trust_list.deployments)
+        return Trust.of(self.trust_list.deployments, self.tree_hash)
 
     def earlier_ledgers(self) -> list[QiyemaLedger]:
         """The deployments before this one on this chain (on the trust list, code still there):
@@ -153,13 +153,14 @@ def publish_trust_list(settings: Settings, deployment: Deployment, governor: Sig
     import json
     import time
 
-    current = read_trust_list(settings) or TrustList(governor.address, 0)
+    current = read_trust_list(settings) or TrustList(governor.address, 0, profile=settings.crypto_profile)
     entry = TrustedDeployment(deployment.chain_id, deployment.address, deployment.code_hash, deployment.block_number)
     updated = current.with_deployment(entry)
     if updated is current and current.signature and current.governor.lower() == governor.address.lower():
         return current
-    if current.governor.lower() != governor.address.lower():  # a rotated governor signs the list anew
-        updated = TrustList(governor.address, 0, list(updated.deployments))
+    if current.governor.lower() != governor.address.lower() or current.profile != settings.crypto_profile:
+        # a rotated governor signs the list anew (and a list from before it said the profile)
+        updated = TrustList(governor.address, 0, list(updated.deployments), profile=settings.crypto_profile)
     updated.sign(governor, int(time.time()))
     path = settings.trust_list_path
     write_atomic(path, json.dumps(updated.to_json(), indent=2).encode())

@@ -94,6 +94,7 @@ REASON = _by_value({
     R.CONTENT_ALTERED: "内容与存证不一致，已被改动。请勿据此办理业务", R.PATH_LEADS_TO_ROOT: "存证路径正确",
     R.PATH_MISMATCH: "存证路径不符：凭证被篡改。请勿据此办理业务", R.ROOT_ANCHORED: "已在区块链上存证",
     R.UNKNOWN_CONTRACT: "凭证指向的不是本平台信任的区块链合约，可能是伪造。请勿据此办理业务",
+    R.BUNDLE_PROFILE: "凭证的摘要算法与本平台不同（国密与国际算法不混用），不是本平台出具的存证凭证。请勿据此办理业务",
     R.NODE_BEHIND: "区块链节点还没同步到存证所在的区块。请稍后再试",
     R.ROOT_NOT_ANCHORED: "区块链上没有这份存证。请勿据此办理业务", R.NOT_ON_CHAIN_YET: "尚未上链存证。请稍后再试",
     R.INDEX_OUT_OF_BATCH: "凭证中的位置超出存证批次：凭证被篡改。请勿据此办理业务",

@@ -210,3 +210,35 @@ def test_a_version_3_bundle_names_sm3_and_refuses_to_be_read_as_another(category
     with pytest.raises(ProofError):
         ProofBundle.from_json({**plain, "hash": "sm3"})
     assert ProofBundle.from_json({**plain, "hash": "keccak256"}).proves()
+
+
+def test_a_gm_trust_list_says_its_profile_and_refuses_a_bundle_hashed_otherwise():
+    """Trust list version 2 (gm): signed with its profile, so a verifier that pinned it refuses
+    a keccak256 bundle naming its deployment (and an intl list refuses an SM3 one): never mixed."""
+    from chain.material_verify import verify_material
+    from chain.signers import LocalSigner
+    from chain.trust import TrustedDeployment, TrustList, TrustListError
+
+    governor = LocalSigner(bytes.fromhex("11" * 32))
+    deployment = TrustedDeployment(1, "0x" + "11" * 20, "0x" + "33" * 32, 5)
+    gm = TrustList(governor.address, 0, [deployment], profile="gm")
+    gm.sign(governor, 1767225600)
+    data = gm.to_json()
+    assert data["version"] == 2 and data["profile"] == "gm"
+    assert TrustList.from_json(data).check(governor.address).tree_hash == "sm3"
+    for broken in ({**data, "version": 1}, {k: v for k, v in data.items() if k != "profile"}, {**data, "profile": "intl"}):
+        with pytest.raises(TrustListError):
+            TrustList.from_json(broken).check(governor.address)
+    intl = TrustList(governor.address, 0, [deployment])
+    intl.sign(governor, 1767225600)
+    assert intl.to_json()["version"] == 1 and "profile" not in intl.to_json()
+    assert intl.check(governor.address).tree_hash == "keccak256"
+
+    anchor = Anchor(1, "0x" + "11" * 20, "0x" + "22" * 32, 7)
+    for digest, trust_list in (("keccak256", gm), ("sm3", intl)):
+        tree = MerkleTree([leaf.hash(digest) for leaf in TREE_LEAVES], digest)
+        bundle = ProofBundle(TREE_LEAVES[2], tree.proof(2), tree.root, anchor, digest=digest)
+        verdict = verify_material(bundle, content_sha256=TREE_LEAVES[2].content_sha256, client=None,
+                                  trust=trust_list.check(governor.address))
+        assert verdict.status.value == "INVALID"
+        assert [(c.name, c.reason) for c in verdict.checks if c.status.value == "INVALID"] == [("anchor", "bundle_profile")]

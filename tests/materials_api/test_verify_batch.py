@@ -93,7 +93,7 @@ def test_a_bundle_naming_another_chain_is_never_answered_from_this_node(bank, ke
     here = ProofBundle.from_json(bundles[2])
     contract = here.anchor.contract
     other_chain = dataclasses.replace(here, anchor=dataclasses.replace(here.anchor, chain_id=here.anchor.chain_id + 1))
-    trust = Trust(runtime.chain.trust.pinned | {(here.anchor.chain_id + 1, contract.lower())})
+    trust = Trust(runtime.chain.trust.pinned | {(here.anchor.chain_id + 1, contract.lower())}, runtime.chain.tree_hash)
     digest = hashlib.sha256(contents[2]).digest()
     batch = verify_materials([(here, digest), (other_chain, digest)], client=runtime.chain.client, trust=trust)
     assert batch[0].status.value == "VALID"

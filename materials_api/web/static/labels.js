@@ -122,6 +122,7 @@ export const LABELS = Object.freeze({
   },
   "reason": {
     "bad_signature": "签名不符：码被伪造或篡改。请勿据此办理业务",
+    "bundle_profile": "凭证的摘要算法与本平台不同（国密与国际算法不混用），不是本平台出具的存证凭证。请勿据此办理业务",
     "category_issuer": "由该类证照的发证机关签发",
     "chain_halted": "区块链暂停出块，最近的撤销可能还看不到。请稍后再试",
     "chain_live": "区块链运行正常",
