@@ -49,13 +49,19 @@ def _openssl(*args, data: bytes | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(["openssl", *args], input=data, capture_output=True, check=False)
 
 
-def test_sm2_signatures_cross_check_with_openssl_in_both_directions(tmp_path):
+def openssl_sm2_key(tmp_path) -> tuple[bytes, bytes]:
+    """An SM2 key OpenSSL made: (private, public X || Y); k.pem and pub.pem in `tmp_path`."""
     key = tmp_path / "k.pem"
     assert _openssl("genpkey", "-algorithm", "SM2", "-out", str(key)).returncode == 0
     _openssl("pkey", "-in", str(key), "-pubout", "-out", str(tmp_path / "pub.pem"))
     text = _openssl("pkey", "-in", str(key), "-text", "-noout").stdout.decode()
     private = bytes.fromhex(re.sub(r"[\s:]", "", text.split("priv:")[1].split("pub:")[0]))
-    public = bytes.fromhex(re.sub(r"[\s:]", "", text.split("pub:")[1].split("ASN1")[0]))[1:]
+    return private, bytes.fromhex(re.sub(r"[\s:]", "", text.split("pub:")[1].split("ASN1")[0]))[1:]
+
+
+def test_sm2_signatures_cross_check_with_openssl_in_both_directions(tmp_path):
+    private, public = openssl_sm2_key(tmp_path)
+    key = tmp_path / "k.pem"
     message = "企业码 91350100M000100Y43".encode()
     (tmp_path / "msg").write_bytes(message)
     distid = "distid:" + SM2_DEFAULT_SIGNER_ID.decode()

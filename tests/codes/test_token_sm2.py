@@ -2,7 +2,6 @@
 that carries SM2 public keys, OpenSSL as a second implementation, and every way the two
 profiles could be mixed or a key swapped."""
 
-import re
 import subprocess
 import time
 
@@ -13,6 +12,8 @@ from chain.signers import LocalSigner
 from codes import token
 from codes.token import CodeFormatError
 from codes.verify import KeyInfo, KeySet, OfflineSource, Status, verify
+
+from tests.chain.test_crypto_profile import openssl_sm2_key
 
 from .test_token import GOVERNOR, GOVERNOR_KEY, KEY, ORIGIN, STATIC_V1, USCC
 
@@ -141,12 +142,7 @@ def test_openssl_verifies_a_code_signed_here_and_a_key_made_by_openssl_signs_cod
     """An inspector's app built on OpenSSL checks a gm code with nothing but docs/code-format.md:
     the message is the domain, the origin and the unsigned payload; the signature is SM2 r || s
     with the default signer id."""
-    key = tmp_path / "k.pem"
-    assert _openssl("genpkey", "-algorithm", "SM2", "-out", str(key)).returncode == 0
-    _openssl("pkey", "-in", str(key), "-pubout", "-out", str(tmp_path / "pub.pem"))
-    text = _openssl("pkey", "-in", str(key), "-text", "-noout").stdout.decode()
-    private = bytes.fromhex(re.sub(r"[\s:]", "", text.split("priv:")[1].split("pub:")[0]))
-    public = bytes.fromhex(re.sub(r"[\s:]", "", text.split("pub:")[1].split("ASN1")[0]))[1:]
+    private, public = openssl_sm2_key(tmp_path)
     signer = Sm2Signer(private, public)
     code = token.static_code(ORIGIN, USCC, 9, signer)
     parsed = token.parse(code)
