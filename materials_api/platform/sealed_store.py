@@ -30,9 +30,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 
 from chain.crypto_profile import AEADS, TAG_SIZE, Aead, CryptoError
 from chain.keystore import KeyStore
@@ -161,22 +160,15 @@ class SealedStore:
         """The object's data key: made and written ahead (wrapped) before any byte is stored, so
         an object in the store always has its key; a retry after a crash reuses it."""
         row = self._row(account, sha256)
-        if row is not None:
-            with self._lock:
-                pending = self._pending.pop((account, sha256), None)
-            if pending is not None and pending[0] == row.wrapped:
-                return AEADS[row.cipher], pending[1]
-            return AEADS[row.cipher], self._data_key(account, sha256, row)
-        key = os.urandom(self.aead.key_size)
-        wrapped = self.keystore.wrap_data_key(self.wrapping, key, self._owner(account, sha256))
-        try:
+        if row is None:  # a caller that wrote no key ahead (an inspection's photo, a restore)
             with self._engine.begin() as c:
-                c.execute(insert(ObjectKey).values(account=account, sha256=sha256, cipher=self.aead.name,
-                                                   wrapping=self.wrapping, wrapped=wrapped))
-        except IntegrityError:  # written by an earlier try (a crash before the store) or a twin upload
+                self.write_ahead(c, account, sha256)
             row = self._row(account, sha256)
-            return AEADS[row.cipher], self._data_key(account, sha256, row)
-        return self.aead, key
+        with self._lock:
+            pending = self._pending.pop((account, sha256), None)
+        if pending is not None and pending[0] == row.wrapped:  # made here: no unwrap needed
+            return AEADS[row.cipher], pending[1]
+        return AEADS[row.cipher], self._data_key(account, sha256, row)
 
     # --- the store ---------------------------------------------------------------------------
     def put_file(self, account: str, sha256: str, path: Path, content_type: str) -> bool:
