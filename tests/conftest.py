@@ -38,6 +38,7 @@ PROFILE = os.environ.get("QIYEMA_TEST_PROFILE", "intl")
 if PROFILE != "intl":
     os.environ.setdefault("QIYEMA_CRYPTO_PROFILE", PROFILE)
 CODE_VERSION = "2" if PROFILE == "gm" else "1"  # the format version of the codes this run's services sign
+MATERIAL_BUNDLE, RECORD_BUNDLE = (3, 3) if PROFILE == "gm" else (1, 2)  # proof bundle versions (3: SM3)
 
 
 def stranger_code_signer():

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from chain.material_verify import verify_material
 from chain.proof import ProofBundle
 from materials_api.bank.models import Material
+from tests.conftest import MATERIAL_BUNDLE
 
 USCC = "91350100M000100Y43"
 OTHER = "91110000600037341L"
@@ -68,7 +69,7 @@ def test_upload_confirm_anchor_prove_verify(bank, keys, runtime):
     got = bank.get(f"/api/v1/materials/{m['id']}", headers={"Authorization": keys["enterprise"]}).json()
     assert got["state"] == "anchored"
     bundle = bank.get(f"/api/v1/materials/{m['id']}/proof", headers={"Authorization": keys["enterprise"]}).json()
-    assert bundle["version"] == 1 and USCC not in json.dumps(bundle)  # no plain USCC in the proof
+    assert bundle["version"] == MATERIAL_BUNDLE and USCC not in json.dumps(bundle)  # no plain USCC in the proof
     # Independently of the service: the chain alone says VALID.
     verdict = verify_material(ProofBundle.from_json(bundle), content_sha256=hashlib.sha256(PDF).digest(),
                               client=runtime.chain.client,

@@ -13,7 +13,7 @@ from codes.uscc import generate
 from materials_api.identity.api_keys import create_key
 from materials_api.identity.models import Role
 from materials_api.records.models import Record
-from tests.conftest import grant_writers
+from tests.conftest import RECORD_BUNDLE, grant_writers
 
 USCCS = [generate(random.Random(n)) for n in range(5)]
 
@@ -86,9 +86,10 @@ def test_a_call_writes_every_valid_change_and_refuses_the_rest_with_reasons(api,
     # One Merkle batch for the call: its leaves, in order, make the batch's root, and each
     # record's path (made from them for its bundle) leads there.
     assert len({r.root for r in stored}) == 1
-    tree = MerkleTree([r.leaf for r in sorted(stored, key=lambda r: r.leaf_index)])
+    digest = runtime.chain.tree_hash  # keccak256, or sm3 under the gm profile
+    tree = MerkleTree([r.leaf for r in sorted(stored, key=lambda r: r.leaf_index)], digest)
     assert tree.root == stored[0].root and sorted(r.leaf_index for r in stored) == list(range(20))
-    assert all(fold(r.leaf, tree.proof(r.leaf_index)) == r.root for r in stored)
+    assert all(fold(r.leaf, tree.proof(r.leaf_index), digest) == r.root for r in stored)
 
 
 def test_the_chain_witnesses_a_batch_in_one_transaction(api, runtime, feed):
@@ -103,7 +104,8 @@ def test_the_chain_witnesses_a_batch_in_one_transaction(api, runtime, feed):
     # The proof bundle a verifier gets: the record's place in the batch, a path to the anchored root.
     bundle = ProofBundle.from_json(api.get(f"/api/v1/records/{stored[7].id}/proof").json())
     assert bundle.leaf.index == 7 and len(bundle.proof) == 5
-    assert fold(bundle.leaf.hash(), bundle.proof) == bundle.root == stored[7].root
+    assert bundle.digest == runtime.chain.tree_hash
+    assert fold(bundle.leaf_hash, bundle.proof, bundle.digest) == bundle.root == stored[7].root
     assert bundle.anchor.tx_hash == stored[7].tx_hash
 
 
@@ -114,7 +116,7 @@ def test_a_record_bundle_verifies_independently_and_follows_its_status_on_chain(
     settle(api)
     record = rows(runtime, kind="food_business")[3]
     data = api.get(f"/api/v1/records/{record.id}/proof").json()
-    assert data["version"] == 2 and data["record"] == {"category": "permit.food"}
+    assert data["version"] == RECORD_BUNDLE and data["record"] == {"category": "permit.food"}
     bundle = ProofBundle.from_json(data)
     content = {"uscc": USCCS[3], "kind": "food_business", "number": record.number, "data": json.loads(record.data),
                "valid_from": record.valid_from, "valid_until": record.valid_until}
@@ -137,7 +139,7 @@ def test_a_record_bundle_verifies_independently_and_follows_its_status_on_chain(
     settle(api)
     assert verdict() == ("INVALID", {**checks, "status": "record_suspended"})
     # A record's bundle judged as if a notary had anchored it (its category dropped) is refused.
-    as_material = ProofBundle(bundle.leaf, bundle.proof, bundle.root, bundle.anchor)
+    as_material = ProofBundle(bundle.leaf, bundle.proof, bundle.root, bundle.anchor, digest=bundle.digest)
     assert verify_material(as_material, content_sha256=None, client=client,
                            trust=runtime.chain.trust).check("issuer").reason.value == "not_notary"
 

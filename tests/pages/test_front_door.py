@@ -11,6 +11,7 @@ import pytest
 from materials_api.bank.models import Material
 from materials_api.demo import COMPANIES, fill
 from materials_api.root import Services
+from tests.conftest import MATERIAL_BUNDLE
 from tests.pages.conftest import OUT
 from tests.pages.test_pages import NARROW, PHONE, shot
 
@@ -101,5 +102,5 @@ def test_front_door_leads_everywhere_and_checks_a_file_against_its_proof(browser
     page.click("#verify")
     page.wait_for_selector("body[data-verdict=BAD_PROOF]")
     page.close()
-    assert json.loads((tmp_path / "营业执照副本.proof.json").read_text())["version"] == 1
+    assert json.loads((tmp_path / "营业执照副本.proof.json").read_text())["version"] == MATERIAL_BUNDLE
     assert OUT.exists()
