@@ -24,7 +24,8 @@ from chain.signers import LocalSigner
 from codes import render, token
 from codes.scan import scan
 from codes.uscc import generate
-from codes.verify import KeyInfo, KeySet, OfflineSource, verify
+from codes.keyset import KeyInfo, KeySet, OfflineSource
+from codes.verify import verify
 
 ORIGIN = "https://qiyema.example.gov.cn"
 KEY = bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")

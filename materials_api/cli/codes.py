@@ -104,7 +104,8 @@ def code_scan(image: Path, keyset_file: Path | None, governor: str | None, as_js
     """Decode the code in a photo and verify it; exit 0 only when it is VALID."""
     from codes.scan import ScanError, scan
     from codes.token import CodeFormatError
-    from codes.verify import KeySet, OfflineSource, verify
+    from codes.keyset import KeySet, OfflineSource
+    from codes.verify import verify
 
     try:
         texts = scan(image)

@@ -23,7 +23,8 @@ from chain.signers import Signer
 from chain.verdict import Source, SourceUnavailable, Verdict, chain_unavailable
 from codes import token as tokens
 from codes.uscc import UsccError, chain_key, validate
-from codes.verify import PROFILE_SCHEMES, EnterpriseInfo, KeyInfo, KeySet, verify
+from codes.keyset import KeyInfo, KeySet
+from codes.verify import PROFILE_SCHEMES, EnterpriseInfo, verify
 from materials_api.codes.models import CodeKey, DynamicCode, EnterpriseCodeSigner, StaticCodeIssue
 from materials_api.platform.cache import TtlCache
 from chain.clock import SYSTEM, Clock

@@ -15,7 +15,8 @@ from chain.client import ChainClient
 from chain.crypto_profile import Sm2Signer, sm2_key_id
 from codes import token
 from codes.scan import scan
-from codes.verify import KeySet, OfflineSource, verify
+from codes.keyset import KeySet, OfflineSource
+from codes.verify import verify
 from materials_api.codes.models import CodeKey, EnterpriseCodeSigner
 from materials_api.main import create_app
 from materials_api.platform.config import Settings

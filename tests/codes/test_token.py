@@ -7,7 +7,8 @@ import pytest
 from chain.signers import LocalSigner
 from codes import token
 from codes.token import CodeFormatError
-from codes.verify import KeyInfo, KeySet, OfflineSource, Status, verify
+from codes.keyset import KeyInfo, KeySet, OfflineSource
+from codes.verify import Status, verify
 
 # Test vectors (also in docs/code-format.md). Changing any of these is a new format version.
 KEY = LocalSigner(bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"))

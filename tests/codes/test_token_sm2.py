@@ -11,7 +11,8 @@ from chain.crypto_profile import Sm2Signer, rs_to_der, sm2_key_id
 from chain.signers import LocalSigner
 from codes import token
 from codes.token import CodeFormatError
-from codes.verify import KeyInfo, KeySet, OfflineSource, Status, verify
+from codes.keyset import KeyInfo, KeySet, OfflineSource
+from codes.verify import Status, verify
 
 from tests.chain.test_crypto_profile import openssl_sm2_key
 

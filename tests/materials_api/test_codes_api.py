@@ -5,7 +5,8 @@ from web3 import Web3
 
 from codes import token
 from codes.scan import scan
-from codes.verify import KeySet, OfflineSource, Status, verify
+from codes.keyset import KeySet, OfflineSource
+from codes.verify import Status, verify
 from materials_api.codes.service import OnlineSource
 from tests.conftest import CODE_VERSION, stranger_code_signer
 
