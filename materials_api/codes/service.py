@@ -4,7 +4,6 @@ that verification asks."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import secrets
@@ -17,15 +16,15 @@ from sqlalchemy.orm import sessionmaker
 
 from chain.client import Receipt
 from chain.crypto_profile import Sm2Signer
-from chain.errors import ChainError
 from chain.keystore import WrappedKey
 from chain.signers import Signer
-from chain.verdict import Source, SourceUnavailable, Verdict, chain_unavailable
+from chain.verdict import Verdict
 from codes import token as tokens
-from codes.uscc import UsccError, chain_key, validate
 from codes.keyset import KeyInfo, KeySet
-from codes.verify import PROFILE_SCHEMES, EnterpriseInfo, verify
+from codes.uscc import UsccError, chain_key, validate
+from codes.verify import PROFILE_SCHEMES, verify
 from materials_api.codes.models import CodeKey, DynamicCode, EnterpriseCodeSigner, StaticCodeIssue
+from materials_api.codes.online_source import OnlineSource, scope_digest
 from materials_api.platform.cache import TtlCache
 from chain.clock import SYSTEM, Clock
 from materials_api.platform.config import Settings
@@ -38,9 +37,6 @@ from materials_api.registry.models import Enterprise, EnterpriseStatus
 from materials_api.registry.service import EnterpriseError
 
 log = logging.getLogger("qiyema")
-
-_ZERO = "0x" + "00" * 20
-
 
 def _owner(uscc: str) -> bytes:
     return b"enterprise-code-signer:" + uscc.encode()
@@ -55,11 +51,6 @@ def _wrapped(row: EnterpriseCodeSigner | CodeKey | None, scheme: str) -> Wrapped
         return None
     backend, _, wrapping = row.wrapped_by.partition(":")
     return WrappedKey(backend, wrapping, bytes(row.public_key), bytes(row.wrapped_key), scheme)
-
-
-def scope_digest(scope: dict) -> bytes:
-    canonical = json.dumps(scope, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).digest()[:16]
 
 
 class CodeService:
@@ -390,84 +381,4 @@ class CodeService:
         return verify(text, OnlineSource(self, consume=consume), int(self.clock.time()))
 
 
-_K, _E = CodeKey.__table__, Enterprise.__table__
-_S = EnterpriseCodeSigner.__table__
-_KEY_BY_KID = select(_K.c.kid, _K.c.address, _K.c.status, _K.c.public_key).where(_K.c.kid == bindparam("kid"))
-_SIGNER_KEY_BY_USCC = select(_S.c.public_key).join(_E, _E.c.id == _S.c.enterprise_id).where(_E.c.uscc == bindparam("uscc"))
-_ENTERPRISE_BY_USCC = select(_E.c.uscc, _E.c.name, _E.c.status).where(_E.c.uscc == bindparam("uscc"))
-_ENTERPRISE_ID_BY_USCC = select(_E.c.id).where(_E.c.uscc == bindparam("uscc"))
-
-
-class OnlineSource:
-    """The service's own view: key table, chain and register, all live."""
-
-    offline = False
-
-    def __init__(self, service: CodeService, *, consume: bool = True):
-        self.service = service
-        self.origin = service.origin
-        self.profile = service.settings.crypto_profile
-        self.consume = consume
-
-    def static_key(self, kid: int) -> KeyInfo | None:
-        # Core statements on the scan path: it runs for every verification.
-        try:
-            with self.service._engine.connect() as c:
-                row = c.execute(_KEY_BY_KID, {"kid": kid}).first()
-        except Exception as exc:  # noqa: BLE001 - database trouble is an ERROR, not INVALID
-            raise SourceUnavailable(f"database: {type(exc).__name__}", Source.DATABASE) from None
-        return KeyInfo(row.kid, row.address, row.status, bytes(row.public_key or b"")) if row else None
-
-    def registrar_term(self, address: str) -> str | None:
-        try:
-            return self.service.roles.get(
-                address, lambda: self.service.chain.ledger.role_term("REGISTRAR_ROLE", address).state)
-        except ChainError as exc:
-            raise chain_unavailable(exc) from None
-
-    def enterprise_signer(self, uscc: str):
-        try:
-            signer = self.service.chain.ledger.enterprise(chain_key(uscc)).code_signer
-        except ChainError as exc:
-            raise chain_unavailable(exc) from None
-        return None if signer == _ZERO else signer
-
-    def enterprise_public_key(self, uscc: str) -> bytes | None:
-        # The database's copy; the verifier checks it is the key whose id the chain holds.
-        try:
-            with self.service._engine.connect() as c:
-                key = c.execute(_SIGNER_KEY_BY_USCC, {"uscc": uscc}).scalar()
-        except Exception as exc:  # noqa: BLE001
-            raise SourceUnavailable(f"database: {type(exc).__name__}", Source.DATABASE) from None
-        return bytes(key) if key else None
-
-    def enterprise(self, uscc: str):
-        try:
-            with self.service._engine.connect() as c:
-                e = c.execute(_ENTERPRISE_BY_USCC, {"uscc": uscc}).first()
-        except Exception as exc:  # noqa: BLE001
-            raise SourceUnavailable(f"database: {type(exc).__name__}", Source.DATABASE) from None
-        return EnterpriseInfo(e.uscc, e.name, e.status) if e else None
-
-    def use_nonce(self, token, now: int):
-        nonce = token.nonce.hex()
-        try:
-            with self.service.sessions.begin() as s:
-                row = s.get(DynamicCode, nonce)
-                if row is None or row.expires_at != token.expires_at or row.issued_at != token.issued_at:
-                    return ("unknown", None)
-                scope = json.loads(row.scope) if row.scope else None
-                if scope and scope_digest(scope) != token.scope_digest:
-                    return ("unknown", None)
-                if row.single_use and not self.consume:
-                    return ("replayed" if row.used_at is not None else "fresh", scope)
-                if row.single_use:
-                    # Atomic: of two simultaneous scans exactly one sees rowcount 1.
-                    done = s.execute(update(DynamicCode).where(DynamicCode.nonce == nonce,
-                                                               DynamicCode.used_at.is_(None))
-                                     .values(used_at=now)).rowcount
-                    if not done:
-                        return ("replayed", scope)
-                return ("fresh", scope)
-        except Exception as exc:  # noqa: BLE001
-            raise SourceUnavailable(f"database: {type(exc).__name__}", Source.DATABASE) from None
+_ENTERPRISE_ID_BY_USCC = select(Enterprise.__table__.c.id).where(Enterprise.__table__.c.uscc == bindparam("uscc"))

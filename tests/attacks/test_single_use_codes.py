@@ -57,7 +57,7 @@ def test_a_link_preview_uses_up_nothing_and_a_code_carries_consent_only_while_it
         enterprise = s.scalar(select(Enterprise).where(Enterprise.uscc == USCC))
     now, nonce = int(time.time()), secrets.token_bytes(12)
     scope = {"grant_id": live.json()["id"]}
-    from materials_api.codes.service import scope_digest
+    from materials_api.codes.online_source import scope_digest
 
     expired = tokens.dynamic_code(codes.origin, USCC, now - 120, now - 60, nonce, codes.enterprise_signer(enterprise),
                                   scope_digest=scope_digest(scope))

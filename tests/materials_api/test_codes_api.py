@@ -7,7 +7,7 @@ from codes import token
 from codes.scan import scan
 from codes.keyset import KeySet, OfflineSource
 from codes.verify import Status, verify
-from materials_api.codes.service import OnlineSource
+from materials_api.codes.online_source import OnlineSource
 from tests.conftest import CODE_VERSION, stranger_code_signer
 
 USCC = "91350100M000100Y43"  # the enterprise key in conftest acts for this one
