@@ -101,3 +101,29 @@ def test_a_bundle_naming_another_chain_is_never_answered_from_this_node(bank, ke
     assert {c.name.value: c.reason.value for c in batch[1].checks}["anchor"] == "wrong_chain"
     single = verify_material(other_chain, content_sha256=digest, client=runtime.chain.client, trust=trust)
     assert single.as_dict()["checks"] == batch[1].as_dict()["checks"]
+
+
+def test_a_batch_reads_the_chain_once_per_chunk_and_reports_progress_per_hundred(bank, keys, runtime, monkeypatch):
+    """What `qiyema material verify --batch` promises a bank checking a city's archive: one
+    `eth_call` per chunk of leaves of one contract, however its address is written, and progress
+    reported every hundred items and once for the rest."""
+    contents, bundles = _anchored(bank, keys, 3)
+    genuine = ProofBundle.from_json(bundles[2])
+    import dataclasses
+
+    lower = dataclasses.replace(genuine, anchor=dataclasses.replace(genuine.anchor, contract=genuine.anchor.contract.lower()))
+    digest = hashlib.sha256(contents[2]).digest()
+    items = [(genuine if i % 2 else lower, digest) for i in range(250)]
+    client = runtime.chain.client
+    calls = []
+    real_call = client.eth_call
+    monkeypatch.setattr(client, "eth_call", lambda to, data, block="latest": calls.append(to) or real_call(to, data, block))
+    progress = []
+    batch = verify_materials(items, client=client, trust=runtime.chain.trust, chunk=100, on_progress=progress.append)
+    assert [v.status.value for v in batch] == ["VALID"] * 250
+    assert len(calls) == 3, calls  # 100 + 100 + 50 leaves, in one group whatever the address's case
+    assert progress == [100, 100, 50]
+    calls.clear()
+    progress.clear()
+    batch = verify_materials(items[:7], client=client, trust=runtime.chain.trust, chunk=4, on_progress=progress.append)
+    assert [v.status.value for v in batch] == ["VALID"] * 7 and len(calls) == 2 and progress == [7]
