@@ -242,3 +242,63 @@ def test_a_gm_trust_list_says_its_profile_and_refuses_a_bundle_hashed_otherwise(
                                   trust=trust_list.check(governor.address))
         assert verdict.status.value == "INVALID"
         assert [(c.name, c.reason) for c in verdict.checks if c.status.value == "INVALID"] == [("anchor", "bundle_profile")]
+
+
+def test_every_leaf_field_is_accepted_to_its_last_value_and_refused_one_beyond():
+    """The bounds of the frozen leaf encoding, each side of each edge: uint32 version and index,
+    uint64 validity, 32-byte words and a type code of at most 32 ASCII characters."""
+    base = dict(LEAF_VECTOR.__dict__)
+    for field, last, beyond in (("material_version", 2**32 - 1, 2**32), ("index", 2**32 - 1, 2**32),
+                                ("valid_until", 2**64 - 1, 2**64), ("material_type", "t" * 32, "t" * 33)):
+        assert len(LeafInput(**{**base, field: last}).hash()) == 32
+        with pytest.raises(ProofError) as info:
+            LeafInput(**{**base, field: beyond}).hash()
+        assert info.value.code in ("leaf_field", "material_type"), field
+    for field in ("material_version", "index", "valid_until"):
+        assert len(LeafInput(**{**base, field: 0}).hash()) == 32
+        with pytest.raises(ProofError):
+            LeafInput(**{**base, field: -1}).hash()
+    for field in ("content_sha256", "entity", "salt"):
+        for wrong in (b"\1" * 31, b"\1" * 33, b""):
+            with pytest.raises(ProofError) as info:
+                LeafInput(**{**base, field: wrong}).hash()
+            assert info.value.code == "leaf_field"
+
+
+def test_a_bundle_is_refused_for_each_malformed_part_with_its_code():
+    data = json.loads(ProofBundle.from_json(RECORD_BUNDLE_V2).dumps())
+    assert ProofBundle.from_json({**data, "record": {"category": "c" * 32}}).category == "c" * 32
+    for version in (0, 4, "2", None):
+        with pytest.raises(ProofError) as info:
+            ProofBundle.from_json({**data, "version": version})
+        assert info.value.code == "bundle_version"
+    bad_parts = [{"record": {"category": "食品经营"}}, {"record": {"category": "c" * 33}}, {"record": "food"},
+                 {"root": "0x" + "00" * 31}, {"root": "0x" + "00" * 33}, {"proof": ["0x" + "00" * 33]},
+                 {"proof": "0x00"}, {"leaf": {**data["leaf"], "index": "two"}}, {"anchor": {"chain_id": 1}},
+                 {"hash": "sm3"}, {"hash": "sha256"}]
+    for part in bad_parts:
+        with pytest.raises(ProofError) as info:
+            ProofBundle.from_json({**data, **part})
+        assert info.value.code == "bundle_malformed", part
+    without_leaf_hash = {k: v for k, v in data.items() if k != "leaf_hash"}
+    assert ProofBundle.from_json(without_leaf_hash).proves()  # the hash is computed, not trusted
+    sm3_of_file = "0x" + "5a" * 32
+    again = ProofBundle.from_json({**data, "content_sm3": sm3_of_file})
+    assert again.content_sm3 == bytes.fromhex("5a" * 32) and again.to_json()["content_sm3"] == sm3_of_file
+    assert ProofBundle.from_json(data).to_json()["content_sm3"] is None
+
+
+@pytest.mark.parametrize("digest", ["keccak256", "sm3"])
+def test_a_pair_is_hashed_in_sorted_order_and_an_odd_node_carried_up_unchanged(digest):
+    from chain.proof import _HASH, hash_pair
+
+    a, b = b"\x01" * 32, b"\x02" * 32
+    assert hash_pair(a, b, digest) == hash_pair(b, a, digest) == _HASH[digest](a + b)
+    leaves = [bytes([i]) * 32 for i in range(1, 4)]
+    tree = MerkleTree(leaves, digest)
+    assert tree.layers[1] == [hash_pair(leaves[0], leaves[1], digest), leaves[2]]
+    assert tree.proof(2) == [tree.layers[1][0]] and fold(leaves[2], tree.proof(2), digest) == tree.root
+    assert MerkleTree([leaves[0]], digest).root == leaves[0] and MerkleTree([leaves[0]], digest).proof(0) == []
+    with pytest.raises(ProofError) as info:
+        MerkleTree([], digest)
+    assert info.value.code == "empty_batch"
