@@ -164,3 +164,39 @@ def test_an_sm2_signer_refuses_a_private_key_that_is_not_its_public_keys():
         Sm2Signer(Sm2Signer.generate().private_bytes(), SM2_KEY.public_key)
     assert "3945" not in repr(SM2_KEY) and SM2_KEY_ID in repr(SM2_KEY)
     assert LocalSigner(bytes(KEY.private_bytes())).address != SM2_KEY_ID
+
+
+KEYSET_V2_VECTOR = {
+    "canonical": '{"expires_at":1767312000,"governor":"0x19E7E376E7C213B7E7e7e46cc70A5dD086DAff2A","issued_at":1767225600,'
+                 '"keys":[{"address":"0xb900d57CD86b4677fA5Dc70284c90de05fA77F9c","kid":7,"public_key":"09f9df311e5421a1'
+                 '50dd7d161e4bc5c672179fad1833fc076bb08ff356f35020ccea490ce26775a52dc6ea718cc1aa600aed05fbf35e084a6632f60'
+                 '72da9ad13","status":"active"}],"origin":"https://qiyema.example.gov.cn","profile":"gm","version":2}',
+    "digest": "84ea7c5d5d05eb99b7799107e72a7d038d35549dbaaea9f787cd66b46e26282e",
+    "signature": "0x15f9a213d950a43ee2df18d4bb9718a007552d11418e7931f3874af61b9e42a36e4d234cd8ef9b8d776afb693f24df101ab1b0"
+                 "b4b9c52fd36ef39dd960e5e5f001",
+}
+
+
+def test_the_version_2_key_set_vector_of_docs_code_format_md():
+    """An inspector's app of the gm profile must hash these bytes under the v2 domain to check the
+    governor's signature (deterministic: the governor signs with RFC 6979)."""
+    from eth_utils import keccak
+
+    ks = KeySet(origin="https://qiyema.example.gov.cn/", issued_at=1767225600, expires_at=1767312000, governor=GOVERNOR,
+                profile="gm", keys=[KeyInfo(7, SM2_KEY_ID, "active", SM2_KEY.public_key)])
+    assert ks.canonical().decode() == KEYSET_V2_VECTOR["canonical"]
+    assert keccak(b"\x19Qiyema KeySet v2\n" + KEYSET_V2_VECTOR["canonical"].encode()).hex() == KEYSET_V2_VECTOR["digest"]
+    assert ks.digest().hex() == KEYSET_V2_VECTOR["digest"]
+    ks.sign(GOVERNOR_KEY)
+    assert ks.signature == KEYSET_V2_VECTOR["signature"]
+    again = KeySet.from_json(ks.to_json())
+    assert again.keys == ks.keys and again.to_json() == ks.to_json()  # nothing added or lost through JSON
+    again.check(GOVERNOR, now=1767312000)  # valid to its last second
+
+
+def test_a_version_1_key_set_read_back_is_the_set_written():
+    from .test_token import keyset
+
+    written = keyset(now=1767225600)
+    again = KeySet.from_json(written.to_json())
+    assert again == written and all(k.public_key == b"" for k in again.keys) and again.profile == "intl"
