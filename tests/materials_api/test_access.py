@@ -181,3 +181,39 @@ def test_a_grant_naming_another_enterprises_application_is_refused_and_logged_th
            for e in api.get("/api/v1/access-log", headers={"Authorization": b_key}).json()]
     assert ("org-enterprise", "consent_grant", "denied", "another enterprise's application",
             f"application {theirs}") in log
+
+
+def test_another_enterprises_ended_grant_tells_a_bank_nothing_of_this_ones_materials(api, keys, runtime):
+    """A bank holding a revoked grant of A's for a folder asks for B's material of that folder:
+    "not found" (404), as for any material it may not know of — never "consent required" (403),
+    which would tell it that B keeps such a material. A's own material under the ended grant is
+    "consent required". And B revoking A's grant finds no such grant, logged in A's log."""
+    from tests.materials_api.test_access_matrix import PDF
+
+    for uscc, name in ((A, "甲公司"), (B, "乙公司")):
+        assert api.post("/api/v1/enterprises", json={"uscc": uscc, "name": name},
+                        headers={"Authorization": keys["registrar"]}).status_code == 201
+    b_key = "Bearer " + _principal_key(runtime, B)
+    a = keys["enterprise"]
+    a_lease = _anchored(api, a, "lease_contract", PDF + b"A's lease")
+    b_lease = _anchored(api, b_key, "lease_contract", PDF + b"B's lease")
+    api.app.state.anchorer.run_once(force=True)
+    r = api.post("/api/v1/consents", headers={"Authorization": a}, json={
+        "verifier_organisation": "org-bank", "purpose": "开立对公账户", "expires_at": "2099-01-01T00:00:00Z",
+        "material_types": ["lease_contract"]})
+    assert r.status_code == 201, r.text
+    grant = r.json()["id"]
+    bank = {"Authorization": keys["bank"]}
+    assert api.get(f"/api/v1/materials/{a_lease}/proof", headers=bank).status_code == 200
+    assert api.get(f"/api/v1/materials/{b_lease}/proof", headers=bank).json()["code"] == "material_not_found"
+    refused = api.post(f"/api/v1/consents/{grant}/revoke", headers={"Authorization": b_key})
+    assert (refused.status_code, refused.json()["code"]) == (404, "grant_not_found")
+    assert str(grant) in refused.json()["message"]
+    assert api.post(f"/api/v1/consents/{grant}/revoke", headers={"Authorization": a}).status_code == 200
+    ended = api.get(f"/api/v1/materials/{a_lease}/proof", headers=bank)
+    assert (ended.status_code, ended.json()["code"]) == (403, "consent_required")
+    hidden = api.get(f"/api/v1/materials/{b_lease}/proof", headers=bank)
+    assert (hidden.status_code, hidden.json()["code"]) == (404, "material_not_found")
+    log = [(e["organisation"], e["action"], e["outcome"], e["reason"], e["target"])
+           for e in api.get("/api/v1/access-log", headers={"Authorization": a}).json()]
+    assert (B, "grant_revoke", "denied", "another enterprise's grant", f"grant {grant}") in log
