@@ -118,12 +118,30 @@ def test_a_batch_reads_the_chain_once_per_chunk_and_reports_progress_per_hundred
     calls = []
     real_call = client.eth_call
     monkeypatch.setattr(client, "eth_call", lambda to, data, block="latest": calls.append(to) or real_call(to, data, block))
-    progress = []
-    batch = verify_materials(items, client=client, trust=runtime.chain.trust, chunk=100, on_progress=progress.append)
+    # Progress is reported when that many verdicts are made (not before): count them as they are.
+    import chain.material_verify as material_verify
+
+    made, progress = [], []
+    real_verdict = material_verify._verdict
+    monkeypatch.setattr(material_verify, "_verdict", lambda m: made.append(1) or real_verdict(m))
+
+    def report(n):
+        progress.append(n)
+        assert sum(progress) == len(made), (progress, len(made))
+
+    batch = verify_materials(items, client=client, trust=runtime.chain.trust, chunk=100, on_progress=report)
     assert [v.status.value for v in batch] == ["VALID"] * 250
     assert len(calls) == 3, calls  # 100 + 100 + 50 leaves, in one group whatever the address's case
     assert progress == [100, 100, 50]
+    for n, expected in ((7, [7]), (200, [100, 100]), (202, [100, 100, 2])):
+        calls.clear(), progress.clear(), made.clear()
+        batch = verify_materials(items[:n], client=client, trust=runtime.chain.trust, chunk=4, on_progress=report)
+        assert [v.status.value for v in batch] == ["VALID"] * n and len(calls) == -(-n // 4) and progress == expected
+    # The default chunk is 500 leaves: 1,001 take three calls.
     calls.clear()
-    progress.clear()
-    batch = verify_materials(items[:7], client=client, trust=runtime.chain.trust, chunk=4, on_progress=progress.append)
-    assert [v.status.value for v in batch] == ["VALID"] * 7 and len(calls) == 2 and progress == [7]
+    assert len(verify_materials(items * 4 + items[:1], client=client, trust=runtime.chain.trust)) == 1001
+    assert len(calls) == 3
+    # Without a chain node: every chain check SKIPPED, nothing asked.
+    calls.clear()
+    offline = verify_materials(items[:3], client=None, trust=runtime.chain.trust)
+    assert [v.status.value for v in offline] == ["SKIPPED"] * 3 and calls == []
