@@ -342,3 +342,19 @@ def test_a_static_codes_signature_is_a_number_below_two_to_the_512():
         with pytest.raises(CodeFormatError) as refused:
             token.parse(head + bad)
         assert refused.value.code == "code_encoding"
+
+
+def test_a_dynamic_codes_checks_say_what_a_person_reads_online_and_offline():
+    """The words beside each reason are what an inspector's screen shows: who signed, and why a
+    check could not be made offline."""
+    t0 = 1767225600
+    code = token.dynamic_code(ORIGIN, USCC, t0, t0 + 300, bytes(12), KEY)
+    online = _checks(verify(code, LedgerSource({bytes(12): None}), t0 + 1))
+    assert online["signature"] == ("VALID", "signed", f"signed by the enterprise's key {ADDRESS}")
+    assert online["replay"] == ("VALID", "fresh", "reusable until expiry")
+    stranger = token.dynamic_code(ORIGIN, USCC, t0, t0 + 300, bytes(12), LocalSigner(bytes.fromhex("33" * 32)))
+    assert _checks(verify(stranger, LedgerSource({bytes(12): None}), t0 + 1))["signature"] == (
+        "INVALID", "bad_signature", "not signed by the enterprise's current code-signing key (forged, altered or rotated)")
+    cached = _checks(verify(code, OfflineSource(keyset(now=t0), GOVERNOR, now=t0), t0 + 1))
+    assert cached["signature"] == ("SKIPPED", "offline", "offline: the enterprise's code signer is on chain only")
+    assert cached["replay"] == ("SKIPPED", "offline", "offline: single use cannot be checked")
