@@ -217,3 +217,20 @@ def test_another_enterprises_ended_grant_tells_a_bank_nothing_of_this_ones_mater
     log = [(e["organisation"], e["action"], e["outcome"], e["reason"], e["target"])
            for e in api.get("/api/v1/access-log", headers={"Authorization": a}).json()]
     assert (B, "grant_revoke", "denied", "another enterprise's grant", f"grant {grant}") in log
+
+
+def test_a_grant_naming_an_application_opens_it_before_anything_is_filled_in(api, keys):
+    """An enterprise starting an account opening names the application in its grant before it has
+    filed a single material: the bank may read the (empty) application — the grant names it."""
+    h = {"Authorization": keys["enterprise"]}
+    assert api.post("/api/v1/enterprises", json={"uscc": A, "name": "甲公司"},
+                    headers={"Authorization": keys["registrar"]}).status_code == 201
+    app_id = api.post("/api/v1/applications", headers=h, json={"service_item": "bank_account_opening"}).json()["id"]
+    app_url = f"/api/v1/applications/{app_id}"
+    assert not any(i["material_id"] for i in api.get(app_url, headers=h).json()["items"])
+    assert api.get(app_url, headers={"Authorization": keys["bank"]}).status_code == 404
+    r = api.post("/api/v1/consents", headers=h, json={"verifier_organisation": "org-bank", "purpose": "开立对公账户",
+                                                     "expires_at": "2099-01-01T00:00:00Z", "application_ids": [app_id]})
+    assert r.status_code == 201, r.text
+    read = api.get(app_url, headers={"Authorization": keys["bank"]})
+    assert read.status_code == 200 and read.json()["id"] == app_id
