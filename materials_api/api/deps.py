@@ -143,6 +143,7 @@ MetricsDep = Annotated[Metrics, Depends(_service("metrics"))]
 
 # A row id in a path, bounded like RowIdValue: beyond it a 422, never the driver's overflow error.
 RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX, description="a row id")]
+BeforeRowId = Annotated[int | None, Query(ge=1, le=ROW_ID_MAX, description="only rows older than this id (the next page)")]
 UsccPath = Annotated[str, Path(description=USCC_DESCRIPTION, json_schema_extra=USCC_SCHEMA)]
 UsccQuery = Annotated[str | None, Query(description="the enterprise's USCC (staff acting for one)",
                                         json_schema_extra=USCC_SCHEMA)]

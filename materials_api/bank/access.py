@@ -79,10 +79,13 @@ class AccessPolicy:
                                  target=target[:200], purpose=(purpose or None) and purpose[:200], outcome=outcome,
                                  reason=(reason or None) and reason[:200]))
 
-    def entries(self, enterprise: Enterprise, limit: int = 500) -> list[AccessLogEntry]:
+    def entries(self, enterprise: Enterprise, limit: int | None = 500, before: int | None = None) -> list[AccessLogEntry]:
+        """The enterprise's log, newest first: `limit` entries (None: all) older than entry `before`."""
+        query = select(AccessLogEntry).where(AccessLogEntry.enterprise_id == enterprise.id)
+        if before is not None:
+            query = query.where(AccessLogEntry.id < before)
         with self.sessions() as s:
-            return list(s.scalars(select(AccessLogEntry).where(AccessLogEntry.enterprise_id == enterprise.id)
-                                  .order_by(AccessLogEntry.id.desc()).limit(limit)))
+            return list(s.scalars(query.order_by(AccessLogEntry.id.desc()).limit(limit)))
 
     def _allow(self, principal: Principal | None, enterprise: Enterprise, action: str, target: str,
                purpose: str | None = None) -> None:
@@ -90,8 +93,8 @@ class AccessPolicy:
             self.log(enterprise.id, principal, action, target, purpose=purpose)
 
     def _refuse(self, principal: Principal | None, enterprise_id: int, action: str, target: str, *, kind: Kind,
-                code: str, message: str, reason: str, purpose: str | None = None) -> AccessDenied:
-        self.log(enterprise_id, principal, action, target, outcome="denied", reason=reason, purpose=purpose)
+                code: str, message: str, reason: str) -> AccessDenied:
+        self.log(enterprise_id, principal, action, target, outcome="denied", reason=reason)
         return AccessDenied(kind, code, message)
 
     # --- enterprises named by USCC ---------------------------------------------------------------
@@ -321,8 +324,8 @@ def grant_active(grant: ConsentGrant, now: int) -> bool:
     return grant.revoked_at is None and grant.expires_at > now
 
 
-def _ids(text: str | None) -> list[int]:
-    return json.loads(text) if text else []
+def _ids(text: str) -> list[int]:
+    return json.loads(text)  # a grant's JSON list column, never NULL (default and server default "[]")
 
 
 def _is_owner(principal: Principal | None, enterprise: Enterprise) -> bool:

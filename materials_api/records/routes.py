@@ -9,12 +9,13 @@ from datetime import date, datetime, timezone
 from datetime import time as dtime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from materials_api.api.deps import (
     AccessDep,
+    BeforeRowId,
     ConsentDep,
     EnterprisesDep,
     MaterialsDep,
@@ -206,14 +207,19 @@ def revoke_consent(grant_id: RowId, consent: ConsentDep, access: AccessDep,
     return _grant_public(consent.revoke(enterprise, principal, grant_id), access)
 
 
-@router.get("/access-log", summary="Who read the enterprise's non-public data (JSON or ?format=csv)",
+@router.get("/access-log", summary="Who read the enterprise's non-public data (JSON pages, newest first; "
+                                    "?format=csv: all of it)",
             responses={200: {"content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}}}})
 def access_log(access: AccessDep, principal: Annotated[Principal, Depends(require(Role.ENTERPRISE))],
-               format: Literal["json", "csv"] = "json"):
+               format: Literal["json", "csv"] = "json", before: BeforeRowId = None,
+               limit: Annotated[int, Query(ge=1, le=500)] = 500):
+    # A page of JSON at a time (the next page: ?before=<the last entry's id>); the CSV export is
+    # the whole log, so an enterprise can always see every read of its data.
     enterprise = access.acting_for(principal, None, "access_log")
-    rows = [{"at": utc_iso(e.created_at), "organisation": e.organisation, "role": e.role, "action": e.action,
-             "target": e.target, "purpose": e.purpose, "outcome": e.outcome, "reason": e.reason}
-            for e in access.entries(enterprise)]
+    entries = access.entries(enterprise, limit=None if format == "csv" else limit, before=before)
+    rows = [{"id": e.id, "at": utc_iso(e.created_at), "organisation": e.organisation, "role": e.role,
+             "action": e.action, "target": e.target, "purpose": e.purpose, "outcome": e.outcome, "reason": e.reason}
+            for e in entries]
     if format == "csv":
         header = ["at", "organisation", "role", "action", "target", "purpose", "outcome", "reason"]
         return Response(csv_text(header, ([r[k] for k in header] for r in rows)), media_type="text/csv; charset=utf-8",

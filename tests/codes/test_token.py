@@ -358,3 +358,28 @@ def test_a_dynamic_codes_checks_say_what_a_person_reads_online_and_offline():
     cached = _checks(verify(code, OfflineSource(keyset(now=t0), GOVERNOR, now=t0), t0 + 1))
     assert cached["signature"] == ("SKIPPED", "offline", "offline: the enterprise's code signer is on chain only")
     assert cached["replay"] == ("SKIPPED", "offline", "offline: single use cannot be checked")
+
+
+def test_a_static_codes_key_and_issuer_checks_say_what_a_person_reads():
+    """The words an inspector reads beside a static code's key and issuer checks: which key, and
+    what its standing means for the code on the wall."""
+    now = 1767225600
+    retired, compromised = LocalSigner(bytes.fromhex("22" * 32)), LocalSigner(bytes.fromhex("44" * 32))
+    source = OfflineSource(keyset(keys=[KeyInfo(7, ADDRESS, "active"), KeyInfo(3, retired.address, "retired"),
+                                        KeyInfo(5, compromised.address, "compromised")], now=now), GOVERNOR, now=now)
+    by_kid = {kid: _checks(verify(token.static_code(ORIGIN, USCC, kid, signer), source, now))
+              for kid, signer in ((7, KEY), (3, retired), (5, compromised))}
+    assert by_kid[7]["key"] == ("VALID", "key_active", "key 7 is current")
+    assert by_kid[3]["key"] == ("VALID", "key_retired", "key 3 was retired since it signed; the code stays valid")
+    assert by_kid[5]["key"] == ("INVALID", "key_compromised",
+                                "key 5 was declared compromised: the code must be replaced (请更换企业码)")
+    assert by_kid[7]["issuer"] == ("VALID", "registrar_in_keyset",
+                                   "offline: the key is on the key set signed by the pinned governor")
+
+    class ChainSaysCompromised(OfflineSource):
+        def registrar_term(self, address):
+            return "compromised"
+
+    chain_view = ChainSaysCompromised(keyset(now=now), GOVERNOR, now=now)
+    assert _checks(verify(token.static_code(ORIGIN, USCC, 7, KEY), chain_view, now))["issuer"] == (
+        "INVALID", "key_compromised", "the chain holds the signer's registrar key as compromised")

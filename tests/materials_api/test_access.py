@@ -45,7 +45,9 @@ def test_a_code_s_grant_opens_only_its_own_enterprise_to_its_own_bank_while_it_l
     assert access.grant_use(bank, a, of_b.id) == (None, "the grant is for another organisation")
     assert access.grant_use(other_bank, a, of_a.id) == (None, "the grant is for another organisation")
     assert access.grant_use(bank, a, 999_999) == (None, "the grant is for another organisation")
-    runtime.clock.advance(601)
+    runtime.clock.advance(599)  # its last second: still good
+    assert access.grant_use(bank, a, of_a.id)[0].id == of_a.id
+    runtime.clock.advance(1)  # its end: over
     assert access.grant_use(bank, a, of_a.id) == (None, "the grant is revoked or expired")
 
     with runtime.sessions() as s:
@@ -234,3 +236,32 @@ def test_a_grant_naming_an_application_opens_it_before_anything_is_filled_in(api
     assert r.status_code == 201, r.text
     read = api.get(app_url, headers={"Authorization": keys["bank"]})
     assert read.status_code == 200 and read.json()["id"] == app_id
+
+
+def test_an_enterprise_reads_its_whole_access_log_a_page_at_a_time_or_as_one_csv(api, keys, runtime):
+    """A busy enterprise (a bank checking it daily for years) has thousands of entries: the JSON
+    comes newest first, 500 to a page, the next page `?before=` the last id; the CSV is all of it."""
+    from materials_api.registry.models import Enterprise
+
+    assert api.post("/api/v1/enterprises", json={"uscc": A, "name": "甲公司"},
+                    headers={"Authorization": keys["registrar"]}).status_code == 201
+    with runtime.sessions() as s:
+        enterprise = s.scalars(select(Enterprise).where(Enterprise.uscc == A)).one()
+    bank = _principal(runtime, BANK, Role.BANK)
+    policy = api.app.state.access
+    for i in range(502):
+        policy.log(enterprise.id, bank, "material_proof", f"material {i}", purpose="贷后检查")
+    h = {"Authorization": keys["enterprise"]}
+    first = api.get("/api/v1/access-log", headers=h).json()
+    targets = [e["target"] for e in first if e["action"] == "material_proof"]
+    assert len(first) == 500 and targets[:2] == ["material 501", "material 500"]
+    assert [e["id"] for e in first] == sorted((e["id"] for e in first), reverse=True)
+    rest = api.get("/api/v1/access-log", headers=h, params={"before": first[-1]["id"]}).json()
+    seen = targets + [e["target"] for e in rest if e["action"] == "material_proof"]
+    assert seen == [f"material {i}" for i in range(501, -1, -1)]  # every entry once, none skipped
+    assert len(api.get("/api/v1/access-log", headers=h, params={"limit": 3}).json()) == 3
+    for bad in ({"limit": 0}, {"limit": 501}, {"before": 0}, {"before": "x"}, {"before": 2**63}):
+        r = api.get("/api/v1/access-log", headers=h, params=bad)
+        assert r.status_code == 422 and "code" in r.json(), bad
+    csv_lines = api.get("/api/v1/access-log", headers=h, params={"format": "csv"}).text.strip().splitlines()
+    assert csv_lines[0].lstrip("\ufeff").startswith("at,organisation") and sum("material_proof" in line for line in csv_lines) == 502
