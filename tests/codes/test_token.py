@@ -328,8 +328,13 @@ def test_every_key_id_round_trips_and_one_beyond_is_refused():
         assert token.parse(code).kid == kid
         assert code.split("/V/")[1][20:22] == token._B32[kid // 32] + token._B32[kid % 32]
     for kid in (-1, 1024):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="kid must be 0..1023"):
             token.static_code("https://qiyema.example.gov.cn", "91350100M000100Y43", kid, signer)
+    code = token.static_code("https://qiyema.example.gov.cn", "91350100M000100Y43", 3, signer)
+    at = code.index("/V/") + 3 + 20
+    with pytest.raises(CodeFormatError) as refused:
+        token.parse(code[:at] + "1" + code[at + 1:])  # "1" is not a base32 letter
+    assert (refused.value.code, refused.value.message) == ("code_kid", "the key id is not two base32 characters")
 
 
 def test_a_static_codes_signature_is_a_number_below_two_to_the_512():
@@ -341,7 +346,8 @@ def test_a_static_codes_signature_is_a_number_below_two_to_the_512():
     for bad in (str(1 << 512), largest[:-1] + "A", largest[:-1] + "-"):
         with pytest.raises(CodeFormatError) as refused:
             token.parse(head + bad)
-        assert refused.value.code == "code_encoding"
+        assert (refused.value.code, refused.value.message) == (
+            "code_encoding", "the code's signature is not a 155-digit number")
 
 
 def test_a_dynamic_codes_checks_say_what_a_person_reads_online_and_offline():
@@ -373,6 +379,11 @@ def test_a_static_codes_key_and_issuer_checks_say_what_a_person_reads():
     assert by_kid[3]["key"] == ("VALID", "key_retired", "key 3 was retired since it signed; the code stays valid")
     assert by_kid[5]["key"] == ("INVALID", "key_compromised",
                                 "key 5 was declared compromised: the code must be replaced (请更换企业码)")
+    assert by_kid[7]["signature"] == ("VALID", "signed", f"signed by registrar key 7 ({ADDRESS})")
+    assert _checks(verify(token.static_code(ORIGIN, USCC, 9, KEY), source, now))["signature"] == (
+        "INVALID", "unknown_key", "no registrar key with id 9")
+    assert _checks(verify(token.static_code(ORIGIN, USCC, 7, retired), source, now))["signature"] == (
+        "INVALID", "bad_signature", "the signature is not by key 7: the code was altered or forged")
     assert by_kid[7]["issuer"] == ("VALID", "registrar_in_keyset",
                                    "offline: the key is on the key set signed by the pinned governor")
 

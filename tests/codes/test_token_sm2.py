@@ -200,3 +200,9 @@ def test_a_version_1_key_set_read_back_is_the_set_written():
     written = keyset(now=1767225600)
     again = KeySet.from_json(written.to_json())
     assert again == written and all(k.public_key == b"" for k in again.keys) and again.profile == "intl"
+
+
+def test_an_sm2_check_of_a_secp256k1_code_is_a_programming_error_that_says_what_to_call():
+    with pytest.raises(ValueError) as wrong_call:
+        token.signed_by(token.parse(STATIC_V1), SM2_KEY.public_key)
+    assert str(wrong_call.value) == "a version-1 token names its signer: recover it (recover_signer)"
