@@ -206,3 +206,20 @@ def test_an_sm2_check_of_a_secp256k1_code_is_a_programming_error_that_says_what_
     with pytest.raises(ValueError) as wrong_call:
         token.signed_by(token.parse(STATIC_V1), SM2_KEY.public_key)
     assert str(wrong_call.value) == "a version-1 token names its signer: recover it (recover_signer)"
+
+
+def test_a_refused_key_set_says_why_in_words_an_inspector_can_act_on():
+    data = gm_keyset(now=1767225600).to_json()
+    cases = [({**data, "version": 9}, "the key set is malformed: unknown key set version"),
+             ({**data, "keys": [{**data["keys"][0], "public_key": Sm2Signer.generate().public_key.hex()}]},
+              "the key set is malformed: a key's public key is not the key its id names")]
+    for broken, words in cases:
+        with pytest.raises(CodeFormatError) as refused:
+            KeySet.from_json(broken)
+        assert refused.value.message == words
+    with pytest.raises(CodeFormatError) as stranger:
+        gm_keyset(now=1767225600).check(SM2_KEY_ID, now=1767225600)
+    assert stranger.value.message == "the key set is not signed by the trusted governor"
+    with pytest.raises(CodeFormatError) as old:
+        gm_keyset(now=1767225600).check(GOVERNOR, now=1767225600 + 3601)
+    assert old.value.message == "the cached key set has expired; refresh it when online"
