@@ -265,3 +265,39 @@ def test_an_enterprise_reads_its_whole_access_log_a_page_at_a_time_or_as_one_csv
         assert r.status_code == 422 and "code" in r.json(), bad
     csv_lines = api.get("/api/v1/access-log", headers=h, params={"format": "csv"}).text.strip().splitlines()
     assert csv_lines[0].lstrip("\ufeff").startswith("at,organisation") and sum("material_proof" in line for line in csv_lines) == 502
+
+
+def test_a_grant_must_name_only_the_enterprises_own_finished_materials(api, keys, runtime):
+    """Every id a grant lists is checked, not only the first: one of B's materials hidden after one
+    of A's own is refused (and logged in B's log), and so is A's own material whose upload never
+    finished (its row written ahead, its bytes not stored: a crash half-way)."""
+    from sqlalchemy import update
+
+    from materials_api.bank.models import Material
+    from tests.materials_api.test_access_matrix import PDF
+
+    for uscc, name in ((A, "甲公司"), (B, "乙公司")):
+        assert api.post("/api/v1/enterprises", json={"uscc": uscc, "name": name},
+                        headers={"Authorization": keys["registrar"]}).status_code == 201
+    b_key = "Bearer " + _principal_key(runtime, B)
+    a = keys["enterprise"]
+    own = _anchored(api, a, "lease_contract", PDF + b"A's lease")
+    half = _anchored(api, a, "business_licence", PDF + b"A's licence, upload cut off")
+    theirs = _anchored(api, b_key, "lease_contract", PDF + b"B's lease")
+    with runtime.sessions.begin() as s:
+        s.execute(update(Material).where(Material.id == half).values(state="storing"))
+
+    def grant(ids):
+        return api.post("/api/v1/consents", headers={"Authorization": a}, json={
+            "verifier_organisation": "org-bank", "purpose": "开立对公账户", "expires_at": "2099-01-01T00:00:00Z",
+            "material_ids": ids})
+
+    for ids, refused in (([own, theirs], theirs), ([own, half], half)):
+        r = grant(ids)
+        assert (r.status_code, r.json()["code"], r.json()["message"]) == (
+            404, "material_not_found", f"no material {refused} of this enterprise"), ids
+    assert api.get("/api/v1/consents", headers={"Authorization": a}).json() == []  # nothing granted
+    log = [(e["action"], e["outcome"], e["reason"], e["target"])
+           for e in api.get("/api/v1/access-log", headers={"Authorization": b_key}).json()]
+    assert ("consent_grant", "denied", "another enterprise's material", f"material {theirs}") in log
+    assert grant([own]).status_code == 201

@@ -172,8 +172,8 @@ def test_inspector_sees_regulatory_detail_and_records_an_inspection(api, keys, w
     assert "inspection" not in public
     # The enterprise sees that an inspector opened its regulatory view (a passer-by's scan is not logged).
     log = api.get("/api/v1/access-log", headers={"Authorization": keys["enterprise"]}).json()
-    views = [(e["role"], e["target"]) for e in log if e["action"] == "scan_view"]
-    assert views == [("inspector", f"inspector view of {USCC}")] * 2
+    views = [(e["role"], e["target"], e["purpose"]) for e in log if e["action"] == "scan_view"]
+    assert views == [("inspector", f"inspector view of {USCC}", "scan")] * 2  # a static code names no purpose
 
 
 def test_bank_gets_exactly_the_granted_materials_and_the_enterprise_sees_every_read(api, keys, world):
