@@ -131,10 +131,7 @@ def test_a_grant_covers_its_listed_materials_and_the_newest_anchored_of_its_fold
     uploading or withdrawn, not another folder's, never another enterprise's of the same folder."""
     from tests.materials_api.test_access_matrix import PDF
 
-    for uscc, name in ((A, "甲公司"), (B, "乙公司")):
-        assert api.post("/api/v1/enterprises", json={"uscc": uscc, "name": name},
-                        headers={"Authorization": keys["registrar"]}).status_code == 201
-    b_key = "Bearer " + _principal_key(runtime, B)
+    b_key = _a_and_b(api, keys, runtime)
     a = keys["enterprise"]
     lease_old = _anchored(api, a, "lease_contract", PDF + b"lease 1")
     lease_new = _anchored(api, a, "lease_contract", PDF + b"lease 2")
@@ -167,11 +164,16 @@ def _principal_key(runtime, uscc: str) -> str:
         return create_key(s, uscc, Role.ENTERPRISE, uscc)[1]
 
 
-def test_a_grant_naming_another_enterprises_application_is_refused_and_logged_there(api, keys, runtime):
+def _a_and_b(api, keys, runtime) -> str:
+    """Enterprises A (the `enterprise` key's) and B registered; B's key."""
     for uscc, name in ((A, "甲公司"), (B, "乙公司")):
         assert api.post("/api/v1/enterprises", json={"uscc": uscc, "name": name},
                         headers={"Authorization": keys["registrar"]}).status_code == 201
-    b_key = "Bearer " + _principal_key(runtime, B)
+    return "Bearer " + _principal_key(runtime, B)
+
+
+def test_a_grant_naming_another_enterprises_application_is_refused_and_logged_there(api, keys, runtime):
+    b_key = _a_and_b(api, keys, runtime)
     theirs = api.post("/api/v1/applications", headers={"Authorization": b_key},
                       json={"service_item": "bank_account_opening"}).json()["id"]
     r = api.post("/api/v1/consents", headers={"Authorization": keys["enterprise"]}, json={
@@ -192,10 +194,7 @@ def test_another_enterprises_ended_grant_tells_a_bank_nothing_of_this_ones_mater
     "consent required". And B revoking A's grant finds no such grant, logged in A's log."""
     from tests.materials_api.test_access_matrix import PDF
 
-    for uscc, name in ((A, "甲公司"), (B, "乙公司")):
-        assert api.post("/api/v1/enterprises", json={"uscc": uscc, "name": name},
-                        headers={"Authorization": keys["registrar"]}).status_code == 201
-    b_key = "Bearer " + _principal_key(runtime, B)
+    b_key = _a_and_b(api, keys, runtime)
     a = keys["enterprise"]
     a_lease = _anchored(api, a, "lease_contract", PDF + b"A's lease")
     b_lease = _anchored(api, b_key, "lease_contract", PDF + b"B's lease")
@@ -276,10 +275,7 @@ def test_a_grant_must_name_only_the_enterprises_own_finished_materials(api, keys
     from materials_api.bank.models import Material
     from tests.materials_api.test_access_matrix import PDF
 
-    for uscc, name in ((A, "甲公司"), (B, "乙公司")):
-        assert api.post("/api/v1/enterprises", json={"uscc": uscc, "name": name},
-                        headers={"Authorization": keys["registrar"]}).status_code == 201
-    b_key = "Bearer " + _principal_key(runtime, B)
+    b_key = _a_and_b(api, keys, runtime)
     a = keys["enterprise"]
     own = _anchored(api, a, "lease_contract", PDF + b"A's lease")
     half = _anchored(api, a, "business_licence", PDF + b"A's licence, upload cut off")
