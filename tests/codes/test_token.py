@@ -394,3 +394,52 @@ def test_a_static_codes_key_and_issuer_checks_say_what_a_person_reads():
     chain_view = ChainSaysCompromised(keyset(now=now), GOVERNOR, now=now)
     assert _checks(verify(token.static_code(ORIGIN, USCC, 7, KEY), chain_view, now))["issuer"] == (
         "INVALID", "key_compromised", "the chain holds the signer's registrar key as compromised")
+
+
+def test_a_verdict_names_the_signer_and_the_enterprise_and_says_each_standing_in_words():
+    """What the scan page shows beside VALID or INVALID: who signed, which enterprise (USCC, name,
+    standing), and in words why a check failed or was skipped."""
+    from codes.verify import EnterpriseInfo
+
+    now = 1767225600
+    static = token.static_code(ORIGIN, USCC, 7, KEY)
+    cached = OfflineSource(keyset(now=now), GOVERNOR, now=now)
+    offline_verdict = verify(static, cached, now)
+    assert offline_verdict.facts["signer"] == ADDRESS and offline_verdict.facts["enterprise"] is None
+    assert _checks(offline_verdict)["origin"] == ("VALID", "origin_matches", "https://qiyema.example.gov.cn")
+    assert _checks(offline_verdict)["status"] == ("SKIPPED", "offline", "offline: the enterprise's live status is not known")
+    forged = static[:-token.SIG_CHARS] + "0" * token.SIG_CHARS
+    assert _checks(verify(forged, cached, now))["signature"] == (
+        "INVALID", "code_signature", "the signature does not recover to any key")
+    copied = static.replace("QIYEMA.EXAMPLE.GOV.CN", "EVIL.EXAMPLE.COM")
+    assert _checks(verify(copied, cached, now))["origin"] == (
+        "INVALID", "foreign_origin", "the code points at https://evil.example.com, not at https://qiyema.example.gov.cn")
+
+    class Register(LedgerSource):
+        def __init__(self, status):
+            super().__init__({bytes(12): None})
+            self.status = status
+
+        def enterprise(self, uscc):
+            return None if self.status is None else EnterpriseInfo(uscc, "福建示例科技有限公司", self.status)
+
+    dynamic = token.dynamic_code(ORIGIN, USCC, now, now + 300, bytes(12), KEY)
+    words = {"active": ("VALID", "enterprise_active", "the enterprise is active (存续)"),
+             "abnormal": ("VALID", "enterprise_abnormal", "the enterprise exists but is listed as abnormal (经营异常)"),
+             "revoked": ("INVALID", "enterprise_revoked", "the enterprise is 吊销 (licence revoked)"),
+             "deregistered": ("INVALID", "enterprise_deregistered", "the enterprise is 注销 (deregistered)"),
+             None: ("INVALID", "enterprise_unknown", f"{USCC} is not registered")}
+    for status, expected in words.items():
+        verdict = verify(dynamic, Register(status), now + 1)
+        assert _checks(verdict)["status"] == expected, status
+        assert verdict.facts["signer"] == ADDRESS
+        assert verdict.facts["enterprise"] == (None if status is None else
+                                               {"uscc": USCC, "name": "福建示例科技有限公司", "status": status})
+
+
+def test_an_sm2_code_given_to_secp256k1_recovery_is_a_programming_error_that_says_what_to_call():
+    from tests.codes.test_token_sm2 import STATIC_V2
+
+    with pytest.raises(ValueError) as wrong_call:
+        token.recover_signer(token.parse(STATIC_V2))
+    assert str(wrong_call.value) == "an SM2 signature recovers no key: check it against a public key (signed_by)"
