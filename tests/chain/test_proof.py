@@ -60,6 +60,8 @@ def test_bundle_round_trip_and_refusals():
     data = json.loads(bundle.dumps())
     again = ProofBundle.from_json(data)
     assert again == bundle and again.proves()
+    # The file a bank downloads is for people to read too: one field to a line, indented by two.
+    assert bundle.dumps().splitlines()[:2] == ["{", '  "version": 1,']
     with pytest.raises(ProofError, match="version"):
         ProofBundle.from_json({**data, "version": 3})
     with pytest.raises(ProofError) as info:  # a record's version without its category

@@ -262,6 +262,11 @@ def test_an_enterprise_reads_its_whole_access_log_a_page_at_a_time_or_as_one_csv
     for bad in ({"limit": 0}, {"limit": 501}, {"before": 0}, {"before": "x"}, {"before": 2**63}):
         r = api.get("/api/v1/access-log", headers=h, params=bad)
         assert r.status_code == 422 and "code" in r.json(), bad
+    # Each entry keeps the key that read (which of the bank's keys: revocable on its own).
+    assert {e.actor_key_id for e in policy.entries(enterprise, limit=None) if e.action == "material_proof"} == {bank.key_id}
+    policy.log(enterprise.id, None, "scan_view", "public view")
+    anonymous = policy.entries(enterprise, limit=1)[0]
+    assert (anonymous.actor_key_id, anonymous.organisation, anonymous.role) == (None, "(anonymous)", "public")
     csv_lines = api.get("/api/v1/access-log", headers=h, params={"format": "csv"}).text.strip().splitlines()
     assert csv_lines[0].lstrip("\ufeff").startswith("at,organisation") and sum("material_proof" in line for line in csv_lines) == 502
 

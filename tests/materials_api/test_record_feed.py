@@ -132,12 +132,32 @@ def test_a_record_bundle_verifies_independently_and_follows_its_status_on_chain(
                       "issuer": "category_issuer", "status": "in_force"}
     assert verdict(content={**content, "number": "JY-forged"})[1]["integrity"] == "content_altered"
     assert verdict(content=None)[1]["integrity"] == "no_content"
+    # Its dates are part of what was issued: a licence "extended" on paper is not the record.
+    assert record.valid_until and record.valid_from is None
+    for forged in ({"valid_until": record.valid_until + 365 * 86400}, {"valid_from": record.valid_until - 86400}):
+        assert verdict(content={**content, **forged})[1]["integrity"] == "content_altered", forged
+    # Judged at the time the verifier names: in force to its last second, expired after it.
+    assert verdict(now=record.valid_until) == ("VALID", checks)
+    assert verdict(now=record.valid_until + 1) == ("INVALID", {**checks, "status": "record_expired"})
+    in_force = verify_record(bundle, content=content, client=client, trust=runtime.chain.trust)
+    assert in_force.check("status").message == "in force on chain" and in_force.check("liveness") is None
+    # Asked to, it checks that the chain is live (a halted chain hides revocations sent since).
+    head_time = client.w3.eth.get_block("latest")["timestamp"]
+    halted = verify_record(bundle, content=content, client=client, trust=runtime.chain.trust, now=head_time + 600,
+                           max_head_age=60)
+    assert (halted.status.value, halted.check("liveness").reason.value) == ("ERROR", "chain_halted")
     # The issuer suspends it: the chain says so to every verifier.
     r = api.post(f"/api/v1/records/{record.id}/status", json={"status": "suspended", "reason": "停业整顿"},
                  headers={"Authorization": keys["food"]})
     assert r.status_code == 200, r.text
     settle(api)
     assert verdict() == ("INVALID", {**checks, "status": "record_suspended"})
+    r = api.post(f"/api/v1/records/{record.id}/status", json={"status": "revoked", "reason": "吊销许可证"},
+                 headers={"Authorization": keys["food"]})
+    assert r.status_code == 200, r.text
+    settle(api)
+    revoked = verify_record(bundle, content=content, client=client, trust=runtime.chain.trust).check("status")
+    assert (revoked.reason.value, revoked.message) == ("record_revoked_on_chain", "revoked on chain (撤销/吊销)")
     # A record's bundle judged as if a notary had anchored it (its category dropped) is refused.
     as_material = ProofBundle(bundle.leaf, bundle.proof, bundle.root, bundle.anchor, digest=bundle.digest)
     assert verify_material(as_material, content_sha256=None, client=client,
