@@ -443,3 +443,54 @@ def test_an_sm2_code_given_to_secp256k1_recovery_is_a_programming_error_that_say
     with pytest.raises(ValueError) as wrong_call:
         token.recover_signer(token.parse(STATIC_V2))
     assert str(wrong_call.value) == "an SM2 signature recovers no key: check it against a public key (signed_by)"
+
+
+def _with_body(code: str, edit) -> str:
+    """A dynamic code whose body (before its signature) `edit` changed: what a forger can print."""
+    head, payload = code.split("/V/")
+    blob = bytearray(token.b32decode(payload[20:].upper()))
+    edit(blob)
+    return f"{head}/V/{payload[:20]}{token.b32encode(bytes(blob))}"
+
+
+def test_a_code_is_refused_at_each_edge_of_its_format_with_its_reason_and_words():
+    static = token.static_code(ORIGIN, USCC, 7, KEY)
+    dynamic = token.dynamic_code(ORIGIN, USCC, 1767225600, 1767225900, bytes(12), KEY)
+    cases = [
+        ("ftp://qiyema.example.gov.cn/V/" + static.split("/V/")[1], "code_not_qiyema",
+         "this is not a Qiyema code (not an http(s) link)"),
+        ("https:///V/" + static.split("/V/")[1], "code_not_qiyema", "this is not a Qiyema code (not an http(s) link)"),
+        (static + "?utm_source=wechat", "code_not_qiyema", "this is not a Qiyema code (unexpected path)"),
+        (static + "#top", "code_not_qiyema", "this is not a Qiyema code (unexpected path)"),
+        ("https://qiyema.example.gov.cn/V/1", "code_version", "unknown code format version '1'"),
+        ("https://qiyema.example.gov.cn/V/1S", "code_length",
+         f"a static code payload has {22 + token.SIG_CHARS} characters, not 2"),
+        ("https://qiyema.example.gov.cn/V/9S", "code_version", "unknown code format version '9'"),
+        ("https://qiyema.example.gov.cn/V/1Q", "code_kind", "unknown code kind 'Q'"),
+        (dynamic[:-8], "code_length", "a dynamic code payload has the wrong length"),
+        (_with_body(dynamic, lambda b: b.__setitem__(20, b[20] | 0x80)), "code_flags",
+         "a dynamic code's flags do not match its length"),  # a flag no version defines, at the right length
+    ]
+    for text, code, words in cases:
+        with pytest.raises(CodeFormatError) as refused:
+            token.parse(text)
+        assert (refused.value.code, refused.value.message) == (code, words), text
+    with pytest.raises(CodeFormatError) as bad_uscc:
+        token.parse(static.replace(USCC, USCC[:-1] + "0"))
+    assert bad_uscc.value.code == "code_uscc" and bad_uscc.value.message
+    parsed = token.parse(dynamic)
+    assert (parsed.kind, parsed.scope_digest, parsed.single_use) == ("D", None, False)
+
+
+def test_a_verdict_reports_the_codes_kind_and_lifetime_and_reads_the_clock_when_given_none():
+    now = int(time.time())
+    static = verify(token.static_code(ORIGIN, USCC, 7, KEY), OfflineSource(keyset(now=now), GOVERNOR, now=now), now)
+    assert (static.facts["kind"], static.facts["uscc"], static.facts["expires_at"]) == ("static", USCC, None)
+    assert _checks(static)["format"] == ("VALID", "parsed", "format version 1, static")
+    code = token.dynamic_code(ORIGIN, USCC, now, now + 300, bytes(12), KEY)
+    dynamic = verify(code, LedgerSource({bytes(12): None}))  # no `now`: the verifier's own clock
+    assert (dynamic.facts["kind"], dynamic.facts["expires_at"]) == ("dynamic", now + 300)
+    assert _checks(dynamic)["format"] == ("VALID", "parsed", "format version 1, dynamic")
+    assert _checks(dynamic)["expiry"][:2] == ("VALID", "not_expired") and dynamic.status == Status.VALID
+    assert _checks(verify("https://qiyema.example.gov.cn/V/1Q", offline()))["format"] == (
+        "INVALID", "code_kind", "unknown code kind 'Q'")

@@ -143,9 +143,14 @@ def test_a_record_bundle_verifies_independently_and_follows_its_status_on_chain(
     assert in_force.check("status").message == "in force on chain" and in_force.check("liveness") is None
     # Asked to, it checks that the chain is live (a halted chain hides revocations sent since).
     head_time = client.w3.eth.get_block("latest")["timestamp"]
-    halted = verify_record(bundle, content=content, client=client, trust=runtime.chain.trust, now=head_time + 600,
-                           max_head_age=60)
-    assert (halted.status.value, halted.check("liveness").reason.value) == ("ERROR", "chain_halted")
+    def liveness(age):
+        v = verify_record(bundle, content=content, client=client, trust=runtime.chain.trust, now=head_time + age,
+                          max_head_age=60)
+        return v.status.value, v.check("liveness").reason.value, v.check("liveness").message
+
+    assert liveness(60) == ("VALID", "chain_live", "newest block 60 s old")  # its last second
+    assert liveness(61) == ("ERROR", "chain_halted", "the newest block is 61 s old: the chain has halted, so a "
+                                                     "revocation sent since cannot be seen")
     # The issuer suspends it: the chain says so to every verifier.
     r = api.post(f"/api/v1/records/{record.id}/status", json={"status": "suspended", "reason": "停业整顿"},
                  headers={"Authorization": keys["food"]})
@@ -238,3 +243,18 @@ def test_a_malformed_call_is_refused_whole(api, feed):
     out = feed("food", [permit(1), "not an object"], status=422)
     assert out["errors"][0]["loc"] == ["body", "changes", 1]
     assert rows(api.app.state.runtime, kind="food_business") == []  # nothing of a refused call is kept
+
+
+def test_a_record_is_found_only_by_an_id_that_exists_and_of_the_kind_asked_for(api, keys, runtime, feed):
+    """A food permit's id asked for as an inspection (its photo) is "no record", as an unknown id
+    is — never a 500, never another kind's data."""
+    feed("food", [permit(0)])
+    settle(api)
+    record = rows(runtime, kind="food_business")[0]
+    photo = api.get(f"/api/v1/inspections/{record.id}/photo", headers={"Authorization": keys["inspector"]})
+    assert (photo.status_code, photo.json()["code"], photo.json()["message"]) == (
+        404, "record_not_found", f"no record {record.id}")
+    unknown = api.get("/api/v1/records/999999/proof")
+    assert (unknown.status_code, unknown.json()["code"], unknown.json()["message"]) == (
+        404, "record_not_found", "no record 999999")
+    assert api.get(f"/api/v1/records/{record.id}/proof").status_code == 200  # a public record: anyone
