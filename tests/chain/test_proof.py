@@ -304,3 +304,19 @@ def test_a_pair_is_hashed_in_sorted_order_and_an_odd_node_carried_up_unchanged(d
     with pytest.raises(ProofError) as info:
         MerkleTree([], digest)
     assert info.value.code == "empty_batch"
+
+
+def test_a_refused_bundle_says_what_is_wrong_in_words_a_bank_can_pass_on():
+    data = json.loads(ProofBundle.from_json(RECORD_BUNDLE_V2).dumps())
+    material = {k: v for k, v in data.items() if k != "record"} | {"version": 1}
+    cases = [([1], "bundle_malformed", "a proof bundle is a JSON object"),
+             ({**data, "version": 7}, "bundle_version", "unsupported proof bundle version 7"),
+             ({**data, "record": {"category": ""}}, "bundle_malformed",
+              "a record's bundle (version 2) names its category: record.category, 1-32 ASCII characters"),
+             ({**material, "record": {"category": "food"}}, "bundle_malformed",
+              "a material's bundle (version 1) has no record part"),
+             ({**data, "hash": "sm3"}, "bundle_malformed", "a version-2 bundle is hashed with keccak256, not 'sm3'")]
+    for bundle, code, words in cases:
+        with pytest.raises(ProofError) as refused:
+            ProofBundle.from_json(bundle)
+        assert (refused.value.code, refused.value.message) == (code, words)
