@@ -267,6 +267,10 @@ def test_an_enterprise_reads_its_whole_access_log_a_page_at_a_time_or_as_one_csv
     policy.log(enterprise.id, None, "scan_view", "public view")
     anonymous = policy.entries(enterprise, limit=1)[0]
     assert (anonymous.actor_key_id, anonymous.organisation, anonymous.role) == (None, "(anonymous)", "public")
+    # Long words are cut to the columns' 200 characters (a hostile purpose cannot fail the write).
+    policy.log(enterprise.id, bank, "consent_use", "长" * 300, purpose="贷" * 300, reason="拒" * 300, outcome="denied")
+    long = policy.entries(enterprise, limit=1)[0]
+    assert (long.target, long.purpose, long.reason) == ("长" * 200, "贷" * 200, "拒" * 200)
     csv_lines = api.get("/api/v1/access-log", headers=h, params={"format": "csv"}).text.strip().splitlines()
     assert csv_lines[0].lstrip("\ufeff").startswith("at,organisation") and sum("material_proof" in line for line in csv_lines) == 502
 
