@@ -147,3 +147,25 @@ def test_a_chain_that_cannot_answer_is_an_error_of_the_chain_that_names_no_node(
     assert verdict.status is Status.ERROR and calls == {"anchor": 1}  # the dead chain is asked once
     assert [(c.name, c.status, c.reason) for c in verdict.checks] == [
         (CheckName.ANCHOR, Status.ERROR, reason), (CheckName.STATUS, Status.ERROR, reason)]
+
+
+def test_a_writing_in_the_very_block_a_key_is_declared_compromised_from_is_not_trusted():
+    """The compromise block is the first the thief may have written in: a batch in it is INVALID,
+    one block before it VALID with its warning; each says so in words."""
+    from chain.verdict import Reason, Status, writer_check
+
+    def issuer(block, **kw):
+        c = writer_check("notary", block, **{"held": True, "retired": False, "compromised_from": None, **kw},
+                         held_reason=Reason.NOTARY, not_held_reason=Reason.NOT_NOTARY)
+        return c.status, c.reason, c.message
+
+    assert issuer(100, compromised_from=100) == (
+        Status.INVALID, Reason.KEY_COMPROMISED, "written in block 100 by a notary key declared compromised from block 100")
+    assert issuer(99, compromised_from=100) == (
+        Status.VALID, Reason.SIGNED_BEFORE_COMPROMISE,
+        "written in block 99 by a notary, before its key was declared compromised (from block 100)")
+    assert issuer(99) == (Status.VALID, Reason.NOTARY, "written in block 99 by a holder of the notary role")
+    assert issuer(99, retired=True) == (
+        Status.VALID, Reason.KEY_RETIRED, "written in block 99 by a notary whose key was retired since")
+    assert issuer(99, held=False) == (
+        Status.INVALID, Reason.NOT_NOTARY, "the writer did not hold the notary role in block 99")
