@@ -73,7 +73,7 @@ def test_a_material_is_judged_at_the_time_the_verifier_names(bank, keys, runtime
     ends = bundle.leaf.valid_until
     assert ends and ends > runtime.clock.time()
     digest = hashlib.sha256(PDF + b"dated").digest()
-    for now, status in ((ends - 1, "VALID"), (ends + 1, "INVALID")):
+    for now, status in ((ends - 1, "VALID"), (ends, "VALID"), (ends + 1, "INVALID")):  # valid to its last second
         batch = verify_materials([(bundle, digest)], client=runtime.chain.client, trust=runtime.chain.trust, now=now)
         single = verify_material(bundle, content_sha256=digest, client=runtime.chain.client,
                                  trust=runtime.chain.trust, now=now)
@@ -145,3 +145,21 @@ def test_a_batch_reads_the_chain_once_per_chunk_and_reports_progress_per_hundred
     calls.clear()
     offline = verify_materials(items[:3], client=None, trust=runtime.chain.trust)
     assert [v.status.value for v in offline] == ["SKIPPED"] * 3 and calls == []
+
+
+def test_a_root_the_chain_does_not_hold_is_invalid_at_the_nodes_own_block_and_judges_no_issuer(bank, keys, runtime):
+    """A bundle naming a root the chain never anchored, "anchored" in the block the node is at:
+    the node has seen that block, so this is INVALID `root_not_anchored` (not a lagging node's
+    ERROR), and with no anchoring there is no anchorer whose role could be judged."""
+    import dataclasses
+
+    contents, bundles = _anchored(bank, keys, 3)
+    genuine = ProofBundle.from_json(bundles[2])
+    client = runtime.chain.client
+    forged = dataclasses.replace(genuine, root=b"\x42" * 32,
+                                 anchor=dataclasses.replace(genuine.anchor, block_number=client.block_number()))
+    verdict = verify_material(forged, content_sha256=hashlib.sha256(contents[2]).digest(), client=client,
+                              trust=runtime.chain.trust)
+    checks = {c.name.value: c.reason.value for c in verdict.checks}
+    assert verdict.status.value == "INVALID" and checks["anchor"] == "root_not_anchored"
+    assert "issuer" not in checks, checks
