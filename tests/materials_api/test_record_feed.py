@@ -165,8 +165,9 @@ def test_a_record_bundle_verifies_independently_and_follows_its_status_on_chain(
     assert (revoked.reason.value, revoked.message) == ("record_revoked_on_chain", "revoked on chain (撤销/吊销)")
     # A record's bundle judged as if a notary had anchored it (its category dropped) is refused.
     as_material = ProofBundle(bundle.leaf, bundle.proof, bundle.root, bundle.anchor, digest=bundle.digest)
-    assert verify_material(as_material, content_sha256=None, client=client,
-                           trust=runtime.chain.trust).check("issuer").reason.value == "not_notary"
+    refused = verify_material(as_material, content_sha256=None, client=client, trust=runtime.chain.trust).check("issuer")
+    assert (refused.status.value, refused.reason.value, refused.message) == (
+        "INVALID", "not_notary", f"the writer did not hold the notary role in block {bundle.anchor.block_number}")
 
 
 def test_a_replayed_call_changes_nothing(api, runtime, feed):

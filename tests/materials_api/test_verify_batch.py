@@ -39,6 +39,10 @@ def test_batch_verdicts_are_the_single_verdicts_and_name_their_block(bank, keys,
     assert sum(progress) == len(items)
     head = runtime.chain.client.block_number()
     assert all(v.facts["block"]["number"] == head for v in batch)
+    # The issuer check names the role a material's writer held, and the block it wrote in.
+    issuer = single[2].check("issuer")
+    assert (issuer.reason.value, issuer.message) == (
+        "notary", f"written in block {items[2][0].anchor.block_number} by a holder of the notary role")
 
 
 def test_batch_through_the_api(bank, keys):
@@ -101,6 +105,28 @@ def test_a_bundle_naming_another_chain_is_never_answered_from_this_node(bank, ke
     assert {c.name.value: c.reason.value for c in batch[1].checks}["anchor"] == "wrong_chain"
     single = verify_material(other_chain, content_sha256=digest, client=runtime.chain.client, trust=trust)
     assert single.as_dict()["checks"] == batch[1].as_dict()["checks"]
+    anchor_check = single.check("anchor")
+    assert (anchor_check.status.value, anchor_check.message) == (
+        "ERROR", f"the node serves chain {here.anchor.chain_id}, the proof is for chain {here.anchor.chain_id + 1}")
+
+
+def test_a_node_that_cannot_be_asked_is_an_error_of_the_chain_naming_why_not_where(bank, keys, runtime):
+    """A verifier whose node is down (nothing listens at its port) gets ERROR `chain_unavailable`
+    for every chain check, with the kind of failure named and the node's address not."""
+    from chain.client import ChainClient
+    from tests.conftest import free_port
+
+    contents, bundles = _anchored(bank, keys, 3)
+    url = f"http://127.0.0.1:{free_port()}"
+    down = ChainClient.from_url(url, request_timeout=0.5)
+    verdict = verify_material(ProofBundle.from_json(bundles[2]), content_sha256=hashlib.sha256(contents[2]).digest(),
+                              client=down, trust=runtime.chain.trust)
+    assert verdict.status.value == "ERROR"
+    chain_checks = {c.name.value: (c.status.value, c.reason.value, c.message) for c in verdict.checks
+                    if c.name.value in ("anchor", "issuer", "status")}
+    said = ("ERROR", "chain_unavailable", "the chain node could not be asked (ChainUnreachable)")
+    assert chain_checks == {"anchor": said, "issuer": said, "status": said}
+    assert "127.0.0.1" not in str(verdict.as_dict())
 
 
 def test_a_batch_reads_the_chain_once_per_chunk_and_reports_progress_per_hundred(bank, keys, runtime, monkeypatch):
