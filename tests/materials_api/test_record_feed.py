@@ -139,6 +139,8 @@ def test_a_record_bundle_verifies_independently_and_follows_its_status_on_chain(
     # Judged at the time the verifier names: in force to its last second, expired after it.
     assert verdict(now=record.valid_until) == ("VALID", checks)
     assert verdict(now=record.valid_until + 1) == ("INVALID", {**checks, "status": "record_expired"})
+    expired = verify_record(bundle, content=content, client=client, trust=runtime.chain.trust, now=record.valid_until + 1)
+    assert expired.check("status").message == "the validity window has ended"
     in_force = verify_record(bundle, content=content, client=client, trust=runtime.chain.trust)
     assert in_force.check("status").message == "in force on chain" and in_force.check("liveness") is None
     # Asked to, it checks that the chain is live (a halted chain hides revocations sent since).
@@ -157,6 +159,8 @@ def test_a_record_bundle_verifies_independently_and_follows_its_status_on_chain(
     assert r.status_code == 200, r.text
     settle(api)
     assert verdict() == ("INVALID", {**checks, "status": "record_suspended"})
+    suspended = verify_record(bundle, content=content, client=client, trust=runtime.chain.trust).check("status")
+    assert suspended.message == "suspended on chain (暂停)"
     r = api.post(f"/api/v1/records/{record.id}/status", json={"status": "revoked", "reason": "吊销许可证"},
                  headers={"Authorization": keys["food"]})
     assert r.status_code == 200, r.text

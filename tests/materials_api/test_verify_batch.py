@@ -189,3 +189,21 @@ def test_a_root_the_chain_does_not_hold_is_invalid_at_the_nodes_own_block_and_ju
     checks = {c.name.value: c.reason.value for c in verdict.checks}
     assert verdict.status.value == "INVALID" and checks["anchor"] == "root_not_anchored"
     assert "issuer" not in checks, checks
+
+
+def test_a_materials_bundle_passed_off_as_a_record_finds_no_record_on_chain(bank, keys, runtime):
+    """A notary's batch holds materials, not records: the same leaf presented as a record of a
+    category (its `category` added) is INVALID twice over, the chain holding no record at that
+    place and the notary holding no issuer role for the category."""
+    import dataclasses
+
+    contents, bundles = _anchored(bank, keys, 3)
+    genuine = ProofBundle.from_json(bundles[2])
+    as_record = dataclasses.replace(genuine, category="permit.food")
+    verdict = verify_material(as_record, content_sha256=None, client=runtime.chain.client, trust=runtime.chain.trust)
+    assert verdict.status.value == "INVALID"
+    status = verdict.check("status")
+    assert (status.status.value, status.reason.value, status.message) == (
+        "INVALID", "record_revoked_on_chain", "the chain holds no record at this place (not a batch of records)")
+    issuer = verdict.check("issuer")
+    assert (issuer.status.value, issuer.reason.value) == ("INVALID", "not_category_issuer")
