@@ -79,7 +79,7 @@ class AccessPolicy:
                                  target=target[:200], purpose=(purpose or None) and purpose[:200], outcome=outcome,
                                  reason=(reason or None) and reason[:200]))
 
-    def entries(self, enterprise: Enterprise, limit: int | None = 500, before: int | None = None) -> list[AccessLogEntry]:
+    def entries(self, enterprise: Enterprise, *, limit: int | None, before: int | None = None) -> list[AccessLogEntry]:
         """The enterprise's log, newest first: `limit` entries (None: all) older than entry `before`."""
         query = select(AccessLogEntry).where(AccessLogEntry.enterprise_id == enterprise.id)
         if before is not None:
