@@ -306,3 +306,16 @@ def test_a_grant_must_name_only_the_enterprises_own_finished_materials(api, keys
            for e in api.get("/api/v1/access-log", headers={"Authorization": b_key}).json()]
     assert ("consent_grant", "denied", "another enterprise's material", f"material {theirs}") in log
     assert grant([own]).status_code == 201
+
+
+def test_an_enterprise_key_naming_another_enterprise_is_refused_and_the_attempt_logged_there(api, keys, runtime):
+    """USCCs are public, so B's key may learn that A exists (403, not 404); A learns from its own
+    log that B's key tried, and why it was refused."""
+    b_key = _a_and_b(api, keys, runtime)
+    r = api.get(f"/api/v1/materials?uscc={A.lower()}", headers={"Authorization": b_key})
+    assert (r.status_code, r.json()["code"], r.json()["message"]) == (
+        403, "not_your_enterprise", "an enterprise key acts only for its own USCC")
+    log = [(e["organisation"], e["action"], e["outcome"], e["reason"], e["target"])
+           for e in api.get("/api/v1/access-log", headers={"Authorization": keys["enterprise"]}).json()]
+    assert log == [(B, "materials_list", "denied", "an enterprise key acts only for its own enterprise",
+                    f"enterprise {A}")]
