@@ -241,7 +241,10 @@ class AccessPolicy:
                                code="not_issuing_organisation",
                                message=f"record {record.id} was issued by another organisation; only it may change it",
                                reason="a change by an organisation that did not issue the record")
-        if own_category or record_visible(record, audience(principal, enterprise.uscc), principal):
+        # Holding the category is no view of it: another bank's receipts (whom it checked, and
+        # why) or another district's records are shown only as the caller's audience shows them.
+        issued_here = own_category and record.issuer_organisation_id == principal.organisation_id
+        if issued_here or record_visible(record, audience(principal, enterprise.uscc), principal):
             if write:
                 refusal = AccessDenied(Kind.FORBIDDEN, "category_forbidden",
                                        f"{principal.organisation} may not change {record.category} records")

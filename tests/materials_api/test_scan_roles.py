@@ -337,3 +337,41 @@ def test_an_inspection_is_checked_on_the_server_and_a_refusal_writes_nothing(api
         assert records() == 0 and objects() == before
     r = api.post("/api/v1/inspections", headers=h, files={"file": ("现场.jpg", photo.getvalue(), "image/jpeg")}, data=good)
     assert r.status_code == 201 and records() == 1
+
+
+def test_a_record_is_read_and_changed_only_by_whom_its_view_and_its_issuer_allow_in_words_and_logged(api, keys,
+                                                                                                     runtime, world):
+    """One bank's receipt is "not found" to another bank; a category's records change only by
+    the organisation that issued them; a bank may not change what it may read. Each refusal is in
+    the enterprise's access log with its reason; the enterprise reading its own records is not."""
+    def as_(who):
+        return {"Authorization": keys[who]}
+
+    receipt = api.post("/api/v1/records", json={"uscc": USCC, "kind": "verification_receipt",
+                                                "data": {"purpose": "开户核验"}}, headers=as_("bank"))
+    assert receipt.status_code == 201, receipt.text
+    receipt = receipt.json()["id"]
+    assert api.get(f"/api/v1/records/{receipt}/proof", headers=as_("bank")).status_code == 200
+    r = api.get(f"/api/v1/records/{receipt}/proof", headers=as_("bank2"))
+    assert (r.status_code, r.json()["code"], r.json()["message"]) == (404, "record_not_found", f"no record {receipt}"), r.text
+
+    credit = world["credit"]["id"]
+    r = api.post(f"/api/v1/records/{credit}/status", json={"status": "revoked"}, headers=as_("bank"))
+    assert (r.status_code, r.json()["code"], r.json()["message"]) == (
+        403, "category_forbidden", f"{BANK} may not change credit.grade records")
+    with runtime.sessions.begin() as s:
+        keys["credit2"] = "Bearer " + create_key(s, "浦东新区信用办", Role.ISSUER, "credit.grade")[1]
+    r = api.post(f"/api/v1/records/{credit}/status", json={"status": "revoked"}, headers=as_("credit2"))
+    assert (r.status_code, r.json()["code"], r.json()["message"]) == (
+        403, "not_issuing_organisation", f"record {credit} was issued by another organisation; only it may change it")
+
+    assert api.get(f"/api/v1/records/{credit}/proof", headers=as_("enterprise")).status_code == 200  # its own
+    log = [(e["organisation"], e["action"], e["outcome"], e["reason"], e["target"])
+           for e in api.get("/api/v1/access-log?limit=500", headers=as_("enterprise")).json()]
+    assert ("另一家银行", "record_proof", "denied", "not in the caller's view",
+            f"record {receipt} (verification_receipt)") in log
+    assert (BANK, "record_status", "denied", f"{BANK} may not change credit.grade records",
+            f"record {credit} (credit_grade)") in log
+    assert ("浦东新区信用办", "record_status", "denied", "a change by an organisation that did not issue the record",
+            f"record {credit} (credit_grade)") in log
+    assert not [e for e in log if e[0] == "org-enterprise"], log  # its own reads are not "access by others"
